@@ -1,0 +1,66 @@
+package io.wrcor.backend;
+
+import io.wrcor.tensor.Tensor;
+
+/**
+ * The primitive ops every backend implements. Activations are NCHW, weights in PyTorch's layouts
+ * (conv [Cout, Cin, k, k], linear [Out, In]). Every op overwrites its whole output; outputs never
+ * alias inputs unless an op says so. Float32 and float64 tensors are both accepted (synflow runs in
+ * float64); all tensors of one call share a dtype.
+ */
+public interface Backend {
+    String name();
+
+    /** y[B,Cout,Ho,Wo] = conv(x[B,Cin,H,W], w[Cout,Cin,k,k]), zero padding, no bias. */
+    void convForward(Tensor x, Tensor w, int stride, int pad, Tensor y);
+
+    /** dx = dL/dx for y = conv(x, w). */
+    void convBackwardData(Tensor dy, Tensor w, int stride, int pad, Tensor dx);
+
+    /** dw = dL/dw for y = conv(x, w). */
+    void convBackwardWeight(Tensor x, Tensor dy, int stride, int pad, Tensor dw);
+
+    /**
+     * Training-mode batch norm: batch mean and biased batch variance per channel. Writes y and the
+     * per-channel mean and 1/sqrt(var + eps) that the backward pass needs.
+     */
+    void batchNormForward(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, double[] mean, double[] invStd);
+
+    /** dx for training-mode batch norm (the batch statistics depend on x). */
+    void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, double[] mean, double[] invStd, Tensor dx);
+
+    void relu(Tensor x, Tensor y);
+
+    /** dx = dy * 1[x > 0]. */
+    void reluBackward(Tensor x, Tensor dy, Tensor dx);
+
+    /** Average pool with a square window; with countIncludePad false, padded cells are not counted. */
+    void avgPoolForward(Tensor x, int k, int stride, int pad, boolean countIncludePad, Tensor y);
+
+    void avgPoolBackward(Tensor dy, int k, int stride, int pad, boolean countIncludePad, Tensor dx);
+
+    /** out = a + b; out may be a. */
+    void add(Tensor a, Tensor b, Tensor out);
+
+    /** y = s * x (the NAS-Bench-201 'none' op is x * 0). */
+    void scale(Tensor x, double s, Tensor y);
+
+    /** y[B,C] = mean over H,W of x[B,C,H,W]. */
+    void globalAvgPoolForward(Tensor x, Tensor y);
+
+    void globalAvgPoolBackward(Tensor dy, Tensor dx);
+
+    /** y[B,Out] = x[B,In] w^T + b. */
+    void linearForward(Tensor x, Tensor w, Tensor b, Tensor y);
+
+    void linearBackwardData(Tensor dy, Tensor w, Tensor dx);
+
+    void linearBackwardWeight(Tensor x, Tensor dy, Tensor dw);
+
+    /**
+     * Pearson correlation matrix of the rows of {@code r} (row b = sample b flattened), float64
+     * [B*B], clipped to [-1, 1], as numpy.corrcoef computes it; null when a row has zero variance,
+     * where numpy's matrix would hold NaN.
+     */
+    double[] corrcoef(Tensor r);
+}

@@ -1,0 +1,129 @@
+package io.wrcor.backend.cpu;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+
+/**
+ * OpenBLAS's CBLAS through FFM. Uses the system's {@code libopenblas.so.0} when it has one, else the
+ * copy packaged in the org.bytedeco:openblas natives jar on the class path, unpacked once into a
+ * cache folder. Row-major only. BLAS threads are set to 1: the backend parallelises over samples.
+ */
+public final class OpenBlas {
+    private static final int ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112;
+    private static final String JAR_DIR = "/org/bytedeco/openblas/linux-x86_64/";
+    // load order: each library's dependencies before it (libopenblas finds libgfortran by $ORIGIN)
+    private static final String[] JAR_LIBS = {"libquadmath.so.0", "libgfortran.so.5", "libopenblas.so.0"};
+
+    private static final class Holder {
+        static final OpenBlas INSTANCE;
+        static final String FAILURE;
+
+        static {
+            OpenBlas blas = null;
+            String failure = null;
+            try {
+                blas = new OpenBlas(lookup());
+            } catch (Throwable t) {
+                failure = t.getMessage() == null ? t.toString() : t.getMessage();
+            }
+            INSTANCE = blas;
+            FAILURE = failure;
+        }
+    }
+
+    private final MethodHandle sgemm;
+    private final MethodHandle dgemm;
+    private final String origin;
+
+    private OpenBlas(Loaded l) throws Throwable {
+        Linker linker = Linker.nativeLinker();
+        ValueLayout I = ValueLayout.JAVA_INT, P = ValueLayout.ADDRESS;
+        sgemm = linker.downcallHandle(l.lookup.find("cblas_sgemm").orElseThrow(),
+                FunctionDescriptor.ofVoid(I, I, I, I, I, I, ValueLayout.JAVA_FLOAT, P, I, P, I, ValueLayout.JAVA_FLOAT, P, I));
+        dgemm = linker.downcallHandle(l.lookup.find("cblas_dgemm").orElseThrow(),
+                FunctionDescriptor.ofVoid(I, I, I, I, I, I, ValueLayout.JAVA_DOUBLE, P, I, P, I, ValueLayout.JAVA_DOUBLE, P, I));
+        MethodHandle threads = linker.downcallHandle(l.lookup.find("openblas_set_num_threads").orElseThrow(), FunctionDescriptor.ofVoid(I));
+        threads.invokeExact(1);
+        origin = l.origin;
+    }
+
+    private record Loaded(SymbolLookup lookup, String origin) {}
+
+    private static Loaded lookup() throws IOException {
+        Arena global = Arena.global();
+        try {
+            return new Loaded(SymbolLookup.libraryLookup("libopenblas.so.0", global), "system libopenblas.so.0");
+        } catch (IllegalArgumentException notInstalled) {
+            // fall through to the packaged copy
+        }
+        if (OpenBlas.class.getResource(JAR_DIR + "libopenblas.so.0") == null) {
+            throw new IOException("no libopenblas.so.0 on the system and no org.bytedeco:openblas natives on the class path");
+        }
+        Path dir = cacheDir().resolve("openblas-" + Integer.toHexString(OpenBlas.class.getResource(JAR_DIR + "libopenblas.so.0").toString().hashCode()));
+        Files.createDirectories(dir);
+        SymbolLookup last = null;
+        for (String lib : JAR_LIBS) {
+            Path target = dir.resolve(lib);
+            if (!Files.exists(target)) {
+                Path tmp = Files.createTempFile(dir, lib, ".part");
+                try (InputStream in = OpenBlas.class.getResourceAsStream(JAR_DIR + lib)) {
+                    Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
+                }
+                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            }
+            last = SymbolLookup.libraryLookup(target, global);
+        }
+        return new Loaded(last, "packaged OpenBLAS (" + dir + ")");
+    }
+
+    private static Path cacheDir() {
+        String env = System.getenv("WRCOR_CACHE");
+        if (env != null && !env.isBlank()) return Path.of(env);
+        String xdg = System.getenv("XDG_CACHE_HOME");
+        Path base = xdg != null && !xdg.isBlank() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache");
+        return base.resolve("wrcor");
+    }
+
+    /** The loaded library, or null when none could be loaded (see {@link #failure()}). */
+    public static OpenBlas get() {
+        return Holder.INSTANCE;
+    }
+
+    public static String failure() {
+        return Holder.FAILURE;
+    }
+
+    public String origin() {
+        return origin;
+    }
+
+    /** C[M,N] = alpha * op(A) op(B) + beta * C, row-major, float32. */
+    public void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha, MemorySegment a, int lda,
+                      MemorySegment b, int ldb, float beta, MemorySegment c, int ldc) {
+        try {
+            sgemm.invokeExact(ROW_MAJOR, transA ? TRANS : NO_TRANS, transB ? TRANS : NO_TRANS, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        } catch (Throwable t) {
+            throw new IllegalStateException("cblas_sgemm failed", t);
+        }
+    }
+
+    /** C[M,N] = alpha * op(A) op(B) + beta * C, row-major, float64. */
+    public void dgemm(boolean transA, boolean transB, int m, int n, int k, double alpha, MemorySegment a, int lda,
+                      MemorySegment b, int ldb, double beta, MemorySegment c, int ldc) {
+        try {
+            dgemm.invokeExact(ROW_MAJOR, transA ? TRANS : NO_TRANS, transB ? TRANS : NO_TRANS, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        } catch (Throwable t) {
+            throw new IllegalStateException("cblas_dgemm failed", t);
+        }
+    }
+}

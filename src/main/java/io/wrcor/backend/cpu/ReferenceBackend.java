@@ -1,0 +1,263 @@
+package io.wrcor.backend.cpu;
+
+import io.wrcor.backend.Backend;
+import io.wrcor.tensor.Tensor;
+
+/**
+ * The oracle: every op written as the plain loops of its definition, in float64 arithmetic, with
+ * no blocking, threads or native code. Slow on purpose; every other backend is tested against it.
+ */
+public final class ReferenceBackend implements Backend {
+    @Override
+    public String name() {
+        return "reference";
+    }
+
+    static int outSize(int in, int k, int stride, int pad) {
+        return (in + 2 * pad - k) / stride + 1;
+    }
+
+    @Override
+    public void convForward(Tensor x, Tensor w, int stride, int pad, Tensor y) {
+        int b = x.dim(0), cin = x.dim(1), h = x.dim(2), wd = x.dim(3);
+        int cout = w.dim(0), k = w.dim(2);
+        int ho = outSize(h, k, stride, pad), wo = outSize(wd, k, stride, pad);
+        for (int n = 0; n < b; n++)
+            for (int co = 0; co < cout; co++)
+                for (int oy = 0; oy < ho; oy++)
+                    for (int ox = 0; ox < wo; ox++) {
+                        double s = 0;
+                        for (int ci = 0; ci < cin; ci++)
+                            for (int ky = 0; ky < k; ky++)
+                                for (int kx = 0; kx < k; kx++) {
+                                    int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+                                    if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
+                                    s += x.get(((long) (n * cin + ci) * h + iy) * wd + ix)
+                                            * w.get(((long) (co * cin + ci) * k + ky) * k + kx);
+                                }
+                        y.set(((long) (n * cout + co) * ho + oy) * wo + ox, s);
+                    }
+    }
+
+    @Override
+    public void convBackwardData(Tensor dy, Tensor w, int stride, int pad, Tensor dx) {
+        int b = dx.dim(0), cin = dx.dim(1), h = dx.dim(2), wd = dx.dim(3);
+        int cout = w.dim(0), k = w.dim(2), ho = dy.dim(2), wo = dy.dim(3);
+        double[] acc = new double[Math.toIntExact(dx.numel())];
+        for (int n = 0; n < b; n++)
+            for (int co = 0; co < cout; co++)
+                for (int oy = 0; oy < ho; oy++)
+                    for (int ox = 0; ox < wo; ox++) {
+                        double g = dy.get(((long) (n * cout + co) * ho + oy) * wo + ox);
+                        for (int ci = 0; ci < cin; ci++)
+                            for (int ky = 0; ky < k; ky++)
+                                for (int kx = 0; kx < k; kx++) {
+                                    int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+                                    if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
+                                    acc[((n * cin + ci) * h + iy) * wd + ix] += g * w.get(((long) (co * cin + ci) * k + ky) * k + kx);
+                                }
+                    }
+        for (int i = 0; i < acc.length; i++) dx.set(i, acc[i]);
+    }
+
+    @Override
+    public void convBackwardWeight(Tensor x, Tensor dy, int stride, int pad, Tensor dw) {
+        int b = x.dim(0), cin = x.dim(1), h = x.dim(2), wd = x.dim(3);
+        int cout = dw.dim(0), k = dw.dim(2), ho = dy.dim(2), wo = dy.dim(3);
+        for (int co = 0; co < cout; co++)
+            for (int ci = 0; ci < cin; ci++)
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++) {
+                        double s = 0;
+                        for (int n = 0; n < b; n++)
+                            for (int oy = 0; oy < ho; oy++)
+                                for (int ox = 0; ox < wo; ox++) {
+                                    int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+                                    if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
+                                    s += dy.get(((long) (n * cout + co) * ho + oy) * wo + ox)
+                                            * x.get(((long) (n * cin + ci) * h + iy) * wd + ix);
+                                }
+                        dw.set(((long) (co * cin + ci) * k + ky) * k + kx, s);
+                    }
+    }
+
+    @Override
+    public void batchNormForward(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, double[] mean, double[] invStd) {
+        int b = x.dim(0), c = x.dim(1);
+        long hw = x.numel() / ((long) b * c), count = b * hw;
+        for (int ch = 0; ch < c; ch++) {
+            double s = 0;
+            for (int n = 0; n < b; n++)
+                for (long i = 0; i < hw; i++) s += x.get((n * (long) c + ch) * hw + i);
+            double m = s / count, v = 0;
+            for (int n = 0; n < b; n++)
+                for (long i = 0; i < hw; i++) {
+                    double d = x.get((n * (long) c + ch) * hw + i) - m;
+                    v += d * d;
+                }
+            mean[ch] = m;
+            invStd[ch] = 1.0 / Math.sqrt(v / count + eps);
+            double g = gamma.get(ch), bt = beta.get(ch);
+            for (int n = 0; n < b; n++)
+                for (long i = 0; i < hw; i++) {
+                    long j = (n * (long) c + ch) * hw + i;
+                    y.set(j, (x.get(j) - m) * invStd[ch] * g + bt);
+                }
+        }
+    }
+
+    @Override
+    public void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, double[] mean, double[] invStd, Tensor dx) {
+        // dx = gamma * invStd * (dy - mean(dy) - xhat * mean(dy * xhat)), means over batch and space
+        int b = x.dim(0), c = x.dim(1);
+        long hw = x.numel() / ((long) b * c), count = b * hw;
+        for (int ch = 0; ch < c; ch++) {
+            double sdy = 0, sdyx = 0;
+            for (int n = 0; n < b; n++)
+                for (long i = 0; i < hw; i++) {
+                    long j = (n * (long) c + ch) * hw + i;
+                    sdy += dy.get(j);
+                    sdyx += dy.get(j) * (x.get(j) - mean[ch]) * invStd[ch];
+                }
+            double mdy = sdy / count, mdyx = sdyx / count, scale = gamma.get(ch) * invStd[ch];
+            for (int n = 0; n < b; n++)
+                for (long i = 0; i < hw; i++) {
+                    long j = (n * (long) c + ch) * hw + i;
+                    double xhat = (x.get(j) - mean[ch]) * invStd[ch];
+                    dx.set(j, scale * (dy.get(j) - mdy - xhat * mdyx));
+                }
+        }
+    }
+
+    @Override
+    public void relu(Tensor x, Tensor y) {
+        for (long i = 0; i < x.numel(); i++) y.set(i, Math.max(x.get(i), 0.0));
+    }
+
+    @Override
+    public void reluBackward(Tensor x, Tensor dy, Tensor dx) {
+        for (long i = 0; i < x.numel(); i++) dx.set(i, x.get(i) > 0 ? dy.get(i) : 0.0);
+    }
+
+    private static int poolCount(int oy, int ox, int k, int stride, int pad, int h, int w, boolean countIncludePad) {
+        if (countIncludePad) return k * k;
+        int y0 = Math.max(oy * stride - pad, 0), y1 = Math.min(oy * stride - pad + k, h);
+        int x0 = Math.max(ox * stride - pad, 0), x1 = Math.min(ox * stride - pad + k, w);
+        return (y1 - y0) * (x1 - x0);
+    }
+
+    @Override
+    public void avgPoolForward(Tensor x, int k, int stride, int pad, boolean countIncludePad, Tensor y) {
+        int planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3);
+        int ho = outSize(h, k, stride, pad), wo = outSize(w, k, stride, pad);
+        for (int p = 0; p < planes; p++)
+            for (int oy = 0; oy < ho; oy++)
+                for (int ox = 0; ox < wo; ox++) {
+                    double s = 0;
+                    for (int ky = 0; ky < k; ky++)
+                        for (int kx = 0; kx < k; kx++) {
+                            int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+                            if (iy >= 0 && iy < h && ix >= 0 && ix < w) s += x.get(((long) p * h + iy) * w + ix);
+                        }
+                    y.set(((long) p * ho + oy) * wo + ox, s / poolCount(oy, ox, k, stride, pad, h, w, countIncludePad));
+                }
+    }
+
+    @Override
+    public void avgPoolBackward(Tensor dy, int k, int stride, int pad, boolean countIncludePad, Tensor dx) {
+        int planes = dx.dim(0) * dx.dim(1), h = dx.dim(2), w = dx.dim(3), ho = dy.dim(2), wo = dy.dim(3);
+        double[] acc = new double[Math.toIntExact(dx.numel())];
+        for (int p = 0; p < planes; p++)
+            for (int oy = 0; oy < ho; oy++)
+                for (int ox = 0; ox < wo; ox++) {
+                    double g = dy.get(((long) p * ho + oy) * wo + ox) / poolCount(oy, ox, k, stride, pad, h, w, countIncludePad);
+                    for (int ky = 0; ky < k; ky++)
+                        for (int kx = 0; kx < k; kx++) {
+                            int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+                            if (iy >= 0 && iy < h && ix >= 0 && ix < w) acc[(p * h + iy) * w + ix] += g;
+                        }
+                }
+        for (int i = 0; i < acc.length; i++) dx.set(i, acc[i]);
+    }
+
+    @Override
+    public void add(Tensor a, Tensor b, Tensor out) {
+        for (long i = 0; i < a.numel(); i++) out.set(i, a.get(i) + b.get(i));
+    }
+
+    @Override
+    public void scale(Tensor x, double s, Tensor y) {
+        for (long i = 0; i < x.numel(); i++) y.set(i, x.get(i) * s);
+    }
+
+    @Override
+    public void globalAvgPoolForward(Tensor x, Tensor y) {
+        long planes = y.numel(), hw = x.numel() / planes;
+        for (long p = 0; p < planes; p++) {
+            double s = 0;
+            for (long i = 0; i < hw; i++) s += x.get(p * hw + i);
+            y.set(p, s / hw);
+        }
+    }
+
+    @Override
+    public void globalAvgPoolBackward(Tensor dy, Tensor dx) {
+        long planes = dy.numel(), hw = dx.numel() / planes;
+        for (long p = 0; p < planes; p++)
+            for (long i = 0; i < hw; i++) dx.set(p * hw + i, dy.get(p) / hw);
+    }
+
+    @Override
+    public void linearForward(Tensor x, Tensor w, Tensor b, Tensor y) {
+        int batch = x.dim(0), in = x.dim(1), out = w.dim(0);
+        for (int n = 0; n < batch; n++)
+            for (int o = 0; o < out; o++) {
+                double s = b.get(o);
+                for (int i = 0; i < in; i++) s += x.get((long) n * in + i) * w.get((long) o * in + i);
+                y.set((long) n * out + o, s);
+            }
+    }
+
+    @Override
+    public void linearBackwardData(Tensor dy, Tensor w, Tensor dx) {
+        int batch = dy.dim(0), out = w.dim(0), in = w.dim(1);
+        for (int n = 0; n < batch; n++)
+            for (int i = 0; i < in; i++) {
+                double s = 0;
+                for (int o = 0; o < out; o++) s += dy.get((long) n * out + o) * w.get((long) o * in + i);
+                dx.set((long) n * in + i, s);
+            }
+    }
+
+    @Override
+    public void linearBackwardWeight(Tensor x, Tensor dy, Tensor dw) {
+        int batch = x.dim(0), in = x.dim(1), out = dy.dim(1);
+        for (int o = 0; o < out; o++)
+            for (int i = 0; i < in; i++) {
+                double s = 0;
+                for (int n = 0; n < batch; n++) s += dy.get((long) n * out + o) * x.get((long) n * in + i);
+                dw.set((long) o * in + i, s);
+            }
+    }
+
+    @Override
+    public double[] corrcoef(Tensor r) {
+        int b = r.dim(0);
+        long d = r.rowSize();
+        double[] mean = new double[b];
+        for (int i = 0; i < b; i++) {
+            double s = 0;
+            for (long j = 0; j < d; j++) s += r.get(i * d + j);
+            mean[i] = s / d;
+        }
+        double[] cov = new double[b * b];
+        for (int i = 0; i < b; i++)
+            for (int k = 0; k <= i; k++) {
+                double s = 0;
+                for (long j = 0; j < d; j++) s += (r.get(i * d + j) - mean[i]) * (r.get(k * d + j) - mean[k]);
+                cov[i * b + k] = s;
+                cov[k * b + i] = s;
+            }
+        return Correlation.normalise(cov, b);
+    }
+}

@@ -1,0 +1,66 @@
+package io.wrcor.cli;
+
+import io.wrcor.Engine;
+import io.wrcor.backend.Backend;
+import io.wrcor.data.Batch;
+import io.wrcor.proxy.Proxy;
+import io.wrcor.space.nb201.Nb201Arch;
+import io.wrcor.space.nb201.Nb201Network;
+import java.io.PrintStream;
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
+
+/**
+ * {@code wrcor bench}: seconds per architecture for each proxy set over the same random
+ * NAS-Bench-201 architectures, after a warm-up. Prints median, min and max per set.
+ */
+final class BenchCommand {
+    private BenchCommand() {
+    }
+
+    static void run(String[] argv, PrintStream out, PrintStream err) {
+        Args a = new Args(argv, 1, Set.of("--archs", "--batch", "--threads", "--seed", "--data", "--sets", "--warmup", "--backend"), Set.of());
+        int n = a.getInt("--archs", 20, 1, 15_625), batchSize = a.getInt("--batch", 64, 2, 1 << 16);
+        int threads = a.getInt("--threads", 2, 1, 1024), warmup = a.getInt("--warmup", 3, 0, 1000);
+        long seed = a.getLong("--seed", 0);
+        List<List<Proxy>> sets = new ArrayList<>();
+        for (String s : a.get("--sets", "wrcor;synflow,jacob_cor,wrcor").split(";")) sets.add(Proxy.parseList(s));
+        Nb201Network net = Nb201Network.BENCHMARK;
+        SplittableRandom rnd = new SplittableRandom(seed);
+        List<Nb201Arch> archs = new ArrayList<>();
+        for (int i = 0; i < n; i++) archs.add(Nb201Arch.sample(rnd));
+
+        try (Arena arena = Arena.ofShared()) {
+            Batch batch = Session.batch(a.get("--data", null), batchSize, net.classes(), net.imageSize(), seed, arena);
+            Backend backend = Session.backend(a.get("--backend", "cpu"), threads);
+            try (Engine engine = new Engine(backend, net)) {
+                out.printf("backend %s, batch %d, %d random NAS-Bench-201 architectures (seed %d), %s data%n", backend.name(),
+                        batchSize, n, seed, a.has("--data") ? "CIFAR-10" : "synthetic");
+                for (int i = 0; i < warmup; i++) engine.score(archs.get(i % n), seed, batch, sets.getFirst());
+                for (List<Proxy> set : sets) {
+                    double[] secs = new double[n];
+                    for (int i = 0; i < n; i++) {
+                        long t0 = System.nanoTime();
+                        engine.score(archs.get(i), seed, batch, set);
+                        secs[i] = (System.nanoTime() - t0) / 1e9;
+                        err.printf("\r%s: %d/%d", label(set), i + 1, n);
+                    }
+                    err.println();
+                    Arrays.sort(secs);
+                    double median = n % 2 == 1 ? secs[n / 2] : (secs[n / 2 - 1] + secs[n / 2]) / 2;
+                    out.printf("%-28s median %.3f s/arch   min %.3f   max %.3f%n", label(set), median, secs[0], secs[n - 1]);
+                }
+            } finally {
+                Session.close(backend);
+            }
+        }
+    }
+
+    private static String label(List<Proxy> set) {
+        return String.join(",", set.stream().map(p -> p.label).toList());
+    }
+}

@@ -1,0 +1,23 @@
+package io.wrcor.data;
+
+import io.wrcor.tensor.Tensor;
+
+/** Inputs [B,3,H,W] (float32, normalised) and integer labels [B]. */
+public record Batch(Tensor input, int[] labels) {
+    public Batch {
+        if (input.rank() != 4 || input.dim(1) != 3) throw new IllegalArgumentException("input batch must be [B,3,H,W], got " + input);
+        if (labels.length != input.dim(0)) {
+            throw new IllegalArgumentException("batch has " + input.dim(0) + " inputs but " + labels.length + " labels");
+        }
+    }
+
+    public static Batch of(Tensor input, long[] target) {
+        int[] labels = new int[target.length];
+        for (int i = 0; i < labels.length; i++) labels[i] = Math.toIntExact(target[i]);
+        return new Batch(input, labels);
+    }
+
+    public int size() {
+        return labels.length;
+    }
+}

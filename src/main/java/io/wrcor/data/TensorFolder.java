@@ -1,0 +1,125 @@
+package io.wrcor.data;
+
+import io.wrcor.tensor.DType;
+import io.wrcor.tensor.Tensor;
+import io.wrcor.util.Json;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A folder of raw little-endian C-order tensors described by {@code manifest.json} (the fixture
+ * format): PyTorch state_dict names, an optional {@code input} float32 [B,3,H,W] and {@code target}
+ * int64 [B]. Float tensors are read as float32; int64 ones are kept as labels.
+ */
+public final class TensorFolder {
+    private final Path dir;
+    private final Map<String, Object> meta;
+    private final Map<String, Tensor> tensors = new LinkedHashMap<>();
+    private final Map<String, long[]> int64 = new LinkedHashMap<>();
+
+    private TensorFolder(Path dir, Map<String, Object> meta) {
+        this.dir = dir;
+        this.meta = meta;
+    }
+
+    @SuppressWarnings("unchecked")
+    public static TensorFolder load(Path dir, Arena arena) {
+        Path manifest = dir.resolve("manifest.json");
+        String text;
+        try {
+            text = Files.readString(manifest);
+        } catch (NoSuchFileException e) {
+            throw new IllegalArgumentException("weights folder " + dir + " has no manifest.json");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        Map<String, Object> m;
+        try {
+            m = Json.parseObject(text);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(manifest + ": " + e.getMessage());
+        }
+        if (!(m.get("tensors") instanceof List<?> list)) throw new IllegalArgumentException(manifest + ": no 'tensors' list");
+        TensorFolder f = new TensorFolder(dir, m.get("meta") instanceof Map<?, ?> mm ? (Map<String, Object>) mm : Map.of());
+        for (Object o : list) {
+            if (!(o instanceof Map<?, ?> e)) throw new IllegalArgumentException(manifest + ": malformed tensor entry");
+            f.read((Map<String, Object>) e, arena);
+        }
+        return f;
+    }
+
+    private void read(Map<String, Object> e, Arena arena) {
+        String name = (String) e.get("name");
+        String file = (String) e.get("file");
+        String dtype = (String) e.get("dtype");
+        if (name == null || file == null || dtype == null || !(e.get("shape") instanceof List<?> shapeList)) {
+            throw new IllegalArgumentException(dir.resolve("manifest.json") + ": tensor entry lacks name, file, dtype or shape");
+        }
+        int[] shape = shapeList.stream().mapToInt(v -> ((Double) v).intValue()).toArray();
+        long numel = Tensor.numel(shape);
+        int elem = switch (dtype) {
+            case "float32" -> 4;
+            case "float64", "int64" -> 8;
+            default -> throw new IllegalArgumentException("tensor '" + name + "': unsupported dtype " + dtype);
+        };
+        Path p = dir.resolve(file);
+        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
+            long size = ch.size();
+            if (size != numel * elem) {
+                throw new IllegalArgumentException("tensor '" + name + "' (" + p.getFileName() + "): " + size + " bytes, expected "
+                        + numel * elem + " for " + dtype + " " + shapeList);
+            }
+            MemorySegment raw = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+            switch (dtype) {
+                case "int64" -> {
+                    long[] v = new long[Math.toIntExact(numel)];
+                    for (int i = 0; i < v.length; i++) v[i] = raw.getAtIndex(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), i);
+                    int64.put(name, v);
+                }
+                case "float32" -> {
+                    Tensor t = Tensor.allocate(arena, DType.F32, shape);
+                    MemorySegment.copy(raw, 0, t.data(), 0, size);
+                    tensors.put(name, t);
+                }
+                default -> {
+                    Tensor t = Tensor.allocate(arena, DType.F32, shape);
+                    for (long i = 0; i < numel; i++) t.setF(i, (float) raw.getAtIndex(ValueLayout.JAVA_DOUBLE_UNALIGNED, i));
+                    tensors.put(name, t);
+                }
+            }
+        } catch (NoSuchFileException ex) {
+            throw new IllegalArgumentException("tensor '" + name + "': file " + p + " is missing");
+        } catch (IOException ex) {
+            throw new UncheckedIOException(ex);
+        }
+    }
+
+    public Map<String, Object> meta() {
+        return meta;
+    }
+
+    /** Float tensors by name (parameters and the input batch). */
+    public Map<String, Tensor> tensors() {
+        return tensors;
+    }
+
+    /** The folder's batch, when it has both {@code input} and {@code target}. */
+    public Batch batch() {
+        Tensor in = tensors.get("input");
+        long[] target = int64.get("target");
+        if (in == null || target == null) return null;
+        return Batch.of(in, target);
+    }
+}

@@ -1,0 +1,210 @@
+package io.wrcor.graph;
+
+import io.wrcor.backend.Backend;
+import io.wrcor.tensor.DType;
+import io.wrcor.tensor.Tensor;
+import io.wrcor.tensor.TensorPool;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Runs a graph's forward pass and any number of backward passes over it on one backend. All tensors
+ * come from the pool and stay valid until the pool is recycled.
+ */
+public final class Executor {
+    private final Backend backend;
+    private final TensorPool pool;
+    private final Graph graph;
+    private final Weights weights;
+    private final DType dtype;
+    private final Tensor[] values;
+    private final double[][] bnMean;
+    private final double[][] bnInvStd;
+    private int batch;
+
+    public Executor(Backend backend, TensorPool pool, Graph graph, Weights weights, DType dtype) {
+        this.backend = backend;
+        this.pool = pool;
+        this.graph = graph;
+        this.weights = weights;
+        this.dtype = dtype;
+        this.values = new Tensor[graph.size()];
+        this.bnMean = new double[graph.size()][];
+        this.bnInvStd = new double[graph.size()][];
+    }
+
+    private int[] batchShape(Node n) {
+        int[] s = new int[n.shape().length + 1];
+        s[0] = batch;
+        System.arraycopy(n.shape(), 0, s, 1, n.shape().length);
+        return s;
+    }
+
+    public Tensor value(int node) {
+        return values[node];
+    }
+
+    public Tensor logits() {
+        return values[graph.logits()];
+    }
+
+    /** Forward pass; reports each wanted activation as soon as it is computed. */
+    public Tensor forward(Tensor input, Set<Response> wanted, ResponseListener listener) {
+        batch = input.dim(0);
+        for (Node n : graph.nodes()) {
+            int[] in = n.inputs();
+            Tensor y;
+            switch (n.op()) {
+                case Op.Input i -> {
+                    if (input.dtype() != dtype) throw new IllegalArgumentException("input is " + input.dtype() + ", pass runs in " + dtype);
+                    y = input;
+                }
+                case Op.Conv c -> {
+                    y = pool.take(dtype, batchShape(n));
+                    backend.convForward(values[in[0]], weights.get(c.param() + ".weight"), c.stride(), c.pad(), y);
+                }
+                case Op.BatchNorm bn -> {
+                    y = pool.take(dtype, batchShape(n));
+                    bnMean[n.id()] = new double[bn.channels()];
+                    bnInvStd[n.id()] = new double[bn.channels()];
+                    backend.batchNormForward(values[in[0]], weights.get(bn.param() + ".weight"), weights.get(bn.param() + ".bias"),
+                            Op.BatchNorm.EPS, y, bnMean[n.id()], bnInvStd[n.id()]);
+                }
+                case Op.Relu r -> {
+                    y = pool.take(dtype, batchShape(n));
+                    backend.relu(values[in[0]], y);
+                }
+                case Op.AvgPool p -> {
+                    y = pool.take(dtype, batchShape(n));
+                    backend.avgPoolForward(values[in[0]], p.k(), p.stride(), p.pad(), p.countIncludePad(), y);
+                }
+                case Op.Zero z -> {
+                    y = pool.take(dtype, batchShape(n));
+                    backend.scale(values[in[0]], 0.0, y);
+                }
+                case Op.Add a -> {
+                    y = pool.take(dtype, batchShape(n));
+                    backend.add(values[in[0]], values[in[1]], y);
+                    for (int k = 2; k < in.length; k++) backend.add(y, values[in[k]], y);
+                }
+                case Op.GlobalAvgPool gp -> {
+                    y = pool.take(dtype, batchShape(n));
+                    backend.globalAvgPoolForward(values[in[0]], y);
+                }
+                case Op.Linear l -> {
+                    y = pool.take(dtype, batchShape(n));
+                    backend.linearForward(values[in[0]], weights.get(l.param() + ".weight"), weights.get(l.param() + ".bias"), y);
+                }
+            }
+            values[n.id()] = y;
+            Response act = Response.activation(n.id());
+            if (wanted.contains(act)) listener.onResponse(act, y);
+        }
+        return values[graph.logits()];
+    }
+
+    /** Gradients of one backward pass. */
+    public record Gradients(Tensor[] nodes, Map<String, Tensor> weights) {
+        /** dL/d(node output); null where it is exactly zero. */
+        public Tensor node(int id) {
+            return nodes[id];
+        }
+    }
+
+    /**
+     * Backward pass from dL/d(logits) over the last forward pass. Reports each wanted gradient
+     * response when it is final. Weight gradients (conv and linear weights) and the gradient with
+     * respect to the network input are computed only when asked for.
+     */
+    public Gradients backward(Tensor dLogits, boolean weightGrads, boolean inputGrad, Set<Response> wanted,
+                               ResponseListener listener) {
+        Tensor[] grads = new Tensor[graph.size()];
+        Map<String, Tensor> wgrads = new HashMap<>();
+        grads[graph.logits()] = dLogits;
+        for (int id = graph.size() - 1; id >= 0; id--) {
+            Node n = graph.node(id);
+            Tensor g = grads[id];
+            Response gout = Response.gradOutput(id);
+            if (wanted.contains(gout)) listener.onResponse(gout, g);
+            if (g == null) {
+                Response gin = Response.gradInput(id);
+                if (wanted.contains(gin)) listener.onResponse(gin, null);
+                continue;
+            }
+            int[] in = n.inputs();
+            switch (n.op()) {
+                case Op.Input i -> { }
+                case Op.Conv c -> {
+                    Tensor x = values[in[0]];
+                    Tensor w = weights.get(c.param() + ".weight");
+                    if (weightGrads) {
+                        Tensor dw = pool.take(dtype, w.shape());
+                        backend.convBackwardWeight(x, g, c.stride(), c.pad(), dw);
+                        wgrads.put(c.param() + ".weight", dw);
+                    }
+                    if (in[0] != graph.input() || inputGrad) {
+                        Tensor dx = pool.take(dtype, x.shape());
+                        backend.convBackwardData(g, w, c.stride(), c.pad(), dx);
+                        accumulate(grads, in[0], dx, true);
+                    }
+                }
+                case Op.BatchNorm bn -> {
+                    Tensor x = values[in[0]];
+                    Tensor dx = pool.take(dtype, x.shape());
+                    backend.batchNormBackward(x, g, weights.get(bn.param() + ".weight"), bnMean[id], bnInvStd[id], dx);
+                    accumulate(grads, in[0], dx, true);
+                }
+                case Op.Relu r -> {
+                    Tensor x = values[in[0]];
+                    Tensor dx = pool.take(dtype, x.shape());
+                    backend.reluBackward(x, g, dx);
+                    Response gin = Response.gradInput(id);
+                    if (wanted.contains(gin)) listener.onResponse(gin, dx);
+                    accumulate(grads, in[0], dx, true);
+                }
+                case Op.AvgPool p -> {
+                    Tensor dx = pool.take(dtype, values[in[0]].shape());
+                    backend.avgPoolBackward(g, p.k(), p.stride(), p.pad(), p.countIncludePad(), dx);
+                    accumulate(grads, in[0], dx, true);
+                }
+                case Op.Zero z -> { } // d(x * 0)/dx = 0: nothing reaches x through this edge
+                case Op.Add a -> {
+                    for (int k : in) accumulate(grads, k, g, false);
+                }
+                case Op.GlobalAvgPool gp -> {
+                    Tensor dx = pool.take(dtype, values[in[0]].shape());
+                    backend.globalAvgPoolBackward(g, dx);
+                    accumulate(grads, in[0], dx, true);
+                }
+                case Op.Linear l -> {
+                    Tensor x = values[in[0]];
+                    Tensor w = weights.get(l.param() + ".weight");
+                    if (weightGrads) {
+                        Tensor dw = pool.take(dtype, w.shape());
+                        backend.linearBackwardWeight(x, g, dw);
+                        wgrads.put(l.param() + ".weight", dw);
+                    }
+                    Tensor dx = pool.take(dtype, x.shape());
+                    backend.linearBackwardData(g, w, dx);
+                    accumulate(grads, in[0], dx, true);
+                }
+            }
+        }
+        return new Gradients(grads, wgrads);
+    }
+
+    private void accumulate(Tensor[] grads, int node, Tensor contribution, boolean owned) {
+        if (grads[node] == null) {
+            if (owned) {
+                grads[node] = contribution;
+            } else {
+                Tensor copy = pool.take(dtype, contribution.shape());
+                copy.copyFrom(contribution);
+                grads[node] = copy;
+            }
+        } else {
+            backend.add(grads[node], contribution, grads[node]);
+        }
+    }
+}

@@ -1,0 +1,30 @@
+package io.wrcor.graph;
+
+/** The operations a network graph is made of. Parameter names are PyTorch state_dict prefixes. */
+public sealed interface Op {
+    /** The network input. */
+    record Input() implements Op {}
+
+    /** Convolution without bias; weight {@code param + ".weight"} of shape [cout, cin, k, k]. */
+    record Conv(String param, int cin, int cout, int k, int stride, int pad) implements Op {}
+
+    /** Training-mode batch norm, affine: {@code param + ".weight"} (gamma) and {@code ".bias"} (beta). */
+    record BatchNorm(String param, int channels) implements Op {
+        public static final double EPS = 1e-5;
+    }
+
+    record Relu() implements Op {}
+
+    record AvgPool(int k, int stride, int pad, boolean countIncludePad) implements Op {}
+
+    /** x * 0: NAS-Bench-201's 'none' edge, still part of the graph. */
+    record Zero() implements Op {}
+
+    /** Sum of the inputs, in the order given. */
+    record Add() implements Op {}
+
+    record GlobalAvgPool() implements Op {}
+
+    /** y = x w^T + b; {@code param + ".weight"} [out, in] and {@code param + ".bias"} [out]. */
+    record Linear(String param, int in, int out) implements Op {}
+}

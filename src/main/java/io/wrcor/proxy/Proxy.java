@@ -1,0 +1,143 @@
+package io.wrcor.proxy;
+
+import io.wrcor.graph.Graph;
+import io.wrcor.graph.Response;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.EnumSet;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.stream.Collectors;
+
+/** The training-free proxies, each with what it needs from the passes over a network. */
+public enum Proxy {
+    /** WRCor as the published code computes it (wrapper-module hooks included). */
+    WRCOR("wrcor", Sites.ALL, true, true),
+    /** WRCor as the paper reads: ReLU sites only, lastact before its ReLU. */
+    WRCOR_RELU_ONLY("wrcor_relu_only", Sites.ALL, true, false),
+    ACT_COR("act_cor", Sites.ACTIVATIONS, false, true),
+    GRAD_COR("grad_cor", Sites.GRADIENTS, false, true),
+    ACT_GRAD_COR("act_grad_cor", Sites.ALL, false, true),
+    NASWOT("naswot"),
+    JACOB_COR("jacob_cor"),
+    SYNFLOW("synflow"),
+    SNIP("snip"),
+    GRAD_NORM("grad_norm"),
+    PARAMS("params"),
+    FLOPS("flops");
+
+    /** What the passes over one architecture must produce. */
+    public enum Need {
+        /** Training-mode forward pass over the batch. */
+        FORWARD,
+        /** Backward pass of the mean cross-entropy, with gradient responses. */
+        CE_BACKWARD,
+        /** Weight gradients of the cross-entropy backward pass. */
+        CE_WEIGHT_GRADS,
+        /** Backward pass of the summed logits to the input. */
+        INPUT_JACOBIAN,
+        /** synflow's own float64 pass over the BN-free network. */
+        SYNFLOW_PASS
+    }
+
+    private enum Sites { ACTIVATIONS, GRADIENTS, ALL }
+
+    public final String label;
+    private final Sites sites;
+    private final boolean weighted;
+    private final boolean publishedHooks;
+
+    Proxy(String label) {
+        this(label, null, false, false);
+    }
+
+    Proxy(String label, Sites sites, boolean weighted, boolean publishedHooks) {
+        this.label = label;
+        this.sites = sites;
+        this.weighted = weighted;
+        this.publishedHooks = publishedHooks;
+    }
+
+    public static Proxy parse(String s) {
+        for (Proxy p : values()) if (p.label.equals(s.trim())) return p;
+        throw new IllegalArgumentException("unknown proxy '" + s + "' (expected one of " + labels() + ")");
+    }
+
+    public static String labels() {
+        return Arrays.stream(values()).map(p -> p.label).collect(Collectors.joining(", "));
+    }
+
+    /** Parses a comma-separated list, keeping order and dropping repeats. */
+    public static List<Proxy> parseList(String csv) {
+        Set<Proxy> out = new LinkedHashSet<>();
+        for (String s : csv.split(",")) {
+            if (s.isBlank()) throw new IllegalArgumentException("empty name in proxy list '" + csv + "'");
+            out.add(parse(s));
+        }
+        return List.copyOf(out);
+    }
+
+    public boolean isCorrelation() {
+        return sites != null;
+    }
+
+    public Set<Need> needs() {
+        if (isCorrelation()) {
+            return sites == Sites.ACTIVATIONS ? EnumSet.of(Need.FORWARD) : EnumSet.of(Need.FORWARD, Need.CE_BACKWARD);
+        }
+        return switch (this) {
+            case NASWOT -> EnumSet.of(Need.FORWARD);
+            case JACOB_COR -> EnumSet.of(Need.FORWARD, Need.INPUT_JACOBIAN);
+            case SYNFLOW -> EnumSet.of(Need.SYNFLOW_PASS);
+            case SNIP, GRAD_NORM -> EnumSet.of(Need.FORWARD, Need.CE_BACKWARD, Need.CE_WEIGHT_GRADS);
+            default -> EnumSet.noneOf(Need.class);
+        };
+    }
+
+    /** One response matrix of a correlation proxy: K += weight * |corrcoef(response)|. */
+    public record Term(Response response, double weight) {}
+
+    /**
+     * The response matrices of a correlation proxy, one term per matrix the published code adds
+     * (a response read twice appears twice).
+     *
+     * <p>Each ReLU -> Conv -> BN unit of block i gives, with w = 2^i (or 1 when unweighted): its input
+     * x; x again, because the published code also hooks the unit's wrapper module; dL/dx through the
+     * unit's own ReLU; and dL/d(conv output), which the wrapper module's backward hook sees. lastact
+     * gives its output y = ReLU(BN(h)) (the in-place ReLU makes the hook see y) and dL/dh, with
+     * w = 2^blocks. Without the published hooks: x once, dL/dx, and lastact's h.
+     */
+    public List<Term> terms(Graph g) {
+        if (!isCorrelation()) throw new IllegalStateException(label + " is not a correlation proxy");
+        boolean acts = sites != Sites.GRADIENTS, grads = sites != Sites.ACTIVATIONS;
+        List<Term> terms = new ArrayList<>();
+        for (Graph.ConvUnit u : g.units()) {
+            double w = weighted ? Math.scalb(1.0, u.block()) : 1.0;
+            if (acts) {
+                terms.add(new Term(Response.activation(g.unitInput(u)), w));
+                if (publishedHooks) terms.add(new Term(Response.activation(g.unitInput(u)), w));
+            }
+            if (grads) {
+                terms.add(new Term(Response.gradInput(u.relu()), w));
+                if (publishedHooks) terms.add(new Term(Response.gradOutput(u.conv()), w));
+            }
+        }
+        double w = weighted ? Math.scalb(1.0, g.blocks()) : 1.0;
+        Graph.LastAct last = g.lastAct();
+        if (acts) terms.add(new Term(Response.activation(publishedHooks ? last.relu() : last.bn()), w));
+        if (grads) terms.add(new Term(Response.gradInput(last.relu()), w));
+        return terms;
+    }
+
+    /** naswot's binary-code sites: the forward sites of WRCor's items 1 and 2 and lastact's y. */
+    public static List<Response> naswotSites(Graph g) {
+        List<Response> sites = new ArrayList<>();
+        for (Graph.ConvUnit u : g.units()) {
+            sites.add(Response.activation(g.unitInput(u)));
+            sites.add(Response.activation(g.unitInput(u)));
+        }
+        sites.add(Response.activation(g.lastAct().relu()));
+        return sites;
+    }
+}

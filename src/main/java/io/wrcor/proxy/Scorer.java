@@ -1,0 +1,254 @@
+package io.wrcor.proxy;
+
+import io.wrcor.backend.Backend;
+import io.wrcor.data.Batch;
+import io.wrcor.graph.Executor;
+import io.wrcor.graph.Graph;
+import io.wrcor.graph.Node;
+import io.wrcor.graph.Op;
+import io.wrcor.graph.Response;
+import io.wrcor.graph.Weights;
+import io.wrcor.tensor.DType;
+import io.wrcor.tensor.Tensor;
+import io.wrcor.tensor.TensorPool;
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The planner: from the requested proxies it decides the fewest passes over one network (one
+ * forward, at most one cross-entropy backward, at most one summed-logit backward, synflow's float64
+ * pass), runs them on a backend, and computes each response's correlation matrix once however many
+ * proxies and sites read it.
+ */
+public final class Scorer {
+    private final Backend backend;
+    private final TensorPool pool;
+
+    public Scorer(Backend backend, TensorPool pool) {
+        this.backend = backend;
+        this.pool = pool;
+    }
+
+    /**
+     * Scores of one architecture.
+     *
+     * @param kernels the matrix K of each correlation proxy and of naswot, before its log-determinant
+     * @param used    response matrices that went into each correlation proxy's K
+     * @param skipped response matrices skipped because their correlation matrix had a NaN
+     */
+    public record Result(Map<Proxy, Double> scores, Map<Proxy, double[]> kernels, Map<Proxy, Integer> used,
+                         Map<Proxy, Integer> skipped) {
+        public double score(Proxy p) {
+            Double v = scores.get(p);
+            if (v == null) throw new IllegalArgumentException(p.label + " was not computed");
+            return v;
+        }
+    }
+
+    /**
+     * @param synflowGraph the same architecture built without BN (only read for synflow)
+     */
+    public Result score(Graph graph, Graph synflowGraph, Weights weights, Batch batch, List<Proxy> proxies) {
+        try {
+            return run(graph, synflowGraph, weights, batch, proxies);
+        } finally {
+            pool.recycle();
+        }
+    }
+
+    private Result run(Graph graph, Graph synflowGraph, Weights weights, Batch batch, List<Proxy> proxies) {
+        Set<Proxy.Need> needs = EnumSet.noneOf(Proxy.Need.class);
+        for (Proxy p : proxies) needs.addAll(p.needs());
+        int b = batch.size();
+        int classes = graph.node(graph.logits()).shape()[0];
+        for (int label : batch.labels()) {
+            if (label < 0 || label >= classes) {
+                throw new IllegalArgumentException("label " + label + " is outside the network's " + classes + " classes");
+            }
+        }
+
+        Map<Proxy, List<Proxy.Term>> terms = new LinkedHashMap<>();
+        Set<Response> correlated = new HashSet<>();
+        for (Proxy p : proxies) {
+            if (!p.isCorrelation()) continue;
+            terms.put(p, p.terms(graph));
+            for (Proxy.Term t : terms.get(p)) correlated.add(t.response());
+        }
+        List<Response> naswotSites = proxies.contains(Proxy.NASWOT) ? Proxy.naswotSites(graph) : List.of();
+
+        // correlation matrix of each response, computed once; NO_CORRELATION marks a NaN matrix
+        Map<Response, double[]> corr = new HashMap<>();
+        Map<Response, double[]> codes = new HashMap<>();
+        Set<Response> naswotSet = new HashSet<>(naswotSites);
+        Set<Response> forwardWanted = new HashSet<>(naswotSet);
+        Set<Response> backwardWanted = new HashSet<>();
+        for (Response r : correlated) (r.isGradient() ? backwardWanted : forwardWanted).add(r);
+
+        Map<Proxy, Double> scores = new LinkedHashMap<>();
+        Map<Proxy, double[]> kernels = new LinkedHashMap<>();
+        Executor ex = null;
+        if (needs.contains(Proxy.Need.FORWARD)) {
+            ex = new Executor(backend, pool, graph, weights, DType.F32);
+            ex.forward(batch.input(), forwardWanted, (r, t) -> {
+                if (correlated.contains(r)) corr.put(r, correlate(t));
+                if (naswotSet.contains(r)) codes.put(r, NaswotKernel.codeAgreement(t));
+            });
+        }
+        if (needs.contains(Proxy.Need.CE_BACKWARD)) {
+            Tensor dLogits = crossEntropyGrad(ex.logits(), batch.labels());
+            Executor.Gradients g = ex.backward(dLogits, needs.contains(Proxy.Need.CE_WEIGHT_GRADS), false, backwardWanted,
+                    (r, t) -> corr.put(r, correlate(t)));
+            if (proxies.contains(Proxy.SNIP)) scores.put(Proxy.SNIP, saliency(graph, weights, g.weights()));
+            if (proxies.contains(Proxy.GRAD_NORM)) scores.put(Proxy.GRAD_NORM, gradNorm(graph, g.weights()));
+        }
+        if (needs.contains(Proxy.Need.INPUT_JACOBIAN)) {
+            Tensor ones = pool.take(DType.F32, b, classes);
+            ones.fill(1.0);
+            Executor.Gradients g = ex.backward(ones, false, true, Set.of(), (r, t) -> { });
+            scores.put(Proxy.JACOB_COR, jacobCor(correlate(g.node(graph.input())), b));
+        }
+        if (needs.contains(Proxy.Need.SYNFLOW_PASS)) scores.put(Proxy.SYNFLOW, synflow(synflowGraph, weights, batch));
+
+        Map<Proxy, Integer> used = new LinkedHashMap<>(), skipped = new LinkedHashMap<>();
+        for (var e : terms.entrySet()) {
+            double[] k = new double[b * b];
+            int u = 0, s = 0;
+            for (Proxy.Term t : e.getValue()) {
+                double[] r = corr.get(t.response());
+                if (r == null) { s++; continue; }
+                u++;
+                for (int i = 0; i < k.length; i++) k[i] += t.weight() * Math.abs(r[i]);
+            }
+            kernels.put(e.getKey(), k);
+            used.put(e.getKey(), u);
+            skipped.put(e.getKey(), s);
+            scores.put(e.getKey(), LinAlg.logAbsDet(k, b));
+        }
+        if (proxies.contains(Proxy.NASWOT)) {
+            double[] k = new double[b * b];
+            for (Response r : naswotSites) {
+                double[] c = codes.get(r);
+                for (int i = 0; i < k.length; i++) k[i] += c[i];
+            }
+            kernels.put(Proxy.NASWOT, k);
+            scores.put(Proxy.NASWOT, LinAlg.logAbsDet(k, b));
+        }
+        if (proxies.contains(Proxy.PARAMS)) scores.put(Proxy.PARAMS, (double) params(graph));
+        if (proxies.contains(Proxy.FLOPS)) scores.put(Proxy.FLOPS, (double) flops(graph));
+
+        Map<Proxy, Double> ordered = new LinkedHashMap<>();
+        for (Proxy p : proxies) ordered.put(p, scores.get(p));
+        return new Result(ordered, kernels, used, skipped);
+    }
+
+    /** Null (the published code's NaN matrix) for a response that is exactly zero or has a constant row. */
+    private double[] correlate(Tensor t) {
+        return t == null ? null : backend.corrcoef(t);
+    }
+
+    /** d(mean cross-entropy)/d(logits) = (softmax(z) - onehot(y)) / B. */
+    private Tensor crossEntropyGrad(Tensor logits, int[] labels) {
+        int b = logits.dim(0), c = logits.dim(1);
+        Tensor g = pool.take(DType.F32, b, c);
+        for (int n = 0; n < b; n++) {
+            double max = Double.NEGATIVE_INFINITY;
+            for (int j = 0; j < c; j++) max = Math.max(max, logits.get((long) n * c + j));
+            double sum = 0;
+            for (int j = 0; j < c; j++) sum += Math.exp(logits.get((long) n * c + j) - max);
+            for (int j = 0; j < c; j++) {
+                double p = Math.exp(logits.get((long) n * c + j) - max) / sum;
+                g.set((long) n * c + j, (p - (j == labels[n] ? 1 : 0)) / b);
+            }
+        }
+        return g;
+    }
+
+    /** Weight parameters of the conv and linear layers: what snip, grad_norm and synflow sum over. */
+    private static List<String> layerWeights(Graph g) {
+        List<String> names = new ArrayList<>();
+        for (Node n : g.nodes()) {
+            if (n.op() instanceof Op.Conv c) names.add(c.param() + ".weight");
+            if (n.op() instanceof Op.Linear l) names.add(l.param() + ".weight");
+        }
+        return names;
+    }
+
+    /** sum over layers of |w * dL/dw|: snip, and synflow on its linearised network. */
+    private static double saliency(Graph g, Weights weights, Map<String, Tensor> grads) {
+        double s = 0;
+        for (String name : layerWeights(g)) {
+            Tensor w = weights.get(name), dw = grads.get(name);
+            if (dw == null) continue; // no gradient reached this layer: its saliency is zero
+            double l = 0;
+            for (long i = 0; i < w.numel(); i++) l += Math.abs(w.get(i) * dw.get(i));
+            if (System.getenv("WRCOR_DEBUG") != null) System.err.println("snip " + name + " " + l);
+            s += l;
+        }
+        return s;
+    }
+
+    /** sum over layers of the Frobenius norm of dL/dw. */
+    private static double gradNorm(Graph g, Map<String, Tensor> grads) {
+        double s = 0;
+        for (String name : layerWeights(g)) {
+            Tensor dw = grads.get(name);
+            if (dw == null) continue;
+            double sq = 0;
+            for (long i = 0; i < dw.numel(); i++) sq += dw.get(i) * dw.get(i);
+            s += Math.sqrt(sq);
+        }
+        return s;
+    }
+
+    /** -sum(log(v + k) + 1/(v + k)) over the eigenvalues v of the Jacobian's correlation matrix. */
+    private static double jacobCor(double[] r, int b) {
+        if (r == null) return Double.NaN;
+        final double k = 1e-5;
+        double s = 0;
+        for (double v : LinAlg.symmetricEigenvalues(r, b)) s += Math.log(v + k) + 1.0 / (v + k);
+        return -s;
+    }
+
+    /**
+     * synflow: |every parameter|, BN removed, float64 throughout (the score reaches 1e50), on one
+     * all-ones sample; L = sum of the logits; score = sum over conv and linear weights of |w dL/dw|.
+     */
+    private double synflow(Graph g, Weights weights, Batch batch) {
+        try (Arena arena = Arena.ofShared()) {
+            Weights abs = weights.absFloat64(arena);
+            Tensor in = batch.input();
+            Tensor ones = pool.take(DType.F64, 1, in.dim(1), in.dim(2), in.dim(3));
+            ones.fill(1.0);
+            Executor ex = new Executor(backend, pool, g, abs, DType.F64);
+            Tensor logits = ex.forward(ones, Set.of(), (r, t) -> { });
+            Tensor dLogits = pool.take(DType.F64, logits.shape());
+            dLogits.fill(1.0);
+            Executor.Gradients grads = ex.backward(dLogits, true, false, Set.of(), (r, t) -> { });
+            return saliency(g, abs, grads.weights());
+        }
+    }
+
+    /** Trainable parameters: conv and linear weights, linear bias, BN gamma and beta. */
+    public static long params(Graph g) {
+        long n = 0;
+        for (int[] shape : Weights.required(g).values()) n += Tensor.numel(shape);
+        return n;
+    }
+
+    /** Multiply-accumulates of the conv and linear layers for one sample. */
+    public static long flops(Graph g) {
+        long macs = 0;
+        for (Node n : g.nodes()) {
+            if (n.op() instanceof Op.Conv c) macs += (long) c.cout() * c.cin() * c.k() * c.k() * n.shape()[1] * n.shape()[2];
+            if (n.op() instanceof Op.Linear l) macs += (long) l.in() * l.out();
+        }
+        return macs;
+    }
+}

@@ -1,0 +1,124 @@
+package io.wrcor.tensor;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+
+/**
+ * A dense row-major (C order) tensor whose elements live off the heap in a {@link MemorySegment}.
+ * The tensor does not own its memory: the {@link Arena} (or {@link TensorPool}) that allocated the
+ * segment does, and frees it in one place.
+ */
+public final class Tensor {
+    static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
+    static final ValueLayout.OfDouble D = ValueLayout.JAVA_DOUBLE_UNALIGNED;
+
+    private final DType dtype;
+    private final int[] shape;
+    private final long numel;
+    private final MemorySegment data;
+
+    public Tensor(DType dtype, MemorySegment data, int... shape) {
+        this.dtype = dtype;
+        this.shape = shape.clone();
+        this.numel = numel(shape);
+        if (data.byteSize() < numel * dtype.bytes) {
+            throw new IllegalArgumentException("segment of " + data.byteSize() + " bytes is too small for "
+                    + dtype + Arrays.toString(shape));
+        }
+        this.data = data.asSlice(0, numel * dtype.bytes);
+    }
+
+    /** A zero-filled tensor owned by {@code arena}. */
+    public static Tensor allocate(Arena arena, DType dtype, int... shape) {
+        return new Tensor(dtype, arena.allocate(Math.max(1, numel(shape)) * dtype.bytes, 64), shape);
+    }
+
+    public static long numel(int... shape) {
+        long n = 1;
+        for (int d : shape) {
+            if (d < 0) throw new IllegalArgumentException("negative dimension in " + Arrays.toString(shape));
+            n = Math.multiplyExact(n, d);
+        }
+        return n;
+    }
+
+    public DType dtype() { return dtype; }
+    public int[] shape() { return shape.clone(); }
+    public int rank() { return shape.length; }
+    public int dim(int i) { return shape[i]; }
+    public long numel() { return numel; }
+    public MemorySegment data() { return data; }
+
+    /** Elements per leading index: the flattened size of one sample for a batch-first tensor. */
+    public long rowSize() { return shape.length == 0 ? 1 : numel / shape[0]; }
+
+    public boolean sameShape(Tensor o) { return Arrays.equals(shape, o.shape); }
+
+    public double get(long i) {
+        return dtype == DType.F32 ? data.getAtIndex(F, i) : data.getAtIndex(D, i);
+    }
+
+    public void set(long i, double v) {
+        if (dtype == DType.F32) data.setAtIndex(F, i, (float) v);
+        else data.setAtIndex(D, i, v);
+    }
+
+    public float getF(long i) { return data.getAtIndex(F, i); }
+    public void setF(long i, float v) { data.setAtIndex(F, i, v); }
+    public double getD(long i) { return data.getAtIndex(D, i); }
+    public void setD(long i, double v) { data.setAtIndex(D, i, v); }
+
+    public void fill(double v) {
+        if (v == 0.0) { data.fill((byte) 0); return; }
+        for (long i = 0; i < numel; i++) set(i, v);
+    }
+
+    public void copyFrom(Tensor src) {
+        requireSameShape(src, "copy");
+        if (src.dtype == dtype) { MemorySegment.copy(src.data, 0, data, 0, data.byteSize()); return; }
+        for (long i = 0; i < numel; i++) set(i, src.get(i));
+    }
+
+    /** The same memory seen with another shape of the same element count. */
+    public Tensor view(int... newShape) {
+        if (numel(newShape) != numel) {
+            throw new IllegalArgumentException("cannot view " + Arrays.toString(shape) + " as " + Arrays.toString(newShape));
+        }
+        return new Tensor(dtype, data, newShape);
+    }
+
+    /** Rows {@code [from, from + count)} of the leading dimension, sharing memory. */
+    public Tensor rows(int from, int count) {
+        int[] s = shape.clone();
+        s[0] = count;
+        long row = rowSize() * dtype.bytes;
+        return new Tensor(dtype, data.asSlice(from * row, count * row), s);
+    }
+
+    public double[] toDoubleArray() {
+        double[] out = new double[Math.toIntExact(numel)];
+        for (int i = 0; i < out.length; i++) out[i] = get(i);
+        return out;
+    }
+
+    public static Tensor of(Arena arena, DType dtype, double[] values, int... shape) {
+        Tensor t = allocate(arena, dtype, shape);
+        if (t.numel != values.length) throw new IllegalArgumentException("value count does not match shape");
+        for (int i = 0; i < values.length; i++) t.set(i, values[i]);
+        return t;
+    }
+
+    public void requireSameShape(Tensor o, String what) {
+        if (!sameShape(o)) {
+            throw new IllegalArgumentException(what + ": shape " + Arrays.toString(o.shape) + " does not match "
+                    + Arrays.toString(shape));
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "Tensor" + dtype + Arrays.toString(shape);
+    }
+}

@@ -1,0 +1,174 @@
+package io.wrcor.util;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** A small JSON reader (objects to LinkedHashMap, arrays to List, numbers to Double) and writer helpers. */
+public final class Json {
+    private final String s;
+    private int i;
+
+    private Json(String s) {
+        this.s = s;
+    }
+
+    public static Object parse(String text) {
+        Json p = new Json(text);
+        p.ws();
+        Object v = p.value();
+        p.ws();
+        if (p.i != p.s.length()) throw p.error("trailing characters");
+        return v;
+    }
+
+    @SuppressWarnings("unchecked")
+    public static Map<String, Object> parseObject(String text) {
+        Object v = parse(text);
+        if (!(v instanceof Map)) throw new IllegalArgumentException("expected a JSON object");
+        return (Map<String, Object>) v;
+    }
+
+    private IllegalArgumentException error(String what) {
+        return new IllegalArgumentException("malformed JSON at character " + i + ": " + what);
+    }
+
+    private void ws() {
+        while (i < s.length() && Character.isWhitespace(s.charAt(i))) i++;
+    }
+
+    private Object value() {
+        if (i >= s.length()) throw error("unexpected end");
+        char c = s.charAt(i);
+        switch (c) {
+            case '{': return object();
+            case '[': return array();
+            case '"': return string();
+            case 't': return literal("true", Boolean.TRUE);
+            case 'f': return literal("false", Boolean.FALSE);
+            case 'n': return literal("null", null);
+            default: return number();
+        }
+    }
+
+    private Object literal(String word, Object v) {
+        if (!s.startsWith(word, i)) throw error("unexpected token");
+        i += word.length();
+        return v;
+    }
+
+    private Map<String, Object> object() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        i++;
+        ws();
+        if (i < s.length() && s.charAt(i) == '}') { i++; return m; }
+        while (true) {
+            ws();
+            if (i >= s.length() || s.charAt(i) != '"') throw error("expected a key");
+            String k = string();
+            ws();
+            if (i >= s.length() || s.charAt(i) != ':') throw error("expected ':'");
+            i++;
+            ws();
+            m.put(k, value());
+            ws();
+            if (i >= s.length()) throw error("unexpected end");
+            char c = s.charAt(i++);
+            if (c == '}') return m;
+            if (c != ',') throw error("expected ',' or '}'");
+        }
+    }
+
+    private List<Object> array() {
+        List<Object> l = new ArrayList<>();
+        i++;
+        ws();
+        if (i < s.length() && s.charAt(i) == ']') { i++; return l; }
+        while (true) {
+            ws();
+            l.add(value());
+            ws();
+            if (i >= s.length()) throw error("unexpected end");
+            char c = s.charAt(i++);
+            if (c == ']') return l;
+            if (c != ',') throw error("expected ',' or ']'");
+        }
+    }
+
+    private String string() {
+        StringBuilder sb = new StringBuilder();
+        i++;
+        while (true) {
+            if (i >= s.length()) throw error("unterminated string");
+            char c = s.charAt(i++);
+            if (c == '"') return sb.toString();
+            if (c != '\\') { sb.append(c); continue; }
+            if (i >= s.length()) throw error("unterminated escape");
+            char e = s.charAt(i++);
+            switch (e) {
+                case 'n' -> sb.append('\n');
+                case 't' -> sb.append('\t');
+                case 'r' -> sb.append('\r');
+                case 'b' -> sb.append('\b');
+                case 'f' -> sb.append('\f');
+                case 'u' -> {
+                    if (i + 4 > s.length()) throw error("bad unicode escape");
+                    sb.append((char) Integer.parseInt(s.substring(i, i + 4), 16));
+                    i += 4;
+                }
+                default -> sb.append(e);
+            }
+        }
+    }
+
+    private Double number() {
+        int start = i;
+        while (i < s.length() && "+-0123456789.eE".indexOf(s.charAt(i)) >= 0) i++;
+        if (start == i) throw error("unexpected character '" + s.charAt(i) + "'");
+        try {
+            return Double.parseDouble(s.substring(start, i));
+        } catch (NumberFormatException e) {
+            throw error("bad number");
+        }
+    }
+
+    public static String quote(String v) {
+        StringBuilder sb = new StringBuilder("\"");
+        for (char c : v.toCharArray()) {
+            switch (c) {
+                case '"' -> sb.append("\\\"");
+                case '\\' -> sb.append("\\\\");
+                case '\n' -> sb.append("\\n");
+                case '\t' -> sb.append("\\t");
+                case '\r' -> sb.append("\\r");
+                default -> {
+                    if (c < 0x20) sb.append(String.format("\\u%04x", (int) c));
+                    else sb.append(c);
+                }
+            }
+        }
+        return sb.append('"').toString();
+    }
+
+    /** A score as JSON: non-finite values as the strings "nan", "inf", "-inf". */
+    public static String number(double v) {
+        if (Double.isNaN(v)) return "\"nan\"";
+        if (Double.isInfinite(v)) return v > 0 ? "\"inf\"" : "\"-inf\"";
+        return Double.toString(v);
+    }
+
+    /** Reads a score written by {@link #number(double)} (or a plain JSON number). */
+    public static double toDouble(Object v) {
+        if (v instanceof Double d) return d;
+        if (v instanceof String str) {
+            return switch (str) {
+                case "nan" -> Double.NaN;
+                case "inf" -> Double.POSITIVE_INFINITY;
+                case "-inf" -> Double.NEGATIVE_INFINITY;
+                default -> throw new IllegalArgumentException("not a number: '" + str + "'");
+            };
+        }
+        throw new IllegalArgumentException("not a number: " + v);
+    }
+}

@@ -1,0 +1,63 @@
+package io.wrcor;
+
+import io.wrcor.data.TensorFolder;
+import io.wrcor.util.Json;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+/** Locates ../shared (fixtures and data) for tests. */
+public final class Fixtures {
+    private Fixtures() {
+    }
+
+    public static Path shared() {
+        Path p = Path.of(System.getProperty("wrcor.shared", "../shared"));
+        if (!Files.isDirectory(p.resolve("fixtures"))) {
+            throw new IllegalStateException("shared fixtures not found at " + p.toAbsolutePath() + " (set -Dwrcor.shared)");
+        }
+        return p;
+    }
+
+    public static Path nb201(String name) {
+        return shared().resolve("fixtures/nb201").resolve(name);
+    }
+
+    public static List<String> nb201Cases() {
+        try (Stream<Path> s = Files.list(shared().resolve("fixtures/nb201"))) {
+            return s.filter(Files::isDirectory).map(p -> p.getFileName().toString()).sorted().toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public static Map<String, Object> expected(String name) {
+        try {
+            return Json.parseObject(Files.readString(nb201(name).resolve("expected.json")));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public static double[] float64File(Path p) {
+        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ); Arena a = Arena.ofShared()) {
+            MemorySegment m = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), a);
+            return m.toArray(ValueLayout.JAVA_DOUBLE_UNALIGNED);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public static TensorFolder load(String name, Arena arena) {
+        return TensorFolder.load(nb201(name), arena);
+    }
+}
