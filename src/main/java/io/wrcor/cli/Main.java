@@ -37,7 +37,7 @@ public final class Main {
             bench options:
               --archs N (default 20)  --batch N (64)  --threads T (2)  --seed S (0)  --data FILE
               --sets 'wrcor;synflow,jacob_cor,wrcor'   proxy sets to time, separated by ';'
-              --warmup N (default 3)  architectures scored first and not timed
+              (every set first scores the architectures once untimed: JIT and scratch memory warm up)
             """;
 
     public static void main(String[] args) {

@@ -120,6 +120,7 @@ public final class Executor {
     public Gradients backward(Tensor dLogits, boolean weightGrads, boolean inputGrad, Set<Response> wanted,
                                ResponseListener listener) {
         Tensor[] grads = new Tensor[graph.size()];
+        boolean[] shared = new boolean[graph.size()]; // grads[i] is also another node's gradient: never write into it
         Map<String, Tensor> wgrads = new HashMap<>();
         grads[graph.logits()] = dLogits;
         for (int id = graph.size() - 1; id >= 0; id--) {
@@ -146,14 +147,14 @@ public final class Executor {
                     if (in[0] != graph.input() || inputGrad) {
                         Tensor dx = pool.take(dtype, x.shape());
                         backend.convBackwardData(g, w, c.stride(), c.pad(), dx);
-                        accumulate(grads, in[0], dx, true);
+                        accumulate(grads, shared, in[0], dx, true);
                     }
                 }
                 case Op.BatchNorm bn -> {
                     Tensor x = values[in[0]];
                     Tensor dx = pool.take(dtype, x.shape());
                     backend.batchNormBackward(x, g, weights.get(bn.param() + ".weight"), bnMean[id], bnInvStd[id], dx);
-                    accumulate(grads, in[0], dx, true);
+                    accumulate(grads, shared, in[0], dx, true);
                 }
                 case Op.Relu r -> {
                     Tensor x = values[in[0]];
@@ -161,21 +162,21 @@ public final class Executor {
                     backend.reluBackward(x, g, dx);
                     Response gin = Response.gradInput(id);
                     if (wanted.contains(gin)) listener.onResponse(gin, dx);
-                    accumulate(grads, in[0], dx, true);
+                    accumulate(grads, shared, in[0], dx, true);
                 }
                 case Op.AvgPool p -> {
                     Tensor dx = pool.take(dtype, values[in[0]].shape());
                     backend.avgPoolBackward(g, p.k(), p.stride(), p.pad(), p.countIncludePad(), dx);
-                    accumulate(grads, in[0], dx, true);
+                    accumulate(grads, shared, in[0], dx, true);
                 }
                 case Op.Zero z -> { } // d(x * 0)/dx = 0: nothing reaches x through this edge
                 case Op.Add a -> {
-                    for (int k : in) accumulate(grads, k, g, false);
+                    for (int k : in) accumulate(grads, shared, k, g, false);
                 }
                 case Op.GlobalAvgPool gp -> {
                     Tensor dx = pool.take(dtype, values[in[0]].shape());
                     backend.globalAvgPoolBackward(g, dx);
-                    accumulate(grads, in[0], dx, true);
+                    accumulate(grads, shared, in[0], dx, true);
                 }
                 case Op.Linear l -> {
                     Tensor x = values[in[0]];
@@ -187,22 +188,27 @@ public final class Executor {
                     }
                     Tensor dx = pool.take(dtype, x.shape());
                     backend.linearBackwardData(g, w, dx);
-                    accumulate(grads, in[0], dx, true);
+                    accumulate(grads, shared, in[0], dx, true);
                 }
             }
         }
         return new Gradients(grads, wgrads);
     }
 
-    private void accumulate(Tensor[] grads, int node, Tensor contribution, boolean owned) {
+    /**
+     * grads[node] += contribution. A contribution that is not the caller's own (an Add passing its
+     * gradient to every input) is shared rather than copied; the first write into a shared
+     * gradient goes to a fresh tensor.
+     */
+    private void accumulate(Tensor[] grads, boolean[] shared, int node, Tensor contribution, boolean owned) {
         if (grads[node] == null) {
-            if (owned) {
-                grads[node] = contribution;
-            } else {
-                Tensor copy = pool.take(dtype, contribution.shape());
-                copy.copyFrom(contribution);
-                grads[node] = copy;
-            }
+            grads[node] = contribution;
+            shared[node] = !owned;
+        } else if (shared[node]) {
+            Tensor sum = pool.take(dtype, contribution.shape());
+            backend.add(grads[node], contribution, sum);
+            grads[node] = sum;
+            shared[node] = false;
         } else {
             backend.add(grads[node], contribution, grads[node]);
         }

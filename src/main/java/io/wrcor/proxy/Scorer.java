@@ -188,7 +188,6 @@ public final class Scorer {
             if (dw == null) continue; // no gradient reached this layer: its saliency is zero
             double l = 0;
             for (long i = 0; i < w.numel(); i++) l += Math.abs(w.get(i) * dw.get(i));
-            if (System.getenv("WRCOR_DEBUG") != null) System.err.println("snip " + name + " " + l);
             s += l;
         }
         return s;

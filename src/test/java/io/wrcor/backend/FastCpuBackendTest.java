@@ -129,6 +129,17 @@ class FastCpuBackendTest {
     }
 
     @ParameterizedTest
+    @CsvSource({"5,0.0", "300,0.5", "4099,1.0", "16384,0.3", "16384,1.9", "16384,30"})
+    void corrcoefMatchesReferenceForRowsWithMeans(int d, double meanOverStd) {
+        try (Arena a = Arena.ofShared()) {
+            int b = 16;
+            Tensor r = normal(a, rnd, DType.F32, b, d);
+            for (long i = 0; i < r.numel(); i++) r.set(i, 0.1 * (r.get(i) + meanOverStd * ((i / d) % 2 == 0 ? 1 : -1)));
+            assertArrayEquals(REF.corrcoef(r), fast.corrcoef(r), 2e-5);
+        }
+    }
+
+    @ParameterizedTest
     @ValueSource(ints = {5, 300, 4099})
     void corrcoefMatchesReference(int d) {
         try (Arena a = Arena.ofShared()) {

@@ -52,6 +52,8 @@ class FixtureParityTest {
                 double[] k = Fixtures.float64File(Fixtures.nb201(fixture).resolve("expected_wrcor_K.bin"));
                 double[] got = r.kernels().get(Proxy.WRCOR);
                 double scale = java.util.Arrays.stream(k).map(Math::abs).max().orElse(1);
+                double md = 0; int mi = 0; for (int i = 0; i < k.length; i++) if (Math.abs(k[i] - got[i]) > md) { md = Math.abs(k[i] - got[i]); mi = i; }
+                System.err.println("K scale " + scale + " max diff " + md + " at " + mi + " want " + k[mi] + " got " + got[mi] + " diag0 " + k[0] + " " + got[0]);
                 for (int i = 0; i < k.length; i++) assertEquals(k[i], got[i], 1e-4 * scale, "wrcor K[" + i + "]");
             }
         }

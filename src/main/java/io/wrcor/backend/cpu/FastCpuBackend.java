@@ -24,6 +24,7 @@ import java.util.concurrent.Future;
 public final class FastCpuBackend implements Backend, AutoCloseable {
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ValueLayout.OfDouble D = ValueLayout.JAVA_DOUBLE_UNALIGNED;
+    private static final ValueLayout.OfInt I = ValueLayout.JAVA_INT_UNALIGNED;
 
     private final ReferenceBackend ref = new ReferenceBackend();
     private final OpenBlas blas;
@@ -126,11 +127,7 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         parallelFor(s.b, (worker, from, to) -> {
             for (int n = from; n < to; n++) {
                 MemorySegment xn = x.data().asSlice(n * xs, xs), yn = y.data().asSlice(n * ys, ys);
-                MemorySegment col = xn;
-                if (!s.pointwise()) {
-                    col = scratch(worker, (long) kd * p * e);
-                    im2col(xn, s, col, e);
-                }
+                MemorySegment col = s.pointwise() ? xn : im2col(worker, xn, s, t);
                 gemm(t, false, false, s.cout, p, kd, w, kd, col, p, 0.0, yn, p);
             }
         });
@@ -184,11 +181,8 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         parallelFor(s.b, (worker, from, to) -> {
             MemorySegment acc = partial(worker, wbytes);
             for (int n = from; n < to; n++) {
-                MemorySegment xn = x.data().asSlice(n * xs, xs), col = xn;
-                if (!s.pointwise()) {
-                    col = scratch(worker, (long) kd * p * e);
-                    im2col(xn, s, col, e);
-                }
+                MemorySegment xn = x.data().asSlice(n * xs, xs);
+                MemorySegment col = s.pointwise() ? xn : im2col(worker, xn, s, t);
                 gemm(t, false, true, s.cout, kd, p, dy.data().asSlice(n * ys, ys), p, col, p, n == from ? 0.0 : 1.0, acc, kd);
             }
         });
@@ -199,6 +193,43 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
                 else dw.setD(i, dw.getD(i) + partial[w].getAtIndex(D, i));
             }
         }
+    }
+
+    /** The im2col matrix of one sample in the worker's scratch. */
+    private MemorySegment im2col(int worker, MemorySegment x, ConvShape s, DType t) {
+        MemorySegment col = scratch(worker, (long) s.kdim() * s.plane() * t.bytes);
+        if (t == DType.F32 && s.stride == 1) im2colStride1F32(worker, x, s, col);
+        else im2col(x, s, col, t.bytes);
+        return col;
+    }
+
+    private final float[][] padHeap = new float[64][], colHeap = new float[64][];
+
+    /**
+     * Stride-1 float32 im2col through heap arrays: each input plane is copied once into a zero-padded
+     * array, so every column row is a plain copy of a padded row; the matrix goes to native memory
+     * in one bulk copy. Per-element segment access and per-run copies cost twice as much.
+     */
+    private void im2colStride1F32(int worker, MemorySegment x, ConvShape s, MemorySegment col) {
+        int k = s.k, pw = s.w + 2 * s.pad, ph = s.h + 2 * s.pad, wo = s.wo, p = s.plane();
+        float[] pad = padHeap[worker] = grow(padHeap[worker], ph * pw);
+        float[] c2 = colHeap[worker] = grow(colHeap[worker], s.kdim() * p);
+        java.util.Arrays.fill(pad, 0, ph * pw, 0f);
+        for (int c = 0; c < s.cin; c++) {
+            for (int y = 0; y < s.h; y++) {
+                MemorySegment.copy(x, F, (((long) c * s.h + y) * s.w) * 4, pad, (y + s.pad) * pw + s.pad, s.w);
+            }
+            for (int ky = 0; ky < k; ky++)
+                for (int kx = 0; kx < k; kx++) {
+                    int row = ((c * k + ky) * k + kx) * p;
+                    for (int oy = 0; oy < s.ho; oy++) System.arraycopy(pad, (oy + ky) * pw + kx, c2, row + oy * wo, wo);
+                }
+        }
+        MemorySegment.copy(c2, 0, col, F, 0, s.kdim() * p);
+    }
+
+    private static float[] grow(float[] a, int n) {
+        return a != null && a.length >= n ? a : new float[n];
     }
 
     /** col[(c*k+ky)*k+kx, oy*wo+ox] = x[c, oy*stride-pad+ky, ox*stride-pad+kx], zero outside x. */
@@ -360,9 +391,16 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
     @Override
     public void reluBackward(Tensor x, Tensor dy, Tensor dx) {
         if (x.dtype() != DType.F32) { ref.reluBackward(x, dy, dx); return; }
+        // branch-free: the sign of x is random, and a mispredicted branch per element costs more than the
+        // whole loop. mask is all ones exactly when x's bits are a positive int, i.e. x > +0 (or x is NaN,
+        // where PyTorch's threshold_backward also passes the gradient through).
         MemorySegment xs = x.data(), gs = dy.data(), ds = dx.data();
         parallelRange(x.numel(), (from, to) -> {
-            for (long i = from; i < to; i++) ds.setAtIndex(F, i, xs.getAtIndex(F, i) > 0 ? gs.getAtIndex(F, i) : 0f);
+            for (long i = from; i < to; i++) {
+                int xb = xs.getAtIndex(I, i);
+                int mask = ~(xb >> 31) & (-xb >> 31);
+                ds.setAtIndex(I, i, gs.getAtIndex(I, i) & mask);
+            }
         });
     }
 
@@ -406,38 +444,39 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
     }
 
     /**
-     * out = 3x3 box sum with zero padding; divided by the window's cell count after the sum
-     * (forward) or before it (backward, where each output's share is dy / count).
+     * out = 3x3 box sum with zero padding, as a row pass and a column pass; divided by the window's
+     * cell count after the sum (forward) or before it (backward, where each output's share of the
+     * gradient is dy / count).
      */
     private void boxSum3x3(Tensor in, Tensor out, boolean countIncludePad, boolean divideFirst) {
         int planes = in.dim(0) * in.dim(1), h = in.dim(2), w = in.dim(3);
         MemorySegment is = in.data(), os = out.data();
+        float[] inv = new float[h * w];
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                int rows = countIncludePad ? 3 : Math.min(y + 1, h - 1) - Math.max(y - 1, 0) + 1;
+                int cols = countIncludePad ? 3 : Math.min(x + 1, w - 1) - Math.max(x - 1, 0) + 1;
+                inv[y * w + x] = 1f / (rows * cols);
+            }
         parallelFor(planes, (worker, from, to) -> {
-            float[] src = new float[h * w], pad = new float[(h + 2) * (w + 2)], inv = new float[h * w];
-            for (int y = 0; y < h; y++)
-                for (int x = 0; x < w; x++) {
-                    int rows = countIncludePad ? 3 : Math.min(y + 1, h - 1) - Math.max(y - 1, 0) + 1;
-                    int cols = countIncludePad ? 3 : Math.min(x + 1, w - 1) - Math.max(x - 1, 0) + 1;
-                    inv[y * w + x] = 1f / (rows * cols);
-                }
+            float[] src = new float[h * w], rowSum = new float[(h + 2) * w], dst = new float[h * w];
             for (int p = from; p < to; p++) {
                 long base = (long) p * h * w;
                 MemorySegment.copy(is, F, base * 4, src, 0, h * w);
-                for (int y = 0; y < h; y++)
-                    for (int x = 0; x < w; x++) {
-                        float v = src[y * w + x];
-                        pad[(y + 1) * (w + 2) + x + 1] = divideFirst ? v * inv[y * w + x] : v;
-                    }
+                if (divideFirst) for (int i = 0; i < h * w; i++) src[i] *= inv[i];
+                // rowSum has a zero row above and below the plane
                 for (int y = 0; y < h; y++) {
-                    int r0 = y * (w + 2), r1 = r0 + w + 2, r2 = r1 + w + 2;
-                    for (int x = 0; x < w; x++) {
-                        float s = pad[r0 + x] + pad[r0 + x + 1] + pad[r0 + x + 2]
-                                + pad[r1 + x] + pad[r1 + x + 1] + pad[r1 + x + 2]
-                                + pad[r2 + x] + pad[r2 + x + 1] + pad[r2 + x + 2];
-                        src[y * w + x] = divideFirst ? s : s * inv[y * w + x];
-                    }
+                    int r = y * w, o = (y + 1) * w;
+                    rowSum[o] = src[r] + (w > 1 ? src[r + 1] : 0);
+                    for (int x = 1; x < w - 1; x++) rowSum[o + x] = src[r + x - 1] + src[r + x] + src[r + x + 1];
+                    if (w > 1) rowSum[o + w - 1] = src[r + w - 2] + src[r + w - 1];
                 }
-                MemorySegment.copy(src, 0, os, F, base * 4, h * w);
+                for (int y = 0; y < h; y++) {
+                    int a = y * w, b = a + w, c = b + w;
+                    for (int x = 0; x < w; x++) dst[a + x] = rowSum[a + x] + rowSum[b + x] + rowSum[c + x];
+                }
+                if (!divideFirst) for (int i = 0; i < h * w; i++) dst[i] *= inv[i];
+                MemorySegment.copy(dst, 0, os, F, base * 4, h * w);
             }
         });
     }
@@ -470,55 +509,92 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
     // ---------------------------------------------------------------- correlation
 
     /**
-     * Rows centred in float32 around a float64 mean (exact for a constant row, so a zero-variance row
-     * is detected exactly as numpy sees it), then the Gram matrix by SGEMM, split over columns across
-     * workers and summed in float64.
+     * One pass of SGEMM over the raw rows gives the Gram matrix G and SGEMV the row sums s; then
+     * cov = G - s s^T / D in float64. That subtraction loses digits when a row's mean is large
+     * against its spread, so such a response is recomputed from explicitly centred rows. A constant
+     * row (numpy's NaN) is detected exactly, before any arithmetic.
      */
     @Override
     public double[] corrcoef(Tensor r) {
-        if (r.dtype() != DType.F32) return ref.corrcoef(r);
-        int b = r.dim(0);
-        long d = r.rowSize();
-        if (d > Integer.MAX_VALUE / 2) return ref.corrcoef(r);
+        if (r.dtype() != DType.F32 || r.rowSize() > Integer.MAX_VALUE / 2) return ref.corrcoef(r);
+        int b = r.dim(0), d = (int) r.rowSize();
         MemorySegment rs = r.data();
-        MemorySegment cs = scratchCentred(b * d * 4);
-        boolean[] constant = new boolean[b];
-        parallelFor(b, (worker, from, to) -> {
-            for (int i = from; i < to; i++) {
-                long base = i * d;
-                double s = 0;
-                for (long j = 0; j < d; j++) s += rs.getAtIndex(F, base + j);
-                float m = (float) (s / d);
-                boolean allZero = true;
-                for (long j = 0; j < d; j++) {
-                    float v = rs.getAtIndex(F, base + j) - m;
-                    allZero &= v == 0f;
-                    cs.setAtIndex(F, base + j, v);
-                }
-                constant[i] = allZero;
-            }
-        });
-        for (boolean c : constant) if (c) return null;
-        int parts = (int) Math.min(threads, Math.max(1, d / 256));
-        double[] gram = new double[b * b];
+        for (int i = 0; i < b; i++) if (isConstantRow(rs, (long) i * d, d)) return null;
+        double[] cov = gramOfRows(rs, b, d);
+        double[] sums = rowSums(rs, b, d);
+        boolean wellCentred = true;
+        for (int i = 0; i < b; i++) {
+            for (int j = 0; j < b; j++) cov[i * b + j] -= sums[i] * sums[j] / d;
+            // mean^2 <= 4 var: G's float32 rounding is amplified at most 5x by the subtraction
+            wellCentred &= sums[i] * sums[i] / d <= 4 * cov[i * b + i];
+        }
+        if (!wellCentred) cov = gramOfRows(centredRows(rs, b, d), b, d);
+        return Correlation.normalise(cov, b);
+    }
+
+    private static boolean isConstantRow(MemorySegment rs, long base, int d) {
+        float first = rs.getAtIndex(F, base);
+        for (int j = 1; j < d; j++) if (rs.getAtIndex(F, base + j) != first) return false;
+        return true;
+    }
+
+    /** G = X X^T for X [b, d] row-major (SSYRK, one triangle), columns split across workers, summed in float64. */
+    private double[] gramOfRows(MemorySegment x, int b, int d) {
+        int parts = Math.min(threads, Math.max(1, d / 256));
         parallelFor(parts, (worker, from, to) -> {
             MemorySegment g = partial(worker, (long) b * b * 4);
             for (int part = from; part < to; part++) {
-                long c0 = d * part / parts, c1 = d * (part + 1) / parts;
-                MemorySegment a = cs.asSlice(c0 * 4);
-                blas.sgemm(false, true, b, b, (int) (c1 - c0), 1f, a, (int) d, a, (int) d, part == from ? 0f : 1f, g, b);
+                long c0 = (long) d * part / parts, c1 = (long) d * (part + 1) / parts;
+                MemorySegment a = x.asSlice(c0 * 4);
+                blas.ssyrkUpper(b, (int) (c1 - c0), 1f, a, d, part == from ? 0f : 1f, g, b);
             }
         });
+        double[] gram = new double[b * b];
         for (int w = 0; w < parts; w++)
-            for (int i = 0; i < b * b; i++) gram[i] += partial[w].getAtIndex(F, i);
-        return Correlation.normalise(gram, b);
+            for (int i = 0; i < b; i++)
+                for (int j = i; j < b; j++) gram[i * b + j] += partial[w].getAtIndex(F, (long) i * b + j);
+        for (int i = 0; i < b; i++)
+            for (int j = 0; j < i; j++) gram[i * b + j] = gram[j * b + i];
+        return gram;
+    }
+
+    private double[] rowSums(MemorySegment x, int b, int d) {
+        MemorySegment ones = scratchOnes(d), sums = partial(0, (long) b * 4);
+        blas.sgemv(b, d, 1f, x, d, ones, 0f, sums);
+        double[] s = new double[b];
+        for (int i = 0; i < b; i++) s[i] = sums.getAtIndex(F, i);
+        return s;
+    }
+
+    /** Rows minus their float64 mean, in float32 scratch. */
+    private MemorySegment centredRows(MemorySegment rs, int b, int d) {
+        MemorySegment cs = scratchCentred((long) b * d * 4);
+        parallelFor(b, (worker, from, to) -> {
+            for (int i = from; i < to; i++) {
+                long base = (long) i * d;
+                double s = 0;
+                for (int j = 0; j < d; j++) s += rs.getAtIndex(F, base + j);
+                float m = (float) (s / d);
+                for (int j = 0; j < d; j++) cs.setAtIndex(F, base + j, rs.getAtIndex(F, base + j) - m);
+            }
+        });
+        return cs;
     }
 
     private MemorySegment centred = MemorySegment.NULL;
+    private MemorySegment ones = MemorySegment.NULL;
 
     private MemorySegment scratchCentred(long bytes) {
         if (centred.byteSize() < bytes) centred = arena.allocate(bytes, 64);
         return centred;
+    }
+
+    private MemorySegment scratchOnes(int d) {
+        if (ones.byteSize() < 4L * d) {
+            ones = arena.allocate(4L * d, 64);
+            for (int i = 0; i < d; i++) ones.setAtIndex(F, i, 1f);
+        }
+        return ones;
     }
 
     @Override

@@ -43,6 +43,8 @@ public final class OpenBlas {
 
     private final MethodHandle sgemm;
     private final MethodHandle dgemm;
+    private final MethodHandle sgemv;
+    private final MethodHandle ssyrk;
     private final String origin;
 
     private OpenBlas(Loaded l) throws Throwable {
@@ -52,6 +54,10 @@ public final class OpenBlas {
                 FunctionDescriptor.ofVoid(I, I, I, I, I, I, ValueLayout.JAVA_FLOAT, P, I, P, I, ValueLayout.JAVA_FLOAT, P, I));
         dgemm = linker.downcallHandle(l.lookup.find("cblas_dgemm").orElseThrow(),
                 FunctionDescriptor.ofVoid(I, I, I, I, I, I, ValueLayout.JAVA_DOUBLE, P, I, P, I, ValueLayout.JAVA_DOUBLE, P, I));
+        sgemv = linker.downcallHandle(l.lookup.find("cblas_sgemv").orElseThrow(),
+                FunctionDescriptor.ofVoid(I, I, I, I, ValueLayout.JAVA_FLOAT, P, I, P, I, ValueLayout.JAVA_FLOAT, P, I));
+        ssyrk = linker.downcallHandle(l.lookup.find("cblas_ssyrk").orElseThrow(),
+                FunctionDescriptor.ofVoid(I, I, I, I, I, ValueLayout.JAVA_FLOAT, P, I, ValueLayout.JAVA_FLOAT, P, I));
         MethodHandle threads = linker.downcallHandle(l.lookup.find("openblas_set_num_threads").orElseThrow(), FunctionDescriptor.ofVoid(I));
         threads.invokeExact(1);
         origin = l.origin;
@@ -114,6 +120,24 @@ public final class OpenBlas {
             sgemm.invokeExact(ROW_MAJOR, transA ? TRANS : NO_TRANS, transB ? TRANS : NO_TRANS, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         } catch (Throwable t) {
             throw new IllegalStateException("cblas_sgemm failed", t);
+        }
+    }
+
+    /** y[M] = alpha * A[M,N] x + beta * y, row-major, float32, unit strides. */
+    public void sgemv(int m, int n, float alpha, MemorySegment a, int lda, MemorySegment x, float beta, MemorySegment y) {
+        try {
+            sgemv.invokeExact(ROW_MAJOR, NO_TRANS, m, n, alpha, a, lda, x, 1, beta, y, 1);
+        } catch (Throwable t) {
+            throw new IllegalStateException("cblas_sgemv failed", t);
+        }
+    }
+
+    /** Upper triangle of C[N,N] = alpha * A A^T + beta * C for A [N,K], row-major, float32. */
+    public void ssyrkUpper(int n, int k, float alpha, MemorySegment a, int lda, float beta, MemorySegment c, int ldc) {
+        try {
+            ssyrk.invokeExact(ROW_MAJOR, 121 /* CblasUpper */, NO_TRANS, n, k, alpha, a, lda, beta, c, ldc);
+        } catch (Throwable t) {
+            throw new IllegalStateException("cblas_ssyrk failed", t);
         }
     }
 
