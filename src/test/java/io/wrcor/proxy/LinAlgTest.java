@@ -1,0 +1,57 @@
+package io.wrcor.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+class LinAlgTest {
+    @Test
+    void logAbsDetOfKnownMatricesIgnoresTheSign() {
+        // det [[2,1],[1,3]] = 5; det [[0,1],[1,0]] = -1 (a pivot swap); det diag(4,-0.5,3) = -6
+        assertEquals(Math.log(5), LinAlg.logAbsDet(new double[]{2, 1, 1, 3}, 2), 1e-15);
+        assertEquals(0.0, LinAlg.logAbsDet(new double[]{0, 1, 1, 0}, 2), 1e-15);
+        assertEquals(Math.log(6), LinAlg.logAbsDet(new double[]{4, 0, 0, 0, -0.5, 0, 0, 0, 3}, 3), 1e-15);
+    }
+
+    @Test
+    void singularMatrixGivesMinusInfinity() {
+        assertEquals(Double.NEGATIVE_INFINITY, LinAlg.logAbsDet(new double[]{1, 2, 2, 4}, 2));
+        assertEquals(Double.NEGATIVE_INFINITY, LinAlg.logAbsDet(new double[4], 2));
+    }
+
+    @Test
+    void eigenvaluesOfASymmetricMatrixMatchItsConstruction() {
+        // A = Q diag(v) Q^T with Q a random rotation
+        int n = 7;
+        double[] v = {3.5, 1.25, 1e-4, 0.5, 2, 0.75, 9};
+        double[] q = randomOrthogonal(n, new SplittableRandom(42));
+        double[] a = new double[n * n];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+                for (int k = 0; k < n; k++) a[i * n + j] += q[i * n + k] * v[k] * q[j * n + k];
+        double[] got = LinAlg.symmetricEigenvalues(a, n);
+        Arrays.sort(got);
+        double[] want = v.clone();
+        Arrays.sort(want);
+        assertArrayEquals(want, got, 1e-12);
+    }
+
+    private static double[] randomOrthogonal(int n, SplittableRandom rnd) {
+        double[] q = new double[n * n];
+        for (int i = 0; i < q.length; i++) q[i] = rnd.nextGaussian();
+        for (int c = 0; c < n; c++) { // Gram-Schmidt on columns
+            for (int p = 0; p < c; p++) {
+                double d = 0;
+                for (int r = 0; r < n; r++) d += q[r * n + c] * q[r * n + p];
+                for (int r = 0; r < n; r++) q[r * n + c] -= d * q[r * n + p];
+            }
+            double norm = 0;
+            for (int r = 0; r < n; r++) norm += q[r * n + c] * q[r * n + c];
+            for (int r = 0; r < n; r++) q[r * n + c] /= Math.sqrt(norm);
+        }
+        return q;
+    }
+}
