@@ -42,7 +42,7 @@ class Nb201ArchTest {
     void wrcorHasFourSitesPerConvUnitAndTwoForLastact() {
         Nb201Network net = Nb201Network.BENCHMARK;
         Graph g = net.build(Nb201Arch.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"));
-        int units = 3 * 5 + 2 * 2; // three conv edges per cell, two units per reduction block
+        int units = 3 * 15 + 2 * 2; // three conv edges in each of 15 cells, two units per reduction block
         assertEquals(units, g.units().size());
         assertEquals(4 * units + 2, Proxy.WRCOR.terms(g).size());
         assertEquals(2 * units + 1, Proxy.WRCOR_RELU_ONLY.terms(g).size());
