@@ -45,7 +45,7 @@ class Nb201ArchTest {
         int units = 3 * 15 + 2 * 2; // three conv edges in each of 15 cells, two units per reduction block
         assertEquals(units, g.units().size());
         assertEquals(4 * units + 2, Proxy.WRCOR.terms(g).size());
-        assertEquals(2 * units + 1, Proxy.WRCOR_RELU_ONLY.terms(g).size());
+        assertEquals(2 * units + 2, Proxy.WRCOR_RELU_ONLY.terms(g).size()); // x and dL/dx per unit; h and dL/dh
         assertEquals(2 * units + 1, Proxy.ACT_COR.terms(g).size());
         assertEquals(Math.scalb(1.0, 17), Proxy.WRCOR.terms(g).getLast().weight());
     }
