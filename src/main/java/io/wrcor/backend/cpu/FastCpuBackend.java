@@ -124,6 +124,16 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         DType t = x.dtype();
         int e = t.bytes, kd = s.kdim(), p = s.plane();
         long xs = (long) s.cin * s.h * s.w * e, ys = (long) s.cout * p * e;
+        if (s.b < threads) {
+            // fewer samples than workers (synflow's single sample): split each GEMM by output channels
+            for (int n = 0; n < s.b; n++) {
+                MemorySegment xn = x.data().asSlice(n * xs, xs), yn = y.data().asSlice(n * ys, ys);
+                MemorySegment col = s.pointwise() ? xn : im2col(0, xn, s, t);
+                parallelFor(s.cout, (worker, from, to) -> gemm(t, false, false, to - from, p, kd,
+                        w.asSlice((long) from * kd * e), kd, col, p, 0.0, yn.asSlice((long) from * p * e), p));
+            }
+            return;
+        }
         parallelFor(s.b, (worker, from, to) -> {
             for (int n = from; n < to; n++) {
                 MemorySegment xn = x.data().asSlice(n * xs, xs), yn = y.data().asSlice(n * ys, ys);
@@ -177,6 +187,17 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         DType t = x.dtype();
         int e = t.bytes, kd = s.kdim(), p = s.plane();
         long xs = (long) s.cin * s.h * s.w * e, ys = (long) s.cout * p * e, wbytes = (long) s.cout * kd * e;
+        if (s.b < threads) {
+            // fewer samples than workers: split dW by output channels, accumulate over the samples
+            for (int n = 0; n < s.b; n++) {
+                MemorySegment xn = x.data().asSlice(n * xs, xs), dyn = dy.data().asSlice(n * ys, ys);
+                MemorySegment col = s.pointwise() ? xn : im2col(0, xn, s, t);
+                double beta = n == 0 ? 0.0 : 1.0;
+                parallelFor(s.cout, (worker, from, to) -> gemm(t, false, true, to - from, kd, p,
+                        dyn.asSlice((long) from * p * e), p, col, p, beta, dw.data().asSlice((long) from * kd * e), kd));
+            }
+            return;
+        }
         int parts = Math.min(threads, s.b);
         parallelFor(s.b, (worker, from, to) -> {
             MemorySegment acc = partial(worker, wbytes);
@@ -195,22 +216,22 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         }
     }
 
-    /** The im2col matrix of one sample in the worker's scratch. */
+    /** The im2col matrix of one sample in the worker's scratch (a heap array for float32 stride 1). */
     private MemorySegment im2col(int worker, MemorySegment x, ConvShape s, DType t) {
+        if (t == DType.F32 && s.stride == 1) return im2colStride1F32(worker, x, s);
         MemorySegment col = scratch(worker, (long) s.kdim() * s.plane() * t.bytes);
-        if (t == DType.F32 && s.stride == 1) im2colStride1F32(worker, x, s, col);
-        else im2col(x, s, col, t.bytes);
+        im2col(x, s, col, t.bytes);
         return col;
     }
 
     private final float[][] padHeap = new float[64][], colHeap = new float[64][];
 
     /**
-     * Stride-1 float32 im2col through heap arrays: each input plane is copied once into a zero-padded
-     * array, so every column row is a plain copy of a padded row; the matrix goes to native memory
-     * in one bulk copy. Per-element segment access and per-run copies cost twice as much.
+     * Stride-1 float32 im2col into a heap array: each input plane is copied once into a zero-padded
+     * array, so every column row is a plain copy of a padded row. SGEMM reads the array in place
+     * (a critical downcall). Per-element segment access and per-run copies cost twice as much.
      */
-    private void im2colStride1F32(int worker, MemorySegment x, ConvShape s, MemorySegment col) {
+    private MemorySegment im2colStride1F32(int worker, MemorySegment x, ConvShape s) {
         int k = s.k, pw = s.w + 2 * s.pad, ph = s.h + 2 * s.pad, wo = s.wo, p = s.plane();
         float[] pad = padHeap[worker] = grow(padHeap[worker], ph * pw);
         float[] c2 = colHeap[worker] = grow(colHeap[worker], s.kdim() * p);
@@ -225,7 +246,7 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
                     for (int oy = 0; oy < s.ho; oy++) System.arraycopy(pad, (oy + ky) * pw + kx, c2, row + oy * wo, wo);
                 }
         }
-        MemorySegment.copy(c2, 0, col, F, 0, s.kdim() * p);
+        return MemorySegment.ofArray(c2).asSlice(0, 4L * s.kdim() * p);
     }
 
     private static float[] grow(float[] a, int n) {
@@ -302,22 +323,9 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         parallelFor(c, (worker, from, to) -> {
             for (int ch = from; ch < to; ch++) {
                 double s = 0;
-                for (int n = 0; n < b; n++) {
-                    long base = (n * (long) c + ch) * hw;
-                    float ps = 0;
-                    for (long i = 0; i < hw; i++) ps += xs.getAtIndex(F, base + i);
-                    s += ps;
-                }
+                for (int n = 0; n < b; n++) s += sum(xs, (n * (long) c + ch) * hw, hw);
                 double m = s / count, v = 0;
-                for (int n = 0; n < b; n++) {
-                    long base = (n * (long) c + ch) * hw;
-                    float pm = (float) m, pv = 0;
-                    for (long i = 0; i < hw; i++) {
-                        float d = xs.getAtIndex(F, base + i) - pm;
-                        pv += d * d;
-                    }
-                    v += pv;
-                }
+                for (int n = 0; n < b; n++) v += sumSquaredDeviations(xs, (n * (long) c + ch) * hw, hw, (float) m);
                 double is = 1.0 / Math.sqrt(v / count + eps);
                 mean[ch] = m;
                 invStd[ch] = is;
@@ -330,6 +338,65 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         });
     }
 
+    // Reductions over one plane with four independent float accumulators: a single accumulator
+    // serialises on the add latency (the JIT does not reorder float adds), four let them overlap.
+
+    private static float sum(MemorySegment s, long base, long n) {
+        float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        long i = 0;
+        for (; i + 3 < n; i += 4) {
+            a0 += s.getAtIndex(F, base + i);
+            a1 += s.getAtIndex(F, base + i + 1);
+            a2 += s.getAtIndex(F, base + i + 2);
+            a3 += s.getAtIndex(F, base + i + 3);
+        }
+        for (; i < n; i++) a0 += s.getAtIndex(F, base + i);
+        return (a0 + a1) + (a2 + a3);
+    }
+
+    private static float sumSquaredDeviations(MemorySegment s, long base, long n, float m) {
+        float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        long i = 0;
+        for (; i + 3 < n; i += 4) {
+            float d0 = s.getAtIndex(F, base + i) - m, d1 = s.getAtIndex(F, base + i + 1) - m;
+            float d2 = s.getAtIndex(F, base + i + 2) - m, d3 = s.getAtIndex(F, base + i + 3) - m;
+            a0 += d0 * d0;
+            a1 += d1 * d1;
+            a2 += d2 * d2;
+            a3 += d3 * d3;
+        }
+        for (; i < n; i++) {
+            float d = s.getAtIndex(F, base + i) - m;
+            a0 += d * d;
+        }
+        return (a0 + a1) + (a2 + a3);
+    }
+
+    /** acc[0] += sum of g, acc[1] += sum of g * (x - m), over one plane, in one pass. */
+    private static void sumAndProductDeviations(MemorySegment g, MemorySegment x, long base, long n, float m, double[] acc) {
+        float a0 = 0, a1 = 0, a2 = 0, a3 = 0, p0 = 0, p1 = 0, p2 = 0, p3 = 0;
+        long i = 0;
+        for (; i + 3 < n; i += 4) {
+            float g0 = g.getAtIndex(F, base + i), g1 = g.getAtIndex(F, base + i + 1);
+            float g2 = g.getAtIndex(F, base + i + 2), g3 = g.getAtIndex(F, base + i + 3);
+            a0 += g0;
+            a1 += g1;
+            a2 += g2;
+            a3 += g3;
+            p0 += g0 * (x.getAtIndex(F, base + i) - m);
+            p1 += g1 * (x.getAtIndex(F, base + i + 1) - m);
+            p2 += g2 * (x.getAtIndex(F, base + i + 2) - m);
+            p3 += g3 * (x.getAtIndex(F, base + i + 3) - m);
+        }
+        for (; i < n; i++) {
+            float gi = g.getAtIndex(F, base + i);
+            a0 += gi;
+            p0 += gi * (x.getAtIndex(F, base + i) - m);
+        }
+        acc[0] += (a0 + a1) + (a2 + a3);
+        acc[1] += (p0 + p1) + (p2 + p3);
+    }
+
     @Override
     public void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, double[] mean, double[] invStd, Tensor dx) {
         if (x.dtype() != DType.F32) { ref.batchNormBackward(x, dy, gamma, mean, invStd, dx); return; }
@@ -339,18 +406,9 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         parallelFor(c, (worker, from, to) -> {
             for (int ch = from; ch < to; ch++) {
                 float m = (float) mean[ch];
-                double sdy = 0, sdyx = 0;
-                for (int n = 0; n < b; n++) {
-                    long base = (n * (long) c + ch) * hw;
-                    float a = 0, ax = 0;
-                    for (long i = 0; i < hw; i++) {
-                        float g = gs.getAtIndex(F, base + i);
-                        a += g;
-                        ax += g * (xs.getAtIndex(F, base + i) - m);
-                    }
-                    sdy += a;
-                    sdyx += ax;
-                }
+                double[] acc = new double[2];
+                for (int n = 0; n < b; n++) sumAndProductDeviations(gs, xs, (n * (long) c + ch) * hw, hw, m, acc);
+                double sdy = acc[0], sdyx = acc[1];
                 double is = invStd[ch], scale = gamma.get(ch) * is;
                 double mdy = sdy / count, mdyx = sdyx * is / count; // mean(dy * xhat)
                 // dx = scale * (dy - mdy - xhat * mdyx), xhat = (x - m) * is
@@ -444,14 +502,20 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
     }
 
     /**
-     * out = 3x3 box sum with zero padding, as a row pass and a column pass; divided by the window's
-     * cell count after the sum (forward) or before it (backward, where each output's share of the
-     * gradient is dy / count).
+     * out = 3x3 box sum with zero padding, as a horizontal and a vertical 3-sum, each one flat loop
+     * over the plane (row-by-row loops are too short for the JIT to vectorise) with the plane's
+     * edges written separately. Divided by the window's cell count after the sum (forward) or
+     * before it (backward, where each output's share of the gradient is dy / count).
      */
     private void boxSum3x3(Tensor in, Tensor out, boolean countIncludePad, boolean divideFirst) {
-        int planes = in.dim(0) * in.dim(1), h = in.dim(2), w = in.dim(3);
+        int planes = in.dim(0) * in.dim(1), h = in.dim(2), w = in.dim(3), n = h * w;
+        if (h < 2 || w < 2) {
+            if (divideFirst) ref.avgPoolBackward(in, 3, 1, 1, countIncludePad, out);
+            else ref.avgPoolForward(in, 3, 1, 1, countIncludePad, out);
+            return;
+        }
         MemorySegment is = in.data(), os = out.data();
-        float[] inv = new float[h * w];
+        float[] inv = new float[n];
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++) {
                 int rows = countIncludePad ? 3 : Math.min(y + 1, h - 1) - Math.max(y - 1, 0) + 1;
@@ -459,24 +523,21 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
                 inv[y * w + x] = 1f / (rows * cols);
             }
         parallelFor(planes, (worker, from, to) -> {
-            float[] src = new float[h * w], rowSum = new float[(h + 2) * w], dst = new float[h * w];
+            float[] src = new float[n], hs = new float[n], dst = new float[n];
             for (int p = from; p < to; p++) {
-                long base = (long) p * h * w;
-                MemorySegment.copy(is, F, base * 4, src, 0, h * w);
-                if (divideFirst) for (int i = 0; i < h * w; i++) src[i] *= inv[i];
-                // rowSum has a zero row above and below the plane
-                for (int y = 0; y < h; y++) {
-                    int r = y * w, o = (y + 1) * w;
-                    rowSum[o] = src[r] + (w > 1 ? src[r + 1] : 0);
-                    for (int x = 1; x < w - 1; x++) rowSum[o + x] = src[r + x - 1] + src[r + x] + src[r + x + 1];
-                    if (w > 1) rowSum[o + w - 1] = src[r + w - 2] + src[r + w - 1];
+                long base = (long) p * n;
+                MemorySegment.copy(is, F, base * 4, src, 0, n);
+                if (divideFirst) for (int i = 0; i < n; i++) src[i] *= inv[i];
+                for (int i = 1; i < n - 1; i++) hs[i] = src[i - 1] + src[i] + src[i + 1];
+                for (int r = 0; r < n; r += w) { // each row's ends have one neighbour in the row
+                    hs[r] = src[r] + src[r + 1];
+                    hs[r + w - 1] = src[r + w - 2] + src[r + w - 1];
                 }
-                for (int y = 0; y < h; y++) {
-                    int a = y * w, b = a + w, c = b + w;
-                    for (int x = 0; x < w; x++) dst[a + x] = rowSum[a + x] + rowSum[b + x] + rowSum[c + x];
-                }
-                if (!divideFirst) for (int i = 0; i < h * w; i++) dst[i] *= inv[i];
-                MemorySegment.copy(dst, 0, os, F, base * 4, h * w);
+                for (int i = 0; i < w; i++) dst[i] = hs[i] + hs[i + w];
+                for (int i = w; i < n - w; i++) dst[i] = hs[i - w] + hs[i] + hs[i + w];
+                for (int i = n - w; i < n; i++) dst[i] = hs[i - w] + hs[i];
+                if (!divideFirst) for (int i = 0; i < n; i++) dst[i] *= inv[i];
+                MemorySegment.copy(dst, 0, os, F, base * 4, n);
             }
         });
     }

@@ -42,6 +42,7 @@ public final class OpenBlas {
     }
 
     private final MethodHandle sgemm;
+    private final MethodHandle sgemmHeap;
     private final MethodHandle dgemm;
     private final MethodHandle sgemv;
     private final MethodHandle ssyrk;
@@ -50,8 +51,10 @@ public final class OpenBlas {
     private OpenBlas(Loaded l) throws Throwable {
         Linker linker = Linker.nativeLinker();
         ValueLayout I = ValueLayout.JAVA_INT, P = ValueLayout.ADDRESS;
-        sgemm = linker.downcallHandle(l.lookup.find("cblas_sgemm").orElseThrow(),
-                FunctionDescriptor.ofVoid(I, I, I, I, I, I, ValueLayout.JAVA_FLOAT, P, I, P, I, ValueLayout.JAVA_FLOAT, P, I));
+        FunctionDescriptor sgemmType = FunctionDescriptor.ofVoid(I, I, I, I, I, I, ValueLayout.JAVA_FLOAT, P, I, P, I, ValueLayout.JAVA_FLOAT, P, I);
+        sgemm = linker.downcallHandle(l.lookup.find("cblas_sgemm").orElseThrow(), sgemmType);
+        // a critical call may read Java arrays in place (the GC waits for it): no copy of a heap operand
+        sgemmHeap = linker.downcallHandle(l.lookup.find("cblas_sgemm").orElseThrow(), sgemmType, Linker.Option.critical(true));
         dgemm = linker.downcallHandle(l.lookup.find("cblas_dgemm").orElseThrow(),
                 FunctionDescriptor.ofVoid(I, I, I, I, I, I, ValueLayout.JAVA_DOUBLE, P, I, P, I, ValueLayout.JAVA_DOUBLE, P, I));
         sgemv = linker.downcallHandle(l.lookup.find("cblas_sgemv").orElseThrow(),
@@ -113,11 +116,12 @@ public final class OpenBlas {
         return origin;
     }
 
-    /** C[M,N] = alpha * op(A) op(B) + beta * C, row-major, float32. */
+    /** C[M,N] = alpha * op(A) op(B) + beta * C, row-major, float32; operands may be heap segments. */
     public void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha, MemorySegment a, int lda,
                       MemorySegment b, int ldb, float beta, MemorySegment c, int ldc) {
+        MethodHandle h = a.isNative() && b.isNative() && c.isNative() ? sgemm : sgemmHeap;
         try {
-            sgemm.invokeExact(ROW_MAJOR, transA ? TRANS : NO_TRANS, transB ? TRANS : NO_TRANS, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+            h.invokeExact(ROW_MAJOR, transA ? TRANS : NO_TRANS, transB ? TRANS : NO_TRANS, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         } catch (Throwable t) {
             throw new IllegalStateException("cblas_sgemm failed", t);
         }
