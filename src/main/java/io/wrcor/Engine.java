@@ -11,7 +11,10 @@ import io.wrcor.space.nb201.Nb201Arch;
 import io.wrcor.space.nb201.Nb201Network;
 import io.wrcor.tensor.TensorPool;
 import java.lang.foreign.Arena;
+import io.wrcor.tensor.Tensor;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Scores NAS-Bench-201 architectures on one backend: the Java API behind the command line. One
@@ -21,6 +24,9 @@ public final class Engine implements AutoCloseable {
     private final TensorPool pool = new TensorPool();
     private final Scorer scorer;
     private final Nb201Network network;
+    private Arena weightArena = Arena.ofShared();
+    private final Map<String, Tensor> drawnWeights = new HashMap<>();
+    private long drawnSeed;
 
     public Engine(Backend backend, Nb201Network network) {
         this.scorer = new Scorer(backend, pool);
@@ -39,11 +45,18 @@ public final class Engine implements AutoCloseable {
         return scorer.score(graph, network.build(arch, false), weights, batch, proxies);
     }
 
-    /** Scores with PyTorch's default initialisation drawn from {@code seed}. */
+    /**
+     * Scores with PyTorch's default initialisation drawn from {@code seed}. A layer's values depend
+     * only on the seed and its name, so they are drawn once and kept for the next architectures.
+     */
     public Scorer.Result score(Nb201Arch arch, long seed, Batch batch, List<Proxy> proxies) {
-        try (Arena arena = Arena.ofShared()) {
-            return score(arch, Weights.init(network.build(arch), seed, arena), batch, proxies);
+        if (seed != drawnSeed) {
+            drawnWeights.clear();
+            weightArena.close();
+            weightArena = Arena.ofShared();
+            drawnSeed = seed;
         }
+        return score(arch, Weights.init(network.build(arch), seed, weightArena, drawnWeights), batch, proxies);
     }
 
     private void requireInput(Batch batch) {
@@ -68,5 +81,6 @@ public final class Engine implements AutoCloseable {
     @Override
     public void close() {
         pool.close();
+        weightArena.close();
     }
 }

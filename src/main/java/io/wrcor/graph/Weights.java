@@ -66,11 +66,27 @@ public final class Weights {
      * architecture that has it.
      */
     public static Weights init(Graph g, long seed, Arena arena) {
+        return init(g, seed, arena, new java.util.HashMap<>());
+    }
+
+    /**
+     * As {@link #init(Graph, long, Arena)}, reusing the tensors already in {@code drawn} (keyed by
+     * name and shape, all drawn from the same seed): across the architectures of one run, a layer's
+     * values are drawn once.
+     */
+    public static Weights init(Graph g, long seed, Arena arena, Map<String, Tensor> drawn) {
         Map<String, Tensor> out = new LinkedHashMap<>();
         for (var e : required(g).entrySet()) {
             String name = e.getKey();
             int[] shape = e.getValue();
+            String key = name + Arrays.toString(shape);
+            Tensor cached = drawn.get(key);
+            if (cached != null) {
+                out.put(name, cached);
+                continue;
+            }
             Tensor t = Tensor.allocate(arena, DType.F32, shape);
+            drawn.put(key, t);
             if (name.endsWith(".weight") && shape.length == 1) {
                 t.fill(1.0); // BN gamma
             } else if (name.endsWith(".bias") && isBatchNorm(g, name)) {
@@ -105,14 +121,14 @@ public final class Weights {
         throw new IllegalStateException("no layer owns " + name);
     }
 
-    /** |w| of every tensor in float64: synflow's linearised network. */
-    public Weights absFloat64(Arena arena) {
+    /** |w| in float64 of every parameter graph g reads: synflow's linearised network. */
+    public Weights absFloat64(Graph g, Arena arena) {
         Map<String, Tensor> out = new LinkedHashMap<>();
-        for (var e : tensors.entrySet()) {
-            Tensor src = e.getValue();
+        for (String name : required(g).keySet()) {
+            Tensor src = get(name);
             Tensor t = Tensor.allocate(arena, DType.F64, src.shape());
             for (long i = 0; i < t.numel(); i++) t.setD(i, Math.abs(src.get(i)));
-            out.put(e.getKey(), t);
+            out.put(name, t);
         }
         return new Weights(out);
     }

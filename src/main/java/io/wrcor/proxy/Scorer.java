@@ -221,7 +221,7 @@ public final class Scorer {
      */
     private double synflow(Graph g, Weights weights, Batch batch) {
         try (Arena arena = Arena.ofShared()) {
-            Weights abs = weights.absFloat64(arena);
+            Weights abs = weights.absFloat64(g, arena);
             Tensor in = batch.input();
             Tensor ones = pool.take(DType.F64, 1, in.dim(1), in.dim(2), in.dim(3));
             ones.fill(1.0);

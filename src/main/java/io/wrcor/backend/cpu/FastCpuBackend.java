@@ -34,6 +34,7 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
     private final MemorySegment[] scratch;
     private final MemorySegment[] partial;
     private MemorySegment flipped = MemorySegment.NULL;
+    private final float[][] padHeap, colHeap; // per worker: im2col / col2im scratch on the heap
 
     public FastCpuBackend(int threads) {
         if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
@@ -47,6 +48,8 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         }) : null;
         this.scratch = new MemorySegment[threads];
         this.partial = new MemorySegment[threads];
+        this.padHeap = new float[threads][];
+        this.colHeap = new float[threads][];
         java.util.Arrays.fill(scratch, MemorySegment.NULL);
         java.util.Arrays.fill(partial, MemorySegment.NULL);
     }
@@ -158,11 +161,38 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         long xs = (long) s.cin * s.h * s.w * e, ys = (long) s.cout * p * e;
         parallelFor(s.b, (worker, from, to) -> {
             for (int n = from; n < to; n++) {
-                MemorySegment col = scratch(worker, (long) kd * p * e);
-                gemm(t, true, false, kd, p, s.cout, w.data(), kd, dy.data().asSlice(n * ys, ys), p, 0.0, col, p);
-                col2im(col, s, dx.data().asSlice(n * xs, xs), t);
+                MemorySegment dyn = dy.data().asSlice(n * ys, ys), dxn = dx.data().asSlice(n * xs, xs);
+                if (t == DType.F32) {
+                    float[] col = colHeap[worker] = grow(colHeap[worker], kd * p);
+                    gemm(t, true, false, kd, p, s.cout, w.data(), kd, dyn, p, 0.0, MemorySegment.ofArray(col), p);
+                    col2imF32(worker, col, s, dxn);
+                } else {
+                    MemorySegment col = scratch(worker, (long) kd * p * e);
+                    gemm(t, true, false, kd, p, s.cout, w.data(), kd, dyn, p, 0.0, col, p);
+                    col2im(col, s, dxn, t);
+                }
             }
         });
+    }
+
+    /** x = 0, then x[c, iy, ix] += col[...] for every column entry im2col reads from x; via a padded heap plane. */
+    private void col2imF32(int worker, float[] col, ConvShape s, MemorySegment x) {
+        int k = s.k, pw = s.w + 2 * s.pad, ph = s.h + 2 * s.pad, wo = s.wo, p = s.plane();
+        float[] pad = padHeap[worker] = grow(padHeap[worker], ph * pw);
+        for (int c = 0; c < s.cin; c++) {
+            java.util.Arrays.fill(pad, 0, ph * pw, 0f);
+            for (int ky = 0; ky < k; ky++)
+                for (int kx = 0; kx < k; kx++) {
+                    int row = ((c * k + ky) * k + kx) * p;
+                    for (int oy = 0; oy < s.ho; oy++) {
+                        int src = row + oy * wo, dst = (oy * s.stride + ky) * pw + kx;
+                        for (int ox = 0; ox < wo; ox++) pad[dst + ox * s.stride] += col[src + ox];
+                    }
+                }
+            for (int y = 0; y < s.h; y++) {
+                MemorySegment.copy(pad, (y + s.pad) * pw + s.pad, x, F, (((long) c * s.h + y) * s.w) * 4, s.w);
+            }
+        }
     }
 
     /** w'[ci, co, ky, kx] = w[co, ci, k-1-ky, k-1-kx]. */
@@ -176,7 +206,8 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
                     for (int kx = 0; kx < k; kx++) {
                         long src = (((long) co * s.cin + ci) * k + ky) * k + kx;
                         long dst = (((long) ci * s.cout + co) * k + (k - 1 - ky)) * k + (k - 1 - kx);
-                        MemorySegment.copy(w.data(), src * e, flipped, dst * e, e);
+                        if (e == 4) flipped.setAtIndex(F, dst, w.getF(src));
+                        else flipped.setAtIndex(D, dst, w.getD(src));
                     }
         return flipped;
     }
@@ -218,20 +249,19 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
 
     /** The im2col matrix of one sample in the worker's scratch (a heap array for float32 stride 1). */
     private MemorySegment im2col(int worker, MemorySegment x, ConvShape s, DType t) {
-        if (t == DType.F32 && s.stride == 1) return im2colStride1F32(worker, x, s);
+        if (t == DType.F32) return im2colF32(worker, x, s);
         MemorySegment col = scratch(worker, (long) s.kdim() * s.plane() * t.bytes);
         im2col(x, s, col, t.bytes);
         return col;
     }
 
-    private final float[][] padHeap = new float[64][], colHeap = new float[64][];
 
     /**
-     * Stride-1 float32 im2col into a heap array: each input plane is copied once into a zero-padded
-     * array, so every column row is a plain copy of a padded row. SGEMM reads the array in place
-     * (a critical downcall). Per-element segment access and per-run copies cost twice as much.
+     * Float32 im2col into a heap array: each input plane is copied once into a zero-padded array, so
+     * every column row is a copy (strided when stride > 1) of a padded row. SGEMM reads the array in
+     * place (a critical downcall). Per-element segment access and per-run copies cost twice as much.
      */
-    private MemorySegment im2colStride1F32(int worker, MemorySegment x, ConvShape s) {
+    private MemorySegment im2colF32(int worker, MemorySegment x, ConvShape s) {
         int k = s.k, pw = s.w + 2 * s.pad, ph = s.h + 2 * s.pad, wo = s.wo, p = s.plane();
         float[] pad = padHeap[worker] = grow(padHeap[worker], ph * pw);
         float[] c2 = colHeap[worker] = grow(colHeap[worker], s.kdim() * p);
@@ -243,7 +273,11 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
             for (int ky = 0; ky < k; ky++)
                 for (int kx = 0; kx < k; kx++) {
                     int row = ((c * k + ky) * k + kx) * p;
-                    for (int oy = 0; oy < s.ho; oy++) System.arraycopy(pad, (oy + ky) * pw + kx, c2, row + oy * wo, wo);
+                    for (int oy = 0; oy < s.ho; oy++) {
+                        int src = (oy * s.stride + ky) * pw + kx, dst = row + oy * wo;
+                        if (s.stride == 1) System.arraycopy(pad, src, c2, dst, wo);
+                        else for (int ox = 0; ox < wo; ox++) c2[dst + ox] = pad[src + ox * s.stride];
+                    }
                 }
         }
         return MemorySegment.ofArray(c2).asSlice(0, 4L * s.kdim() * p);
@@ -581,15 +615,16 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         int b = r.dim(0), d = (int) r.rowSize();
         MemorySegment rs = r.data();
         for (int i = 0; i < b; i++) if (isConstantRow(rs, (long) i * d, d)) return null;
-        double[] cov = gramOfRows(rs, b, d);
-        double[] sums = rowSums(rs, b, d);
+        double[] sums = new double[b];
+        scratchOnes(d);
+        double[] cov = gramOfRows(rs, b, d, sums);
         boolean wellCentred = true;
         for (int i = 0; i < b; i++) {
             for (int j = 0; j < b; j++) cov[i * b + j] -= sums[i] * sums[j] / d;
             // mean^2 <= 4 var: G's float32 rounding is amplified at most 5x by the subtraction
             wellCentred &= sums[i] * sums[i] / d <= 4 * cov[i * b + i];
         }
-        if (!wellCentred) cov = gramOfRows(centredRows(rs, b, d), b, d);
+        if (!wellCentred) cov = gramOfRows(centredRows(rs, b, d), b, d, null);
         return Correlation.normalise(cov, b);
     }
 
@@ -599,32 +634,32 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         return true;
     }
 
-    /** G = X X^T for X [b, d] row-major (SSYRK, one triangle), columns split across workers, summed in float64. */
-    private double[] gramOfRows(MemorySegment x, int b, int d) {
+    /**
+     * G = X X^T for X [b, d] row-major (SSYRK, one triangle), and the row sums when {@code sums} is
+     * not null (SGEMV against ones); columns split across workers, partial results summed in float64.
+     */
+    private double[] gramOfRows(MemorySegment x, int b, int d, double[] sums) {
         int parts = Math.min(threads, Math.max(1, d / 256));
+        long gramBytes = (long) b * b * 4;
         parallelFor(parts, (worker, from, to) -> {
-            MemorySegment g = partial(worker, (long) b * b * 4);
+            MemorySegment g = partial(worker, gramBytes + (long) b * 4);
             for (int part = from; part < to; part++) {
                 long c0 = (long) d * part / parts, c1 = (long) d * (part + 1) / parts;
                 MemorySegment a = x.asSlice(c0 * 4);
-                blas.ssyrkUpper(b, (int) (c1 - c0), 1f, a, d, part == from ? 0f : 1f, g, b);
+                float beta = part == from ? 0f : 1f;
+                blas.ssyrkUpper(b, (int) (c1 - c0), 1f, a, d, beta, g, b);
+                if (sums != null) blas.sgemv(b, (int) (c1 - c0), 1f, a, d, scratchOnes(d), beta, g.asSlice(gramBytes));
             }
         });
         double[] gram = new double[b * b];
-        for (int w = 0; w < parts; w++)
+        for (int w = 0; w < parts; w++) {
             for (int i = 0; i < b; i++)
                 for (int j = i; j < b; j++) gram[i * b + j] += partial[w].getAtIndex(F, (long) i * b + j);
+            if (sums != null) for (int i = 0; i < b; i++) sums[i] += partial[w].getAtIndex(F, (long) b * b + i);
+        }
         for (int i = 0; i < b; i++)
             for (int j = 0; j < i; j++) gram[i * b + j] = gram[j * b + i];
         return gram;
-    }
-
-    private double[] rowSums(MemorySegment x, int b, int d) {
-        MemorySegment ones = scratchOnes(d), sums = partial(0, (long) b * 4);
-        blas.sgemv(b, d, 1f, x, d, ones, 0f, sums);
-        double[] s = new double[b];
-        for (int i = 0; i < b; i++) s[i] = sums.getAtIndex(F, i);
-        return s;
     }
 
     /** Rows minus their float64 mean, in float32 scratch. */
