@@ -92,7 +92,7 @@ public final class OpenBlas {
             }
             last = SymbolLookup.libraryLookup(target, global);
         }
-        return new Loaded(last, "packaged OpenBLAS (" + dir + ")");
+        return new Loaded(last, "OpenBLAS from the org.bytedeco natives jar");
     }
 
     private static Path cacheDir() {
