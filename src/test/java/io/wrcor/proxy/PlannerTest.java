@@ -1,0 +1,77 @@
+package io.wrcor.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.wrcor.Engine;
+import io.wrcor.backend.Backend;
+import io.wrcor.backend.cpu.ReferenceBackend;
+import io.wrcor.data.Batch;
+import io.wrcor.data.Cifar10;
+import io.wrcor.graph.Graph;
+import io.wrcor.graph.Response;
+import io.wrcor.space.nb201.Nb201Arch;
+import io.wrcor.space.nb201.Nb201Network;
+import java.lang.foreign.Arena;
+
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/** One pass serves every requested proxy, and each response is correlated once. */
+class PlannerTest {
+    static final Nb201Network NET = new Nb201Network(4, 1, 10, 16);
+    static final Nb201Arch ARCH = Nb201Arch.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|");
+
+    /** A reference backend that counts its calls by method name. */
+    static Backend counting(String method, AtomicInteger count) {
+        Backend ref = new ReferenceBackend();
+        return (Backend) java.lang.reflect.Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[]{Backend.class}, (p, m, args) -> {
+            if (m.getName().equals(method)) count.incrementAndGet();
+            return m.invoke(ref, args);
+        });
+    }
+
+    @Test
+    void eachDistinctResponseIsCorrelatedOnceWhateverTheProxies() {
+        Graph g = NET.build(ARCH);
+        Set<Response> distinct = new HashSet<>();
+        for (Proxy.Term t : Proxy.WRCOR.terms(g)) distinct.add(t.response());
+        for (Proxy.Term t : Proxy.WRCOR_RELU_ONLY.terms(g)) distinct.add(t.response());
+        AtomicInteger corrcoefCalls = new AtomicInteger();
+        try (Arena a = Arena.ofShared(); Engine e = new Engine(counting("corrcoef", corrcoefCalls), NET)) {
+            Batch batch = Cifar10.synthetic(6, 10, 16, 1, a);
+            e.score(ARCH, 3, batch, List.of(Proxy.WRCOR, Proxy.WRCOR_RELU_ONLY,
+                    Proxy.ACT_COR, Proxy.GRAD_COR, Proxy.ACT_GRAD_COR, Proxy.JACOB_COR));
+        }
+        // every wrcor-family response once, plus jacob_cor's input gradient
+        assertEquals(distinct.size() + 1, corrcoefCalls.get());
+    }
+
+    @Test
+    void voteSetRunsOneForwardAndTwoBackwardPassesPlusSynflow() {
+        AtomicInteger bnForward = new AtomicInteger();
+        try (Arena a = Arena.ofShared(); Engine e = new Engine(counting("batchNormForward", bnForward), NET)) {
+            Batch batch = Cifar10.synthetic(6, 10, 16, 1, a);
+            e.score(ARCH, 3, batch, List.of(Proxy.SYNFLOW, Proxy.JACOB_COR, Proxy.WRCOR,
+                    Proxy.SNIP, Proxy.GRAD_NORM, Proxy.NASWOT));
+        }
+        long bns = NET.build(ARCH).nodes().stream().filter(n -> n.op() instanceof io.wrcor.graph.Op.BatchNorm).count();
+        assertEquals(bns, bnForward.get(), "one training-mode forward pass (synflow's network has no BN)");
+    }
+
+    @Test
+    void ablationKernelsAddUp() {
+        try (Arena a = Arena.ofShared(); Engine e = new Engine(new ReferenceBackend(), NET)) {
+            Batch batch = Cifar10.synthetic(6, 10, 16, 2, a);
+            Scorer.Result r = e.score(ARCH, 5, batch, List.of(Proxy.ACT_COR, Proxy.GRAD_COR,
+                    Proxy.ACT_GRAD_COR));
+            double[] act = r.kernels().get(Proxy.ACT_COR), grad = r.kernels().get(Proxy.GRAD_COR);
+            double[] both = r.kernels().get(Proxy.ACT_GRAD_COR);
+            for (int i = 0; i < both.length; i++) assertEquals(act[i] + grad[i], both[i], 1e-9);
+            assertTrue(r.used().get(Proxy.ACT_GRAD_COR) > 0);
+        }
+    }
+}
