@@ -73,7 +73,7 @@ final class ResultsFile implements AutoCloseable {
 
     private final Path path;
     private final Format format;
-    private final List<String> proxies;
+    private final List<String> proxies; // CSV columns
     private final Map<String, Row> existing = new HashMap<>();
     private final BufferedWriter out;
 
@@ -132,7 +132,7 @@ final class ResultsFile implements AutoCloseable {
                 } else {
                     r = parseCsv(header, line);
                 }
-                existing.put(r.arch() + "\u0000" + r.run(), r);
+                existing.merge(r.arch() + "\u0000" + r.run(), r, ResultsFile::union);
             } catch (IllegalArgumentException | IndexOutOfBoundsException | ClassCastException | NullPointerException e) {
                 throw new UsageException("results file " + path + ", line " + (i + 1) + " is not a wrcor result row: " + e.getMessage());
             }
@@ -183,10 +183,16 @@ final class ResultsFile implements AutoCloseable {
         return out;
     }
 
-    /** A row already in the file for this arch and run that has every requested proxy, or null. */
-    Row done(String arch, String run) {
-        Row r = existing.get(arch + "\u0000" + run);
-        return r != null && r.scores().keySet().containsAll(proxies) ? r : null;
+    /** Two rows of one architecture and run: the later one's scores win. */
+    static Row union(Row earlier, Row later) {
+        Map<String, Double> scores = new LinkedHashMap<>(earlier.scores());
+        scores.putAll(later.scores());
+        return new Row(later.arch(), scores, earlier.seconds() + later.seconds(), later.run());
+    }
+
+    /** Every score the file holds for this arch and run (rows merged, later ones winning), or null. */
+    Row known(String arch, String run) {
+        return existing.get(arch + "\u0000" + run);
     }
 
     void append(Row r) {

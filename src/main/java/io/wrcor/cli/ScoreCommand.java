@@ -1,24 +1,15 @@
 package io.wrcor.cli;
 
-import io.wrcor.Engine;
-import io.wrcor.backend.Backend;
-import io.wrcor.data.Batch;
-import io.wrcor.data.TensorFolder;
-import io.wrcor.graph.Weights;
 import io.wrcor.proxy.Proxy;
-import io.wrcor.proxy.Scorer;
 import io.wrcor.space.nb201.Nb201Arch;
-import io.wrcor.space.nb201.Nb201Network;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
+import java.util.HashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
 
@@ -27,70 +18,35 @@ final class ScoreCommand {
     private ScoreCommand() {
     }
 
-    private static final Set<String> WITH_VALUE = Set.of("--arch", "--arch-file", "--sample", "--weights", "--proxies", "--data",
-            "--batch", "--seed", "--threads", "--backend", "--channels", "--cells", "--classes", "--out", "--format");
-
     static void run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = new Args(argv, 1, WITH_VALUE, Set.of("--quiet"));
+        Set<String> withValue = new HashSet<>(Scoring.OPTIONS);
+        withValue.addAll(Set.of("--arch", "--arch-file", "--sample", "--proxies"));
+        Args a = new Args(argv, 1, withValue, Set.of("--quiet"));
         List<Proxy> proxies = a.has("--proxies") ? Proxy.parseList(a.get("--proxies", "")) : List.of(Proxy.values());
-        long seed = a.getLong("--seed", 0);
-        int threads = a.getInt("--threads", 2, 1, 1024);
-        Path outPath = a.has("--out") ? Path.of(a.get("--out", "")) : null;
-        ResultsFile.Format format = ResultsFile.formatOf(a.get("--format", null), outPath);
         List<String> labels = proxies.stream().map(p -> p.label).toList();
-
-        try (Arena arena = Arena.ofShared()) {
-            TensorFolder folder = a.has("--weights") ? TensorFolder.load(Path.of(a.get("--weights", "")), arena) : null;
-            Nb201Network dflt = folder != null ? Engine.networkOf(folder) : Nb201Network.BENCHMARK;
-            Nb201Network net = new Nb201Network(a.getInt("--channels", dflt.channels(), 1, 4096), a.getInt("--cells", dflt.cells(), 1, 64),
-                    a.getInt("--classes", dflt.classes(), 1, 1_000_000), dflt.imageSize());
-            List<String> archs = architectures(a, folder, seed);
+        boolean csv = ResultsFile.formatOf(a.get("--format", null), a.has("--out") ? Path.of(a.get("--out", "")) : null)
+                == ResultsFile.Format.CSV;
+        try (Scoring scoring = new Scoring(a, proxies)) {
+            List<String> archs = architectures(a, scoring.folderArch(), a.getLong("--seed", 0));
             if (archs.isEmpty()) throw new UsageException("no architectures: give --arch, --arch-file, --sample or --weights");
-
-            Batch batch = folder != null && folder.batch() != null && !a.has("--data") ? folder.batch()
-                    : Session.batch(a.get("--data", null), a.getInt("--batch", 64, 2, 1 << 16), net.classes(), net.imageSize(), seed, arena);
-            Weights fixed = folder != null ? new Weights(folder.tensors()) : null;
-            String run = folder != null ? "weights=" + Path.of(a.get("--weights", "")).toAbsolutePath().normalize().getFileName()
-                    + (a.has("--data") ? " data=" + Path.of(a.get("--data", "")).getFileName() : "")
-                    : String.format("seed=%d batch=%d data=%s C=%d N=%d classes=%d", seed, batch.size(),
-                    a.has("--data") ? Path.of(a.get("--data", "")).getFileName() : "synthetic", net.channels(), net.cells(), net.classes());
-
-            Backend backend = Session.backend(a.get("--backend", "cpu"), threads);
-            try (Engine engine = new Engine(backend, net);
-                 ResultsFile results = outPath != null ? new ResultsFile(outPath, format, labels) : null) {
-                if (format == ResultsFile.Format.CSV) out.println(ResultsFile.csvHeader(labels));
-                int skipped = 0;
-                List<String> todo = new ArrayList<>();
-                for (String s : archs) {
-                    ResultsFile.Row done = results == null ? null : results.done(s, run);
-                    if (done != null) skipped++;
-                    else todo.add(s);
-                }
-                if (skipped > 0) err.printf("wrcor: resuming: %d of %d architectures already in %s%n", skipped, archs.size(), outPath);
-                Progress progress = new Progress(err, todo.size(), !a.has("--quiet"));
-                for (String s : todo) {
-                    Nb201Arch arch = Nb201Arch.parse(s);
-                    long t0 = System.nanoTime();
-                    Scorer.Result r = fixed != null ? engine.score(arch, fixed, batch, proxies) : engine.score(arch, seed, batch, proxies);
-                    double secs = (System.nanoTime() - t0) / 1e9;
-                    Map<String, Double> scores = new LinkedHashMap<>();
-                    for (var e : r.scores().entrySet()) scores.put(e.getKey().label, e.getValue());
-                    ResultsFile.Row row = new ResultsFile.Row(arch.toString(), scores, secs, run);
-                    if (results != null) results.append(row);
-                    out.println(format == ResultsFile.Format.CSV ? row.toCsv(labels) : row.toJson());
-                    out.flush();
-                    progress.step();
-                }
-            } catch (IOException e) {
-                throw new UsageException("writing results: " + e.getMessage());
-            } finally {
-                Session.close(backend);
+            if (csv) out.println(ResultsFile.csvHeader(labels));
+            List<String> todo = archs.stream().filter(s -> scoring.cached(s, proxies) == null).toList();
+            if (todo.size() < archs.size()) {
+                err.printf("wrcor: resuming: %d of %d architectures already in %s%n", archs.size() - todo.size(), archs.size(),
+                        a.get("--out", ""));
+            }
+            Progress progress = new Progress(err, todo.size(), !a.has("--quiet"));
+            for (String s : todo) {
+                ResultsFile.Row row = scoring.score(s, proxies);
+                out.println(csv ? row.toCsv(labels) : row.toJson());
+                out.flush();
+                progress.step();
             }
         }
     }
 
     /** The architectures to score, validated up front so a bad one fails before any work is done. */
-    private static List<String> architectures(Args a, TensorFolder folder, long seed) {
+    private static List<String> architectures(Args a, String folderArch, long seed) {
         List<String> archs = new ArrayList<>();
         for (String s : a.all("--arch")) archs.add(Nb201Arch.parse(s).toString());
         for (String f : a.all("--arch-file")) {
@@ -117,7 +73,7 @@ final class ScoreCommand {
             SplittableRandom rnd = new SplittableRandom(seed);
             for (int i = 0; i < n; i++) archs.add(Nb201Arch.sample(rnd).toString());
         }
-        if (archs.isEmpty() && folder != null && folder.meta().get("arch") instanceof String s) archs.add(Nb201Arch.parse(s).toString());
+        if (archs.isEmpty() && folderArch != null) archs.add(folderArch);
         return archs;
     }
 }

@@ -1,0 +1,135 @@
+package io.wrcor.cli;
+
+import io.wrcor.Engine;
+import io.wrcor.backend.Backend;
+import io.wrcor.data.Batch;
+import io.wrcor.data.TensorFolder;
+import io.wrcor.graph.Weights;
+import io.wrcor.proxy.Proxy;
+import io.wrcor.proxy.Scorer;
+import io.wrcor.space.nb201.Nb201Arch;
+import io.wrcor.space.nb201.Nb201Network;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * What the scoring commands share: the network, weights, batch and backend chosen by the common
+ * options, and the score cache (the append-only results file plus memory). Asking for an
+ * architecture's scores computes only the proxies not already known for the same settings, and
+ * appends them as soon as they are computed.
+ */
+final class Scoring implements AutoCloseable {
+    /** Options every scoring command accepts. */
+    static final Set<String> OPTIONS = Set.of("--weights", "--data", "--batch", "--seed", "--threads", "--backend", "--channels", "--cells",
+            "--classes", "--out", "--format");
+
+    private final Arena arena = Arena.ofShared();
+    private final TensorFolder folder;
+    private final Nb201Network network;
+    private final Batch batch;
+    private final Weights fixedWeights;
+    private final long seed;
+    private final String run;
+    private final Backend backend;
+    private final Engine engine;
+    private final ResultsFile results;
+    private final Map<String, ResultsFile.Row> memory = new HashMap<>();
+
+    Scoring(Args a, List<Proxy> csvColumns) {
+        try {
+            seed = a.getLong("--seed", 0);
+            folder = a.has("--weights") ? TensorFolder.load(Path.of(a.get("--weights", "")), arena) : null;
+            Nb201Network dflt = folder != null ? Engine.networkOf(folder) : Nb201Network.BENCHMARK;
+            network = new Nb201Network(a.getInt("--channels", dflt.channels(), 1, 4096), a.getInt("--cells", dflt.cells(), 1, 64),
+                    a.getInt("--classes", dflt.classes(), 1, 1_000_000), dflt.imageSize());
+            String data = a.get("--data", null);
+            batch = folder != null && folder.batch() != null && data == null ? folder.batch()
+                    : Session.batch(data, a.getInt("--batch", 64, 2, 1 << 16), network.classes(), network.imageSize(), seed, arena);
+            fixedWeights = folder != null ? new Weights(folder.tensors()) : null;
+            String dataName = data == null ? "synthetic" : Path.of(data).getFileName().toString();
+            run = folder != null
+                    ? "weights=" + Path.of(a.get("--weights", "")).toAbsolutePath().normalize().getFileName() + (data != null ? " data=" + dataName : "")
+                    : String.format("seed=%d batch=%d data=%s C=%d N=%d classes=%d", seed, batch.size(), dataName, network.channels(),
+                    network.cells(), network.classes());
+            Path out = a.has("--out") ? Path.of(a.get("--out", "")) : null;
+            results = out == null ? null
+                    : new ResultsFile(out, ResultsFile.formatOf(a.get("--format", null), out), csvColumns.stream().map(p -> p.label).toList());
+            backend = Session.backend(a.get("--backend", "cpu"), a.getInt("--threads", 2, 1, 1024));
+            engine = new Engine(backend, network);
+        } catch (RuntimeException e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    Nb201Network network() {
+        return network;
+    }
+
+    /** The architecture the weights folder describes, if any. */
+    String folderArch() {
+        return folder != null && folder.meta().get("arch") instanceof String s ? Nb201Arch.parse(s).toString() : null;
+    }
+
+    String run() {
+        return run;
+    }
+
+    /** The cached row of an architecture if it already has every one of {@code proxies}, else null. */
+    ResultsFile.Row cached(String arch, List<Proxy> proxies) {
+        ResultsFile.Row r = memory.get(arch);
+        if (r == null && results != null) r = results.known(arch, run);
+        return r != null && hasAll(r, proxies) ? r : null;
+    }
+
+    private static boolean hasAll(ResultsFile.Row r, List<Proxy> proxies) {
+        for (Proxy p : proxies) if (!r.scores().containsKey(p.label)) return false;
+        return true;
+    }
+
+    /**
+     * The scores of {@code proxies} for an architecture (canonical arch string), computing only what
+     * is not known yet. The returned row holds exactly the requested proxies, in their order.
+     */
+    ResultsFile.Row score(String arch, List<Proxy> proxies) {
+        ResultsFile.Row known = memory.get(arch);
+        if (known == null && results != null) known = results.known(arch, run);
+        List<Proxy> missing = new ArrayList<>();
+        for (Proxy p : proxies) if (known == null || !known.scores().containsKey(p.label)) missing.add(p);
+        if (!missing.isEmpty()) {
+            Nb201Arch parsed = Nb201Arch.parse(arch);
+            long t0 = System.nanoTime();
+            Scorer.Result r = fixedWeights != null ? engine.score(parsed, fixedWeights, batch, missing)
+                    : engine.score(parsed, seed, batch, missing);
+            Map<String, Double> fresh = new LinkedHashMap<>();
+            for (var e : r.scores().entrySet()) fresh.put(e.getKey().label, e.getValue());
+            ResultsFile.Row row = new ResultsFile.Row(arch, fresh, (System.nanoTime() - t0) / 1e9, run);
+            if (results != null) results.append(row);
+            known = known == null ? row : ResultsFile.union(known, row);
+        }
+        memory.put(arch, known);
+        Map<String, Double> wanted = new LinkedHashMap<>();
+        for (Proxy p : proxies) wanted.put(p.label, known.scores().get(p.label));
+        return new ResultsFile.Row(arch, wanted, known.seconds(), run);
+    }
+
+    @Override
+    public void close() {
+        try {
+            if (results != null) results.close();
+        } catch (IOException e) {
+            throw new UsageException("writing results: " + e.getMessage());
+        } finally {
+            engine.close();
+            Session.close(backend);
+            arena.close();
+        }
+    }
+}
