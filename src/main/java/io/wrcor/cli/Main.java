@@ -54,8 +54,10 @@ public final class Main {
             switch (args[0]) {
                 case "score" -> ScoreCommand.run(args, out, err);
                 case "bench" -> BenchCommand.run(args, out, err);
+                case "correlate" -> CorrelateCommand.run(args, out, err);
+                case "search" -> SearchCommand.run(args, out, err);
                 case "help", "--help", "-h" -> out.print(USAGE);
-                default -> throw new UsageException("unknown command '" + args[0] + "' (expected score, bench or help)");
+                default -> throw new UsageException("unknown command '" + args[0] + "' (expected score, correlate, search, bench or help)");
             }
             return 0;
         } catch (UsageException | IllegalArgumentException e) {

@@ -1,0 +1,156 @@
+package io.wrcor.cli;
+
+import io.wrcor.eval.GroundTruth;
+import io.wrcor.eval.GroundTruth.Dataset;
+import io.wrcor.eval.RankCorrelation;
+import io.wrcor.eval.ScatterPlot;
+import io.wrcor.proxy.Proxy;
+import io.wrcor.vote.Vote;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.SplittableRandom;
+
+/**
+ * {@code wrcor correlate}: scores K architectures of the NAS-Bench-201 ground-truth table (cached in
+ * the results file), then Spearman rho and Kendall tau-b of every proxy and vote against test
+ * accuracy on each dataset, as a table on stdout, CSV and Markdown files, and scatter plots.
+ */
+final class CorrelateCommand {
+    private CorrelateCommand() {
+    }
+
+    static final String DEFAULT_PROXIES = "wrcor,naswot,synflow,jacob_cor,params,flops";
+
+    /** One row of the table: a proxy or a vote under one rule, with its value per architecture. */
+    record Entry(String name, double[] values) {}
+
+    static void run(String[] argv, PrintStream out, PrintStream err) {
+        Set<String> withValue = new HashSet<>(Scoring.OPTIONS);
+        withValue.addAll(Set.of("--gt", "--sample", "--proxies", "--votes", "--vote-rules", "--report"));
+        Args a = new Args(argv, 1, withValue, Set.of("--all", "--quiet"));
+        GroundTruth gt = GroundTruth.load(Defaults.groundTruth(a.get("--gt", null)));
+        List<Vote> votes = new ArrayList<>();
+        for (String v : a.get("--votes", Vote.PUBLISHED).split(";")) if (!v.isBlank()) votes.add(Vote.parse(v));
+        List<Vote.Rule> rules = new ArrayList<>();
+        for (String r : a.get("--vote-rules", "copeland,soft-z,soft-rank").split(",")) rules.add(Vote.Rule.parse(r));
+        Set<Proxy> wanted = new LinkedHashSet<>(Proxy.parseList(a.get("--proxies", DEFAULT_PROXIES)));
+        for (Vote v : votes) wanted.addAll(v.members());
+        List<Proxy> proxies = List.copyOf(wanted);
+
+        long seed = a.getLong("--seed", 0);
+        int k = a.has("--all") ? gt.size() : a.getInt("--sample", 650, 2, Integer.MAX_VALUE);
+        if (k > gt.size()) throw new UsageException("--sample " + k + " is larger than the " + gt.size() + " architectures in the space");
+        int[] picked = sample(gt.size(), k, seed);
+
+        double[][] scores = new double[proxies.size()][k];
+        try (Scoring scoring = new Scoring(a, proxies)) {
+            long cached = java.util.Arrays.stream(picked).filter(i -> scoring.cached(gt.arch(i), proxies) != null).count();
+            if (cached > 0) err.printf("wrcor: %d of %d architectures already scored in %s%n", cached, k, a.get("--out", "memory"));
+            Progress progress = new Progress(err, k - (int) cached, !a.has("--quiet"));
+            for (int i = 0; i < k; i++) {
+                boolean fresh = scoring.cached(gt.arch(picked[i]), proxies) == null;
+                Map<String, Double> s = scoring.score(gt.arch(picked[i]), proxies).scores();
+                for (int p = 0; p < proxies.size(); p++) scores[p][i] = s.get(proxies.get(p).label);
+                if (fresh) progress.step();
+            }
+        }
+
+        List<Entry> entries = new ArrayList<>();
+        for (int p = 0; p < proxies.size(); p++) entries.add(new Entry(proxies.get(p).label, scores[p]));
+        for (Vote v : votes) {
+            double[][] signed = new double[k][v.members().size()];
+            for (int i = 0; i < k; i++)
+                for (int m = 0; m < v.members().size(); m++) signed[i][m] = v.signs()[m] * scores[proxies.indexOf(v.members().get(m))][i];
+            for (Vote.Rule r : rules) entries.add(new Entry("vote(" + v.label() + ") " + r.label, Vote.combine(r, signed)));
+        }
+
+        Dataset[] ds = Dataset.values();
+        double[][] acc = new double[ds.length][k];
+        for (Dataset d : ds) for (int i = 0; i < k; i++) acc[d.ordinal()][i] = gt.accuracy(d, picked[i]);
+        List<String[]> rows = new ArrayList<>();
+        for (Entry e : entries) {
+            String[] row = new String[2 + 2 * ds.length];
+            row[0] = e.name();
+            int valid = 0;
+            for (double v : e.values()) if (!Double.isNaN(v)) valid++;
+            for (Dataset d : ds) {
+                row[1 + 2 * d.ordinal()] = fmt(RankCorrelation.spearman(e.values(), acc[d.ordinal()]));
+                row[2 + 2 * d.ordinal()] = fmt(RankCorrelation.kendallTauB(e.values(), acc[d.ordinal()]));
+            }
+            row[row.length - 1] = Integer.toString(valid);
+            rows.add(row);
+        }
+        List<String> header = new ArrayList<>(List.of("proxy"));
+        for (Dataset d : ds) { header.add(d.label + " rho"); header.add(d.label + " tau"); }
+        header.add("n");
+
+        out.printf("%d NAS-Bench-201 architectures (seed %d), %s; Spearman rho and Kendall tau-b against test accuracy%n", k, seed,
+                a.has("--weights") ? "fixed weights" : "data " + a.get("--data", "synthetic") + ", batch " + a.get("--batch", "64"));
+        printTable(out, header, rows);
+
+        Path report = Path.of(a.get("--report", "correlate-report"));
+        try {
+            Files.createDirectories(report);
+            StringBuilder csv = new StringBuilder(String.join(",", header)).append('\n');
+            StringBuilder md = new StringBuilder("| " + String.join(" | ", header) + " |\n|" + " --- |".repeat(header.size()) + "\n");
+            for (String[] r : rows) {
+                csv.append(String.join(",", quoteAll(r))).append('\n');
+                md.append("| ").append(String.join(" | ", r)).append(" |\n");
+            }
+            Files.writeString(report.resolve("correlation.csv"), csv);
+            Files.writeString(report.resolve("correlation.md"), md);
+            for (Entry e : entries) {
+                String file = "scatter-" + e.name().replaceAll("[^A-Za-z0-9_.-]+", "_") + ".png";
+                double rho = RankCorrelation.spearman(e.values(), acc[0]);
+                ScatterPlot.write(report.resolve(file), e.name() + ", rho " + fmt(rho) + " (CIFAR-10)", e.name(), "CIFAR-10 test accuracy (%)",
+                        e.values(), acc[0]);
+            }
+            err.println("wrcor: table and scatter plots written to " + report);
+        } catch (IOException e) {
+            throw new UsageException("cannot write the report to " + report + ": " + e.getMessage());
+        }
+    }
+
+    /** k distinct indices of [0, n) drawn by a seeded partial shuffle. */
+    static int[] sample(int n, int k, long seed) {
+        int[] idx = new int[n];
+        for (int i = 0; i < n; i++) idx[i] = i;
+        SplittableRandom rnd = new SplittableRandom(seed);
+        for (int i = 0; i < k; i++) {
+            int j = i + rnd.nextInt(n - i);
+            int t = idx[i]; idx[i] = idx[j]; idx[j] = t;
+        }
+        return java.util.Arrays.copyOf(idx, k);
+    }
+
+    private static String fmt(double v) {
+        return Double.isNaN(v) ? "nan" : String.format("%.3f", v);
+    }
+
+    private static List<String> quoteAll(String[] r) {
+        List<String> out = new ArrayList<>();
+        for (String s : r) out.add(s.contains(",") ? "\"" + s + "\"" : s);
+        return out;
+    }
+
+    private static void printTable(PrintStream out, List<String> header, List<String[]> rows) {
+        int w0 = header.getFirst().length();
+        for (String[] r : rows) w0 = Math.max(w0, r[0].length());
+        StringBuilder sb = new StringBuilder(String.format("%-" + w0 + "s", header.getFirst()));
+        for (int i = 1; i < header.size(); i++) sb.append(String.format("  %" + Math.max(7, header.get(i).length()) + "s", header.get(i)));
+        out.println(sb);
+        for (String[] r : rows) {
+            StringBuilder line = new StringBuilder(String.format("%-" + w0 + "s", r[0]));
+            for (int i = 1; i < r.length; i++) line.append(String.format("  %" + Math.max(7, header.get(i).length()) + "s", r[i]));
+            out.println(line);
+        }
+    }
+}

@@ -1,0 +1,27 @@
+package io.wrcor.search;
+
+import io.wrcor.space.nb201.Nb201Arch;
+import io.wrcor.vote.Vote;
+
+/**
+ * What a search maximises: one proxy or a vote, read through {@link #signedScores} (the members'
+ * scores with their signs, higher is better), compared by the vote's pairwise majority. With a
+ * single member a NaN score ranks below every other score, -inf included, so that a search never
+ * keeps a NaN as its best.
+ */
+public interface Objective {
+    Vote vote();
+
+    /** The members' signed scores of an architecture (computed or from the cache). */
+    double[] signedScores(Nb201Arch arch);
+
+    /** +1 when a beats b, -1 when b beats a, 0 when neither does. */
+    default int compare(double[] a, double[] b) {
+        if (a.length == 1) {
+            double x = a[0], y = b[0];
+            if (Double.isNaN(x) || Double.isNaN(y)) return Double.isNaN(x) == Double.isNaN(y) ? 0 : Double.isNaN(x) ? -1 : 1;
+            return x > y ? 1 : x < y ? -1 : 0;
+        }
+        return Vote.compare(a, b);
+    }
+}

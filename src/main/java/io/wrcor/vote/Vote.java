@@ -1,0 +1,165 @@
+package io.wrcor.vote;
+
+import io.wrcor.eval.RankCorrelation;
+import io.wrcor.proxy.Proxy;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+
+/**
+ * A combination of proxies, each with a sign (+: higher is better, -: lower is better). The
+ * published vote is {@code synflow,jacob_cor,wrcor}, all +.
+ *
+ * @param members proxies in the order given
+ * @param signs   +1 or -1 per member
+ */
+public record Vote(List<Proxy> members, int[] signs) {
+    public static final String PUBLISHED = "synflow,jacob_cor,wrcor";
+
+    /** How a vote turns into one score per architecture. */
+    public enum Rule {
+        /** Copeland score of the pairwise majority: wins minus losses against every other candidate. */
+        COPELAND("copeland"),
+        /** Mean of the members' z-scores. */
+        SOFT_Z("soft-z"),
+        /** Mean of the members' ranks. */
+        SOFT_RANK("soft-rank");
+
+        public final String label;
+
+        Rule(String label) {
+            this.label = label;
+        }
+
+        public static Rule parse(String s) {
+            for (Rule r : values()) if (r.label.equals(s.trim())) return r;
+            throw new IllegalArgumentException("unknown vote rule '" + s + "' (expected copeland, soft-z or soft-rank)");
+        }
+    }
+
+    /** {@code name[:+|:-],...}, e.g. {@code synflow,jacob_cor,wrcor} or {@code wrcor:+,params:-}. */
+    public static Vote parse(String spec) {
+        List<Proxy> members = new ArrayList<>();
+        List<Integer> signs = new ArrayList<>();
+        for (String item : spec.split(",")) {
+            String s = item.strip();
+            if (s.isEmpty()) throw new IllegalArgumentException("empty member in vote '" + spec + "'");
+            int colon = s.indexOf(':');
+            int sign = 1;
+            if (colon >= 0) {
+                String sg = s.substring(colon + 1).strip();
+                sign = switch (sg) {
+                    case "+" -> 1;
+                    case "-" -> -1;
+                    default -> throw new IllegalArgumentException("sign '" + sg + "' of vote member '" + s + "' must be + or -");
+                };
+                s = s.substring(0, colon).strip();
+            }
+            Proxy p;
+            try {
+                p = Proxy.parse(s);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("vote '" + spec + "': " + e.getMessage());
+            }
+            if (members.contains(p)) throw new IllegalArgumentException("vote '" + spec + "' names " + p.label + " twice");
+            members.add(p);
+            signs.add(sign);
+        }
+        return new Vote(List.copyOf(members), signs.stream().mapToInt(Integer::intValue).toArray());
+    }
+
+    public String label() {
+        List<String> parts = new ArrayList<>();
+        for (int i = 0; i < members.size(); i++) parts.add(members.get(i).label + (signs[i] < 0 ? ":-" : ""));
+        return String.join(",", parts);
+    }
+
+    /** The members' signed scores of one architecture. */
+    public double[] signed(Map<String, Double> scores) {
+        double[] v = new double[members.size()];
+        for (int i = 0; i < v.length; i++) {
+            Double s = scores.get(members.get(i).label);
+            if (s == null) throw new IllegalArgumentException("no " + members.get(i).label + " score for the vote");
+            v[i] = signs[i] * s;
+        }
+        return v;
+    }
+
+    /**
+     * The pairwise majority: +1 when more than half of the members say a > b, -1 when more than
+     * half say b > a, else 0. A NaN difference (a NaN score, or -inf against -inf) counts for
+     * neither side.
+     */
+    public static int compare(double[] a, double[] b) {
+        int forA = 0, forB = 0;
+        for (int i = 0; i < a.length; i++) {
+            double d = a[i] - b[i];
+            if (d > 0) forA++;
+            else if (d < 0) forB++;
+        }
+        if (2 * forA > a.length) return 1;
+        if (2 * forB > a.length) return -1;
+        return 0;
+    }
+
+    /** One score per candidate by {@code rule}; higher is better. signed[i] = {@link #signed} of candidate i. */
+    public static double[] combine(Rule rule, double[][] signed) {
+        int n = signed.length;
+        double[] out = new double[n];
+        switch (rule) {
+            case COPELAND -> {
+                for (int i = 0; i < n; i++)
+                    for (int j = i + 1; j < n; j++) {
+                        int c = compare(signed[i], signed[j]);
+                        out[i] += c;
+                        out[j] -= c;
+                    }
+            }
+            case SOFT_Z, SOFT_RANK -> {
+                int m = n == 0 ? 0 : signed[0].length;
+                for (int k = 0; k < m; k++) {
+                    double[] col = new double[n];
+                    for (int i = 0; i < n; i++) col[i] = signed[i][k];
+                    double[] t = rule == Rule.SOFT_Z ? zScores(col) : ranksKeepingNaN(col);
+                    for (int i = 0; i < n; i++) out[i] += t[i] / m;
+                }
+            }
+        }
+        return out;
+    }
+
+    /** (v - mean) / std over the finite values; -inf stays -inf, NaN stays NaN. */
+    static double[] zScores(double[] v) {
+        double s = 0, s2 = 0;
+        int c = 0;
+        for (double x : v) if (Double.isFinite(x)) { s += x; c++; }
+        double mean = c == 0 ? 0 : s / c;
+        for (double x : v) if (Double.isFinite(x)) s2 += (x - mean) * (x - mean);
+        double sd = c < 2 ? 1 : Math.sqrt(s2 / c);
+        double[] z = new double[v.length];
+        for (int i = 0; i < v.length; i++) z[i] = Double.isFinite(v[i]) ? (v[i] - mean) / (sd == 0 ? 1 : sd) : v[i];
+        return z;
+    }
+
+    /** Average ranks of the non-NaN values (-inf lowest); NaN stays NaN. */
+    static double[] ranksKeepingNaN(double[] v) {
+        int[] idx = java.util.stream.IntStream.range(0, v.length).filter(i -> !Double.isNaN(v[i])).toArray();
+        double[] vals = new double[idx.length];
+        for (int k = 0; k < idx.length; k++) vals[k] = v[idx[k]];
+        double[] r = RankCorrelation.rank(vals);
+        double[] out = new double[v.length];
+        java.util.Arrays.fill(out, Double.NaN);
+        for (int k = 0; k < idx.length; k++) out[idx[k]] = r[k];
+        return out;
+    }
+
+    @Override
+    public String toString() {
+        return label();
+    }
+
+    public static String describe(List<Vote> votes) {
+        return votes.stream().map(Vote::label).collect(Collectors.joining("; "));
+    }
+}

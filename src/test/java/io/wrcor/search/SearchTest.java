@@ -1,0 +1,121 @@
+package io.wrcor.search;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.wrcor.space.nb201.Nb201Arch;
+import io.wrcor.space.nb201.Nb201Op;
+import io.wrcor.vote.Vote;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+class SearchTest {
+    /** A cheap deterministic objective: +1 per 3x3 conv, +0.5 per 1x1 conv, -0.25 per 'none'. */
+    static Objective toy() {
+        return new Objective() {
+            @Override
+            public Vote vote() {
+                return Vote.parse("params");
+            }
+
+            @Override
+            public double[] signedScores(Nb201Arch a) {
+                double s = 0;
+                for (int j = 0; j < Nb201Arch.EDGES; j++) {
+                    s += switch (a.op(j)) {
+                        case NOR_CONV_3X3 -> 1;
+                        case NOR_CONV_1X1 -> 0.5;
+                        case NONE -> -0.25;
+                        default -> 0;
+                    };
+                }
+                return new double[]{s};
+            }
+        };
+    }
+
+    static List<String> trace(Search s, long seed, int n) {
+        List<String> t = new ArrayList<>();
+        Nb201Arch best = s.run(toy(), n, new SplittableRandom(seed), (step, arch, scores, b) -> t.add(arch + " " + b));
+        t.add(best.toString());
+        return t;
+    }
+
+    @Test
+    void mutationChangesExactlyOneEdgeToADifferentOp() {
+        SplittableRandom rnd = new SplittableRandom(11);
+        int[] changedEdge = new int[Nb201Arch.EDGES];
+        for (int i = 0; i < 5000; i++) {
+            Nb201Arch parent = Nb201Arch.sample(rnd), child = RegularizedEvolution.mutate(parent, rnd);
+            int changed = 0;
+            for (int j = 0; j < Nb201Arch.EDGES; j++) {
+                if (parent.op(j) != child.op(j)) {
+                    changed++;
+                    changedEdge[j]++;
+                }
+            }
+            assertEquals(1, changed, parent + " -> " + child);
+        }
+        for (int c : changedEdge) assertTrue(c > 600, "every edge gets mutated about equally often");
+    }
+
+    @Test
+    void randomSearchAndEvolutionAreReproducibleBySeed() {
+        for (Search s : List.of(new RandomSearch(), new RegularizedEvolution(8, 3), new Reinforce(0.01, 0.9, 5))) {
+            assertEquals(trace(s, 42, 60), trace(s, 42, 60), s.getClass().getSimpleName());
+            assertNotEquals(trace(s, 42, 60), trace(s, 43, 60), s.getClass().getSimpleName());
+        }
+    }
+
+    @Test
+    void searchesFindTheToyOptimumAndKeepTheBestSeen() {
+        Objective o = toy();
+        double optimum = 6;
+        Nb201Arch evo = new RegularizedEvolution(16, 4).run(o, 600, new SplittableRandom(1), (s, a, sc, b) -> { });
+        assertEquals(optimum, o.signedScores(evo)[0], 1e-12, "evolution reaches the all-3x3 cell");
+        double[] bestSeen = {Double.NEGATIVE_INFINITY};
+        Nb201Arch rs = new RandomSearch().run(o, 300, new SplittableRandom(2), (s, a, sc, b) -> bestSeen[0] = Math.max(bestSeen[0], sc[0]));
+        assertEquals(bestSeen[0], o.signedScores(rs)[0], 1e-12);
+    }
+
+    /** Adam's first step is lr * g / (|g| + eps): each logit moves by lr against its gradient's sign. */
+    @Test
+    void reinforceGradientStepHasTheKnownFirstAdamUpdate() {
+        Reinforce.Policy p = new Reinforce.Policy(1e-3);
+        int[] actions = {3, 0, 1, 4, 2, 3};
+        p.step(actions, 2.0); // g[e][k] = 2 (p_k - 1[k = a_e]) with p_k = 1/5: -1.6 for the action, +0.4 otherwise
+        for (int e = 0; e < actions.length; e++)
+            for (int k = 0; k < Nb201Op.values().length; k++) {
+                double g = 2.0 * (0.2 - (k == actions[e] ? 1 : 0));
+                assertEquals(-1e-3 * g / (Math.abs(g) + 1e-8), p.theta[e][k], 1e-15);
+            }
+        // the sampled ops became more likely, and the distribution still sums to one
+        double[] probs = p.probabilities(0);
+        assertTrue(probs[3] > 0.2);
+        assertEquals(1.0, java.util.Arrays.stream(probs).sum(), 1e-12);
+    }
+
+    @Test
+    void baselineIsABiasCorrectedMovingAverage() {
+        Reinforce.Baseline b = new Reinforce.Baseline(0.9);
+        b.update(5);
+        assertEquals(5, b.value(), 1e-12, "the first value is the first reward, not 0.1 of it");
+        b.update(1);
+        assertEquals((0.9 * 0.1 * 5 + 0.1 * 1) / (0.9 * 0.1 + 0.1), b.value(), 1e-12);
+    }
+
+    @Test
+    void reinforceLearnsToPreferTheRewardedOp() {
+        int n = 800;
+        int[] conv3x3 = new int[n];
+        new Reinforce(0.05, 0.9, 20).run(toy(), n, new SplittableRandom(5), (step, a, sc, b) -> {
+            for (int j = 0; j < Nb201Arch.EDGES; j++) if (a.op(j) == Nb201Op.NOR_CONV_3X3) conv3x3[step]++;
+        });
+        // uniform sampling gives 3x3 convs a share of 0.2
+        double last = java.util.Arrays.stream(conv3x3, n - 100, n).sum() / 600.0;
+        assertTrue(last > 0.6, "share of 3x3 convs among the last 100 sampled: " + last);
+    }
+}
