@@ -36,7 +36,7 @@ final class CorrelateCommand {
         Set<String> withValue = new HashSet<>(Scoring.OPTIONS);
         withValue.addAll(Set.of("--gt", "--sample", "--proxies", "--votes", "--vote-rules", "--report"));
         Args a = new Args(argv, 1, withValue, Set.of("--all", "--quiet"));
-        GroundTruth gt = GroundTruth.load(Defaults.groundTruth(a.get("--gt", null)));
+        GroundTruth gt = GroundTruth.load(Defaults.groundTruth(a.get("--gt", null))).requireComplete();
         List<Vote> votes = new ArrayList<>();
         for (String v : a.get("--votes", Vote.PUBLISHED).split(";")) if (!v.isBlank()) votes.add(Vote.parse(v));
         List<Vote.Rule> rules = new ArrayList<>();

@@ -106,9 +106,9 @@ final class SearchCommand {
     }
 
     private static GroundTruth groundTruthOrNull(String option) {
-        if (option != null) return GroundTruth.load(Path.of(option));
+        if (option != null) return GroundTruth.load(Path.of(option)).requireComplete();
         Path shared = Defaults.sharedData("nb201-accuracy.csv");
-        return shared == null ? null : GroundTruth.load(shared);
+        return shared == null ? null : GroundTruth.load(shared).requireComplete();
     }
 
     private static BufferedWriter open(Path p) throws IOException {

@@ -91,6 +91,23 @@ public final class GroundTruth {
         return new GroundTruth(file, List.copyOf(archs), accuracy);
     }
 
+    /** Every one of the 15,625 NAS-Bench-201 architectures must be in the table. */
+    public GroundTruth requireComplete() {
+        int ops = io.wrcor.space.nb201.Nb201Op.values().length, all = (int) Math.pow(ops, Nb201Arch.EDGES);
+        if (index.size() == all) return this;
+        io.wrcor.space.nb201.Nb201Op[] values = io.wrcor.space.nb201.Nb201Op.values();
+        for (int code = 0; code < all; code++) {
+            io.wrcor.space.nb201.Nb201Op[] arch = new io.wrcor.space.nb201.Nb201Op[Nb201Arch.EDGES];
+            for (int j = 0, c = code; j < arch.length; j++, c /= ops) arch[j] = values[c % ops];
+            String s = new Nb201Arch(arch).toString();
+            if (!index.containsKey(s)) {
+                throw new IllegalArgumentException("ground-truth file " + file + " lacks " + (all - index.size()) + " of the " + all
+                        + " NAS-Bench-201 architectures (for example " + s + ")");
+            }
+        }
+        return this;
+    }
+
     public int size() {
         return archs.size();
     }

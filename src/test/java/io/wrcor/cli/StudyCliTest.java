@@ -1,0 +1,77 @@
+package io.wrcor.cli;
+
+import static io.wrcor.cli.CliTest.assertBadInput;
+import static io.wrcor.cli.CliTest.run;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.wrcor.Fixtures;
+import io.wrcor.util.Json;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** correlate and search on a small network (C=4, N=1, batch 8): outputs, cache reuse, bad input. */
+class StudyCliTest {
+    static final String GT = Fixtures.shared().resolve("data/nb201-accuracy.csv").toString();
+    static final String[] SMALL = {"--channels", "4", "--cells", "1", "--batch", "8", "--quiet", "--gt", GT};
+
+    @TempDir
+    Path tmp;
+
+    static String[] args(String command, String... options) {
+        return Stream.concat(Stream.concat(Stream.of(command), Stream.of(SMALL)), Stream.of(options)).toArray(String[]::new);
+    }
+
+    @Test
+    void correlateWritesTheTablePlotsAndReusesCachedScores() throws IOException {
+        Path out = tmp.resolve("scores.jsonl"), report = tmp.resolve("report");
+        CliTest.Run first = run(args("correlate", "--sample", "12", "--proxies", "naswot,params", "--votes", "naswot,params;params:-,naswot",
+                "--out", out.toString(), "--report", report.toString()));
+        assertEquals(0, first.code(), first.err());
+        assertTrue(first.out().contains("vote(naswot,params) copeland"), first.out());
+        assertTrue(first.out().contains("vote(params:-,naswot) soft-rank"), first.out());
+        List<String> csv = Files.readAllLines(report.resolve("correlation.csv"));
+        assertEquals("proxy,cifar10 rho,cifar10 tau,cifar100 rho,cifar100 tau,ImageNet16-120 rho,ImageNet16-120 tau,n", csv.getFirst());
+        assertEquals(1 + 2 + 2 * 3, csv.size());
+        assertTrue(Files.size(report.resolve("scatter-naswot.png")) > 1000);
+        assertEquals(12, Files.readAllLines(out).size());
+
+        CliTest.Run second = run(args("correlate", "--sample", "20", "--proxies", "naswot,params", "--votes", "naswot,params",
+                "--out", out.toString(), "--report", report.toString()));
+        assertEquals(0, second.code(), second.err());
+        assertTrue(second.err().contains("12 of 20 architectures already scored"), second.err());
+        assertEquals(20, Files.readAllLines(out).size(), "only the 8 new architectures were scored and appended");
+    }
+
+    @Test
+    void searchReportsTheBestWithItsAccuracyAndWritesTheTrajectory() throws IOException {
+        Path traj = tmp.resolve("traj.jsonl");
+        CliTest.Run r = run(args("search", "--algo", "evolution", "--population", "4", "--tournament", "2", "--n", "9", "--objective",
+                "naswot", "--runs", "2", "--trajectory", traj.toString()));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("test accuracy (index "), r.out());
+        assertTrue(r.out().contains("over 2 runs, found test accuracy (mean +- std)"), r.out());
+        List<String> lines = Files.readAllLines(traj);
+        assertEquals(18, lines.size());
+        assertEquals(2.0, Json.parseObject(lines.getLast()).get("run"));
+    }
+
+    @Test
+    void badStudyInputIsRejected() throws IOException {
+        assertBadInput(run(args("correlate", "--sample", "20000")), "larger than the 15625");
+        assertBadInput(run(args("correlate", "--votes", "synflow,zen")), "unknown proxy 'zen'");
+        assertBadInput(run(args("correlate", "--votes", "wrcor:*")), "must be + or -");
+        assertBadInput(run(args("search", "--objective", "wrcor,foo")), "unknown proxy 'foo'");
+        assertBadInput(run(args("search", "--algo", "annealing")), "unknown search 'annealing'");
+        Path partial = tmp.resolve("partial.csv");
+        List<String> all = Files.readAllLines(Path.of(GT));
+        Files.write(partial, all.subList(0, all.size() - 3));
+        assertBadInput(run(args("search", "--gt", partial.toString(), "--n", "3")), "lacks 3 of the 15625");
+        assertBadInput(run(args("correlate", "--gt", tmp.resolve("nope.csv").toString())), "does not exist");
+    }
+}
