@@ -12,29 +12,57 @@ public final class Main {
             usage: wrcor <command> [options]
 
             commands:
-              score   score NAS-Bench-201 architectures with training-free proxies
-              bench   time scoring over random architectures (median seconds per architecture)
-              help    this text
+              search     zero-shot search over NAS-Bench-201 (random, regularised evolution, REINFORCE)
+              correlate  rank correlation of proxies and votes with NAS-Bench-201 test accuracy
+              score      score NAS-Bench-201 architectures with training-free proxies
+              bench      time scoring over random architectures (median seconds per architecture)
+              help       this text
 
-            score options:
-              --arch STR          an arch string, e.g. '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|' (repeatable)
-              --arch-file FILE    one arch string per line ('#' comments and blank lines ignored)
-              --sample N          N architectures drawn uniformly at random (with --seed)
-              --weights DIR       score the network whose tensors are in DIR (fixture format: manifest.json, PyTorch
-                                  state_dict names); DIR's input/target batch is used when present
-              --proxies LIST      comma-separated, default all: wrcor,wrcor_relu_only,act_cor,grad_cor,act_grad_cor,
-                                  naswot,jacob_cor,synflow,snip,grad_norm,params,flops
+            options of every scoring command (score, correlate, search):
               --data FILE         CIFAR-10 binary file (3073-byte records); default: a synthetic N(0,1) batch
               --batch N           batch size (default 64)
               --seed S            seed for weights, batch and sampling (default 0)
+              --weights DIR       the network's tensors in the fixture format (manifest.json, PyTorch state_dict
+                                  names); DIR's input/target batch is used when present
               --threads T         CPU threads (default 2)
               --backend NAME      cpu (default) or reference (the slow oracle)
               --channels C --cells N --classes K   network size (default 16, 5, 10)
-              --out FILE          append results to FILE as they are produced; a rerun skips rows already there
+              --out FILE          results file: rows appended as they are produced; scores already there for the
+                                  same settings are reused, so a rerun only computes what is missing
               --format F          jsonl (default) or csv, for stdout and --out (default from --out's extension)
               --quiet             no progress bar
 
-            bench options:
+            score:
+              --arch STR          an arch string, e.g. '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|' (repeatable)
+              --arch-file FILE    one arch string per line ('#' comments and blank lines ignored)
+              --sample N          N architectures drawn uniformly at random (with --seed)
+              --proxies LIST      comma-separated, default all: wrcor,wrcor_relu_only,act_cor,grad_cor,act_grad_cor,
+                                  naswot,jacob_cor,synflow,snip,grad_norm,params,flops
+
+            correlate:
+              --gt FILE           NAS-Bench-201 accuracy CSV (default: ../shared/data/nb201-accuracy.csv beside the project)
+              --sample K | --all  architectures of the table to score (default 650, drawn with --seed)
+              --proxies LIST      default wrcor,naswot,synflow,jacob_cor,params,flops (vote members are added)
+              --votes 'V;V'       votes, each 'proxy[:+|:-],...' (default synflow,jacob_cor,wrcor)
+              --vote-rules LIST   copeland, soft-z, soft-rank (default all three)
+              --report DIR        where the CSV/Markdown table and scatter plots go (default correlate-report)
+
+            search:
+              --algo A            random, evolution (default) or reinforce
+              --objective V       a proxy or a vote 'proxy[:+|:-],...' (default synflow,jacob_cor,wrcor)
+              --n N               architectures to evaluate (default 1000)
+              --population P --tournament S        evolution (default 64, 10)
+              --lr X --ema M --calibration K       REINFORCE: Adam lr (1e-3), baseline momentum (0.9), random
+                                                   architectures for the reward's z-scores (100)
+              --pick P            the answer: running (default, as the published code: the search's running
+                                  best by the comparator, a tie keeping the newer one; with a vote it can
+                                  cycle, a pairwise majority not being transitive) or copeland (the
+                                  Copeland winner among all evaluated architectures)
+              --runs R            repeat with search seeds S, S+1, ...; mean and std of the found accuracy
+              --gt FILE | --no-gt ground truth for the found architecture's accuracy and rank (default as correlate)
+              --trajectory FILE   every evaluation as a JSON line
+
+            bench:
               --archs N (default 20)  --batch N (64)  --threads T (2)  --seed S (0)  --data FILE
               --sets 'wrcor;synflow,jacob_cor,wrcor'   proxy sets to time, separated by ';'
               (every set first scores the architectures once untimed: JIT and scratch memory warm up)

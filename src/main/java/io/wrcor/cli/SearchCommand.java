@@ -19,6 +19,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -36,7 +37,7 @@ final class SearchCommand {
     static void run(String[] argv, PrintStream out, PrintStream err) {
         Set<String> withValue = new HashSet<>(Scoring.OPTIONS);
         withValue.addAll(Set.of("--algo", "--objective", "--n", "--population", "--tournament", "--lr", "--ema", "--calibration",
-                "--runs", "--gt", "--trajectory"));
+                "--runs", "--gt", "--trajectory", "--pick"));
         Args a = new Args(argv, 1, withValue, Set.of("--quiet", "--no-gt"));
         Vote objectiveVote = Vote.parse(a.get("--objective", Vote.PUBLISHED));
         String algo = a.get("--algo", "evolution");
@@ -49,6 +50,8 @@ final class SearchCommand {
             case "reinforce" -> new Reinforce(doubleOption(a, "--lr", 1e-3), doubleOption(a, "--ema", 0.9), a.getInt("--calibration", 100, 2, 1_000_000));
             default -> throw new UsageException("unknown search '" + algo + "' (expected random, evolution or reinforce)");
         };
+        String pick = a.get("--pick", "running");
+        if (!pick.equals("copeland") && !pick.equals("running")) throw new UsageException("unknown --pick '" + pick + "' (expected copeland or running)");
         GroundTruth gt = a.has("--no-gt") ? null : groundTruthOrNull(a.get("--gt", null));
         Path trajectory = a.has("--trajectory") ? Path.of(a.get("--trajectory", "")) : null;
         List<Proxy> proxies = objectiveVote.members();
@@ -72,14 +75,19 @@ final class SearchCommand {
                     }
                 };
                 final int run = r;
-                Nb201Arch best = search.run(objective, n, new SplittableRandom(runSeed), (step, arch, scores, bestSoFar) -> {
+                Map<Nb201Arch, double[]> seen = new LinkedHashMap<>();
+                Nb201Arch running = search.run(objective, n, new SplittableRandom(runSeed), (step, arch, scores, bestSoFar) -> {
+                    seen.remove(arch);
+                    seen.put(arch, scores); // in order of last evaluation
                     if (traj != null) writeStep(traj, run, step, arch, scores, bestSoFar, objectiveVote);
                     progress.step("best " + bestLabel(gt, bestSoFar));
                 });
+                Nb201Arch best = pick.equals("running") ? running : copelandWinner(seen);
                 double secs = (System.nanoTime() - t0) / 1e9;
                 Map<String, Double> scores = scoring.score(best.toString(), proxies).scores();
-                out.printf("run %d (search seed %d): %s, %d architectures in %.1f s%n  best %s%n  scores %s%n", r + 1, runSeed, algo, n,
-                        secs, best, scores);
+                out.printf("run %d (search seed %d): %s, %d architectures (%d distinct) in %.1f s%n  best (%s) %s%n  scores %s%n", r + 1,
+                        runSeed, algo, n, seen.size(), secs, pick.equals("running") ? "the search's running best" : "Copeland winner of the evaluated",
+                        best, scores);
                 if (gt != null) {
                     int idx = gt.indexOf(best.toString());
                     StringBuilder sb = new StringBuilder("  test accuracy (index " + idx + "):");
@@ -98,6 +106,20 @@ final class SearchCommand {
             for (Dataset d : Dataset.values()) sb.append(String.format(" %s %.2f +- %.2f", d.label, mean(found[d.ordinal()]), std(found[d.ordinal()])));
             out.println(sb);
         }
+    }
+
+    /**
+     * The architecture with the highest Copeland score (wins minus losses of the objective's pairwise
+     * majority against every other evaluated architecture); a tie goes to the one evaluated last.
+     * The pairwise majority of a vote is not transitive, so a running best can cycle away from a
+     * strong architecture; the Copeland winner is a well-defined choice from the same comparisons.
+     */
+    static Nb201Arch copelandWinner(Map<Nb201Arch, double[]> seen) {
+        List<Nb201Arch> archs = new ArrayList<>(seen.keySet());
+        double[] copeland = Vote.combine(Vote.Rule.COPELAND, seen.values().toArray(double[][]::new));
+        int best = 0;
+        for (int i = 1; i < copeland.length; i++) if (copeland[i] >= copeland[best]) best = i;
+        return archs.get(best);
     }
 
     private static String bestLabel(GroundTruth gt, Nb201Arch best) {

@@ -1,6 +1,7 @@
 package io.wrcor.eval;
 
 import io.wrcor.space.nb201.Nb201Arch;
+import io.wrcor.space.nb201.Nb201Op;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -93,11 +94,11 @@ public final class GroundTruth {
 
     /** Every one of the 15,625 NAS-Bench-201 architectures must be in the table. */
     public GroundTruth requireComplete() {
-        int ops = io.wrcor.space.nb201.Nb201Op.values().length, all = (int) Math.pow(ops, Nb201Arch.EDGES);
+        int ops = Nb201Op.values().length, all = (int) Math.pow(ops, Nb201Arch.EDGES);
         if (index.size() == all) return this;
-        io.wrcor.space.nb201.Nb201Op[] values = io.wrcor.space.nb201.Nb201Op.values();
+        Nb201Op[] values = Nb201Op.values();
         for (int code = 0; code < all; code++) {
-            io.wrcor.space.nb201.Nb201Op[] arch = new io.wrcor.space.nb201.Nb201Op[Nb201Arch.EDGES];
+            Nb201Op[] arch = new Nb201Op[Nb201Arch.EDGES];
             for (int j = 0, c = code; j < arch.length; j++, c /= ops) arch[j] = values[c % ops];
             String s = new Nb201Arch(arch).toString();
             if (!index.containsKey(s)) {

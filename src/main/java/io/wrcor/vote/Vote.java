@@ -5,7 +5,6 @@ import io.wrcor.proxy.Proxy;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.stream.Collectors;
 
 /**
  * A combination of proxies, each with a sign (+: higher is better, -: lower is better). The
@@ -157,9 +156,5 @@ public record Vote(List<Proxy> members, int[] signs) {
     @Override
     public String toString() {
         return label();
-    }
-
-    public static String describe(List<Vote> votes) {
-        return votes.stream().map(Vote::label).collect(Collectors.joining("; "));
     }
 }

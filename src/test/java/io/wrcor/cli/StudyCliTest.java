@@ -62,12 +62,25 @@ class StudyCliTest {
     }
 
     @Test
+    void copelandWinnerBeatsACondorcetCycle() {
+        java.util.Map<io.wrcor.space.nb201.Nb201Arch, double[]> seen = new java.util.LinkedHashMap<>();
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(3);
+        io.wrcor.space.nb201.Nb201Arch dominant = io.wrcor.space.nb201.Nb201Arch.sample(rnd);
+        seen.put(io.wrcor.space.nb201.Nb201Arch.sample(rnd), new double[]{3, 1, 2});
+        seen.put(dominant, new double[]{4, 4, 0}); // beats each member of the cycle on two of three
+        seen.put(io.wrcor.space.nb201.Nb201Arch.sample(rnd), new double[]{2, 3, 1});
+        seen.put(io.wrcor.space.nb201.Nb201Arch.sample(rnd), new double[]{1, 2, 3});
+        assertEquals(dominant, SearchCommand.copelandWinner(seen));
+    }
+
+    @Test
     void badStudyInputIsRejected() throws IOException {
         assertBadInput(run(args("correlate", "--sample", "20000")), "larger than the 15625");
         assertBadInput(run(args("correlate", "--votes", "synflow,zen")), "unknown proxy 'zen'");
         assertBadInput(run(args("correlate", "--votes", "wrcor:*")), "must be + or -");
         assertBadInput(run(args("search", "--objective", "wrcor,foo")), "unknown proxy 'foo'");
         assertBadInput(run(args("search", "--algo", "annealing")), "unknown search 'annealing'");
+        assertBadInput(run(args("search", "--pick", "best")), "unknown --pick 'best'");
         Path partial = tmp.resolve("partial.csv");
         List<String> all = Files.readAllLines(Path.of(GT));
         Files.write(partial, all.subList(0, all.size() - 3));
