@@ -1,0 +1,41 @@
+/*
+ * One kernel source for OpenCL C and CUDA (the approach of Blender Cycles' compat.h): the kernels
+ * are written with these macros only, and each target maps them. `real` is float or double, chosen
+ * at build time with -DREAL_IS_DOUBLE=0/1 (one program per precision).
+ */
+#ifndef WRCOR_COMPAT_H
+#define WRCOR_COMPAT_H
+
+#ifdef __OPENCL_VERSION__
+#  if REAL_IS_DOUBLE
+#    pragma OPENCL EXTENSION cl_khr_fp64 : enable
+#  endif
+#  define KERNEL __kernel
+#  define GLOBAL __global
+#  define DEVICE_FN static inline
+/* the flat index of this work item; one work item per output element */
+#  define THREAD_INDEX() ((long) get_global_id(0))
+#else /* CUDA */
+#  define KERNEL extern "C" __global__
+#  define GLOBAL
+#  define DEVICE_FN static __device__ __forceinline__
+#  define THREAD_INDEX() ((long) blockIdx.x * blockDim.x + threadIdx.x)
+#endif
+
+#if REAL_IS_DOUBLE
+typedef double real;
+#else
+typedef float real;
+#endif
+
+/* Kahan-compensated sum: long float32 reductions (a channel of a batch, a row of a response) keep
+   close to float64 accuracy without needing fp64 on the device. */
+typedef struct { real sum, carry; } kahan;
+DEVICE_FN void kahan_add(kahan *k, real v) {
+    real y = v - k->carry;
+    real t = k->sum + y;
+    k->carry = (t - k->sum) - y;
+    k->sum = t;
+}
+
+#endif

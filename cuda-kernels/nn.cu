@@ -1,0 +1,242 @@
+/*
+ * The primitive ops of the engine (see io.wrcor.backend.Backend), one work item per output element,
+ * NCHW activations, PyTorch weight layouts. Every kernel takes the element count n and returns for
+ * indices past it, so any global size >= n works. Reference: io.wrcor.backend.cpu.ReferenceBackend.
+ */
+#include "compat.h"
+
+/* y[b,co,oy,ox] = sum_ci,ky,kx x[b,ci,oy*s-p+ky,ox*s-p+kx] w[co,ci,ky,kx] */
+KERNEL void conv_forward(GLOBAL const real *x, GLOBAL const real *w, GLOBAL real *y, long n,
+                         int cin, int h, int wd, int cout, int k, int stride, int pad, int ho, int wo) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    int ox = (int) (i % wo), oy = (int) ((i / wo) % ho), co = (int) ((i / ((long) wo * ho)) % cout);
+    long b = i / ((long) wo * ho * cout);
+    kahan s = {0, 0};
+    for (int ci = 0; ci < cin; ci++)
+        for (int ky = 0; ky < k; ky++) {
+            int iy = oy * stride - pad + ky;
+            if (iy < 0 || iy >= h) continue;
+            for (int kx = 0; kx < k; kx++) {
+                int ix = ox * stride - pad + kx;
+                if (ix < 0 || ix >= wd) continue;
+                kahan_add(&s, x[((b * cin + ci) * h + iy) * wd + ix] * w[(((long) co * cin + ci) * k + ky) * k + kx]);
+            }
+        }
+    y[i] = s.sum;
+}
+
+/* dx[b,ci,iy,ix] = sum over the outputs whose window reads (iy, ix) of dy * w */
+KERNEL void conv_backward_data(GLOBAL const real *dy, GLOBAL const real *w, GLOBAL real *dx, long n,
+                               int cin, int h, int wd, int cout, int k, int stride, int pad, int ho, int wo) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    int ix = (int) (i % wd), iy = (int) ((i / wd) % h), ci = (int) ((i / ((long) wd * h)) % cin);
+    long b = i / ((long) wd * h * cin);
+    kahan s = {0, 0};
+    for (int co = 0; co < cout; co++)
+        for (int ky = 0; ky < k; ky++) {
+            int ty = iy + pad - ky;
+            if (ty < 0 || ty % stride != 0 || ty / stride >= ho) continue;
+            for (int kx = 0; kx < k; kx++) {
+                int tx = ix + pad - kx;
+                if (tx < 0 || tx % stride != 0 || tx / stride >= wo) continue;
+                kahan_add(&s, dy[((b * cout + co) * ho + ty / stride) * wo + tx / stride] * w[(((long) co * cin + ci) * k + ky) * k + kx]);
+            }
+        }
+    dx[i] = s.sum;
+}
+
+/* dw[co,ci,ky,kx] = sum_b,oy,ox dy[b,co,oy,ox] x[b,ci,oy*s-p+ky,ox*s-p+kx] */
+KERNEL void conv_backward_weight(GLOBAL const real *x, GLOBAL const real *dy, GLOBAL real *dw, long n,
+                                 int batch, int cin, int h, int wd, int cout, int k, int stride, int pad, int ho, int wo) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    int kx = (int) (i % k), ky = (int) ((i / k) % k), ci = (int) ((i / ((long) k * k)) % cin);
+    int co = (int) (i / ((long) k * k * cin));
+    kahan s = {0, 0};
+    for (long b = 0; b < batch; b++)
+        for (int oy = 0; oy < ho; oy++) {
+            int iy = oy * stride - pad + ky;
+            if (iy < 0 || iy >= h) continue;
+            for (int ox = 0; ox < wo; ox++) {
+                int ix = ox * stride - pad + kx;
+                if (ix < 0 || ix >= wd) continue;
+                kahan_add(&s, dy[((b * cout + co) * ho + oy) * wo + ox] * x[((b * cin + ci) * h + iy) * wd + ix]);
+            }
+        }
+    dw[i] = s.sum;
+}
+
+/* Per channel: batch mean and 1/sqrt(biased variance + eps), two passes. n = channels. */
+KERNEL void bn_stats(GLOBAL const real *x, GLOBAL real *mean, GLOBAL real *invstd, long n, int batch, long hw, real eps) {
+    long c = THREAD_INDEX();
+    if (c >= n) return;
+    kahan s = {0, 0};
+    for (long b = 0; b < batch; b++)
+        for (long j = 0; j < hw; j++) kahan_add(&s, x[(b * n + c) * hw + j]);
+    real m = s.sum / (real) (batch * hw);
+    kahan v = {0, 0};
+    for (long b = 0; b < batch; b++)
+        for (long j = 0; j < hw; j++) {
+            real d = x[(b * n + c) * hw + j] - m;
+            kahan_add(&v, d * d);
+        }
+    mean[c] = m;
+    invstd[c] = (real) 1 / sqrt(v.sum / (real) (batch * hw) + eps);
+}
+
+KERNEL void bn_apply(GLOBAL const real *x, GLOBAL real *y, GLOBAL const real *mean, GLOBAL const real *invstd,
+                     GLOBAL const real *gamma, GLOBAL const real *beta, long n, int channels, long hw) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    int c = (int) ((i / hw) % channels);
+    y[i] = (x[i] - mean[c]) * invstd[c] * gamma[c] + beta[c];
+}
+
+/* Per channel: sums[c] = sum dy, sums[channels + c] = sum dy * (x - mean). n = channels. */
+KERNEL void bn_backward_reduce(GLOBAL const real *x, GLOBAL const real *dy, GLOBAL const real *mean, GLOBAL real *sums,
+                               long n, int batch, long hw) {
+    long c = THREAD_INDEX();
+    if (c >= n) return;
+    kahan a = {0, 0}, p = {0, 0};
+    for (long b = 0; b < batch; b++)
+        for (long j = 0; j < hw; j++) {
+            long idx = (b * n + c) * hw + j;
+            kahan_add(&a, dy[idx]);
+            kahan_add(&p, dy[idx] * (x[idx] - mean[c]));
+        }
+    sums[c] = a.sum;
+    sums[n + c] = p.sum;
+}
+
+/* dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)), means over batch and space */
+KERNEL void bn_backward_apply(GLOBAL const real *x, GLOBAL const real *dy, GLOBAL real *dx, GLOBAL const real *mean,
+                              GLOBAL const real *invstd, GLOBAL const real *gamma, GLOBAL const real *sums,
+                              long n, int channels, long hw, long count) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    int c = (int) ((i / hw) % channels);
+    real is = invstd[c];
+    real xhat = (x[i] - mean[c]) * is;
+    real mdy = sums[c] / (real) count, mdyx = sums[channels + c] * is / (real) count;
+    dx[i] = gamma[c] * is * (dy[i] - mdy - xhat * mdyx);
+}
+
+KERNEL void relu_forward(GLOBAL const real *x, GLOBAL real *y, long n) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    y[i] = x[i] > 0 ? x[i] : 0;
+}
+
+KERNEL void relu_backward(GLOBAL const real *x, GLOBAL const real *dy, GLOBAL real *dx, long n) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    dx[i] = x[i] > 0 ? dy[i] : 0;
+}
+
+KERNEL void add(GLOBAL const real *a, GLOBAL const real *b, GLOBAL real *out, long n) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    out[i] = a[i] + b[i];
+}
+
+KERNEL void scale(GLOBAL const real *x, GLOBAL real *y, real s, long n) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    y[i] = x[i] * s;
+}
+
+DEVICE_FN int pool_count(int oy, int ox, int k, int stride, int pad, int h, int w, int include_pad) {
+    if (include_pad) return k * k;
+    int y0 = max(oy * stride - pad, 0), y1 = min(oy * stride - pad + k, h);
+    int x0 = max(ox * stride - pad, 0), x1 = min(ox * stride - pad + k, w);
+    return (y1 - y0) * (x1 - x0);
+}
+
+/* planes = batch * channels; n = planes * ho * wo */
+KERNEL void avgpool_forward(GLOBAL const real *x, GLOBAL real *y, long n, int h, int w, int k, int stride, int pad,
+                            int include_pad, int ho, int wo) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    int ox = (int) (i % wo), oy = (int) ((i / wo) % ho);
+    long p = i / ((long) wo * ho);
+    real s = 0;
+    for (int ky = 0; ky < k; ky++)
+        for (int kx = 0; kx < k; kx++) {
+            int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+            if (iy >= 0 && iy < h && ix >= 0 && ix < w) s += x[(p * h + iy) * w + ix];
+        }
+    y[i] = s / (real) pool_count(oy, ox, k, stride, pad, h, w, include_pad);
+}
+
+/* n = planes * h * w: each input cell gathers dy / count of every window that holds it */
+KERNEL void avgpool_backward(GLOBAL const real *dy, GLOBAL real *dx, long n, int h, int w, int k, int stride, int pad,
+                             int include_pad, int ho, int wo) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    int ix = (int) (i % w), iy = (int) ((i / w) % h);
+    long p = i / ((long) w * h);
+    real s = 0;
+    for (int ky = 0; ky < k; ky++) {
+        int ty = iy + pad - ky;
+        if (ty < 0 || ty % stride != 0 || ty / stride >= ho) continue;
+        for (int kx = 0; kx < k; kx++) {
+            int tx = ix + pad - kx;
+            if (tx < 0 || tx % stride != 0 || tx / stride >= wo) continue;
+            int oy = ty / stride, ox = tx / stride;
+            s += dy[(p * ho + oy) * wo + ox] / (real) pool_count(oy, ox, k, stride, pad, h, w, include_pad);
+        }
+    }
+    dx[i] = s;
+}
+
+/* n = planes */
+KERNEL void global_avgpool_forward(GLOBAL const real *x, GLOBAL real *y, long n, long hw) {
+    long p = THREAD_INDEX();
+    if (p >= n) return;
+    kahan s = {0, 0};
+    for (long j = 0; j < hw; j++) kahan_add(&s, x[p * hw + j]);
+    y[p] = s.sum / (real) hw;
+}
+
+/* n = planes * hw */
+KERNEL void global_avgpool_backward(GLOBAL const real *dy, GLOBAL real *dx, long n, long hw) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    dx[i] = dy[i / hw] / (real) hw;
+}
+
+/* y[b,o] = b[o] + sum_i x[b,i] w[o,i]; n = batch * out */
+KERNEL void linear_forward(GLOBAL const real *x, GLOBAL const real *w, GLOBAL const real *bias, GLOBAL real *y, long n,
+                           int in, int out) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    int o = (int) (i % out);
+    long b = i / out;
+    kahan s = {bias[o], 0};
+    for (int j = 0; j < in; j++) kahan_add(&s, x[b * in + j] * w[(long) o * in + j]);
+    y[i] = s.sum;
+}
+
+/* dx[b,i] = sum_o dy[b,o] w[o,i]; n = batch * in */
+KERNEL void linear_backward_data(GLOBAL const real *dy, GLOBAL const real *w, GLOBAL real *dx, long n, int in, int out) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    int j = (int) (i % in);
+    long b = i / in;
+    kahan s = {0, 0};
+    for (int o = 0; o < out; o++) kahan_add(&s, dy[b * out + o] * w[(long) o * in + j]);
+    dx[i] = s.sum;
+}
+
+/* dw[o,i] = sum_b dy[b,o] x[b,i]; n = out * in */
+KERNEL void linear_backward_weight(GLOBAL const real *x, GLOBAL const real *dy, GLOBAL real *dw, long n, int batch, int in,
+                                   int out) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    int j = (int) (i % in), o = (int) (i / in);
+    kahan s = {0, 0};
+    for (long b = 0; b < batch; b++) kahan_add(&s, dy[b * out + o] * x[b * in + j]);
+    dw[i] = s.sum;
+}
