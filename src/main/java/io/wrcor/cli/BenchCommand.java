@@ -36,7 +36,7 @@ final class BenchCommand {
 
         try (Arena arena = Arena.ofShared()) {
             Batch batch = Session.batch(a.get("--data", null), batchSize, net.classes(), net.imageSize(), seed, arena);
-            Backend backend = Session.backend(a.get("--backend", "cpu"), threads);
+            Backend backend = Session.backend(a.get("--backend", "cpu"), threads, err);
             try (Engine engine = new Engine(backend, net)) {
                 out.printf("backend %s, batch %d, %d random NAS-Bench-201 architectures (seed %d), %s data%n", backend.name(),
                         batchSize, n, seed, a.has("--data") ? "CIFAR-10" : "synthetic");

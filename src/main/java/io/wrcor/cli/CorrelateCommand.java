@@ -51,7 +51,7 @@ final class CorrelateCommand {
         int[] picked = sample(gt.size(), k, seed);
 
         double[][] scores = new double[proxies.size()][k];
-        try (Scoring scoring = new Scoring(a, proxies)) {
+        try (Scoring scoring = new Scoring(a, proxies, err)) {
             long cached = java.util.Arrays.stream(picked).filter(i -> scoring.cached(gt.arch(i), proxies) != null).count();
             if (cached > 0) err.printf("wrcor: %d of %d architectures already scored in %s%n", cached, k, a.get("--out", "memory"));
             Progress progress = new Progress(err, k - (int) cached, !a.has("--quiet"));

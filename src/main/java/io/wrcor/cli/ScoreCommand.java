@@ -26,7 +26,7 @@ final class ScoreCommand {
         List<String> labels = proxies.stream().map(p -> p.label).toList();
         boolean csv = ResultsFile.formatOf(a.get("--format", null), a.has("--out") ? Path.of(a.get("--out", "")) : null)
                 == ResultsFile.Format.CSV;
-        try (Scoring scoring = new Scoring(a, proxies)) {
+        try (Scoring scoring = new Scoring(a, proxies, err)) {
             List<String> archs = architectures(a, scoring.folderArch(), a.getLong("--seed", 0));
             if (archs.isEmpty()) throw new UsageException("no architectures: give --arch, --arch-file, --sample or --weights");
             if (csv) out.println(ResultsFile.csvHeader(labels));

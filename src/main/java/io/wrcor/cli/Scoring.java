@@ -42,7 +42,7 @@ final class Scoring implements AutoCloseable {
     private final ResultsFile results;
     private final Map<String, ResultsFile.Row> memory = new HashMap<>();
 
-    Scoring(Args a, List<Proxy> csvColumns) {
+    Scoring(Args a, List<Proxy> csvColumns, java.io.PrintStream err) {
         try {
             seed = a.getLong("--seed", 0);
             folder = a.has("--weights") ? TensorFolder.load(Path.of(a.get("--weights", "")), arena) : null;
@@ -61,7 +61,7 @@ final class Scoring implements AutoCloseable {
             Path out = a.has("--out") ? Path.of(a.get("--out", "")) : null;
             results = out == null ? null
                     : new ResultsFile(out, ResultsFile.formatOf(a.get("--format", null), out), csvColumns.stream().map(p -> p.label).toList());
-            backend = Session.backend(a.get("--backend", "cpu"), a.getInt("--threads", 2, 1, 1024));
+            backend = Session.backend(a.get("--backend", "cpu"), a.getInt("--threads", 2, 1, 1024), err);
             engine = new Engine(backend, network);
         } catch (RuntimeException e) {
             arena.close();

@@ -57,7 +57,7 @@ final class SearchCommand {
         List<Proxy> proxies = objectiveVote.members();
 
         double[][] found = new double[Dataset.values().length][runs];
-        try (Scoring scoring = new Scoring(a, proxies);
+        try (Scoring scoring = new Scoring(a, proxies, err);
              BufferedWriter traj = trajectory == null ? null : open(trajectory)) {
             for (int r = 0; r < runs; r++) {
                 long runSeed = seed + r;

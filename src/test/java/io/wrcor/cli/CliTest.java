@@ -148,6 +148,41 @@ class CliTest {
         assertBadInput(run("score", "--arch", ARCH, "--channels", "0"), "--channels");
     }
 
+    @Test
+    void openClBackendGivesTheCpuScoresAndAutoSaysWhatItTook() {
+        Run cpu = run(smallScore("--arch", ARCH, "--proxies", "wrcor,naswot,synflow"));
+        Run cl = run(smallScore("--arch", ARCH, "--proxies", "wrcor,naswot,synflow", "--backend", "opencl"));
+        if (cl.code() == 2 && !"true".equals(System.getenv("CI"))) {
+            org.junit.jupiter.api.Assumptions.abort("OpenCL unavailable: " + cl.err());
+        }
+        assertEquals(0, cl.code(), cl.err());
+        @SuppressWarnings("unchecked")
+        Map<String, Object> a = (Map<String, Object>) Json.parseObject(cpu.out().strip()).get("scores");
+        @SuppressWarnings("unchecked")
+        Map<String, Object> b = (Map<String, Object>) Json.parseObject(cl.out().strip()).get("scores");
+        for (String k : a.keySet()) assertEquals((Double) a.get(k), (Double) b.get(k), 1e-4 * Math.abs((Double) a.get(k)), k);
+        Run auto = run(smallScore("--arch", ARCH, "--proxies", "params", "--backend", "auto"));
+        assertEquals(0, auto.code(), auto.err());
+        assertTrue(auto.err().contains("backend auto: "), auto.err());
+    }
+
+    @Test
+    void unavailableBackendsExitWithTheReason() throws Exception {
+        assertBadInput(run("score", "--arch", ARCH, "--backend", "cuda"), "cuda backend unavailable");
+        assertBadInput(run("score", "--arch", ARCH, "--backend", "tpu"), "unknown backend 'tpu'");
+        // a JVM whose OpenCL library cannot be found
+        List<String> cmd = new java.util.ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED"));
+        if (Runtime.version().feature() >= 23) cmd.add("--sun-misc-unsafe-memory-access=allow");
+        cmd.addAll(List.of("-Dorg.lwjgl.opencl.libname=libNoOpenCLHere.so", "-cp", System.getProperty("java.class.path"), "io.wrcor.cli.Main",
+                "score", "--arch", ARCH, "--backend", "opencl"));
+        Process p = new ProcessBuilder(cmd).start();
+        String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(2, p.waitFor(), err);
+        assertTrue(err.strip().startsWith("wrcor: error: opencl backend unavailable: no OpenCL runtime"), err);
+        assertEquals(1, err.strip().lines().count(), err);
+    }
+
     private Path copyFixture(String name) throws IOException {
         Path src = Fixtures.nb201(name), dst = tmp.resolve(name);
         Files.createDirectories(dst);

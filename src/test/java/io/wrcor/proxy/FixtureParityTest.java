@@ -31,13 +31,17 @@ class FixtureParityTest {
     static final double TOLERANCE = 1e-4;
 
     /**
-     * The one known gap, kept visible rather than hidden: on small-mixed the reference's snip and
-     * grad_norm sit 0.89e-4 and 1.04e-4 above ours. Our float32 and float64 passes agree to 1e-8 and
-     * the scores move by under 3e-8 when the input is perturbed by 1e-6, so it is not rounding on
-     * our side; every other score of this fixture (gradient-based wrcor items included) matches.
-     * Open question, recorded in the notes; bounded here so that it cannot grow unnoticed.
+     * Known gaps, kept visible rather than hidden: the reference computed in float32, and on two
+     * fixtures its snip and grad_norm sit about 1e-4 away from the exact (float64) value of the same
+     * network and batch, as this engine computes it in float64: small-mixed grad_norm 4.668064
+     * (reference 4.668551, 1.04e-4 off), full-cifar-6111 grad_norm 18.343433 (reference 18.346184,
+     * 1.5e-4 off). Float32 results scatter around the exact value by that much there (on
+     * full-cifar-6111 a 1e-7 relative perturbation of the input moves grad_norm by 2e-5), so a float32
+     * backend can land just outside 1e-4 of the reference while closer to the exact value. Bounded
+     * here so that they cannot grow unnoticed; every other score is held to 1e-4.
      */
-    static final Map<String, Double> KNOWN_GAPS = Map.of("small-mixed/snip", 1.5e-4, "small-mixed/grad_norm", 1.5e-4);
+    static final Map<String, Double> KNOWN_GAPS = Map.of("small-mixed/snip", 1.5e-4, "small-mixed/grad_norm", 1.5e-4,
+            "full-cifar-6111/snip", 2.5e-4, "full-cifar-6111/grad_norm", 2.5e-4);
 
     static void assertScoresMatch(String fixture, Backend backend) {
         try (Arena arena = Arena.ofShared()) {
@@ -88,6 +92,23 @@ class FixtureParityTest {
     @ValueSource(strings = {"small-mixed", "small-allconv", "small-zeronode", "small-noconv", "small-deadoutput"})
     void referenceBackendMatchesSmallFixtures(String fixture) {
         assertScoresMatch(fixture, new ReferenceBackend());
+    }
+
+    /** Every fixture on the OpenCL backend (PoCL in CI); skipped, with the reason, without an OpenCL runtime. */
+    @ParameterizedTest
+    @MethodSource("io.wrcor.Fixtures#nb201Cases")
+    void openClBackendMatchesEveryFixture(String fixture) {
+        io.wrcor.backend.opencl.OpenClBackend cl;
+        try {
+            cl = io.wrcor.backend.opencl.OpenClBackend.open();
+        } catch (io.wrcor.backend.opencl.OpenClBackend.Unavailable e) {
+            if ("true".equals(System.getenv("CI"))) throw new AssertionError("CI installs PoCL, yet OpenCL is unavailable: " + e.getMessage());
+            org.junit.jupiter.api.Assumptions.abort("OpenCL unavailable: " + e.getMessage());
+            return;
+        }
+        try (cl) {
+            assertScoresMatch(fixture, cl);
+        }
     }
 
     /** Every fixture, the full-size CIFAR-10 ones included, on the fast CPU backend. */

@@ -86,7 +86,10 @@ public final class OpenClBackend implements Backend, AutoCloseable {
     /** The first GPU, else the first device of any kind (WRCOR_OPENCL_DEVICE=i picks the i-th of all devices). */
     public static OpenClBackend open() throws Unavailable {
         try {
+            // the ICD loader's soname: the unversioned libOpenCL.so only comes with the -dev package
             if (Configuration.OPENCL_LIBRARY_NAME.get() == null) Configuration.OPENCL_LIBRARY_NAME.set("libOpenCL.so.1");
+            // LWJGL prints its own advice when a library fails to load; the reason goes into Unavailable instead
+            if (Configuration.DEBUG_STREAM.get() == null) Configuration.DEBUG_STREAM.set(new java.io.PrintStream(java.io.OutputStream.nullOutputStream()));
             try (MemoryStack stack = MemoryStack.stackPush()) {
                 IntBuffer count = stack.mallocInt(1);
                 if (clGetPlatformIDs(null, count) != CL_SUCCESS || count.get(0) == 0) throw new Unavailable("no OpenCL platform");
