@@ -66,12 +66,8 @@ public final class OpenClBackend implements Backend, AutoCloseable {
             String source = source();
             for (DType t : DType.values()) {
                 if (t == DType.F64 && !fp64) continue;
-                long program = clCreateProgramWithSource(context, source, err);
-                check(err.get(0), "clCreateProgramWithSource");
-                int built = clBuildProgram(program, device, "-DREAL_IS_DOUBLE=" + (t == DType.F64 ? 1 : 0), null, 0);
-                if (built != CL_SUCCESS) {
-                    throw new Unavailable("kernels do not build on " + deviceName + " (error " + built + "): " + buildLog(program, device));
-                }
+                long program = ProgramCache.build(context, device, deviceName + " " + deviceString(device, CL_DRIVER_VERSION), source,
+                        "-DREAL_IS_DOUBLE=" + (t == DType.F64 ? 1 : 0));
                 programs.put(t, program);
                 Map<String, Long> ks = new HashMap<>();
                 for (String k : KERNELS) {
@@ -144,7 +140,7 @@ public final class OpenClBackend implements Backend, AutoCloseable {
         }
     }
 
-    private static String deviceString(long device, int param) {
+    static String deviceString(long device, int param) {
         try (MemoryStack stack = MemoryStack.stackPush()) {
             PointerBuffer size = stack.mallocPointer(1);
             clGetDeviceInfo(device, param, (ByteBuffer) null, size);
@@ -162,7 +158,7 @@ public final class OpenClBackend implements Backend, AutoCloseable {
         }
     }
 
-    private static String buildLog(long program, long device) {
+    static String buildLog(long program, long device) {
         try (MemoryStack stack = MemoryStack.stackPush()) {
             PointerBuffer size = stack.mallocPointer(1);
             clGetProgramBuildInfo(program, device, CL_PROGRAM_BUILD_LOG, (ByteBuffer) null, size);
@@ -176,7 +172,7 @@ public final class OpenClBackend implements Backend, AutoCloseable {
         }
     }
 
-    private static void check(int err, String what) {
+    static void check(int err, String what) {
         if (err != CL_SUCCESS) throw new IllegalStateException("OpenCL error " + err + " in " + what);
     }
 
