@@ -1,13 +1,14 @@
 /*
  * One kernel source for OpenCL C and CUDA (the approach of Blender Cycles' compat.h): the kernels
  * are written with these macros only, and each target maps them. `real` is float or double, chosen
- * at build time with -DREAL_IS_DOUBLE=0/1 (one program per precision).
+ * at build time with -DREAL_IS_DOUBLE=0/1 (one program per precision); -DHAS_FP64=1 says the
+ * device has double precision (always so on CUDA).
  */
 #ifndef WRCOR_COMPAT_H
 #define WRCOR_COMPAT_H
 
 #ifdef __OPENCL_VERSION__
-#  if REAL_IS_DOUBLE
+#  if REAL_IS_DOUBLE || HAS_FP64
 #    pragma OPENCL EXTENSION cl_khr_fp64 : enable
 #  endif
 #  define KERNEL __kernel
@@ -26,6 +27,13 @@
 typedef double real;
 #else
 typedef float real;
+#endif
+
+/* accumulators that outlive one op (the K matrices): float64 where the device has it (-DHAS_FP64=1) */
+#if HAS_FP64 || !defined(__OPENCL_VERSION__)
+typedef double accum;
+#else
+typedef float accum;
 #endif
 
 /* Kahan-compensated sum: long float32 reductions (a channel of a batch, a row of a response) keep

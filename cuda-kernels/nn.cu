@@ -240,3 +240,15 @@ KERNEL void linear_backward_weight(GLOBAL const real *x, GLOBAL const real *dy, 
     for (long b = 0; b < batch; b++) kahan_add(&s, dy[b * out + o] * x[b * in + j]);
     dw[i] = s.sum;
 }
+
+/* n = batch: grad[b,j] = (softmax(logits[b])_j - [j == labels[b]]) / batch, the mean cross-entropy's gradient */
+KERNEL void cross_entropy_grad(GLOBAL const real *logits, GLOBAL const int *labels, GLOBAL real *grad, long n, int classes) {
+    long b = THREAD_INDEX();
+    if (b >= n) return;
+    GLOBAL const real *z = logits + b * classes;
+    real m = z[0];
+    for (int j = 1; j < classes; j++) m = z[j] > m ? z[j] : m;
+    accum s = 0;
+    for (int j = 0; j < classes; j++) s += exp((accum) (z[j] - m));
+    for (int j = 0; j < classes; j++) grad[b * classes + j] = (real) ((exp((accum) (z[j] - m)) / s - (j == labels[b] ? 1 : 0)) / (accum) n);
+}

@@ -63,4 +63,12 @@ public interface Backend {
      * where numpy's matrix would hold NaN.
      */
     double[] corrcoef(Tensor r);
+
+    /** grad[B,C] = d(mean cross-entropy)/d(logits) = (softmax(logits) - onehot(labels)) / B. */
+    void crossEntropyGrad(Tensor logits, int[] labels, Tensor grad);
+
+    /** Accumulates weighted |corrcoef| matrices where this backend keeps its data (default: on the host). */
+    default Correlator correlator(int batch, int accumulators) {
+        return Correlator.onHost(this, batch, accumulators);
+    }
 }

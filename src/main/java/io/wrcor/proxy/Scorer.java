@@ -1,12 +1,14 @@
 package io.wrcor.proxy;
 
 import io.wrcor.backend.Backend;
+import io.wrcor.backend.Correlator;
 import io.wrcor.data.Batch;
 import io.wrcor.graph.Executor;
 import io.wrcor.graph.Graph;
 import io.wrcor.graph.Node;
 import io.wrcor.graph.Op;
 import io.wrcor.graph.Response;
+import io.wrcor.graph.ResponseListener;
 import io.wrcor.graph.Weights;
 import io.wrcor.tensor.DType;
 import io.wrcor.tensor.Tensor;
@@ -74,62 +76,64 @@ public final class Scorer {
             }
         }
 
-        Map<Proxy, List<Proxy.Term>> terms = new LinkedHashMap<>();
-        Set<Response> correlated = new HashSet<>();
-        for (Proxy p : proxies) {
-            if (!p.isCorrelation()) continue;
-            terms.put(p, p.terms(graph));
-            for (Proxy.Term t : terms.get(p)) correlated.add(t.response());
+        // each distinct response once, with its summed weight and term count per correlation proxy
+        List<Proxy> corrProxies = proxies.stream().filter(Proxy::isCorrelation).toList();
+        int nc = corrProxies.size();
+        Map<Response, double[]> weightOf = new HashMap<>();
+        Map<Response, int[]> countOf = new HashMap<>();
+        for (int k = 0; k < nc; k++) {
+            for (Proxy.Term t : corrProxies.get(k).terms(graph)) {
+                weightOf.computeIfAbsent(t.response(), r -> new double[nc])[k] += t.weight();
+                countOf.computeIfAbsent(t.response(), r -> new int[nc])[k]++;
+            }
         }
         List<Response> naswotSites = proxies.contains(Proxy.NASWOT) ? Proxy.naswotSites(graph) : List.of();
 
-        // correlation matrix of each response, computed once; NO_CORRELATION marks a NaN matrix
-        Map<Response, double[]> corr = new HashMap<>();
         Map<Response, double[]> codes = new HashMap<>();
         Set<Response> naswotSet = new HashSet<>(naswotSites);
         Set<Response> forwardWanted = new HashSet<>(naswotSet);
         Set<Response> backwardWanted = new HashSet<>();
-        for (Response r : correlated) (r.isGradient() ? backwardWanted : forwardWanted).add(r);
+        for (Response r : weightOf.keySet()) (r.isGradient() ? backwardWanted : forwardWanted).add(r);
 
         Map<Proxy, Double> scores = new LinkedHashMap<>();
         Map<Proxy, double[]> kernels = new LinkedHashMap<>();
-        Executor ex = null;
-        if (needs.contains(Proxy.Need.FORWARD)) {
-            ex = new Executor(backend, pool, graph, weights, DType.F32);
-            ex.forward(batch.input(), forwardWanted, (r, t) -> {
-                if (correlated.contains(r)) corr.put(r, correlate(t));
-                if (naswotSet.contains(r)) codes.put(r, NaswotKernel.codeAgreement(t));
-            });
-        }
-        if (needs.contains(Proxy.Need.CE_BACKWARD)) {
-            Tensor dLogits = crossEntropyGrad(ex.logits(), batch.labels());
-            Executor.Gradients g = ex.backward(dLogits, needs.contains(Proxy.Need.CE_WEIGHT_GRADS), false, backwardWanted,
-                    (r, t) -> corr.put(r, correlate(t)));
-            if (proxies.contains(Proxy.SNIP)) scores.put(Proxy.SNIP, saliency(graph, weights, g.weights()));
-            if (proxies.contains(Proxy.GRAD_NORM)) scores.put(Proxy.GRAD_NORM, gradNorm(graph, g.weights()));
-        }
-        if (needs.contains(Proxy.Need.INPUT_JACOBIAN)) {
-            Tensor ones = pool.take(DType.F32, b, classes);
-            ones.fill(1.0);
-            Executor.Gradients g = ex.backward(ones, false, true, Set.of(), (r, t) -> { });
-            scores.put(Proxy.JACOB_COR, jacobCor(correlate(g.node(graph.input())), b));
-        }
-        if (needs.contains(Proxy.Need.SYNFLOW_PASS)) scores.put(Proxy.SYNFLOW, synflow(synflowGraph, weights, batch));
-
         Map<Proxy, Integer> used = new LinkedHashMap<>(), skipped = new LinkedHashMap<>();
-        for (var e : terms.entrySet()) {
-            double[] k = new double[b * b];
-            int u = 0, s = 0;
-            for (Proxy.Term t : e.getValue()) {
-                double[] r = corr.get(t.response());
-                if (r == null) { s++; continue; }
-                u++;
-                for (int i = 0; i < k.length; i++) k[i] += t.weight() * Math.abs(r[i]);
+        try (Correlator correlator = backend.correlator(b, nc)) {
+            ResponseListener accumulate = (r, t) -> {
+                if (t == null) correlator.addZero(countOf.get(r));
+                else correlator.add(t, weightOf.get(r), countOf.get(r));
+            };
+            Executor ex = null;
+            if (needs.contains(Proxy.Need.FORWARD)) {
+                ex = new Executor(backend, pool, graph, weights, DType.F32);
+                ex.forward(batch.input(), forwardWanted, (r, t) -> {
+                    if (weightOf.containsKey(r)) accumulate.onResponse(r, t);
+                    if (naswotSet.contains(r)) codes.put(r, NaswotKernel.codeAgreement(t));
+                });
             }
-            kernels.put(e.getKey(), k);
-            used.put(e.getKey(), u);
-            skipped.put(e.getKey(), s);
-            scores.put(e.getKey(), LinAlg.logAbsDet(k, b));
+            if (needs.contains(Proxy.Need.CE_BACKWARD)) {
+                Tensor dLogits = pool.take(DType.F32, b, classes);
+                backend.crossEntropyGrad(ex.logits(), batch.labels(), dLogits);
+                Executor.Gradients g = ex.backward(dLogits, needs.contains(Proxy.Need.CE_WEIGHT_GRADS), false, backwardWanted, accumulate);
+                if (proxies.contains(Proxy.SNIP)) scores.put(Proxy.SNIP, saliency(graph, weights, g.weights()));
+                if (proxies.contains(Proxy.GRAD_NORM)) scores.put(Proxy.GRAD_NORM, gradNorm(graph, g.weights()));
+            }
+            if (needs.contains(Proxy.Need.INPUT_JACOBIAN)) {
+                Tensor ones = pool.take(DType.F32, b, classes);
+                ones.fill(1.0);
+                Executor.Gradients g = ex.backward(ones, false, true, Set.of(), (r, t) -> { });
+                scores.put(Proxy.JACOB_COR, jacobCor(correlate(g.node(graph.input())), b));
+            }
+            if (needs.contains(Proxy.Need.SYNFLOW_PASS)) scores.put(Proxy.SYNFLOW, synflow(synflowGraph, weights, batch));
+
+            double[][] k = correlator.kernels();
+            for (int i = 0; i < nc; i++) {
+                Proxy p = corrProxies.get(i);
+                kernels.put(p, k[i]);
+                used.put(p, correlator.used()[i]);
+                skipped.put(p, correlator.skipped()[i]);
+                scores.put(p, LinAlg.logAbsDet(k[i], b));
+            }
         }
         if (proxies.contains(Proxy.NASWOT)) {
             double[] k = new double[b * b];
@@ -151,23 +155,6 @@ public final class Scorer {
     /** Null (the published code's NaN matrix) for a response that is exactly zero or has a constant row. */
     private double[] correlate(Tensor t) {
         return t == null ? null : backend.corrcoef(t);
-    }
-
-    /** d(mean cross-entropy)/d(logits) = (softmax(z) - onehot(y)) / B. */
-    private Tensor crossEntropyGrad(Tensor logits, int[] labels) {
-        int b = logits.dim(0), c = logits.dim(1);
-        Tensor g = pool.take(DType.F32, b, c);
-        for (int n = 0; n < b; n++) {
-            double max = Double.NEGATIVE_INFINITY;
-            for (int j = 0; j < c; j++) max = Math.max(max, logits.get((long) n * c + j));
-            double sum = 0;
-            for (int j = 0; j < c; j++) sum += Math.exp(logits.get((long) n * c + j) - max);
-            for (int j = 0; j < c; j++) {
-                double p = Math.exp(logits.get((long) n * c + j) - max) / sum;
-                g.set((long) n * c + j, (p - (j == labels[n] ? 1 : 0)) / b);
-            }
-        }
-        return g;
     }
 
     /** Weight parameters of the conv and linear layers: what snip, grad_norm and synflow sum over. */

@@ -162,6 +162,43 @@ class OpenClBackendTest {
         }
     }
 
+    /** K accumulated on the device equals K accumulated on the host, counts and skip rule included. */
+    @org.junit.jupiter.api.Test
+    void deviceCorrelatorMatchesTheHostOne() {
+        try (Arena a = Arena.ofShared(); Correlator dev = cl.correlator(7, 3); Correlator host = Correlator.onHost(REF, 7, 3)) {
+            for (int round = 0; round < 4; round++) {
+                Tensor r = normal(a, rnd, DType.F32, 7, 301);
+                for (long i = 0; i < r.numel(); i++) r.set(i, r.get(i) + (i / 301) % 2);
+                if (round == 2) for (long j = 0; j < 301; j++) r.set(4L * 301 + j, 0.5); // a constant row: skipped
+                double[] w = {Math.scalb(1.0, round), 0, 1};
+                int[] counts = {2, 0, 1};
+                dev.add(r, w, counts);
+                host.add(r, w, counts);
+            }
+            dev.addZero(new int[]{1, 1, 0});
+            host.addZero(new int[]{1, 1, 0});
+            assertArrayEquals(host.used(), dev.used());
+            assertArrayEquals(host.skipped(), dev.skipped());
+            assertArrayEquals(new int[]{6, 0, 3}, dev.used());
+            assertArrayEquals(new int[]{3, 1, 1}, dev.skipped());
+            for (int k = 0; k < 3; k++) assertArrayEquals(host.kernels()[k], dev.kernels()[k], 1e-5, "K of accumulator " + k);
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void crossEntropyGradientKernelMatchesTheReference(DType t) {
+        try (Arena a = Arena.ofShared()) {
+            int b = 9, c = 10;
+            Tensor z = normal(a, rnd, t, b, c), g = poisoned(a, t, b, c), g2 = Tensor.allocate(a, t, b, c);
+            int[] labels = new int[b];
+            for (int i = 0; i < b; i++) labels[i] = rnd.nextInt(c);
+            cl.crossEntropyGrad(z, labels, g);
+            REF.crossEntropyGrad(z, labels, g2);
+            assertClose(g, g2, t, "cross_entropy_grad");
+        }
+    }
+
     /** The second start loads the device binaries the first one stored, and they compute the same. */
     @org.junit.jupiter.api.Test
     void programBinariesAreCachedAndReused(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {

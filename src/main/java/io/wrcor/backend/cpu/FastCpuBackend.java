@@ -587,6 +587,11 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
     }
 
     @Override
+    public void crossEntropyGrad(Tensor logits, int[] labels, Tensor grad) {
+        ref.crossEntropyGrad(logits, labels, grad);
+    }
+
+    @Override
     public void linearForward(Tensor x, Tensor w, Tensor b, Tensor y) {
         ref.linearForward(x, w, b, y);
     }

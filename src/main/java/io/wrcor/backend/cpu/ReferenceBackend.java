@@ -241,6 +241,21 @@ public final class ReferenceBackend implements Backend {
     }
 
     @Override
+    public void crossEntropyGrad(Tensor logits, int[] labels, Tensor grad) {
+        int b = logits.dim(0), c = logits.dim(1);
+        for (int n = 0; n < b; n++) {
+            double max = Double.NEGATIVE_INFINITY;
+            for (int j = 0; j < c; j++) max = Math.max(max, logits.get((long) n * c + j));
+            double sum = 0;
+            for (int j = 0; j < c; j++) sum += Math.exp(logits.get((long) n * c + j) - max);
+            for (int j = 0; j < c; j++) {
+                double p = Math.exp(logits.get((long) n * c + j) - max) / sum;
+                grad.set((long) n * c + j, (p - (j == labels[n] ? 1 : 0)) / b);
+            }
+        }
+    }
+
+    @Override
     public double[] corrcoef(Tensor r) {
         int b = r.dim(0);
         long d = r.rowSize();

@@ -3,6 +3,7 @@ package io.wrcor.backend.opencl;
 import static org.lwjgl.opencl.CL10.*;
 
 import io.wrcor.backend.Backend;
+import io.wrcor.backend.Correlator;
 import io.wrcor.backend.cpu.Correlation;
 import io.wrcor.tensor.DType;
 import io.wrcor.tensor.Tensor;
@@ -39,13 +40,15 @@ public final class OpenClBackend implements Backend, AutoCloseable {
     static final String[] KERNELS = {"conv_forward", "conv_backward_data", "conv_backward_weight", "bn_stats", "bn_apply",
             "bn_backward_reduce", "bn_backward_apply", "relu_forward", "relu_backward", "add", "scale", "avgpool_forward",
             "avgpool_backward", "global_avgpool_forward", "global_avgpool_backward", "linear_forward", "linear_backward_data",
-            "linear_backward_weight", "row_stats", "centred_gram"};
+            "linear_backward_weight", "cross_entropy_grad", "row_stats", "centred_gram", "accumulate_abs_corr"};
 
     private final long context;
     private final long queue;
     private final String deviceName;
     private final Map<DType, Long> programs = new EnumMap<>(DType.class);
     private final Map<DType, Map<String, Long>> kernels = new EnumMap<>(DType.class);
+    /** Element type of the K accumulators on the device: float64 where the device has it. */
+    private final DType accum;
 
     /** Thrown when no OpenCL runtime or device can be used; the message says why. */
     public static final class Unavailable extends Exception {
@@ -56,6 +59,7 @@ public final class OpenClBackend implements Backend, AutoCloseable {
 
     private OpenClBackend(long platform, long device, String deviceName, boolean fp64) throws Unavailable {
         this.deviceName = deviceName;
+        this.accum = fp64 ? DType.F64 : DType.F32;
         try (MemoryStack stack = MemoryStack.stackPush()) {
             IntBuffer err = stack.mallocInt(1);
             PointerBuffer props = stack.mallocPointer(3).put(CL_CONTEXT_PLATFORM).put(platform).put(0).flip();
@@ -67,7 +71,7 @@ public final class OpenClBackend implements Backend, AutoCloseable {
             for (DType t : DType.values()) {
                 if (t == DType.F64 && !fp64) continue;
                 long program = ProgramCache.build(context, device, deviceName + " " + deviceString(device, CL_DRIVER_VERSION), source,
-                        "-DREAL_IS_DOUBLE=" + (t == DType.F64 ? 1 : 0));
+                        "-DREAL_IS_DOUBLE=" + (t == DType.F64 ? 1 : 0) + " -DHAS_FP64=" + (fp64 ? 1 : 0));
                 programs.put(t, program);
                 Map<String, Long> ks = new HashMap<>();
                 for (String k : KERNELS) {
@@ -200,14 +204,23 @@ public final class OpenClBackend implements Backend, AutoCloseable {
         }
 
         private long buffer(MemorySegment host, long bytes) {
-            try (MemoryStack stack = MemoryStack.stackPush()) {
-                IntBuffer err = stack.mallocInt(1);
-                long flags = CL_MEM_READ_WRITE | (host != null ? CL_MEM_COPY_HOST_PTR : 0);
-                long b = nclCreateBuffer(context, flags, Math.max(bytes, 1), host != null ? host.address() : 0, MemoryUtil.memAddress(err));
-                check(err.get(0), "clCreateBuffer");
-                buffers.add(b);
-                return b;
-            }
+            long b = createBuffer(host, bytes);
+            buffers.add(b);
+            return b;
+        }
+
+        /** A device buffer that outlives this launch (the caller releases it). */
+        Launch mem(long handle) {
+            args.add(new Mem(handle));
+            return this;
+        }
+
+        /** Integers, uploaded. */
+        Launch in(int[] values, Arena arena) {
+            MemorySegment s = arena.allocate(4L * Math.max(1, values.length));
+            for (int i = 0; i < values.length; i++) s.setAtIndex(ValueLayout.JAVA_INT, i, values[i]);
+            args.add(new Mem(buffer(s, s.byteSize())));
+            return this;
         }
 
         /** A tensor the kernel reads. */
@@ -226,9 +239,14 @@ public final class OpenClBackend implements Backend, AutoCloseable {
 
         /** Values in the launch's precision, uploaded. */
         Launch in(double[] values, Arena arena) {
-            MemorySegment s = arena.allocate((long) values.length * dtype.bytes);
+            return in(values, dtype, arena);
+        }
+
+        /** Values in precision t, uploaded. */
+        Launch in(double[] values, DType t, Arena arena) {
+            MemorySegment s = arena.allocate((long) values.length * t.bytes);
             for (int i = 0; i < values.length; i++) {
-                if (dtype == DType.F32) s.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) values[i]);
+                if (t == DType.F32) s.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) values[i]);
                 else s.setAtIndex(ValueLayout.JAVA_DOUBLE, i, values[i]);
             }
             args.add(new Mem(buffer(s, s.byteSize())));
@@ -279,16 +297,28 @@ public final class OpenClBackend implements Backend, AutoCloseable {
         /** Waits for the kernels and copies the outputs back. */
         void run() {
             check(clFinish(queue), "clFinish");
-            for (Object[] d : downloads) {
-                MemorySegment host = (MemorySegment) d[1];
-                check(nclEnqueueReadBuffer(queue, (Long) d[0], CL_TRUE, 0, host.byteSize(), host.address(), 0, 0, 0), "clEnqueueReadBuffer");
-            }
+            for (Object[] d : downloads) read((Long) d[0], (MemorySegment) d[1]);
         }
 
         @Override
         public void close() {
             for (long b : buffers) clReleaseMemObject(b);
         }
+    }
+
+    /** A device buffer, initialised from {@code host} when it is not null. */
+    private long createBuffer(MemorySegment host, long bytes) {
+        try (MemoryStack stack = MemoryStack.stackPush()) {
+            IntBuffer err = stack.mallocInt(1);
+            long flags = CL_MEM_READ_WRITE | (host != null ? CL_MEM_COPY_HOST_PTR : 0);
+            long b = nclCreateBuffer(context, flags, Math.max(bytes, 1), host != null ? host.address() : 0, MemoryUtil.memAddress(err));
+            check(err.get(0), "clCreateBuffer");
+            return b;
+        }
+    }
+
+    private void read(long buffer, MemorySegment host) {
+        check(nclEnqueueReadBuffer(queue, buffer, CL_TRUE, 0, host.byteSize(), host.address(), 0, 0, 0), "clEnqueueReadBuffer");
     }
 
     private record Mem(long handle) {}
@@ -446,6 +476,96 @@ public final class OpenClBackend implements Backend, AutoCloseable {
                 cov[i] = t == DType.F32 ? gram.getAtIndex(ValueLayout.JAVA_FLOAT, i) : gram.getAtIndex(ValueLayout.JAVA_DOUBLE, i);
             }
             return Correlation.normalise(cov, b);
+        }
+    }
+
+    @Override
+    public void crossEntropyGrad(Tensor logits, int[] labels, Tensor grad) {
+        try (Arena arena = Arena.ofConfined(); Launch l = new Launch(logits.dtype())) {
+            l.in(logits).in(labels, arena).out(grad).l(logits.dim(0)).i(logits.dim(1)).kernel("cross_entropy_grad", logits.dim(0)).run();
+        }
+    }
+
+    /** K matrices, counts and the per-response work all on the device; K and the counts are read once. */
+    @Override
+    public Correlator correlator(int batch, int accumulators) {
+        long kBytes = (long) accumulators * batch * batch * accum.bytes;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment zeros = arena.allocate(Math.max(kBytes, 4L * accumulators));
+            long k = createBuffer(zeros, kBytes), used = createBuffer(zeros, 4L * accumulators), skipped = createBuffer(zeros, 4L * accumulators);
+            return new Correlator() {
+                double[][] kernels;
+                int[] usedCounts, skippedCounts;
+
+                @Override
+                public void add(Tensor response, double[] weights, int[] counts) {
+                    int b = response.dim(0);
+                    long d = response.rowSize();
+                    DType t = response.dtype();
+                    try (Arena a = Arena.ofConfined(); Launch l = new Launch(t)) {
+                        // buffers 0, 1, 2, 3: the response, its row means, the constant-row flags, the Gram matrix
+                        l.in(response).scratch(b, t.bytes, null).scratch(b, 4, null).l(b).l(d).kernel("row_stats", b);
+                        l.buffer(0).buffer(1).scratch((long) b * b, t.bytes, null).l((long) b * b).i(b).l(d).kernel("centred_gram", (long) b * b);
+                        l.buffer(3).buffer(2).mem(k).in(weights, accum, a).in(counts, a).mem(used).mem(skipped)
+                                .l((long) accumulators * b * b).i(b).kernel("accumulate_abs_corr", (long) accumulators * b * b).run();
+                    }
+                }
+
+                /** Responses that are exactly zero never reach the device: the host counts them. */
+                final int[] zeroSkipped = new int[accumulators];
+
+                @Override
+                public void addZero(int[] counts) {
+                    for (int i = 0; i < accumulators; i++) zeroSkipped[i] += counts[i];
+                }
+
+                private void fetch() {
+                    if (kernels != null) return;
+                    try (Arena a = Arena.ofConfined()) {
+                        MemorySegment kh = a.allocate(Math.max(1, kBytes)), uh = a.allocate(4L * accumulators), sh = a.allocate(4L * accumulators);
+                        check(clFinish(queue), "clFinish");
+                        read(k, kh);
+                        read(used, uh);
+                        read(skipped, sh);
+                        kernels = new double[accumulators][batch * batch];
+                        usedCounts = new int[accumulators];
+                        skippedCounts = new int[accumulators];
+                        for (int i = 0; i < accumulators; i++) {
+                            usedCounts[i] = uh.getAtIndex(ValueLayout.JAVA_INT, i);
+                            skippedCounts[i] = sh.getAtIndex(ValueLayout.JAVA_INT, i) + zeroSkipped[i];
+                            for (int j = 0; j < batch * batch; j++) {
+                                long at = (long) i * batch * batch + j;
+                                kernels[i][j] = accum == DType.F64 ? kh.getAtIndex(ValueLayout.JAVA_DOUBLE, at) : kh.getAtIndex(ValueLayout.JAVA_FLOAT, at);
+                            }
+                        }
+                    }
+                }
+
+                @Override
+                public double[][] kernels() {
+                    fetch();
+                    return kernels;
+                }
+
+                @Override
+                public int[] used() {
+                    fetch();
+                    return usedCounts;
+                }
+
+                @Override
+                public int[] skipped() {
+                    fetch();
+                    return skippedCounts;
+                }
+
+                @Override
+                public void close() {
+                    clReleaseMemObject(k);
+                    clReleaseMemObject(used);
+                    clReleaseMemObject(skipped);
+                }
+            };
         }
     }
 
