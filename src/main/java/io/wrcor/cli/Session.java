@@ -1,9 +1,7 @@
 package io.wrcor.cli;
 
 import io.wrcor.backend.Backend;
-import io.wrcor.backend.cpu.FastCpuBackend;
-import io.wrcor.backend.cpu.ReferenceBackend;
-import io.wrcor.backend.opencl.OpenClBackend;
+import io.wrcor.backend.Backends;
 import io.wrcor.data.Batch;
 import io.wrcor.data.Cifar10;
 import java.lang.foreign.Arena;
@@ -14,40 +12,13 @@ final class Session {
     private Session() {
     }
 
-    /**
-     * The backend by name. {@code auto} takes the fastest available: OpenCL on a GPU, else the CPU
-     * backend (an OpenCL CPU device such as PoCL is slower than OpenBLAS); it says which on stderr.
-     */
+    /** The backend by name (see {@link Backends#open}); an unavailable one is a one-line error, exit 2. */
     static Backend backend(String name, int threads, java.io.PrintStream err) {
-        return switch (name) {
-            case "cpu" -> new FastCpuBackend(threads);
-            case "reference" -> new ReferenceBackend();
-            case "opencl" -> {
-                try {
-                    yield OpenClBackend.open();
-                } catch (OpenClBackend.Unavailable e) {
-                    throw new UsageException("opencl backend unavailable: " + e.getMessage());
-                }
-            }
-            case "cuda" -> throw new UsageException("cuda backend unavailable: this build has no CUDA backend yet");
-            case "auto" -> {
-                String why;
-                try {
-                    OpenClBackend cl = OpenClBackend.open();
-                    if (cl.isGpu()) {
-                        err.println("wrcor: backend auto: " + cl.name());
-                        yield cl;
-                    }
-                    why = "the OpenCL device is not a GPU: " + cl.name();
-                    cl.close();
-                } catch (OpenClBackend.Unavailable e) {
-                    why = "opencl unavailable: " + e.getMessage();
-                }
-                err.println("wrcor: backend auto: cpu (" + why + "; cuda: not in this build)");
-                yield new FastCpuBackend(threads);
-            }
-            default -> throw new UsageException("unknown backend '" + name + "' (expected cpu, opencl, cuda, auto or reference)");
-        };
+        try {
+            return Backends.open(name, threads, note -> err.println("wrcor: " + note));
+        } catch (Backends.UnavailableException e) {
+            throw new UsageException(e.getMessage());
+        }
     }
 
     /** The CIFAR-10 batch of {@code dataFile}, or the synthetic default when it is null. */

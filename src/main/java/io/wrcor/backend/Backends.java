@@ -1,0 +1,56 @@
+package io.wrcor.backend;
+
+import io.wrcor.backend.cpu.FastCpuBackend;
+import io.wrcor.backend.cpu.ReferenceBackend;
+import io.wrcor.backend.opencl.OpenClBackend;
+import java.util.function.Consumer;
+
+/** Opens a backend by name: the choice the command line's --backend makes, for the Java API too. */
+public final class Backends {
+    private Backends() {
+    }
+
+    /** Thrown when the named backend cannot run here; the message says why. */
+    public static final class UnavailableException extends RuntimeException {
+        public UnavailableException(String message) {
+            super(message);
+        }
+    }
+
+    /**
+     * {@code cpu}, {@code opencl}, {@code cuda}, {@code reference} or {@code auto}: the fastest
+     * available, which is OpenCL on a GPU and otherwise the CPU backend (an OpenCL CPU device such as
+     * PoCL is slower than OpenBLAS); {@code notes} hears which one auto took and why.
+     */
+    public static Backend open(String name, int threads, Consumer<String> notes) {
+        return switch (name) {
+            case "cpu" -> new FastCpuBackend(threads);
+            case "reference" -> new ReferenceBackend();
+            case "opencl" -> {
+                try {
+                    yield OpenClBackend.open();
+                } catch (OpenClBackend.Unavailable e) {
+                    throw new UnavailableException("opencl backend unavailable: " + e.getMessage());
+                }
+            }
+            case "cuda" -> throw new UnavailableException("cuda backend unavailable: this build has no CUDA backend yet");
+            case "auto" -> {
+                String why;
+                try {
+                    OpenClBackend cl = OpenClBackend.open();
+                    if (cl.isGpu()) {
+                        notes.accept("backend auto: " + cl.name());
+                        yield cl;
+                    }
+                    why = "the OpenCL device is not a GPU: " + cl.name();
+                    cl.close();
+                } catch (OpenClBackend.Unavailable e) {
+                    why = "opencl unavailable: " + e.getMessage();
+                }
+                notes.accept("backend auto: cpu (" + why + "; cuda: not in this build)");
+                yield new FastCpuBackend(threads);
+            }
+            default -> throw new IllegalArgumentException("unknown backend '" + name + "' (expected cpu, opencl, cuda, auto or reference)");
+        };
+    }
+}
