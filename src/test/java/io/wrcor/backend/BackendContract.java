@@ -1,0 +1,191 @@
+package io.wrcor.backend;
+
+import static io.wrcor.backend.RandomTensors.normal;
+import static io.wrcor.backend.RandomTensors.relErr;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.wrcor.backend.cpu.ReferenceBackend;
+import io.wrcor.tensor.DType;
+import io.wrcor.tensor.Tensor;
+import java.lang.foreign.Arena;
+import java.util.SplittableRandom;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * What every backend must do: each op agrees with the reference op on fresh random inputs of
+ * several shapes, odd sizes included, in float32 and float64. Outputs are poisoned with NaN before
+ * each call, so an element an op forgot to write fails. A backend's test class extends this and says
+ * which backend it checks.
+ */
+abstract class BackendContract {
+    static final ReferenceBackend REF = new ReferenceBackend();
+    final SplittableRandom rnd = new SplittableRandom(System.nanoTime());
+
+    /** The backend under test. */
+    abstract Backend be();
+
+    static Tensor poisoned(Arena a, DType t, int... shape) {
+        Tensor x = Tensor.allocate(a, t, shape);
+        x.fill(Double.NaN);
+        return x;
+    }
+
+    static void assertClose(Tensor got, Tensor want, DType t, String what) {
+        for (long i = 0; i < got.numel(); i++) assertTrue(!Double.isNaN(got.get(i)), what + ": element " + i + " was never written");
+        double err = relErr(got, want);
+        assertTrue(err < (t == DType.F32 ? 2e-5 : 1e-12), what + ": relative error " + err);
+    }
+
+    static int out(int in, int k, int s, int p) {
+        return (in + 2 * p - k) / s + 1;
+    }
+
+    @ParameterizedTest
+    @CsvSource({"F32,2,3,5,7,4,3,1,1", "F32,3,5,9,9,6,3,2,1", "F32,2,4,6,5,3,1,1,0", "F64,2,3,7,7,5,3,1,1", "F64,1,2,6,6,3,3,2,1"})
+    void convKernelsMatchTheReference(DType t, int b, int cin, int h, int w, int cout, int k, int stride, int pad) {
+        try (Arena a = Arena.ofShared()) {
+            Tensor x = normal(a, rnd, t, b, cin, h, w), wt = normal(a, rnd, t, cout, cin, k, k);
+            int ho = out(h, k, stride, pad), wo = out(w, k, stride, pad);
+            Tensor y = poisoned(a, t, b, cout, ho, wo), y2 = Tensor.allocate(a, t, b, cout, ho, wo);
+            be().convForward(x, wt, stride, pad, y);
+            REF.convForward(x, wt, stride, pad, y2);
+            assertClose(y, y2, t, "conv_forward");
+            Tensor dy = normal(a, rnd, t, b, cout, ho, wo), dx = poisoned(a, t, x.shape()), dx2 = Tensor.allocate(a, t, x.shape());
+            be().convBackwardData(dy, wt, stride, pad, dx);
+            REF.convBackwardData(dy, wt, stride, pad, dx2);
+            assertClose(dx, dx2, t, "conv_backward_data");
+            Tensor dw = poisoned(a, t, wt.shape()), dw2 = Tensor.allocate(a, t, wt.shape());
+            be().convBackwardWeight(x, dy, stride, pad, dw);
+            REF.convBackwardWeight(x, dy, stride, pad, dw2);
+            assertClose(dw, dw2, t, "conv_backward_weight");
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void batchNormKernelsMatchTheReference(DType t) {
+        try (Arena a = Arena.ofShared()) {
+            int b = 3, c = 5, h = 7, w = 3;
+            Tensor x = normal(a, rnd, t, b, c, h, w), g = normal(a, rnd, t, c), be = normal(a, rnd, t, c);
+            for (long i = 0; i < x.numel(); i++) x.set(i, 2 + 3 * x.get(i));
+            Tensor y = poisoned(a, t, x.shape()), y2 = Tensor.allocate(a, t, x.shape());
+            double[] m1 = new double[c], s1 = new double[c], m2 = new double[c], s2 = new double[c];
+            be().batchNormForward(x, g, be, 1e-5, y, m1, s1);
+            REF.batchNormForward(x, g, be, 1e-5, y2, m2, s2);
+            assertClose(y, y2, t, "bn_stats + bn_apply");
+            assertArrayEquals(m2, m1, t == DType.F32 ? 1e-5 : 1e-12);
+            Tensor dy = normal(a, rnd, t, x.shape()), dx = poisoned(a, t, x.shape()), dx2 = Tensor.allocate(a, t, x.shape());
+            be().batchNormBackward(x, dy, g, m2, s2, dx);
+            REF.batchNormBackward(x, dy, g, m2, s2, dx2);
+            assertClose(dx, dx2, t, "bn_backward_reduce + bn_backward_apply");
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource({"3,1,1,false", "3,1,1,true", "2,2,0,true"})
+    void poolKernelsMatchTheReference(int k, int stride, int pad, boolean includePad) {
+        for (DType t : DType.values()) {
+            try (Arena a = Arena.ofShared()) {
+                Tensor x = normal(a, rnd, t, 2, 3, 7, 6);
+                int ho = out(7, k, stride, pad), wo = out(6, k, stride, pad);
+                Tensor y = poisoned(a, t, 2, 3, ho, wo), y2 = Tensor.allocate(a, t, 2, 3, ho, wo);
+                be().avgPoolForward(x, k, stride, pad, includePad, y);
+                REF.avgPoolForward(x, k, stride, pad, includePad, y2);
+                assertClose(y, y2, t, "avgpool_forward");
+                Tensor dx = poisoned(a, t, x.shape()), dx2 = Tensor.allocate(a, t, x.shape());
+                be().avgPoolBackward(y2, k, stride, pad, includePad, dx);
+                REF.avgPoolBackward(y2, k, stride, pad, includePad, dx2);
+                assertClose(dx, dx2, t, "avgpool_backward");
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 37, 4099, 100_003})
+    void elementwiseKernelsMatchTheReference(int n) {
+        for (DType t : DType.values()) {
+            try (Arena a = Arena.ofShared()) {
+                Tensor x = normal(a, rnd, t, 1, n), y = normal(a, rnd, t, 1, n);
+                Tensor o = poisoned(a, t, 1, n), o2 = Tensor.allocate(a, t, 1, n);
+                be().relu(x, o); REF.relu(x, o2); assertClose(o, o2, t, "relu_forward");
+                o.fill(Double.NaN); be().reluBackward(x, y, o); REF.reluBackward(x, y, o2); assertClose(o, o2, t, "relu_backward");
+                o.fill(Double.NaN); be().add(x, y, o); REF.add(x, y, o2); assertClose(o, o2, t, "add");
+                o.fill(Double.NaN); be().scale(x, 0.0, o); REF.scale(x, 0.0, o2); assertClose(o, o2, t, "scale");
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void poolingAndLinearKernelsMatchTheReference(DType t) {
+        try (Arena a = Arena.ofShared()) {
+            Tensor x = normal(a, rnd, t, 3, 5, 4, 3), p = poisoned(a, t, 3, 5), p2 = Tensor.allocate(a, t, 3, 5);
+            be().globalAvgPoolForward(x, p); REF.globalAvgPoolForward(x, p2); assertClose(p, p2, t, "global_avgpool_forward");
+            Tensor dx = poisoned(a, t, x.shape()), dx2 = Tensor.allocate(a, t, x.shape());
+            be().globalAvgPoolBackward(p2, dx); REF.globalAvgPoolBackward(p2, dx2); assertClose(dx, dx2, t, "global_avgpool_backward");
+            Tensor w = normal(a, rnd, t, 7, 5), bias = normal(a, rnd, t, 7), y = poisoned(a, t, 3, 7), y2 = Tensor.allocate(a, t, 3, 7);
+            be().linearForward(p2, w, bias, y); REF.linearForward(p2, w, bias, y2); assertClose(y, y2, t, "linear_forward");
+            Tensor d = poisoned(a, t, 3, 5), d2 = Tensor.allocate(a, t, 3, 5);
+            be().linearBackwardData(y2, w, d); REF.linearBackwardData(y2, w, d2); assertClose(d, d2, t, "linear_backward_data");
+            Tensor dw = poisoned(a, t, 7, 5), dw2 = Tensor.allocate(a, t, 7, 5);
+            be().linearBackwardWeight(p2, y2, dw); REF.linearBackwardWeight(p2, y2, dw2); assertClose(dw, dw2, t, "linear_backward_weight");
+        }
+    }
+
+    /** K accumulated on the device equals K accumulated on the host, counts and skip rule included. */
+    @org.junit.jupiter.api.Test
+    void deviceCorrelatorMatchesTheHostOne() {
+        try (Arena a = Arena.ofShared(); Correlator dev = be().correlator(7, 3); Correlator host = Correlator.onHost(REF, 7, 3)) {
+            for (int round = 0; round < 4; round++) {
+                Tensor r = normal(a, rnd, DType.F32, 7, 301);
+                for (long i = 0; i < r.numel(); i++) r.set(i, r.get(i) + (i / 301) % 2);
+                if (round == 2) for (long j = 0; j < 301; j++) r.set(4L * 301 + j, 0.5); // a constant row: skipped
+                double[] w = {Math.scalb(1.0, round), 0, 1};
+                int[] counts = {2, 0, 1};
+                dev.add(r, w, counts);
+                host.add(r, w, counts);
+            }
+            dev.addZero(new int[]{1, 1, 0});
+            host.addZero(new int[]{1, 1, 0});
+            assertArrayEquals(host.used(), dev.used());
+            assertArrayEquals(host.skipped(), dev.skipped());
+            assertArrayEquals(new int[]{6, 0, 3}, dev.used());
+            assertArrayEquals(new int[]{3, 1, 1}, dev.skipped());
+            for (int k = 0; k < 3; k++) assertArrayEquals(host.kernels()[k], dev.kernels()[k], 1e-5, "K of accumulator " + k);
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void crossEntropyGradientKernelMatchesTheReference(DType t) {
+        try (Arena a = Arena.ofShared()) {
+            int b = 9, c = 10;
+            Tensor z = normal(a, rnd, t, b, c), g = poisoned(a, t, b, c), g2 = Tensor.allocate(a, t, b, c);
+            int[] labels = new int[b];
+            for (int i = 0; i < b; i++) labels[i] = rnd.nextInt(c);
+            be().crossEntropyGrad(z, labels, g);
+            REF.crossEntropyGrad(z, labels, g2);
+            assertClose(g, g2, t, "cross_entropy_grad");
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {3, 257, 16384})
+    void correlationKernelsMatchTheReference(int d) {
+        try (Arena a = Arena.ofShared()) {
+            int b = 11;
+            Tensor r = normal(a, rnd, DType.F32, b, d);
+            for (long i = 0; i < r.numel(); i++) r.set(i, r.get(i) + 4 * (i / d % 3));
+            assertArrayEquals(REF.corrcoef(r), be().corrcoef(r), 2e-5);
+            for (long j = 0; j < d; j++) r.set(5L * d + j, -1.25);
+            assertNull(be().corrcoef(r), "a constant row makes numpy's matrix NaN");
+            assertEquals(REF.corrcoef(r), be().corrcoef(r));
+        }
+    }
+}
