@@ -1,0 +1,408 @@
+package io.wrcor.backend;
+
+import io.wrcor.backend.cpu.Correlation;
+import io.wrcor.tensor.DType;
+import io.wrcor.tensor.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Every op of the {@link Backend} interface as launches of the kernels in {@code cuda-kernels/}: the
+ * part the OpenCL and CUDA backends share. A device backend supplies buffers, copies, kernel launches
+ * and a barrier; this class decides which kernels run with which arguments. Each op copies its
+ * tensors to fresh device buffers and its outputs back (an output's buffer starts as the host
+ * tensor's content, so a test can poison it); the correlation accumulator keeps K on the device.
+ */
+public abstract class KernelBackend implements Backend {
+    /** The kernels every device backend builds, by their names in the sources. */
+    public static final List<String> KERNELS = List.of("conv_forward", "conv_backward_data", "conv_backward_weight", "bn_stats",
+            "bn_apply", "bn_backward_reduce", "bn_backward_apply", "relu_forward", "relu_backward", "add", "scale", "avgpool_forward",
+            "avgpool_backward", "global_avgpool_forward", "global_avgpool_backward", "linear_forward", "linear_backward_data",
+            "linear_backward_weight", "cross_entropy_grad", "row_stats", "centred_gram", "accumulate_abs_corr");
+
+    /** The kernel source files, in cuda-kernels/, after compat.h. */
+    public static final List<String> SOURCES = List.of("nn.cu", "correlation.cu");
+
+    /** Element type of the K accumulators on the device: float64 where the device has it. */
+    protected final DType accum;
+
+    protected KernelBackend(boolean fp64) {
+        this.accum = fp64 ? DType.F64 : DType.F32;
+    }
+
+    /** Whether the kernels of precision t were built (float64 needs a device with fp64). */
+    protected abstract boolean hasPrograms(DType t);
+
+    /** A device buffer of {@code bytes}, initialised from {@code host} when it is not null. */
+    protected abstract long createBuffer(MemorySegment host, long bytes);
+
+    protected abstract void releaseBuffer(long buffer);
+
+    /** Copies a device buffer into host memory (blocking). */
+    protected abstract void read(long buffer, MemorySegment host);
+
+    /** Enqueues kernel {@code name} of precision t over n items; args are Mem, Integer, Long or Real. */
+    protected abstract void launchKernel(DType t, String name, long n, List<Object> args);
+
+    /** Waits for every enqueued kernel. */
+    protected abstract void finish();
+
+    // ------------------------------------------------------------------ launches
+
+    /**
+     * One op's launches: arguments in kernel order; tensors are copied to fresh device buffers (an
+     * output's buffer starts as the host tensor's content, so a test can poison it), outputs are
+     * copied back and every buffer is released on close.
+     */
+    protected final class Launch implements AutoCloseable {
+        private final DType dtype;
+        private final List<Long> buffers = new ArrayList<>();
+        private final List<Object[]> downloads = new ArrayList<>();
+        private final List<Object> args = new ArrayList<>();
+
+        Launch(DType dtype) {
+            if (!hasPrograms(dtype)) throw new IllegalStateException(name() + " has no fp64: cannot run " + dtype + " ops");
+            this.dtype = dtype;
+        }
+
+        private long buffer(MemorySegment host, long bytes) {
+            long b = createBuffer(host, bytes);
+            buffers.add(b);
+            return b;
+        }
+
+        /** A device buffer that outlives this launch (the caller releases it). */
+        Launch mem(long handle) {
+            args.add(new Mem(handle));
+            return this;
+        }
+
+        /** Integers, uploaded. */
+        Launch in(int[] values, Arena arena) {
+            MemorySegment s = arena.allocate(4L * Math.max(1, values.length));
+            for (int i = 0; i < values.length; i++) s.setAtIndex(ValueLayout.JAVA_INT, i, values[i]);
+            args.add(new Mem(buffer(s, s.byteSize())));
+            return this;
+        }
+
+        /** A tensor the kernel reads. */
+        Launch in(Tensor t) {
+            args.add(new Mem(buffer(t.data(), t.data().byteSize())));
+            return this;
+        }
+
+        /** A tensor the kernel writes, copied back on {@link #run}. */
+        Launch out(Tensor t) {
+            long b = buffer(t.data(), t.data().byteSize());
+            downloads.add(new Object[]{b, t.data()});
+            args.add(new Mem(b));
+            return this;
+        }
+
+        /** Values in the launch's precision, uploaded. */
+        Launch in(double[] values, Arena arena) {
+            return in(values, dtype, arena);
+        }
+
+        /** Values in precision t, uploaded. */
+        Launch in(double[] values, DType t, Arena arena) {
+            MemorySegment s = arena.allocate((long) values.length * t.bytes);
+            for (int i = 0; i < values.length; i++) {
+                if (t == DType.F32) s.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) values[i]);
+                else s.setAtIndex(ValueLayout.JAVA_DOUBLE, i, values[i]);
+            }
+            args.add(new Mem(buffer(s, s.byteSize())));
+            return this;
+        }
+
+        /** A device buffer of {@code elems} elements, copied into {@code host} on {@link #run} when host is not null. */
+        Launch scratch(long elems, int elemBytes, MemorySegment host) {
+            long b = buffer(null, elems * elemBytes);
+            if (host != null) downloads.add(new Object[]{b, host});
+            args.add(new Mem(b));
+            return this;
+        }
+
+        /** The {@code index}-th device buffer this launch made (in order of in/out/scratch), passed again. */
+        Launch buffer(int index) {
+            args.add(new Mem(buffers.get(index)));
+            return this;
+        }
+
+        Launch i(int v) { args.add(v); return this; }
+        Launch l(long v) { args.add(v); return this; }
+        Launch r(double v) { args.add(new Real(v)); return this; }
+
+        /** Runs a kernel over n items with the arguments added so far, then clears them (buffers stay). */
+        Launch kernel(String name, long n) {
+            launchKernel(dtype, name, n, List.copyOf(args));
+            args.clear();
+            return this;
+        }
+
+        /** Waits for the kernels and copies the outputs back. */
+        void run() {
+            finish();
+            for (Object[] d : downloads) read((Long) d[0], (MemorySegment) d[1]);
+        }
+
+        @Override
+        public void close() {
+            for (long b : buffers) releaseBuffer(b);
+        }
+    }
+
+    /** A kernel argument: a device buffer. */
+    protected record Mem(long handle) {}
+
+    /** A kernel argument in the launch's precision (float or double). */
+    protected record Real(double v) {}
+
+    // ------------------------------------------------------------------ ops
+
+    @Override
+    public void convForward(Tensor x, Tensor w, int stride, int pad, Tensor y) {
+        try (Launch l = new Launch(x.dtype())) {
+            l.in(x).in(w).out(y).l(y.numel()).i(x.dim(1)).i(x.dim(2)).i(x.dim(3)).i(w.dim(0)).i(w.dim(2)).i(stride).i(pad)
+                    .i(y.dim(2)).i(y.dim(3)).kernel("conv_forward", y.numel()).run();
+        }
+    }
+
+    @Override
+    public void convBackwardData(Tensor dy, Tensor w, int stride, int pad, Tensor dx) {
+        try (Launch l = new Launch(dy.dtype())) {
+            l.in(dy).in(w).out(dx).l(dx.numel()).i(dx.dim(1)).i(dx.dim(2)).i(dx.dim(3)).i(w.dim(0)).i(w.dim(2)).i(stride).i(pad)
+                    .i(dy.dim(2)).i(dy.dim(3)).kernel("conv_backward_data", dx.numel()).run();
+        }
+    }
+
+    @Override
+    public void convBackwardWeight(Tensor x, Tensor dy, int stride, int pad, Tensor dw) {
+        try (Launch l = new Launch(x.dtype())) {
+            l.in(x).in(dy).out(dw).l(dw.numel()).i(x.dim(0)).i(x.dim(1)).i(x.dim(2)).i(x.dim(3)).i(dw.dim(0)).i(dw.dim(2)).i(stride)
+                    .i(pad).i(dy.dim(2)).i(dy.dim(3)).kernel("conv_backward_weight", dw.numel()).run();
+        }
+    }
+
+    @Override
+    public void batchNormForward(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, double[] mean, double[] invStd) {
+        int c = x.dim(1);
+        long hw = x.numel() / ((long) x.dim(0) * c);
+        try (Arena arena = Arena.ofConfined(); Launch l = new Launch(x.dtype())) {
+            int e = x.dtype().bytes;
+            MemorySegment m = arena.allocate((long) c * e), s = arena.allocate((long) c * e);
+            // buffers 0, 1, 2: x, mean, invstd
+            l.in(x).scratch(c, e, m).scratch(c, e, s).l(c).i(x.dim(0)).l(hw).r(eps).kernel("bn_stats", c);
+            l.buffer(0).out(y).buffer(1).buffer(2).in(gamma).in(beta).l(y.numel()).i(c).l(hw).kernel("bn_apply", y.numel()).run();
+            for (int i = 0; i < c; i++) {
+                mean[i] = x.dtype() == DType.F32 ? m.getAtIndex(ValueLayout.JAVA_FLOAT, i) : m.getAtIndex(ValueLayout.JAVA_DOUBLE, i);
+                invStd[i] = x.dtype() == DType.F32 ? s.getAtIndex(ValueLayout.JAVA_FLOAT, i) : s.getAtIndex(ValueLayout.JAVA_DOUBLE, i);
+            }
+        }
+    }
+
+    @Override
+    public void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, double[] mean, double[] invStd, Tensor dx) {
+        int c = x.dim(1);
+        long hw = x.numel() / ((long) x.dim(0) * c);
+        try (Arena arena = Arena.ofConfined(); Launch l = new Launch(x.dtype())) {
+            // buffers 0, 1, 2, 3: x, dy, mean, the per-channel sums
+            l.in(x).in(dy).in(mean, arena).scratch(2L * c, x.dtype().bytes, null).l(c).i(x.dim(0)).l(hw).kernel("bn_backward_reduce", c);
+            l.buffer(0).buffer(1).out(dx).buffer(2).in(invStd, arena).in(gamma).buffer(3).l(dx.numel()).i(c).l(hw)
+                    .l((long) x.dim(0) * hw).kernel("bn_backward_apply", dx.numel()).run();
+        }
+    }
+
+    @Override
+    public void relu(Tensor x, Tensor y) {
+        try (Launch l = new Launch(x.dtype())) {
+            l.in(x).out(y).l(x.numel()).kernel("relu_forward", x.numel()).run();
+        }
+    }
+
+    @Override
+    public void reluBackward(Tensor x, Tensor dy, Tensor dx) {
+        try (Launch l = new Launch(x.dtype())) {
+            l.in(x).in(dy).out(dx).l(x.numel()).kernel("relu_backward", x.numel()).run();
+        }
+    }
+
+    @Override
+    public void avgPoolForward(Tensor x, int k, int stride, int pad, boolean countIncludePad, Tensor y) {
+        try (Launch l = new Launch(x.dtype())) {
+            l.in(x).out(y).l(y.numel()).i(x.dim(2)).i(x.dim(3)).i(k).i(stride).i(pad).i(countIncludePad ? 1 : 0).i(y.dim(2)).i(y.dim(3))
+                    .kernel("avgpool_forward", y.numel()).run();
+        }
+    }
+
+    @Override
+    public void avgPoolBackward(Tensor dy, int k, int stride, int pad, boolean countIncludePad, Tensor dx) {
+        try (Launch l = new Launch(dy.dtype())) {
+            l.in(dy).out(dx).l(dx.numel()).i(dx.dim(2)).i(dx.dim(3)).i(k).i(stride).i(pad).i(countIncludePad ? 1 : 0).i(dy.dim(2))
+                    .i(dy.dim(3)).kernel("avgpool_backward", dx.numel()).run();
+        }
+    }
+
+    @Override
+    public void add(Tensor a, Tensor b, Tensor out) {
+        try (Launch l = new Launch(a.dtype())) {
+            l.in(a).in(b).out(out).l(a.numel()).kernel("add", a.numel()).run();
+        }
+    }
+
+    @Override
+    public void scale(Tensor x, double s, Tensor y) {
+        try (Launch l = new Launch(x.dtype())) {
+            l.in(x).out(y).r(s).l(x.numel()).kernel("scale", x.numel()).run();
+        }
+    }
+
+    @Override
+    public void globalAvgPoolForward(Tensor x, Tensor y) {
+        try (Launch l = new Launch(x.dtype())) {
+            l.in(x).out(y).l(y.numel()).l(x.numel() / y.numel()).kernel("global_avgpool_forward", y.numel()).run();
+        }
+    }
+
+    @Override
+    public void globalAvgPoolBackward(Tensor dy, Tensor dx) {
+        try (Launch l = new Launch(dy.dtype())) {
+            l.in(dy).out(dx).l(dx.numel()).l(dx.numel() / dy.numel()).kernel("global_avgpool_backward", dx.numel()).run();
+        }
+    }
+
+    @Override
+    public void linearForward(Tensor x, Tensor w, Tensor b, Tensor y) {
+        try (Launch l = new Launch(x.dtype())) {
+            l.in(x).in(w).in(b).out(y).l(y.numel()).i(w.dim(1)).i(w.dim(0)).kernel("linear_forward", y.numel()).run();
+        }
+    }
+
+    @Override
+    public void linearBackwardData(Tensor dy, Tensor w, Tensor dx) {
+        try (Launch l = new Launch(dy.dtype())) {
+            l.in(dy).in(w).out(dx).l(dx.numel()).i(w.dim(1)).i(w.dim(0)).kernel("linear_backward_data", dx.numel()).run();
+        }
+    }
+
+    @Override
+    public void linearBackwardWeight(Tensor x, Tensor dy, Tensor dw) {
+        try (Launch l = new Launch(x.dtype())) {
+            l.in(x).in(dy).out(dw).l(dw.numel()).i(x.dim(0)).i(dw.dim(1)).i(dw.dim(0)).kernel("linear_backward_weight", dw.numel()).run();
+        }
+    }
+
+    /** Row statistics and the centred Gram matrix on the device; only the B x B matrix and B flags come back. */
+    @Override
+    public double[] corrcoef(Tensor r) {
+        int b = r.dim(0);
+        long d = r.rowSize();
+        DType t = r.dtype();
+        try (Arena arena = Arena.ofConfined(); Launch l = new Launch(t)) {
+            MemorySegment flags = arena.allocate(4L * b), gram = arena.allocate((long) b * b * t.bytes);
+            // buffers 0, 1: the response, its row means
+            l.in(r).scratch(b, t.bytes, null).scratch(b, 4, flags).l(b).l(d).kernel("row_stats", b);
+            l.buffer(0).buffer(1).scratch((long) b * b, t.bytes, gram).l((long) b * b).i(b).l(d).kernel("centred_gram", (long) b * b).run();
+            for (int i = 0; i < b; i++) if (flags.getAtIndex(ValueLayout.JAVA_INT, i) != 0) return null;
+            double[] cov = new double[b * b];
+            for (int i = 0; i < cov.length; i++) {
+                cov[i] = t == DType.F32 ? gram.getAtIndex(ValueLayout.JAVA_FLOAT, i) : gram.getAtIndex(ValueLayout.JAVA_DOUBLE, i);
+            }
+            return Correlation.normalise(cov, b);
+        }
+    }
+
+    @Override
+    public void crossEntropyGrad(Tensor logits, int[] labels, Tensor grad) {
+        try (Arena arena = Arena.ofConfined(); Launch l = new Launch(logits.dtype())) {
+            l.in(logits).in(labels, arena).out(grad).l(logits.dim(0)).i(logits.dim(1)).kernel("cross_entropy_grad", logits.dim(0)).run();
+        }
+    }
+
+    /** K matrices, counts and the per-response work all on the device; K and the counts are read once. */
+    @Override
+    public Correlator correlator(int batch, int accumulators) {
+        long kBytes = (long) accumulators * batch * batch * accum.bytes;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment zeros = arena.allocate(Math.max(kBytes, 4L * accumulators));
+            long k = createBuffer(zeros, kBytes), used = createBuffer(zeros, 4L * accumulators), skipped = createBuffer(zeros, 4L * accumulators);
+            return new Correlator() {
+                double[][] kernels;
+                int[] usedCounts, skippedCounts;
+
+                @Override
+                public void add(Tensor response, double[] weights, int[] counts) {
+                    int b = response.dim(0);
+                    long d = response.rowSize();
+                    DType t = response.dtype();
+                    try (Arena a = Arena.ofConfined(); Launch l = new Launch(t)) {
+                        // buffers 0, 1, 2, 3: the response, its row means, the constant-row flags, the Gram matrix
+                        l.in(response).scratch(b, t.bytes, null).scratch(b, 4, null).l(b).l(d).kernel("row_stats", b);
+                        l.buffer(0).buffer(1).scratch((long) b * b, t.bytes, null).l((long) b * b).i(b).l(d).kernel("centred_gram", (long) b * b);
+                        l.buffer(3).buffer(2).mem(k).in(weights, accum, a).in(counts, a).mem(used).mem(skipped)
+                                .l((long) accumulators * b * b).i(b).kernel("accumulate_abs_corr", (long) accumulators * b * b).run();
+                    }
+                }
+
+                /** Responses that are exactly zero never reach the device: the host counts them. */
+                final int[] zeroSkipped = new int[accumulators];
+
+                @Override
+                public void addZero(int[] counts) {
+                    for (int i = 0; i < accumulators; i++) zeroSkipped[i] += counts[i];
+                }
+
+                private void fetch() {
+                    if (kernels != null) return;
+                    try (Arena a = Arena.ofConfined()) {
+                        MemorySegment kh = a.allocate(Math.max(1, kBytes)), uh = a.allocate(4L * accumulators), sh = a.allocate(4L * accumulators);
+                        finish();
+                        read(k, kh);
+                        read(used, uh);
+                        read(skipped, sh);
+                        kernels = new double[accumulators][batch * batch];
+                        usedCounts = new int[accumulators];
+                        skippedCounts = new int[accumulators];
+                        for (int i = 0; i < accumulators; i++) {
+                            usedCounts[i] = uh.getAtIndex(ValueLayout.JAVA_INT, i);
+                            skippedCounts[i] = sh.getAtIndex(ValueLayout.JAVA_INT, i) + zeroSkipped[i];
+                            for (int j = 0; j < batch * batch; j++) {
+                                long at = (long) i * batch * batch + j;
+                                kernels[i][j] = accum == DType.F64 ? kh.getAtIndex(ValueLayout.JAVA_DOUBLE, at) : kh.getAtIndex(ValueLayout.JAVA_FLOAT, at);
+                            }
+                        }
+                    }
+                }
+
+                @Override
+                public double[][] kernels() {
+                    fetch();
+                    return kernels;
+                }
+
+                @Override
+                public int[] used() {
+                    fetch();
+                    return usedCounts;
+                }
+
+                @Override
+                public int[] skipped() {
+                    fetch();
+                    return skippedCounts;
+                }
+
+                @Override
+                public void close() {
+                    releaseBuffer(k);
+                    releaseBuffer(used);
+                    releaseBuffer(skipped);
+                }
+            };
+        }
+    }
+
+}
