@@ -1,6 +1,7 @@
 package io.wrcor.backend;
 
 import io.wrcor.backend.cpu.FastCpuBackend;
+import io.wrcor.backend.cuda.CudaBackend;
 import io.wrcor.backend.cpu.ReferenceBackend;
 import io.wrcor.backend.opencl.OpenClBackend;
 import java.util.function.Consumer;
@@ -19,8 +20,8 @@ public final class Backends {
 
     /**
      * {@code cpu}, {@code opencl}, {@code cuda}, {@code reference} or {@code auto}: the fastest
-     * available, which is OpenCL on a GPU and otherwise the CPU backend (an OpenCL CPU device such as
-     * PoCL is slower than OpenBLAS); {@code notes} hears which one auto took and why.
+     * available, which is CUDA, then OpenCL on a GPU, and otherwise the CPU backend (an OpenCL CPU
+     * device such as PoCL is slower than OpenBLAS); {@code notes} hears which one auto took and why.
      */
     public static Backend open(String name, int threads, Consumer<String> notes) {
         return switch (name) {
@@ -33,8 +34,22 @@ public final class Backends {
                     throw new UnavailableException("opencl backend unavailable: " + e.getMessage());
                 }
             }
-            case "cuda" -> throw new UnavailableException("cuda backend unavailable: this build has no CUDA backend yet");
+            case "cuda" -> {
+                try {
+                    yield CudaBackend.open();
+                } catch (CudaBackend.Unavailable e) {
+                    throw new UnavailableException("cuda backend unavailable: " + e.getMessage());
+                }
+            }
             case "auto" -> {
+                String cudaWhy;
+                try {
+                    CudaBackend cuda = CudaBackend.open();
+                    notes.accept("backend auto: " + cuda.name());
+                    yield cuda;
+                } catch (CudaBackend.Unavailable e) {
+                    cudaWhy = e.getMessage();
+                }
                 String why;
                 try {
                     OpenClBackend cl = OpenClBackend.open();
@@ -47,7 +62,7 @@ public final class Backends {
                 } catch (OpenClBackend.Unavailable e) {
                     why = "opencl unavailable: " + e.getMessage();
                 }
-                notes.accept("backend auto: cpu (" + why + "; cuda: not in this build)");
+                notes.accept("backend auto: cpu (" + why + "; cuda unavailable: " + cudaWhy + ")");
                 yield new FastCpuBackend(threads);
             }
             default -> throw new IllegalArgumentException("unknown backend '" + name + "' (expected cpu, opencl, cuda, auto or reference)");

@@ -25,8 +25,8 @@ public final class Main {
               --weights DIR       the network's tensors in the fixture format (manifest.json, PyTorch state_dict
                                   names); DIR's input/target batch is used when present
               --threads T         CPU threads (default 2)
-              --backend NAME      cpu (default), opencl, auto (OpenCL on a GPU, else cpu; says which), or
-                                  reference (the slow oracle)
+              --backend NAME      cpu (default), opencl, cuda, auto (cuda, else OpenCL on a GPU, else cpu;
+                                  says which), or reference (the slow oracle)
               --channels C --cells N --classes K   network size (default 16, 5, 10)
               --out FILE          results file: rows appended as they are produced; scores already there for the
                                   same settings are reused, so a rerun only computes what is missing

@@ -1,0 +1,195 @@
+package io.wrcor.backend.cuda;
+
+import static jcuda.driver.JCudaDriver.*;
+
+import io.wrcor.backend.KernelBackend;
+import io.wrcor.tensor.DType;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import jcuda.CudaException;
+import jcuda.Pointer;
+import jcuda.driver.CUcontext;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUmodule;
+import jcuda.driver.JCudaDriver;
+
+/**
+ * The CUDA backend through JCuda's driver API: the PTX that nvcc built from {@code cuda-kernels/}
+ * at build time (the same sources the OpenCL backend compiles), loaded for the device's compute
+ * capability, and the device primitives {@link KernelBackend} runs every op with.
+ *
+ * <p>First version: each op copies its tensors to the device and back, as the OpenCL backend does.
+ * Unverified on a GPU so far (no session has had one): the host-side paths are tested, the device
+ * paths wait for the GPU check ({@code benchmarks/gpu-check.sh}).
+ */
+public final class CudaBackend extends KernelBackend implements AutoCloseable {
+    private static final int BLOCK = 256;
+
+    private final CUcontext context = new CUcontext();
+    private final String deviceName;
+    private final List<CUmodule> modules = new ArrayList<>();
+    private final Map<DType, Map<String, CUfunction>> functions = new EnumMap<>(DType.class);
+    private final Map<Long, CUdeviceptr> buffers = new HashMap<>();
+    private long nextBuffer = 1;
+
+    /** Thrown when CUDA cannot be used here; the message says why. */
+    public static final class Unavailable extends Exception {
+        Unavailable(String reason) {
+            super(reason);
+        }
+    }
+
+    private CudaBackend(CUdevice device, String deviceName, String ptxTarget) {
+        super(true);
+        this.deviceName = deviceName;
+        cuCtxCreate(context, 0, device);
+        for (DType t : DType.values()) {
+            Map<String, CUfunction> fs = new HashMap<>();
+            for (String source : KernelBackend.SOURCES) {
+                CUmodule module = new CUmodule();
+                cuModuleLoadData(module, ptx(source.replace(".cu", "") + "-" + (t == DType.F32 ? "f32" : "f64") + "-" + ptxTarget + ".ptx"));
+                modules.add(module);
+                for (String k : KernelBackend.KERNELS) {
+                    CUfunction f = new CUfunction();
+                    try {
+                        cuModuleGetFunction(f, module, k);
+                        fs.put(k, f);
+                    } catch (CudaException notInThisModule) {
+                        // each kernel lives in one of the sources
+                    }
+                }
+            }
+            for (String k : KernelBackend.KERNELS) {
+                if (!fs.containsKey(k)) throw new IllegalStateException("kernel " + k + " is missing from the PTX");
+            }
+            functions.put(t, fs);
+        }
+    }
+
+    /** The PTX text of a built kernel file (a resource of the jar), null-terminated for the driver. */
+    private static byte[] ptx(String name) {
+        try (InputStream in = CudaBackend.class.getResourceAsStream("/cuda-kernels/ptx/" + name)) {
+            if (in == null) throw new IllegalStateException("cuda-kernels/ptx/" + name + " is missing");
+            byte[] text = in.readAllBytes();
+            byte[] z = new byte[text.length + 1];
+            System.arraycopy(text, 0, z, 0, text.length);
+            return z;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Whether this build carries PTX (it does when nvcc was present at build time). */
+    public static boolean builtWithPtx() {
+        return CudaBackend.class.getResource("/cuda-kernels/ptx/nn-f32-compute_80.ptx") != null;
+    }
+
+    /** The first CUDA device (WRCOR_CUDA_DEVICE=i picks another). */
+    public static CudaBackend open() throws Unavailable {
+        if (!builtWithPtx()) throw new Unavailable("built without nvcc");
+        try {
+            JCudaDriver.setExceptionsEnabled(true);
+            cuInit(0);
+            int[] count = new int[1];
+            cuDeviceGetCount(count);
+            if (count[0] == 0) throw new Unavailable("no CUDA device");
+            String wanted = System.getenv("WRCOR_CUDA_DEVICE");
+            int index = wanted == null ? 0 : Integer.parseInt(wanted.trim());
+            if (index < 0 || index >= count[0]) throw new Unavailable("WRCOR_CUDA_DEVICE=" + index + " but there are " + count[0] + " devices");
+            CUdevice device = new CUdevice();
+            cuDeviceGet(device, index);
+            byte[] name = new byte[256];
+            cuDeviceGetName(name, name.length, device);
+            int[] major = new int[1], minor = new int[1];
+            cuDeviceGetAttribute(major, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
+            cuDeviceGetAttribute(minor, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
+            if (major[0] < 8) {
+                throw new Unavailable("device compute capability " + major[0] + "." + minor[0] + " is below 8.0, the oldest PTX target built");
+            }
+            String deviceName = new String(name, StandardCharsets.US_ASCII).trim().replace("\0", "") + ", cc " + major[0] + "." + minor[0];
+            return new CudaBackend(device, deviceName, major[0] >= 9 ? "compute_90" : "compute_80");
+        } catch (Unavailable u) {
+            throw u;
+        } catch (LinkageError e) {
+            throw new Unavailable("no CUDA driver (" + firstLine(e) + ")");
+        } catch (CudaException e) {
+            throw new Unavailable("CUDA error: " + firstLine(e));
+        }
+    }
+
+    private static String firstLine(Throwable e) {
+        String m = e.getMessage() == null ? e.toString() : e.getMessage();
+        return m.lines().findFirst().orElse(m);
+    }
+
+    @Override
+    public String name() {
+        return "cuda (" + deviceName + ")";
+    }
+
+    @Override
+    protected boolean hasPrograms(DType t) {
+        return functions.containsKey(t);
+    }
+
+    @Override
+    protected long createBuffer(MemorySegment host, long bytes) {
+        CUdeviceptr p = new CUdeviceptr();
+        cuMemAlloc(p, Math.max(bytes, 1));
+        if (host != null && bytes > 0) cuMemcpyHtoD(p, Pointer.to(host.asSlice(0, bytes).asByteBuffer()), bytes);
+        long id = nextBuffer++;
+        buffers.put(id, p);
+        return id;
+    }
+
+    @Override
+    protected void releaseBuffer(long buffer) {
+        cuMemFree(buffers.remove(buffer));
+    }
+
+    @Override
+    protected void read(long buffer, MemorySegment host) {
+        if (host.byteSize() > 0) cuMemcpyDtoH(Pointer.to(host.asByteBuffer()), buffers.get(buffer), host.byteSize());
+    }
+
+    @Override
+    protected void launchKernel(DType t, String name, long n, List<Object> args) {
+        if (n <= 0) return;
+        Pointer[] params = new Pointer[args.size()];
+        for (int a = 0; a < params.length; a++) {
+            params[a] = switch (args.get(a)) {
+                case Mem m -> Pointer.to(buffers.get(m.handle()));
+                case Integer x -> Pointer.to(new int[]{x});
+                case Long x -> Pointer.to(new long[]{x});
+                case Real x -> t == DType.F32 ? Pointer.to(new float[]{(float) x.v()}) : Pointer.to(new double[]{x.v()});
+                default -> throw new IllegalStateException("bad kernel argument " + args.get(a));
+            };
+        }
+        long blocks = (n + BLOCK - 1) / BLOCK;
+        if (blocks > Integer.MAX_VALUE) throw new IllegalArgumentException(name + " over " + n + " items is too large for one launch");
+        cuLaunchKernel(functions.get(t).get(name), (int) blocks, 1, 1, BLOCK, 1, 1, 0, null, Pointer.to(params), null);
+    }
+
+    @Override
+    protected void finish() {
+        cuCtxSynchronize();
+    }
+
+    @Override
+    public void close() {
+        for (CUdeviceptr p : buffers.values()) cuMemFree(p);
+        buffers.clear();
+        for (CUmodule m : modules) cuModuleUnload(m);
+        cuCtxDestroy(context);
+    }
+}

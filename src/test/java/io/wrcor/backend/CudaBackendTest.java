@@ -1,0 +1,67 @@
+package io.wrcor.backend;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.wrcor.backend.cuda.CudaBackend;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The CUDA backend's kernels against the reference ops (the {@link BackendContract}). Without a GPU
+ * every contract test skips with the reason; the PTX the build made is checked either way.
+ */
+class CudaBackendTest extends BackendContract {
+    static CudaBackend cuda;
+    static String unavailable;
+
+    @BeforeAll
+    static void open() {
+        try {
+            cuda = CudaBackend.open();
+        } catch (CudaBackend.Unavailable e) {
+            unavailable = e.getMessage();
+        }
+    }
+
+    @AfterAll
+    static void close() {
+        if (cuda != null) cuda.close();
+    }
+
+    @BeforeEach
+    void needsCuda(org.junit.jupiter.api.TestInfo info) {
+        if (info.getTestMethod().map(m -> m.getName().equals("ptxHasEveryKernelForEachPrecisionAndTarget")).orElse(false)) return;
+        assumeTrue(cuda != null, () -> "CUDA unavailable: " + unavailable);
+    }
+
+    @Override
+    Backend be() {
+        return cuda;
+    }
+
+    /** nvcc built every kernel into the PTX the jar carries, for float and double and both targets. */
+    @Test
+    void ptxHasEveryKernelForEachPrecisionAndTarget() throws IOException {
+        assumeTrue(CudaBackend.builtWithPtx(), "built without nvcc: no PTX to check");
+        for (String target : new String[]{"compute_80", "compute_90"})
+            for (String prec : new String[]{"f32", "f64"}) {
+                StringBuilder all = new StringBuilder();
+                for (String src : KernelBackend.SOURCES) {
+                    String name = "/cuda-kernels/ptx/" + src.replace(".cu", "") + "-" + prec + "-" + target + ".ptx";
+                    try (InputStream in = CudaBackendTest.class.getResourceAsStream(name)) {
+                        assertTrue(in != null, name + " is missing");
+                        all.append(new String(in.readAllBytes(), StandardCharsets.US_ASCII));
+                    }
+                }
+                for (String k : KernelBackend.KERNELS) {
+                    assertTrue(all.indexOf(".entry " + k + "(") >= 0, k + " missing from the " + prec + " " + target + " PTX");
+                }
+            }
+    }
+}
