@@ -14,7 +14,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The CUDA backend's kernels against the reference ops (the {@link BackendContract}). Without a GPU
- * every contract test skips with the reason; the PTX the build made is checked either way.
+ * every contract test skips with the reason (fails instead under WRCOR_REQUIRE_CUDA=1, as the GPU
+ * check sets it); the PTX the build made is checked either way.
  */
 class CudaBackendTest extends BackendContract {
     static CudaBackend cuda;
@@ -37,6 +38,7 @@ class CudaBackendTest extends BackendContract {
     @BeforeEach
     void needsCuda(org.junit.jupiter.api.TestInfo info) {
         if (info.getTestMethod().map(m -> m.getName().equals("ptxHasEveryKernelForEachPrecisionAndTarget")).orElse(false)) return;
+        if (cuda == null && "1".equals(System.getenv("WRCOR_REQUIRE_CUDA"))) throw new AssertionError("CUDA unavailable: " + unavailable);
         assumeTrue(cuda != null, () -> "CUDA unavailable: " + unavailable);
     }
 

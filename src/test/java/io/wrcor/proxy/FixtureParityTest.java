@@ -111,6 +111,23 @@ class FixtureParityTest {
         }
     }
 
+    /** Every fixture on the CUDA backend; skipped, with the reason, without a GPU (fails under WRCOR_REQUIRE_CUDA=1). */
+    @ParameterizedTest
+    @MethodSource("io.wrcor.Fixtures#nb201Cases")
+    void cudaBackendMatchesEveryFixture(String fixture) {
+        io.wrcor.backend.cuda.CudaBackend cuda;
+        try {
+            cuda = io.wrcor.backend.cuda.CudaBackend.open();
+        } catch (io.wrcor.backend.cuda.CudaBackend.Unavailable e) {
+            if ("1".equals(System.getenv("WRCOR_REQUIRE_CUDA"))) throw new AssertionError("CUDA unavailable: " + e.getMessage());
+            org.junit.jupiter.api.Assumptions.abort("CUDA unavailable: " + e.getMessage());
+            return;
+        }
+        try (cuda) {
+            assertScoresMatch(fixture, cuda);
+        }
+    }
+
     /** Every fixture, the full-size CIFAR-10 ones included, on the fast CPU backend. */
     @ParameterizedTest
     @MethodSource("io.wrcor.Fixtures#nb201Cases")
