@@ -33,10 +33,6 @@ public final class Engine implements AutoCloseable {
         this.network = network;
     }
 
-    public Nb201Network network() {
-        return network;
-    }
-
     /** Scores with the given weights (PyTorch state_dict names). */
     public Scorer.Result score(Nb201Arch arch, Weights weights, Batch batch, List<Proxy> proxies) {
         Graph graph = network.build(arch);

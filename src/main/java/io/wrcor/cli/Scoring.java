@@ -32,7 +32,6 @@ final class Scoring implements AutoCloseable {
 
     private final Arena arena = Arena.ofShared();
     private final TensorFolder folder;
-    private final Nb201Network network;
     private final Batch batch;
     private final Weights fixedWeights;
     private final long seed;
@@ -47,7 +46,7 @@ final class Scoring implements AutoCloseable {
             seed = a.getLong("--seed", 0);
             folder = a.has("--weights") ? TensorFolder.load(Path.of(a.get("--weights", "")), arena) : null;
             Nb201Network dflt = folder != null ? Engine.networkOf(folder) : Nb201Network.BENCHMARK;
-            network = new Nb201Network(a.getInt("--channels", dflt.channels(), 1, 4096), a.getInt("--cells", dflt.cells(), 1, 64),
+            Nb201Network network = new Nb201Network(a.getInt("--channels", dflt.channels(), 1, 4096), a.getInt("--cells", dflt.cells(), 1, 64),
                     a.getInt("--classes", dflt.classes(), 1, 1_000_000), dflt.imageSize());
             String data = a.get("--data", null);
             batch = folder != null && folder.batch() != null && data == null ? folder.batch()
@@ -67,10 +66,6 @@ final class Scoring implements AutoCloseable {
             arena.close();
             throw e;
         }
-    }
-
-    Nb201Network network() {
-        return network;
     }
 
     /** The architecture the weights folder describes, if any. */

@@ -117,10 +117,6 @@ public final class GroundTruth {
         return archs.get(index);
     }
 
-    public List<String> archs() {
-        return archs;
-    }
-
     /** Benchmark index of an architecture; a clear error when the table lacks it. */
     public int indexOf(String arch) {
         Integer i = index.get(Nb201Arch.parse(arch).toString());

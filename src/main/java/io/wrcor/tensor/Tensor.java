@@ -81,35 +81,6 @@ public final class Tensor {
         for (long i = 0; i < numel; i++) set(i, src.get(i));
     }
 
-    /** The same memory seen with another shape of the same element count. */
-    public Tensor view(int... newShape) {
-        if (numel(newShape) != numel) {
-            throw new IllegalArgumentException("cannot view " + Arrays.toString(shape) + " as " + Arrays.toString(newShape));
-        }
-        return new Tensor(dtype, data, newShape);
-    }
-
-    /** Rows {@code [from, from + count)} of the leading dimension, sharing memory. */
-    public Tensor rows(int from, int count) {
-        int[] s = shape.clone();
-        s[0] = count;
-        long row = rowSize() * dtype.bytes;
-        return new Tensor(dtype, data.asSlice(from * row, count * row), s);
-    }
-
-    public double[] toDoubleArray() {
-        double[] out = new double[Math.toIntExact(numel)];
-        for (int i = 0; i < out.length; i++) out[i] = get(i);
-        return out;
-    }
-
-    public static Tensor of(Arena arena, DType dtype, double[] values, int... shape) {
-        Tensor t = allocate(arena, dtype, shape);
-        if (t.numel != values.length) throw new IllegalArgumentException("value count does not match shape");
-        for (int i = 0; i < values.length; i++) t.set(i, values[i]);
-        return t;
-    }
-
     public void requireSameShape(Tensor o, String what) {
         if (!sameShape(o)) {
             throw new IllegalArgumentException(what + ": shape " + Arrays.toString(o.shape) + " does not match "

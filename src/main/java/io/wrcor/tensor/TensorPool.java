@@ -27,13 +27,6 @@ public final class TensorPool implements AutoCloseable {
         return new Tensor(dtype, seg, shape);
     }
 
-    /** A tensor filled with zeros. */
-    public Tensor zeros(DType dtype, int... shape) {
-        Tensor t = take(dtype, shape);
-        t.data().fill((byte) 0);
-        return t;
-    }
-
     /** Returns every segment lent since the last call; tensors taken before are invalid afterwards. */
     public void recycle() {
         for (MemorySegment s : lent) free.computeIfAbsent(s.byteSize(), k -> new ArrayDeque<>()).push(s);

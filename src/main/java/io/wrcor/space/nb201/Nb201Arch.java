@@ -20,11 +20,6 @@ public record Nb201Arch(Nb201Op[] ops) {
         return j < 1 ? j : j < 3 ? j - 1 : j - 3;
     }
 
-    /** Node that edge j feeds. */
-    public static int edgeTarget(int j) {
-        return j < 1 ? 1 : j < 3 ? 2 : 3;
-    }
-
     public Nb201Op op(int j) {
         return ops[j];
     }
