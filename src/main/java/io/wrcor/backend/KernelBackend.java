@@ -357,6 +357,12 @@ public abstract class KernelBackend implements Backend {
 
                 private void fetch() {
                     if (kernels != null) return;
+                    if (accumulators == 0) {
+                        kernels = new double[0][];
+                        usedCounts = new int[0];
+                        skippedCounts = new int[0];
+                        return;
+                    }
                     try (Arena a = Arena.ofConfined()) {
                         MemorySegment kh = a.allocate(Math.max(1, kBytes)), uh = a.allocate(4L * accumulators), sh = a.allocate(4L * accumulators);
                         finish();

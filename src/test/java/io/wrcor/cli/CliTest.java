@@ -161,6 +161,8 @@ class CliTest {
         @SuppressWarnings("unchecked")
         Map<String, Object> b = (Map<String, Object>) Json.parseObject(cl.out().strip()).get("scores");
         for (String k : a.keySet()) assertEquals((Double) a.get(k), (Double) b.get(k), 1e-4 * Math.abs((Double) a.get(k)), k);
+        Run noCorrelation = run(smallScore("--arch", ARCH, "--proxies", "synflow,params", "--backend", "opencl"));
+        assertEquals(0, noCorrelation.code(), "proxies without a correlation matrix: " + noCorrelation.err());
         Run auto = run(smallScore("--arch", ARCH, "--proxies", "params", "--backend", "auto"));
         assertEquals(0, auto.code(), auto.err());
         assertTrue(auto.err().contains("backend auto: "), auto.err());
