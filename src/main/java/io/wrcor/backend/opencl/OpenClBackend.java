@@ -197,6 +197,7 @@ public final class OpenClBackend extends KernelBackend implements AutoCloseable 
 
     @Override
     protected void read(long buffer, MemorySegment host) {
+        if (host.byteSize() == 0) return; // OpenCL rejects empty reads
         check(nclEnqueueReadBuffer(queue, buffer, CL_TRUE, 0, host.byteSize(), host.address(), 0, 0, 0), "clEnqueueReadBuffer");
     }
 
