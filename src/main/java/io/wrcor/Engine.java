@@ -9,9 +9,9 @@ import io.wrcor.proxy.Proxy;
 import io.wrcor.proxy.Scorer;
 import io.wrcor.space.nb201.Nb201Arch;
 import io.wrcor.space.nb201.Nb201Network;
+import io.wrcor.tensor.Tensor;
 import io.wrcor.tensor.TensorPool;
 import java.lang.foreign.Arena;
-import io.wrcor.tensor.Tensor;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -38,6 +38,7 @@ public final class Engine implements AutoCloseable {
         Graph graph = network.build(arch);
         weights.requireFor(graph);
         requireInput(batch);
+        requireMemory(graph, batch.size());
         return scorer.score(graph, network.build(arch, false), weights, batch, proxies);
     }
 
@@ -52,7 +53,9 @@ public final class Engine implements AutoCloseable {
             weightArena = Arena.ofShared();
             drawnSeed = seed;
         }
-        return score(arch, Weights.init(network.build(arch), seed, weightArena, drawnWeights), batch, proxies);
+        Graph graph = network.build(arch);
+        requireMemory(graph, batch.size());
+        return score(arch, Weights.init(graph, seed, weightArena, drawnWeights), batch, proxies);
     }
 
     private void requireInput(Batch batch) {
@@ -62,6 +65,24 @@ public final class Engine implements AutoCloseable {
                     + ", the network expects " + s + "x" + s);
         }
         if (batch.size() < 2) throw new IllegalArgumentException("batch size must be at least 2 for correlation proxies, got " + batch.size());
+    }
+
+    /**
+     * Every activation is kept for the backward pass, with a gradient beside it: an impossible
+     * batch or network size is refused up front, before any weight is drawn, instead of failing deep
+     * inside an allocation.
+     */
+    private static void requireMemory(Graph graph, int batch) {
+        double perSample = 0, params = 0;
+        for (var n : graph.nodes()) perSample += n.sampleSize();
+        for (int[] shape : Weights.required(graph).values()) params += Tensor.numel(shape);
+        double needed = 2.0 * 4 * (perSample * batch + params); // float32 values and gradients, weights and their gradients
+        long physical = ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean())
+                .getTotalMemorySize();
+        if (physical > 0 && needed > 0.8 * physical) {
+            throw new IllegalArgumentException(String.format("batch %d on this network needs about %.1f GB for weights, activations and"
+                    + " gradients; this machine has %.1f GB", batch, needed / 1e9, physical / 1e9));
+        }
     }
 
     /** The network a fixture-format folder describes (meta C, N, num_classes), default sizes otherwise. */

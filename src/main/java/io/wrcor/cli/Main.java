@@ -98,6 +98,9 @@ public final class Main {
         } catch (IllegalStateException e) {
             err.println("wrcor: error: " + e.getMessage());
             return 1;
+        } catch (OutOfMemoryError e) {
+            err.println("wrcor: error: out of memory (" + e.getMessage() + "); try a smaller --batch or network");
+            return 1;
         }
     }
 }

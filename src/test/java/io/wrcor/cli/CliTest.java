@@ -146,6 +146,7 @@ class CliTest {
         assertBadInput(run("frobnicate"), "unknown command");
         assertBadInput(run("score", "--arch", ARCH, "--batch", "x"), "expects an integer");
         assertBadInput(run("score", "--arch", ARCH, "--channels", "0"), "--channels");
+        assertBadInput(run("score", "--arch", ARCH, "--channels", "4000", "--batch", "64"), "GB for weights, activations and gradients");
     }
 
     @Test
