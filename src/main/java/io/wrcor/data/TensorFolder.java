@@ -21,7 +21,8 @@ import java.util.Map;
 /**
  * A folder of raw little-endian C-order tensors described by {@code manifest.json} (the fixture
  * format): PyTorch state_dict names, an optional {@code input} float32 [B,3,H,W] and {@code target}
- * int64 [B]. Float tensors are read as float32; int64 ones are kept as labels.
+ * int64 [B]. Float tensors are read as float32; int64 ones are kept as labels. Sizes are checked
+ * against the shapes, and contents against the manifest's sha256 where it gives one.
  */
 public final class TensorFolder {
     private final Path dir;
@@ -82,6 +83,9 @@ public final class TensorFolder {
                         + numel * elem + " for " + dtype + " " + shapeList);
             }
             MemorySegment raw = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+            if (e.get("sha256") instanceof String want && !want.equalsIgnoreCase(sha256(raw))) {
+                throw new IllegalArgumentException("tensor '" + name + "' (" + p.getFileName() + "): content does not match the manifest's sha256");
+            }
             switch (dtype) {
                 case "int64" -> {
                     long[] v = new long[Math.toIntExact(numel)];
@@ -103,6 +107,16 @@ public final class TensorFolder {
             throw new IllegalArgumentException("tensor '" + name + "': file " + p + " is missing");
         } catch (IOException ex) {
             throw new UncheckedIOException(ex);
+        }
+    }
+
+    private static String sha256(MemorySegment bytes) {
+        try {
+            java.security.MessageDigest md = java.security.MessageDigest.getInstance("SHA-256");
+            md.update(bytes.asByteBuffer());
+            return java.util.HexFormat.of().formatHex(md.digest());
+        } catch (java.security.NoSuchAlgorithmException ex) {
+            throw new IllegalStateException(ex);
         }
     }
 

@@ -131,6 +131,16 @@ class CliTest {
     }
 
     @Test
+    void fixtureFolderWithACorruptedTensorIsRejected() throws IOException {
+        Path dir = copyFixture("small-mixed");
+        Path f = dir.resolve("cells.2.layers.0.op.1.weight.bin");
+        byte[] b = Files.readAllBytes(f);
+        b[17] ^= 0x40;
+        Files.write(f, b);
+        assertBadInput(run("score", "--weights", dir.toString()), "does not match the manifest's sha256");
+    }
+
+    @Test
     void fixtureFolderWithAWrongShapeIsRejected() throws IOException {
         Path dir = copyFixture("small-mixed");
         Path m = dir.resolve("manifest.json");
