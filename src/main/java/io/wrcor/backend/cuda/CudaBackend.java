@@ -28,7 +28,8 @@ import jcuda.driver.JCudaDriver;
  * at build time (the same sources the OpenCL backend compiles), loaded for the device's compute
  * capability, and the device primitives {@link KernelBackend} runs every op with.
  *
- * <p>First version: each op copies its tensors to the device and back, as the OpenCL backend does.
+ * <p>cuBLAS (through FFM, any major version) takes the float32 1x1 convolutions as one batched
+ * product. First version: each op copies its tensors to the device and back, as the OpenCL backend does.
  * Unverified on a GPU so far (no session has had one): the host-side paths are tested, the device
  * paths wait for the GPU check ({@code benchmarks/gpu-check.sh}).
  */
@@ -39,7 +40,16 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
     private final String deviceName;
     private final List<CUmodule> modules = new ArrayList<>();
     private final Map<DType, Map<String, CUfunction>> functions = new EnumMap<>(DType.class);
-    private final Map<Long, CUdeviceptr> buffers = new HashMap<>();
+    private final Map<Long, DevicePointer> buffers = new HashMap<>();
+    private final Cublas cublas;
+    private final long cublasHandle;
+
+    /** A device allocation whose raw address cuBLAS (called through FFM) can take. */
+    private static final class DevicePointer extends CUdeviceptr {
+        long address() {
+            return getNativePointer();
+        }
+    }
     private long nextBuffer = 1;
 
     /** Thrown when CUDA cannot be used here; the message says why. */
@@ -49,10 +59,12 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
         }
     }
 
-    private CudaBackend(CUdevice device, String deviceName, String ptxTarget) {
+    private CudaBackend(CUdevice device, String deviceName, String ptxTarget, Cublas cublas) {
         super(true);
         this.deviceName = deviceName;
+        this.cublas = cublas;
         cuCtxCreate(context, 0, device);
+        this.cublasHandle = cublas.createHandle();
         for (DType t : DType.values()) {
             Map<String, CUfunction> fs = new HashMap<>();
             for (String source : KernelBackend.SOURCES) {
@@ -117,7 +129,7 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
                 throw new Unavailable("device compute capability " + major[0] + "." + minor[0] + " is below 8.0, the oldest PTX target built");
             }
             String deviceName = new String(name, StandardCharsets.US_ASCII).trim().replace("\0", "") + ", cc " + major[0] + "." + minor[0];
-            return new CudaBackend(device, deviceName, major[0] >= 9 ? "compute_90" : "compute_80");
+            return new CudaBackend(device, deviceName, major[0] >= 9 ? "compute_90" : "compute_80", Cublas.load());
         } catch (Unavailable u) {
             throw u;
         } catch (LinkageError e) {
@@ -144,7 +156,7 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
 
     @Override
     protected long createBuffer(MemorySegment host, long bytes) {
-        CUdeviceptr p = new CUdeviceptr();
+        DevicePointer p = new DevicePointer();
         cuMemAlloc(p, Math.max(bytes, 1));
         if (host != null && bytes > 0) cuMemcpyHtoD(p, Pointer.to(host.asSlice(0, bytes).asByteBuffer()), bytes);
         long id = nextBuffer++;
@@ -185,8 +197,34 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
         cuCtxSynchronize();
     }
 
+    /**
+     * A float32 1x1 stride-1 convolution is one batched matrix product: in cuBLAS's column-major
+     * terms, y_b^T [P, Cout] = x_b^T [P, Cin] w^T [Cin, Cout] for each sample b, the weight shared.
+     */
+    @Override
+    public void convForward(io.wrcor.tensor.Tensor x, io.wrcor.tensor.Tensor w, int stride, int pad, io.wrcor.tensor.Tensor y) {
+        if (x.dtype() != DType.F32 || w.dim(2) != 1 || stride != 1 || pad != 0) {
+            super.convForward(x, w, stride, pad, y);
+            return;
+        }
+        int b = x.dim(0), cin = x.dim(1), cout = w.dim(0), p = x.dim(2) * x.dim(3);
+        long xb = createBuffer(x.data(), x.data().byteSize()), wb = createBuffer(w.data(), w.data().byteSize());
+        long yb = createBuffer(null, y.data().byteSize());
+        try {
+            cublas.sgemmStridedBatched(cublasHandle, p, cout, cin, buffers.get(xb).address(), p, (long) cin * p,
+                    buffers.get(wb).address(), cin, 0, buffers.get(yb).address(), p, (long) cout * p, b);
+            finish();
+            read(yb, y.data());
+        } finally {
+            releaseBuffer(xb);
+            releaseBuffer(wb);
+            releaseBuffer(yb);
+        }
+    }
+
     @Override
     public void close() {
+        cublas.destroyHandle(cublasHandle);
         for (CUdeviceptr p : buffers.values()) cuMemFree(p);
         buffers.clear();
         for (CUmodule m : modules) cuModuleUnload(m);

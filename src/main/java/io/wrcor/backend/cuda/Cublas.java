@@ -1,0 +1,106 @@
+package io.wrcor.backend.cuda;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * cuBLAS through FFM, whichever major version the host has: JCublas 12.6 is tied to
+ * libcublas.so.12, and the GPU servers we target run CUDA 13 (libcublas.so.13). Column-major, as
+ * cuBLAS is; device pointers are raw addresses.
+ */
+final class Cublas {
+    static final List<String> SONAMES = List.of("libcublas.so.13", "libcublas.so.12");
+    static final List<String> DIRS = List.of("/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib", "/usr/lib/x86_64-linux-gnu");
+    private static final int OP_N = 0;
+
+    private final MethodHandle create;
+    private final MethodHandle destroy;
+    private final MethodHandle sgemmStridedBatched;
+    final String origin;
+
+    private Cublas(SymbolLookup lib, String origin) {
+        Linker linker = Linker.nativeLinker();
+        ValueLayout P = ValueLayout.ADDRESS, I = ValueLayout.JAVA_INT, L = ValueLayout.JAVA_LONG;
+        create = linker.downcallHandle(lib.find("cublasCreate_v2").orElseThrow(), FunctionDescriptor.of(I, P));
+        destroy = linker.downcallHandle(lib.find("cublasDestroy_v2").orElseThrow(), FunctionDescriptor.of(I, P));
+        // cublasSgemmStridedBatched(handle, transa, transb, m, n, k, *alpha, A, lda, strideA, B, ldb, strideB, *beta, C, ldc, strideC, count)
+        sgemmStridedBatched = linker.downcallHandle(lib.find("cublasSgemmStridedBatched").orElseThrow(),
+                FunctionDescriptor.of(I, P, I, I, I, I, I, P, P, I, L, P, I, L, P, P, I, L, I));
+        this.origin = origin;
+    }
+
+    /** Loads cuBLAS from $WRCOR_CUBLAS, the library path, or the usual CUDA folders. */
+    static Cublas load() throws CudaBackend.Unavailable {
+        List<String> tried = new ArrayList<>();
+        String env = System.getenv("WRCOR_CUBLAS");
+        List<String> candidates = new ArrayList<>();
+        if (env != null && !env.isBlank()) candidates.add(env);
+        candidates.addAll(SONAMES);
+        for (String dir : DIRS) for (String so : SONAMES) candidates.add(dir + "/" + so);
+        for (String c : candidates) {
+            if (c.contains("/") && !Files.exists(Path.of(c))) continue;
+            tried.add(c);
+            try {
+                SymbolLookup lib = c.contains("/") ? SymbolLookup.libraryLookup(Path.of(c), Arena.global())
+                        : SymbolLookup.libraryLookup(c, Arena.global());
+                return new Cublas(lib, c);
+            } catch (IllegalArgumentException | java.util.NoSuchElementException notThere) {
+                // next candidate
+            }
+        }
+        throw new CudaBackend.Unavailable("no cuBLAS (looked for " + String.join(" and ", SONAMES) + " on the library path and in "
+                + String.join(", ", DIRS) + (env != null ? " and WRCOR_CUBLAS=" + env : "") + ")");
+    }
+
+    /** A cuBLAS handle for the current CUDA context. */
+    long createHandle() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment h = a.allocate(ValueLayout.ADDRESS);
+            check((int) create.invokeExact(h), "cublasCreate");
+            return h.get(ValueLayout.ADDRESS, 0).address();
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    void destroyHandle(long handle) {
+        try {
+            check((int) destroy.invokeExact(MemorySegment.ofAddress(handle)), "cublasDestroy");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * count products C_i[m,n] = A_i[m,k] B_i[k,n], column-major, no transposes, device addresses,
+     * consecutive operands {@code stride*} elements apart (a stride of 0 reuses one operand).
+     */
+    void sgemmStridedBatched(long handle, int m, int n, int k, long a, int lda, long strideA, long b, int ldb, long strideB,
+                             long c, int ldc, long strideC, int count) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment one = arena.allocateFrom(ValueLayout.JAVA_FLOAT, 1f), zero = arena.allocateFrom(ValueLayout.JAVA_FLOAT, 0f);
+            check((int) sgemmStridedBatched.invokeExact(MemorySegment.ofAddress(handle), OP_N, OP_N, m, n, k, one,
+                    MemorySegment.ofAddress(a), lda, strideA, MemorySegment.ofAddress(b), ldb, strideB, zero,
+                    MemorySegment.ofAddress(c), ldc, strideC, count), "cublasSgemmStridedBatched");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    private static void check(int status, String what) {
+        if (status != 0) throw new IllegalStateException(what + " failed with cuBLAS status " + status);
+    }
+
+    private static RuntimeException rethrow(Throwable t) {
+        return t instanceof RuntimeException r ? r : new IllegalStateException(t);
+    }
+}
