@@ -94,38 +94,39 @@ class FixtureParityTest {
         assertScoresMatch(fixture, new ReferenceBackend());
     }
 
-    /** Every fixture on the OpenCL backend (PoCL in CI); skipped, with the reason, without an OpenCL runtime. */
-    @ParameterizedTest
-    @MethodSource("io.wrcor.Fixtures#nb201Cases")
-    void openClBackendMatchesEveryFixture(String fixture) {
-        io.wrcor.backend.opencl.OpenClBackend cl;
+    /**
+     * A fixture on a device backend opened by name. Without the device the test is skipped with the
+     * reason, unless {@code required}: then that is a failure (CI installs PoCL; the GPU check sets
+     * WRCOR_REQUIRE_CUDA=1).
+     */
+    static void assertOnDevice(String fixture, String backend, boolean required) throws Exception {
+        Backend be;
         try {
-            cl = io.wrcor.backend.opencl.OpenClBackend.open();
-        } catch (io.wrcor.backend.opencl.OpenClBackend.Unavailable e) {
-            if ("true".equals(System.getenv("CI"))) throw new AssertionError("CI installs PoCL, yet OpenCL is unavailable: " + e.getMessage());
-            org.junit.jupiter.api.Assumptions.abort("OpenCL unavailable: " + e.getMessage());
+            be = io.wrcor.backend.Backends.open(backend, 1, note -> { });
+        } catch (io.wrcor.backend.Backends.UnavailableException e) {
+            if (required) throw new AssertionError(e.getMessage());
+            org.junit.jupiter.api.Assumptions.abort(e.getMessage());
             return;
         }
-        try (cl) {
-            assertScoresMatch(fixture, cl);
+        try {
+            assertScoresMatch(fixture, be);
+        } finally {
+            ((AutoCloseable) be).close();
         }
     }
 
-    /** Every fixture on the CUDA backend; skipped, with the reason, without a GPU (fails under WRCOR_REQUIRE_CUDA=1). */
+    /** Every fixture on the OpenCL backend (PoCL in CI). */
     @ParameterizedTest
     @MethodSource("io.wrcor.Fixtures#nb201Cases")
-    void cudaBackendMatchesEveryFixture(String fixture) {
-        io.wrcor.backend.cuda.CudaBackend cuda;
-        try {
-            cuda = io.wrcor.backend.cuda.CudaBackend.open();
-        } catch (io.wrcor.backend.cuda.CudaBackend.Unavailable e) {
-            if ("1".equals(System.getenv("WRCOR_REQUIRE_CUDA"))) throw new AssertionError("CUDA unavailable: " + e.getMessage());
-            org.junit.jupiter.api.Assumptions.abort("CUDA unavailable: " + e.getMessage());
-            return;
-        }
-        try (cuda) {
-            assertScoresMatch(fixture, cuda);
-        }
+    void openClBackendMatchesEveryFixture(String fixture) throws Exception {
+        assertOnDevice(fixture, "opencl", "true".equals(System.getenv("CI")));
+    }
+
+    /** Every fixture on the CUDA backend. */
+    @ParameterizedTest
+    @MethodSource("io.wrcor.Fixtures#nb201Cases")
+    void cudaBackendMatchesEveryFixture(String fixture) throws Exception {
+        assertOnDevice(fixture, "cuda", "1".equals(System.getenv("WRCOR_REQUIRE_CUDA")));
     }
 
     /** Every fixture, the full-size CIFAR-10 ones included, on the fast CPU backend. */
