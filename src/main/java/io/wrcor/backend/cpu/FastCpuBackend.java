@@ -88,14 +88,17 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         }
     }
 
+    /** {@code current} when it holds {@code bytes}, else a larger segment from the backend's arena (scratch grows, never shrinks). */
+    private MemorySegment atLeast(MemorySegment current, long bytes) {
+        return current.byteSize() >= bytes ? current : arena.allocate(bytes, 64);
+    }
+
     private MemorySegment scratch(int worker, long bytes) {
-        if (scratch[worker].byteSize() < bytes) scratch[worker] = arena.allocate(bytes, 64);
-        return scratch[worker];
+        return scratch[worker] = atLeast(scratch[worker], bytes);
     }
 
     private MemorySegment partial(int worker, long bytes) {
-        if (partial[worker].byteSize() < bytes) partial[worker] = arena.allocate(bytes, 64);
-        return partial[worker];
+        return partial[worker] = atLeast(partial[worker], bytes);
     }
 
     private void gemm(DType t, boolean ta, boolean tb, int m, int n, int k, MemorySegment a, int lda, MemorySegment b, int ldb,
@@ -199,7 +202,7 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
     private MemorySegment flip(Tensor w, ConvShape s) {
         int e = w.dtype().bytes, k = s.k;
         long bytes = w.numel() * e;
-        if (flipped.byteSize() < bytes) flipped = arena.allocate(bytes, 64);
+        flipped = atLeast(flipped, bytes);
         for (int co = 0; co < s.cout; co++)
             for (int ci = 0; ci < s.cin; ci++)
                 for (int ky = 0; ky < k; ky++)
@@ -686,8 +689,7 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
     private MemorySegment ones = MemorySegment.NULL;
 
     private MemorySegment scratchCentred(long bytes) {
-        if (centred.byteSize() < bytes) centred = arena.allocate(bytes, 64);
-        return centred;
+        return centred = atLeast(centred, bytes);
     }
 
     private MemorySegment scratchOnes(int d) {

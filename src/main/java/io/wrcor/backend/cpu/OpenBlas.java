@@ -1,5 +1,6 @@
 package io.wrcor.backend.cpu;
 
+import io.wrcor.util.CacheDir;
 import java.io.IOException;
 import java.io.InputStream;
 import java.lang.foreign.Arena;
@@ -78,7 +79,7 @@ public final class OpenBlas {
         if (OpenBlas.class.getResource(JAR_DIR + "libopenblas.so.0") == null) {
             throw new IOException("no libopenblas.so.0 on the system and no org.bytedeco:openblas natives on the class path");
         }
-        Path dir = cacheDir().resolve("openblas-" + Integer.toHexString(OpenBlas.class.getResource(JAR_DIR + "libopenblas.so.0").toString().hashCode()));
+        Path dir = CacheDir.root().resolve("openblas-" + Integer.toHexString(OpenBlas.class.getResource(JAR_DIR + "libopenblas.so.0").toString().hashCode()));
         Files.createDirectories(dir);
         SymbolLookup last = null;
         for (String lib : JAR_LIBS) {
@@ -93,14 +94,6 @@ public final class OpenBlas {
             last = SymbolLookup.libraryLookup(target, global);
         }
         return new Loaded(last, "OpenBLAS from the org.bytedeco natives jar");
-    }
-
-    private static Path cacheDir() {
-        String env = System.getenv("WRCOR_CACHE");
-        if (env != null && !env.isBlank()) return Path.of(env);
-        String xdg = System.getenv("XDG_CACHE_HOME");
-        Path base = xdg != null && !xdg.isBlank() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache");
-        return base.resolve("wrcor");
     }
 
     /** The loaded library, or null when none could be loaded (see {@link #failure()}). */

@@ -2,6 +2,7 @@ package io.wrcor.backend.opencl;
 
 import static org.lwjgl.opencl.CL10.*;
 
+import io.wrcor.util.CacheDir;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.IntBuffer;
@@ -18,8 +19,7 @@ import org.lwjgl.system.MemoryUtil;
 
 /**
  * Builds the kernels' program once per device, driver, source and options: the device binary is
- * kept in {@code <cache>/opencl}, the cache being the system property {@code wrcor.cache}, else
- * {@code $WRCOR_CACHE}, else {@code ~/.cache/wrcor}; later starts load
+ * kept in {@code opencl/} of {@link CacheDir#root()}; later starts load
  * it instead of compiling. A cache entry that fails to load is rebuilt from source.
  */
 final class ProgramCache {
@@ -27,7 +27,7 @@ final class ProgramCache {
     }
 
     static long build(long context, long device, String deviceKey, String source, String options) throws OpenClBackend.Unavailable {
-        Path file = cacheDir().resolve(key(deviceKey, source, options) + ".bin");
+        Path file = CacheDir.root().resolve("opencl").resolve(key(deviceKey, source, options) + ".bin");
         if (Files.isRegularFile(file)) {
             try {
                 long p = fromBinary(context, device, Files.readAllBytes(file), options);
@@ -98,16 +98,6 @@ final class ProgramCache {
         Path tmp = Files.createTempFile(file.getParent(), "program", ".part");
         Files.write(tmp, bytes);
         Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-    }
-
-    static Path cacheDir() {
-        String prop = System.getProperty("wrcor.cache");
-        if (prop != null && !prop.isBlank()) return Path.of(prop, "opencl");
-        String env = System.getenv("WRCOR_CACHE");
-        if (env != null && !env.isBlank()) return Path.of(env, "opencl");
-        String xdg = System.getenv("XDG_CACHE_HOME");
-        Path base = xdg != null && !xdg.isBlank() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache");
-        return base.resolve("wrcor").resolve("opencl");
     }
 
     private static String key(String... parts) {
