@@ -20,10 +20,20 @@ public final class Fixtures {
     private Fixtures() {
     }
 
+    /**
+     * The shared folder: $WRCOR_SHARED, else -Dwrcor.shared (the pom sets ../shared). A test that
+     * needs it and does not find it fails with this one line first.
+     */
     public static Path shared() {
-        Path p = Path.of(System.getProperty("wrcor.shared", "../shared"));
+        String env = System.getenv("WRCOR_SHARED");
+        Path p = Path.of(env != null && !env.isBlank() ? env : System.getProperty("wrcor.shared", "../shared"));
+        if (!Files.isDirectory(p)) {
+            throw new IllegalStateException("the shared folder " + p.toAbsolutePath().normalize() + " does not exist (looked at "
+                    + (env != null && !env.isBlank() ? "$WRCOR_SHARED" : "-Dwrcor.shared, default ../shared beside the project")
+                    + "); it holds the fixtures and data the tests compare with, see README 'Set-up'");
+        }
         if (!Files.isDirectory(p.resolve("fixtures"))) {
-            throw new IllegalStateException("shared fixtures not found at " + p.toAbsolutePath() + " (set -Dwrcor.shared)");
+            throw new IllegalStateException("the shared folder " + p.toAbsolutePath().normalize() + " has no fixtures/ folder; see README 'Set-up'");
         }
         return p;
     }

@@ -25,6 +25,10 @@ final class Args {
                 if (value == null) {
                     if (i + 1 >= argv.length) throw new UsageException("option " + name + " needs a value");
                     value = argv[++i];
+                    if (value.startsWith("--")) {
+                        throw new UsageException("option " + name + " needs a value, but the next argument is the option '" + value
+                                + "' (write " + name + "=" + value + " if that is really the value)");
+                    }
                 }
                 values.computeIfAbsent(name, k -> new ArrayList<>()).add(value);
             } else {

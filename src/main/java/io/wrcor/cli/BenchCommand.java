@@ -46,13 +46,13 @@ final class BenchCommand {
                 for (List<Proxy> set : sets) for (Nb201Arch arch : archs) engine.score(arch, seed, batch, set);
                 for (List<Proxy> set : sets) {
                     double[] secs = new double[n];
+                    Progress progress = new Progress(err, n, true);
                     for (int i = 0; i < n; i++) {
                         long t0 = System.nanoTime();
                         engine.score(archs.get(i), seed, batch, set);
                         secs[i] = (System.nanoTime() - t0) / 1e9;
-                        err.printf("\r%s: %d/%d", label(set), i + 1, n);
+                        progress.step(label(set));
                     }
-                    err.println();
                     Arrays.sort(secs);
 
                     double median = n % 2 == 1 ? secs[n / 2] : (secs[n / 2 - 1] + secs[n / 2]) / 2;

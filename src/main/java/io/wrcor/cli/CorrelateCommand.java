@@ -34,7 +34,7 @@ final class CorrelateCommand {
 
     static void run(String[] argv, PrintStream out, PrintStream err) {
         Set<String> withValue = new HashSet<>(Scoring.OPTIONS);
-        withValue.addAll(Set.of("--gt", "--sample", "--proxies", "--votes", "--vote-rules", "--report"));
+        withValue.addAll(Set.of("--gt", "--sample", "--proxies", "--votes", "--vote-rules", "--report", "--run-dir"));
         Args a = new Args(argv, 1, withValue, Set.of("--all", "--quiet"));
         GroundTruth gt = GroundTruth.load(Defaults.groundTruth(a.get("--gt", null))).requireComplete();
         List<Vote> votes = new ArrayList<>();
@@ -50,10 +50,13 @@ final class CorrelateCommand {
         if (k > gt.size()) throw new UsageException("--sample " + k + " is larger than the " + gt.size() + " architectures in the space");
         int[] picked = sample(gt.size(), k, seed);
 
+        Path runDir = a.has("--run-dir") ? Path.of(a.get("--run-dir", "")) : Defaults.newRunFolder("correlate");
+        Path scoresFile = a.has("--out") ? Path.of(a.get("--out", "")) : runDir.resolve("scores.jsonl");
+        Path report = a.has("--report") ? Path.of(a.get("--report", "")) : runDir;
         double[][] scores = new double[proxies.size()][k];
-        try (Scoring scoring = new Scoring(a, proxies, err)) {
+        try (Scoring scoring = new Scoring(a, proxies, scoresFile, err)) {
             long cached = java.util.Arrays.stream(picked).filter(i -> scoring.cached(gt.arch(i), proxies) != null).count();
-            if (cached > 0) err.printf("wrcor: %d of %d architectures already scored in %s%n", cached, k, a.get("--out", "memory"));
+            if (cached > 0) err.printf("wrcor: %d of %d architectures already scored in %s%n", cached, k, scoresFile);
             Progress progress = new Progress(err, k - (int) cached, !a.has("--quiet"));
             for (int i = 0; i < k; i++) {
                 boolean fresh = scoring.cached(gt.arch(picked[i]), proxies) == null;
@@ -96,7 +99,6 @@ final class CorrelateCommand {
                 a.has("--weights") ? "fixed weights" : "data " + a.get("--data", "synthetic") + ", batch " + a.get("--batch", "64"));
         printTable(out, header, rows);
 
-        Path report = Path.of(a.get("--report", "correlate-report"));
         try {
             Files.createDirectories(report);
             StringBuilder csv = new StringBuilder(String.join(",", header)).append('\n');
@@ -113,9 +115,10 @@ final class CorrelateCommand {
                 ScatterPlot.write(report.resolve(file), e.name() + ", rho " + fmt(rho) + " (CIFAR-10)", e.name(), "CIFAR-10 test accuracy (%)",
                         e.values(), acc[0]);
             }
-            err.println("wrcor: table and scatter plots written to " + report);
+            err.println("wrcor: table and scatter plots written to " + report + ", scores in " + scoresFile
+                    + (a.has("--out") ? "" : " (give --out " + scoresFile + " to a later run to reuse them)"));
         } catch (IOException e) {
-            throw new UsageException("cannot write the report to " + report + ": " + e.getMessage());
+            throw new UsageException("cannot write the report to " + report + ": " + io.wrcor.util.Files2.reason(e));
         }
     }
 

@@ -2,28 +2,56 @@ package io.wrcor.cli;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
 
-/** Files the commands fall back to when no option names them. */
+/** Files and folders the commands fall back to when no option names them. */
 final class Defaults {
     private Defaults() {
     }
 
     /**
-     * The ground-truth table: the given path, else the project's shared data folder
-     * ({@code ../shared/data/nb201-accuracy.csv} beside the project, as the launcher reports it).
+     * The shared folder (fixtures, CIFAR-10 batches, ground-truth tables): {@code $WRCOR_SHARED},
+     * else the system property {@code wrcor.shared}, else {@code shared} beside the project folder
+     * (the launcher passes the project folder as {@code wrcor.home}). It may not exist.
      */
-    static Path groundTruth(String option) {
-        if (option != null) return Path.of(option);
-        Path shared = sharedData("nb201-accuracy.csv");
-        if (shared == null) throw new UsageException("no ground-truth table: give --gt FILE (a NAS-Bench-201 accuracy CSV)");
-        return shared;
+    static Path shared() {
+        String env = System.getenv("WRCOR_SHARED");
+        if (env != null && !env.isBlank()) return Path.of(env);
+        String prop = System.getProperty("wrcor.shared");
+        if (prop != null && !prop.isBlank()) return Path.of(prop);
+        String home = System.getProperty("wrcor.home", ".");
+        return Path.of(home).toAbsolutePath().normalize().resolveSibling("shared");
     }
 
-    /** A file of the shared data folder beside the project, or null when there is none. */
+    /** Where {@link #shared()} came from, for messages. */
+    static String sharedOrigin() {
+        String env = System.getenv("WRCOR_SHARED");
+        if (env != null && !env.isBlank()) return "$WRCOR_SHARED";
+        return System.getProperty("wrcor.shared") != null ? "-Dwrcor.shared" : "the folder 'shared' beside the project";
+    }
+
+    /** The ground-truth table: the given path, else {@code data/nb201-accuracy.csv} of the shared folder. */
+    static Path groundTruth(String option) {
+        if (option != null) return Path.of(option);
+        Path p = sharedData("nb201-accuracy.csv");
+        if (!Files.isRegularFile(p)) {
+            throw new UsageException("no ground-truth table: " + p + " does not exist (looked in " + sharedOrigin()
+                    + "); give --gt FILE (a NAS-Bench-201 accuracy CSV) or set WRCOR_SHARED to the shared folder");
+        }
+        return p;
+    }
+
+    /** A file of the shared data folder (it may not exist). */
     static Path sharedData(String name) {
-        String home = System.getProperty("wrcor.home");
-        if (home == null) return null;
-        Path p = Path.of(home).resolveSibling("shared").resolve("data").resolve(name);
-        return Files.isRegularFile(p) ? p : null;
+        return shared().resolve("data").resolve(name);
+    }
+
+    /** A new run folder {@code runs/<command>-<date>-<time>} in the working directory (not created yet). */
+    static Path newRunFolder(String command) {
+        String stamp = LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
+        Path p = Path.of("runs", command + "-" + stamp);
+        for (int i = 2; Files.exists(p); i++) p = Path.of("runs", command + "-" + stamp + "-" + i);
+        return p;
     }
 }

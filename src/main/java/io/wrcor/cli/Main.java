@@ -8,47 +8,66 @@ public final class Main {
     private Main() {
     }
 
-    static final String USAGE = """
-            usage: wrcor <command> [options]
+    static final String HEADER = """
+            usage: wrcor <command> [options]      (wrcor <command> --help: that command's options)
 
             commands:
               search     zero-shot search over NAS-Bench-201 (random, regularised evolution, REINFORCE)
               correlate  rank correlation of proxies and votes with NAS-Bench-201 test accuracy
               score      score NAS-Bench-201 architectures with training-free proxies
               bench      time scoring over random architectures (median seconds per architecture)
-              help       this text
+              help       this text;  --version: the engine's version
 
+            files: the shared folder (fixtures, CIFAR-10 batches, ground truth) is $WRCOR_SHARED, else 'shared'
+            beside the project folder; search and correlate save their output under runs/ in the working
+            directory unless told otherwise.
+            """;
+
+    static final String COMMON = """
             options of every scoring command (score, correlate, search):
-              --data FILE         CIFAR-10 binary file (3073-byte records); default: a synthetic N(0,1) batch
+              --data FILE         CIFAR-10 binary file (3073-byte records), e.g. ../shared/data/cifar10-train-0.bin;
+                                  default: a synthetic N(0,1) batch
               --batch N           batch size (default 64)
               --seed S            seed for weights, batch and sampling (default 0)
               --weights DIR       the network's tensors in the fixture format (manifest.json, PyTorch state_dict
-                                  names); DIR's input/target batch is used when present
+                                  names); DIR's input/target batch is used when present (then --batch is refused
+                                  unless --data is given)
               --threads T         CPU threads (default 2)
               --backend NAME      cpu (default), opencl, cuda, auto (cuda, else OpenCL on a GPU, else cpu;
                                   says which), or reference (the slow oracle)
               --channels C --cells N --classes K   network size (default 16, 5, 10)
               --out FILE          results file: rows appended as they are produced; scores already there for the
-                                  same settings are reused, so a rerun only computes what is missing
+                                  same settings (network, weights' content, input batch's content, precision,
+                                  proxy definition) are reused, so a rerun only computes what is missing; held
+                                  locked while in use
               --format F          jsonl (default) or csv, for stdout and --out (default from --out's extension)
-              --quiet             no progress bar
+              --quiet             no progress (else a bar on a terminal, a plain line every 10 s otherwise)
+            """;
 
-            score:
+    static final String SCORE = """
+            wrcor score: one row per architecture on stdout, as JSON lines or CSV
               --arch STR          an arch string, e.g. '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|' (repeatable)
               --arch-file FILE    one arch string per line ('#' comments and blank lines ignored)
-              --sample N          N architectures drawn uniformly at random (with --seed)
+              --sample N          N distinct architectures drawn uniformly at random (with --seed)
               --proxies LIST      comma-separated, default all: wrcor,wrcor_relu_only,act_cor,grad_cor,act_grad_cor,
                                   naswot,jacob_cor,synflow,snip,grad_norm,params,flops
+              --print-stored      also print the rows already in --out (by default only new rows are printed)
+            """;
 
-            correlate:
-              --gt FILE           NAS-Bench-201 accuracy CSV (default: ../shared/data/nb201-accuracy.csv beside the project)
+    static final String CORRELATE = """
+            wrcor correlate: Spearman rho and Kendall tau-b of proxies and votes against test accuracy
+              --gt FILE           NAS-Bench-201 accuracy CSV (default: data/nb201-accuracy.csv of the shared folder)
               --sample K | --all  architectures of the table to score (default 650, drawn with --seed)
               --proxies LIST      default wrcor,naswot,synflow,jacob_cor,params,flops (vote members are added)
               --votes 'V;V'       votes, each 'proxy[:+|:-],...' (default synflow,jacob_cor,wrcor)
               --vote-rules LIST   copeland, soft-z, soft-rank (default all three)
-              --report DIR        where the CSV/Markdown table and scatter plots go (default correlate-report)
+              --run-dir DIR       where the scores (unless --out), the CSV/Markdown table and the scatter plots go
+                                  (default runs/correlate-<date>-<time>)
+              --report DIR        the table and plots only, elsewhere
+            """;
 
-            search:
+    static final String SEARCH = """
+            wrcor search: zero-shot search; prints the found architecture, its scores, accuracy and rank
               --algo A            random, evolution (default) or reinforce
               --objective V       a proxy or a vote 'proxy[:+|:-],...' (default synflow,jacob_cor,wrcor)
               --n N               architectures to evaluate (default 1000)
@@ -61,13 +80,41 @@ public final class Main {
                                   Copeland winner among all evaluated architectures)
               --runs R            repeat with search seeds S, S+1, ...; mean and std of the found accuracy
               --gt FILE | --no-gt ground truth for the found architecture's accuracy and rank (default as correlate)
+              --run-dir DIR       where scores (unless --out), trajectory (unless --trajectory) and summary.json go
+                                  (default runs/search-<date>-<time>)
               --trajectory FILE   every evaluation as a JSON line
-
-            bench:
-              --archs N (default 20)  --batch N (64)  --threads T (2)  --seed S (0)  --data FILE
-              --sets 'wrcor;synflow,jacob_cor,wrcor'   proxy sets to time, separated by ';'
-              (every set first scores the architectures once untimed: JIT and scratch memory warm up)
             """;
+
+    static final String BENCH = """
+            wrcor bench: seconds per architecture over random architectures, after an untimed warm-up pass
+              --archs N (default 20)  --batch N (64)  --threads T (2)  --seed S (0)  --data FILE  --backend NAME
+              --sets 'wrcor;synflow,jacob_cor,wrcor'   proxy sets to time, separated by ';'
+            """;
+
+    static final String USAGE = HEADER + "\n" + COMMON + "\n" + SCORE + "\n" + CORRELATE + "\n" + SEARCH + "\n" + BENCH;
+
+    /** The usage text of one command. */
+    static String usage(String command) {
+        return switch (command) {
+            case "score" -> SCORE + "\n" + COMMON;
+            case "correlate" -> CORRELATE + "\n" + COMMON;
+            case "search" -> SEARCH + "\n" + COMMON;
+            case "bench" -> BENCH;
+            default -> USAGE;
+        };
+    }
+
+    /** The engine's version (from the build), e.g. "0.1.0-SNAPSHOT". */
+    static String version() {
+        try (var in = Main.class.getResourceAsStream("/wrcor-version.properties")) {
+            if (in == null) return "unknown";
+            var p = new java.util.Properties();
+            p.load(in);
+            return p.getProperty("version", "unknown");
+        } catch (java.io.IOException e) {
+            return "unknown";
+        }
+    }
 
     public static void main(String[] args) {
         System.exit(run(args, System.out, System.err));
@@ -79,6 +126,10 @@ public final class Main {
             err.print(USAGE);
             return 2;
         }
+        if (args.length > 1 && (java.util.Arrays.asList(args).contains("--help") || java.util.Arrays.asList(args).contains("-h"))) {
+            out.print(usage(args[0]));
+            return 0;
+        }
         try {
             switch (args[0]) {
                 case "score" -> ScoreCommand.run(args, out, err);
@@ -86,14 +137,15 @@ public final class Main {
                 case "correlate" -> CorrelateCommand.run(args, out, err);
                 case "search" -> SearchCommand.run(args, out, err);
                 case "help", "--help", "-h" -> out.print(USAGE);
-                default -> throw new UsageException("unknown command '" + args[0] + "' (expected score, correlate, search, bench or help)");
+                case "--version", "version" -> out.println("wrcor " + version() + " (Java " + Runtime.version() + ")");
+                default -> throw new UsageException("unknown command '" + args[0] + "' (expected score, correlate, search, bench, help or --version)");
             }
             return 0;
         } catch (UsageException | IllegalArgumentException e) {
             err.println("wrcor: error: " + e.getMessage());
             return 2;
         } catch (UncheckedIOException e) {
-            err.println("wrcor: error: " + e.getCause().getMessage());
+            err.println("wrcor: error: " + io.wrcor.util.Files2.reason(e.getCause()) + " (" + e.getCause().getMessage() + ")");
             return 2;
         } catch (IllegalStateException e) {
             err.println("wrcor: error: " + e.getMessage());

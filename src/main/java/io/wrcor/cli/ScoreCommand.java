@@ -1,14 +1,14 @@
 package io.wrcor.cli;
 
 import io.wrcor.proxy.Proxy;
+import io.wrcor.results.ResultsFile;
 import io.wrcor.space.nb201.Nb201Arch;
-import java.io.IOException;
+import io.wrcor.util.Files2;
 import java.io.PrintStream;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
@@ -21,26 +21,33 @@ final class ScoreCommand {
     static void run(String[] argv, PrintStream out, PrintStream err) {
         Set<String> withValue = new HashSet<>(Scoring.OPTIONS);
         withValue.addAll(Set.of("--arch", "--arch-file", "--sample", "--proxies"));
-        Args a = new Args(argv, 1, withValue, Set.of("--quiet"));
+        Args a = new Args(argv, 1, withValue, Set.of("--quiet", "--print-stored"));
         List<Proxy> proxies = a.has("--proxies") ? Proxy.parseList(a.get("--proxies", "")) : List.of(Proxy.values());
         List<String> labels = proxies.stream().map(p -> p.label).toList();
         boolean csv = ResultsFile.formatOf(a.get("--format", null), a.has("--out") ? Path.of(a.get("--out", "")) : null)
                 == ResultsFile.Format.CSV;
         try (Scoring scoring = new Scoring(a, proxies, err)) {
-            List<String> archs = architectures(a, scoring.folderArch(), a.getLong("--seed", 0));
-            if (archs.isEmpty()) throw new UsageException("no architectures: give --arch, --arch-file, --sample or --weights");
-            if (csv) out.println(ResultsFile.csvHeader(labels));
-            List<String> todo = archs.stream().filter(s -> scoring.cached(s, proxies) == null).toList();
-            if (todo.size() < archs.size()) {
-                err.printf("wrcor: resuming: %d of %d architectures already in %s%n", archs.size() - todo.size(), archs.size(),
-                        a.get("--out", ""));
+            List<String> given = architectures(a, scoring.folderArch(), a.getLong("--seed", 0));
+            if (given.isEmpty()) throw new UsageException("no architectures: give --arch, --arch-file, --sample or --weights");
+            List<String> archs = List.copyOf(new LinkedHashSet<>(given));
+            if (archs.size() < given.size()) {
+                err.printf("wrcor: %d architectures given, %d distinct; each is scored and printed once%n", given.size(), archs.size());
             }
-            Progress progress = new Progress(err, todo.size(), !a.has("--quiet"));
-            for (String s : todo) {
+            if (csv) out.println(ResultsFile.csvHeader(labels));
+            boolean printStored = a.has("--print-stored");
+            List<String> stored = archs.stream().filter(s -> scoring.cached(s, proxies) != null).toList();
+            if (!stored.isEmpty()) {
+                err.printf("wrcor: resuming: %d of %d distinct architectures already in %s%s%n", stored.size(), archs.size(),
+                        a.get("--out", ""), printStored ? "" : " (their rows are not printed again; --print-stored prints them)");
+            }
+            Progress progress = new Progress(err, archs.size() - stored.size(), !a.has("--quiet"));
+            for (String s : archs) {
+                boolean fresh = scoring.cached(s, proxies) == null;
+                if (!fresh && !printStored) continue;
                 ResultsFile.Row row = scoring.score(s, proxies);
                 out.println(csv ? row.toCsv(labels) : row.toJson());
                 out.flush();
-                progress.step();
+                if (fresh) progress.step();
             }
         }
     }
@@ -50,14 +57,7 @@ final class ScoreCommand {
         List<String> archs = new ArrayList<>();
         for (String s : a.all("--arch")) archs.add(Nb201Arch.parse(s).toString());
         for (String f : a.all("--arch-file")) {
-            List<String> lines;
-            try {
-                lines = Files.readAllLines(Path.of(f));
-            } catch (NoSuchFileException e) {
-                throw new UsageException("arch file " + f + " does not exist");
-            } catch (IOException e) {
-                throw new UsageException("cannot read arch file " + f + ": " + e.getMessage());
-            }
+            List<String> lines = Files2.readLines("arch file", Path.of(f));
             for (int i = 0; i < lines.size(); i++) {
                 String line = lines.get(i).strip();
                 if (line.isEmpty() || line.startsWith("#")) continue;
@@ -68,12 +68,19 @@ final class ScoreCommand {
                 }
             }
         }
-        if (a.has("--sample")) {
-            int n = a.getInt("--sample", 0, 1, 15_625);
-            SplittableRandom rnd = new SplittableRandom(seed);
-            for (int i = 0; i < n; i++) archs.add(Nb201Arch.sample(rnd).toString());
-        }
+        if (a.has("--sample")) archs.addAll(sampleDistinct(a.getInt("--sample", 0, 1, 15_625), seed));
         if (archs.isEmpty() && folderArch != null) archs.add(folderArch);
         return archs;
+    }
+
+    /**
+     * n distinct architectures drawn uniformly without replacement: uniform draws with repeats
+     * skipped, so the first k of a sample of n are the sample of k (a larger rerun extends a smaller one).
+     */
+    static List<String> sampleDistinct(int n, long seed) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        Set<String> out = new LinkedHashSet<>();
+        while (out.size() < n) out.add(Nb201Arch.sample(rnd).toString());
+        return List.copyOf(out);
     }
 }

@@ -7,6 +7,8 @@ import io.wrcor.data.TensorFolder;
 import io.wrcor.graph.Weights;
 import io.wrcor.proxy.Proxy;
 import io.wrcor.proxy.Scorer;
+import io.wrcor.results.ResultsFile;
+import io.wrcor.results.RunKey;
 import io.wrcor.space.nb201.Nb201Arch;
 import io.wrcor.space.nb201.Nb201Network;
 import java.io.IOException;
@@ -38,10 +40,15 @@ final class Scoring implements AutoCloseable {
     private final String run;
     private final Backend backend;
     private final Engine engine;
-    private final ResultsFile results;
+    private ResultsFile results;
     private final Map<String, ResultsFile.Row> memory = new HashMap<>();
 
     Scoring(Args a, List<Proxy> csvColumns, java.io.PrintStream err) {
+        this(a, csvColumns, a.has("--out") ? Path.of(a.get("--out", "")) : null, err);
+    }
+
+    /** As above, with the results file {@code out} (null: keep scores in memory only). */
+    Scoring(Args a, List<Proxy> csvColumns, Path out, java.io.PrintStream err) {
         try {
             seed = a.getLong("--seed", 0);
             folder = a.has("--weights") ? TensorFolder.load(Path.of(a.get("--weights", "")), arena) : null;
@@ -49,23 +56,42 @@ final class Scoring implements AutoCloseable {
             Nb201Network network = new Nb201Network(a.getInt("--channels", dflt.channels(), 1, 4096), a.getInt("--cells", dflt.cells(), 1, 64),
                     a.getInt("--classes", dflt.classes(), 1, 1_000_000), dflt.imageSize());
             String data = a.get("--data", null);
-            batch = folder != null && folder.batch() != null && data == null ? folder.batch()
+            boolean folderBatch = folder != null && folder.batch() != null && data == null;
+            if (folderBatch && a.has("--batch") && a.getInt("--batch", 64, 2, 1 << 16) != folder.batch().size()) {
+                throw new UsageException("--batch " + a.get("--batch", "") + " conflicts with --weights " + a.get("--weights", "")
+                        + ", whose input batch has " + folder.batch().size() + " images; drop --batch to use that batch, or add --data FILE"
+                        + " to draw a batch of that size from a data file");
+            }
+            batch = folderBatch ? folder.batch()
                     : Session.batch(data, a.getInt("--batch", 64, 2, 1 << 16), network.classes(), network.imageSize(), seed, arena);
             fixedWeights = folder != null ? new Weights(folder.tensors()) : null;
-            String dataName = data == null ? "synthetic" : Path.of(data).getFileName().toString();
-            run = folder != null
-                    ? "weights=" + Path.of(a.get("--weights", "")).toAbsolutePath().normalize().getFileName() + (data != null ? " data=" + dataName : "")
-                    : String.format("seed=%d batch=%d data=%s C=%d N=%d classes=%d", seed, batch.size(), dataName, network.channels(),
-                    network.cells(), network.classes());
-            Path out = a.has("--out") ? Path.of(a.get("--out", "")) : null;
+            run = new RunKey("nb201", String.format("C=%d,N=%d,classes=%d", network.channels(), network.cells(), network.classes()),
+                    folder != null ? "folder:" + folder.digest() : RunKey.initWeights(seed), RunKey.input(batch), RunKey.PRECISION).text();
             results = out == null ? null
-                    : new ResultsFile(out, ResultsFile.formatOf(a.get("--format", null), out), csvColumns.stream().map(p -> p.label).toList());
+                    : new ResultsFile(out, ResultsFile.formatOf(a.get("--format", null), out), csvColumns.stream().map(p -> p.label).toList(), run);
+            if (results != null && results.otherSettings() > 0) {
+                err.printf("wrcor: %s holds %d rows scored with other settings (network, weights, data or batch); they are kept, not reused%n",
+                        out, results.otherSettings());
+            }
+            if (results != null && results.staleScores() > 0) {
+                err.printf("wrcor: %s holds %d scores computed by an older definition of their proxy; they are recomputed%n", out,
+                        results.staleScores());
+            }
             backend = Session.backend(a.get("--backend", "cpu"), a.getInt("--threads", 2, 1, 1024), err);
             engine = new Engine(backend, network);
         } catch (RuntimeException e) {
-            arena.close();
+            closeQuietly();
             throw e;
         }
+    }
+
+    private void closeQuietly() {
+        try {
+            if (results != null) results.close();
+        } catch (IOException | RuntimeException ignored) {
+            // already failing
+        }
+        arena.close();
     }
 
     /** The architecture the weights folder describes, if any. */
@@ -77,10 +103,15 @@ final class Scoring implements AutoCloseable {
         return run;
     }
 
+    /** The results file's path, or null when scores are kept in memory only. */
+    Path resultsPath() {
+        return results == null ? null : results.path();
+    }
+
     /** The cached row of an architecture if it already has every one of {@code proxies}, else null. */
     ResultsFile.Row cached(String arch, List<Proxy> proxies) {
         ResultsFile.Row r = memory.get(arch);
-        if (r == null && results != null) r = results.known(arch, run);
+        if (r == null && results != null) r = results.known(arch);
         return r != null && hasAll(r, proxies) ? r : null;
     }
 
@@ -95,7 +126,7 @@ final class Scoring implements AutoCloseable {
      */
     ResultsFile.Row score(String arch, List<Proxy> proxies) {
         ResultsFile.Row known = memory.get(arch);
-        if (known == null && results != null) known = results.known(arch, run);
+        if (known == null && results != null) known = results.known(arch);
         List<Proxy> missing = new ArrayList<>();
         for (Proxy p : proxies) if (known == null || !known.scores().containsKey(p.label)) missing.add(p);
         if (!missing.isEmpty()) {
@@ -105,14 +136,14 @@ final class Scoring implements AutoCloseable {
                     : engine.score(parsed, seed, batch, missing);
             Map<String, Double> fresh = new LinkedHashMap<>();
             for (var e : r.scores().entrySet()) fresh.put(e.getKey().label, e.getValue());
-            ResultsFile.Row row = new ResultsFile.Row(arch, fresh, (System.nanoTime() - t0) / 1e9, run);
+            ResultsFile.Row row = new ResultsFile.Row(arch, fresh, (System.nanoTime() - t0) / 1e9, run, ResultsFile.currentDefs(fresh.keySet()));
             if (results != null) results.append(row);
             known = known == null ? row : ResultsFile.union(known, row);
         }
         memory.put(arch, known);
         Map<String, Double> wanted = new LinkedHashMap<>();
         for (Proxy p : proxies) wanted.put(p.label, known.scores().get(p.label));
-        return new ResultsFile.Row(arch, wanted, known.seconds(), run);
+        return new ResultsFile.Row(arch, wanted, known.seconds(), run, ResultsFile.currentDefs(wanted.keySet()));
     }
 
     @Override
@@ -120,7 +151,7 @@ final class Scoring implements AutoCloseable {
         try {
             if (results != null) results.close();
         } catch (IOException e) {
-            throw new UsageException("writing results: " + e.getMessage());
+            throw new UsageException("closing results file " + results.path() + ": " + io.wrcor.util.Files2.reason(e));
         } finally {
             engine.close();
             Session.close(backend);

@@ -37,7 +37,7 @@ final class SearchCommand {
     static void run(String[] argv, PrintStream out, PrintStream err) {
         Set<String> withValue = new HashSet<>(Scoring.OPTIONS);
         withValue.addAll(Set.of("--algo", "--objective", "--n", "--population", "--tournament", "--lr", "--ema", "--calibration",
-                "--runs", "--gt", "--trajectory", "--pick"));
+                "--runs", "--gt", "--trajectory", "--pick", "--run-dir"));
         Args a = new Args(argv, 1, withValue, Set.of("--quiet", "--no-gt"));
         Vote objectiveVote = Vote.parse(a.get("--objective", Vote.PUBLISHED));
         String algo = a.get("--algo", "evolution");
@@ -52,17 +52,26 @@ final class SearchCommand {
         };
         String pick = a.get("--pick", "running");
         if (!pick.equals("copeland") && !pick.equals("running")) throw new UsageException("unknown --pick '" + pick + "' (expected copeland or running)");
-        GroundTruth gt = a.has("--no-gt") ? null : groundTruthOrNull(a.get("--gt", null));
-        Path trajectory = a.has("--trajectory") ? Path.of(a.get("--trajectory", "")) : null;
+        String pickRule = pick.equals("running")
+                ? "the search's running best (the published rule: a candidate that wins or ties the objective's pairwise majority"
+                        + " against the best replaces it; a vote's majority is not transitive, so it can fall)"
+                : "the Copeland winner of all evaluated architectures (most pairwise-majority wins minus losses)";
+        GroundTruth gt = a.has("--no-gt") ? null : groundTruthOrNull(a.get("--gt", null), err);
+        Path runDir = a.has("--run-dir") ? Path.of(a.get("--run-dir", "")) : Defaults.newRunFolder("search");
+        Path scoresFile = a.has("--out") ? Path.of(a.get("--out", "")) : runDir.resolve("scores.jsonl");
+        Path trajectory = a.has("--trajectory") ? Path.of(a.get("--trajectory", "")) : runDir.resolve("trajectory.jsonl");
         List<Proxy> proxies = objectiveVote.members();
 
         double[][] found = new double[Dataset.values().length][runs];
-        try (Scoring scoring = new Scoring(a, proxies, err);
-             BufferedWriter traj = trajectory == null ? null : open(trajectory)) {
+        List<String> summaries = new ArrayList<>();
+        String lastFound = null;
+        long tAll = System.nanoTime();
+        try (Scoring scoring = new Scoring(a, proxies, scoresFile, err);
+             BufferedWriter traj = open(trajectory)) {
             for (int r = 0; r < runs; r++) {
                 long runSeed = seed + r;
                 long t0 = System.nanoTime();
-                Progress progress = new Progress(err, n, !a.has("--quiet"));
+                Progress progress = new Progress(err, "evaluations", n, !a.has("--quiet"));
                 Objective objective = new Objective() {
                     @Override
                     public Vote vote() {
@@ -76,61 +85,149 @@ final class SearchCommand {
                 };
                 final int run = r;
                 Map<Nb201Arch, double[]> seen = new LinkedHashMap<>();
+                double[] bestSeen = {Double.NaN};
                 Nb201Arch running = search.run(objective, n, new SplittableRandom(runSeed), (step, arch, scores, bestSoFar) -> {
                     seen.remove(arch);
                     seen.put(arch, scores); // in order of last evaluation
-                    if (traj != null) writeStep(traj, run, step, arch, scores, bestSoFar, objectiveVote);
-                    progress.step("best " + bestLabel(gt, bestSoFar));
+                    writeStep(traj, trajectory, run, step, arch, scores, bestSoFar, objectiveVote);
+                    progress.step(progressNote(gt, bestSoFar, arch, bestSeen));
                 });
-                Nb201Arch best = pick.equals("running") ? running : copelandWinner(seen);
+                List<Nb201Arch> byCopeland = copelandOrder(seen);
+                Nb201Arch best = pick.equals("running") ? running : byCopeland.getFirst();
                 double secs = (System.nanoTime() - t0) / 1e9;
                 Map<String, Double> scores = scoring.score(best.toString(), proxies).scores();
-                out.printf("run %d (search seed %d): %s, %d architectures (%d distinct) in %.1f s%n  best (%s) %s%n  scores %s%n", r + 1,
-                        runSeed, algo, n, seen.size(), secs, pick.equals("running") ? "the search's running best" : "Copeland winner of the evaluated",
-                        best, scores);
-                if (gt != null) {
+                lastFound = best.toString();
+                out.printf("run %d (search seed %d): %s, %d evaluations (%d distinct architectures) in %.1f s%n", r + 1, runSeed, algo, n,
+                        seen.size(), secs);
+                out.printf("  found      %s%n  picked as  %s%n  scores     %s%n", best, pickRule, scoresJson(scores));
+                StringBuilder json = new StringBuilder("{\"run\": ").append(r + 1).append(", \"search_seed\": ").append(runSeed)
+                        .append(", \"evaluations\": ").append(n).append(", \"distinct\": ").append(seen.size())
+                        .append(", \"seconds\": ").append(String.format("%.1f", secs)).append(", \"found\": ").append(Json.quote(best.toString()))
+                        .append(", \"pick\": ").append(Json.quote(pick)).append(", \"scores\": ").append(scoresJson(scores));
+                if (gt != null && gt.contains(best.toString())) {
                     int idx = gt.indexOf(best.toString());
-                    StringBuilder sb = new StringBuilder("  test accuracy (index " + idx + "):");
+                    out.println("  accuracy   " + accuracyText(gt, idx) + " (NAS-Bench-201 index " + idx + ")");
+                    json.append(", \"test_accuracy\": {");
                     for (Dataset d : Dataset.values()) {
                         found[d.ordinal()][r] = gt.accuracy(d, idx);
-                        sb.append(String.format(" %s %.2f%% (rank %d of %d)", d.label, gt.accuracy(d, idx), gt.rank(d, idx), gt.size()));
+                        json.append(d.ordinal() == 0 ? "" : ", ").append(Json.quote(d.label)).append(": ").append(gt.accuracy(d, idx));
                     }
-                    out.println(sb);
+                    json.append("}, \"rank\": {");
+                    for (Dataset d : Dataset.values()) {
+                        json.append(d.ordinal() == 0 ? "" : ", ").append(Json.quote(d.label)).append(": ").append(gt.rank(d, idx));
+                    }
+                    json.append('}');
                 }
+                out.println("  top five of the evaluated by Copeland score (pairwise-majority wins minus losses):");
+                double[] copeland = copelandScores(seen);
+                List<Nb201Arch> order = new ArrayList<>(seen.keySet());
+                json.append(", \"top5_copeland\": [");
+                for (int i = 0; i < Math.min(5, byCopeland.size()); i++) {
+                    Nb201Arch c = byCopeland.get(i);
+                    double cs = copeland[order.indexOf(c)];
+                    String acc = gt != null && gt.contains(c.toString())
+                            ? String.format("  CIFAR-10 %.2f%%", gt.accuracy(Dataset.CIFAR10, gt.indexOf(c.toString()))) : "";
+                    out.printf("    %d. %+5.0f  %s%s%s%n", i + 1, cs, c, acc, c.equals(best) ? "  (found)" : "");
+                    json.append(i == 0 ? "" : ", ").append("{\"arch\": ").append(Json.quote(c.toString())).append(", \"copeland\": ")
+                            .append((long) cs).append('}');
+                }
+                json.append("]}");
+                summaries.add(json.toString());
             }
         } catch (IOException e) {
-            throw new UsageException("writing the trajectory: " + e.getMessage());
+            throw new UsageException("trajectory " + trajectory + ": " + io.wrcor.util.Files2.reason(e));
         }
         if (gt != null && runs > 1) {
             StringBuilder sb = new StringBuilder(String.format("over %d runs, found test accuracy (mean +- std):", runs));
             for (Dataset d : Dataset.values()) sb.append(String.format(" %s %.2f +- %.2f", d.label, mean(found[d.ordinal()]), std(found[d.ordinal()])));
             out.println(sb);
         }
+        Path summary = runDir.resolve("summary.json");
+        writeSummary(summary, argv, summaries, scoresFile, trajectory, (System.nanoTime() - tAll) / 1e9);
+        out.printf("saved: scores %s, trajectory %s, summary %s%n", scoresFile, trajectory, summary);
+        out.println("next:");
+        out.printf("  every proxy of the found architecture:  bin/wrcor score --arch '%s'%s%n", lastFound,
+                a.has("--data") ? " --data " + a.get("--data", "") : "");
+        if (!a.has("--out")) out.printf("  rerun reusing these scores:             bin/wrcor %s --out %s%n", String.join(" ", quoted(argv)), scoresFile);
+        if (pick.equals("running")) out.println("  the Copeland winner instead:            add --pick copeland (no new scoring with --out above)");
+        out.println("  more runs for mean and spread:          add --runs 5");
+    }
+
+    private static String progressNote(GroundTruth gt, Nb201Arch best, Nb201Arch evaluated, double[] bestSeen) {
+        if (gt == null || !gt.contains(best.toString())) return "running best " + best;
+        if (gt.contains(evaluated.toString())) {
+            double acc = gt.accuracy(Dataset.CIFAR10, gt.indexOf(evaluated.toString()));
+            if (Double.isNaN(bestSeen[0]) || acc > bestSeen[0]) bestSeen[0] = acc;
+        }
+        return String.format("running best by the objective %.2f%% CIFAR-10 (best evaluated so far %.2f%%)",
+                gt.accuracy(Dataset.CIFAR10, gt.indexOf(best.toString())), bestSeen[0]);
+    }
+
+    private static String accuracyText(GroundTruth gt, int idx) {
+        List<String> parts = new ArrayList<>();
+        for (Dataset d : Dataset.values()) {
+            parts.add(String.format("%s %.2f%% (rank %d of %d)", d.label, gt.accuracy(d, idx), gt.rank(d, idx), gt.size()));
+        }
+        return String.join(", ", parts);
+    }
+
+    static String scoresJson(Map<String, Double> scores) {
+        List<String> parts = new ArrayList<>();
+        for (var e : scores.entrySet()) parts.add(Json.quote(e.getKey()) + ": " + Json.number(e.getValue()));
+        return "{" + String.join(", ", parts) + "}";
+    }
+
+    private static List<String> quoted(String[] argv) {
+        List<String> q = new ArrayList<>();
+        for (String s : argv) q.add(s.matches("[A-Za-z0-9_./=:,@+-]+") ? s : "'" + s.replace("'", "'\\''") + "'");
+        return q;
+    }
+
+    private static void writeSummary(Path file, String[] argv, List<String> runs, Path scores, Path trajectory, double secs) {
+        List<String> args = new ArrayList<>();
+        for (String s : argv) args.add(Json.quote(s));
+        String text = "{\"command\": [" + String.join(", ", args) + "], \"engine\": " + Json.quote(Main.version()) + ", \"scores_file\": "
+                + Json.quote(scores.toString()) + ", \"trajectory_file\": " + Json.quote(trajectory.toString()) + ", \"seconds\": "
+                + String.format("%.1f", secs) + ", \"runs\": [\n  " + String.join(",\n  ", runs) + "\n]}\n";
+        try {
+            if (file.getParent() != null) Files.createDirectories(file.getParent());
+            Files.writeString(file, text);
+        } catch (IOException e) {
+            throw new UsageException("summary " + file + ": " + io.wrcor.util.Files2.reason(e));
+        }
     }
 
     /**
-     * The architecture with the highest Copeland score (wins minus losses of the objective's pairwise
-     * majority against every other evaluated architecture); a tie goes to the one evaluated last.
-     * The pairwise majority of a vote is not transitive, so a running best can cycle away from a
-     * strong architecture; the Copeland winner is a well-defined choice from the same comparisons.
+     * The evaluated architectures by Copeland score (wins minus losses of the objective's pairwise
+     * majority against every other evaluated architecture), highest first; a tie goes to the one
+     * evaluated last. The pairwise majority of a vote is not transitive, so a running best can cycle
+     * away from a strong architecture; the Copeland winner is a well-defined choice from the same
+     * comparisons.
      */
-    static Nb201Arch copelandWinner(Map<Nb201Arch, double[]> seen) {
+    static List<Nb201Arch> copelandOrder(Map<Nb201Arch, double[]> seen) {
         List<Nb201Arch> archs = new ArrayList<>(seen.keySet());
-        double[] copeland = Vote.combine(Vote.Rule.COPELAND, seen.values().toArray(double[][]::new));
-        int best = 0;
-        for (int i = 1; i < copeland.length; i++) if (copeland[i] >= copeland[best]) best = i;
-        return archs.get(best);
+        double[] copeland = copelandScores(seen);
+        Integer[] idx = new Integer[archs.size()];
+        for (int i = 0; i < idx.length; i++) idx[i] = i;
+        java.util.Arrays.sort(idx, (x, y) -> copeland[x] != copeland[y] ? Double.compare(copeland[y], copeland[x]) : Integer.compare(y, x));
+        List<Nb201Arch> out = new ArrayList<>();
+        for (int i : idx) out.add(archs.get(i));
+        return out;
     }
 
-    private static String bestLabel(GroundTruth gt, Nb201Arch best) {
-        if (gt == null || !gt.contains(best.toString())) return best.toString();
-        return String.format("%.2f%% on CIFAR-10", gt.accuracy(Dataset.CIFAR10, gt.indexOf(best.toString())));
+    private static double[] copelandScores(Map<Nb201Arch, double[]> seen) {
+        return Vote.combine(Vote.Rule.COPELAND, seen.values().toArray(double[][]::new));
     }
 
-    private static GroundTruth groundTruthOrNull(String option) {
+    private static GroundTruth groundTruthOrNull(String option, PrintStream err) {
         if (option != null) return GroundTruth.load(Path.of(option)).requireComplete();
         Path shared = Defaults.sharedData("nb201-accuracy.csv");
-        return shared == null ? null : GroundTruth.load(shared).requireComplete();
+        if (!Files.isRegularFile(shared)) {
+            err.println("wrcor: no ground truth at " + shared + " (" + Defaults.sharedOrigin() + "): the found architecture's accuracy and"
+                    + " rank are not reported; give --gt FILE, or --no-gt to silence this");
+            return null;
+        }
+        return GroundTruth.load(shared).requireComplete();
     }
 
     private static BufferedWriter open(Path p) throws IOException {
@@ -138,7 +235,7 @@ final class SearchCommand {
         return Files.newBufferedWriter(p, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
     }
 
-    private static void writeStep(BufferedWriter w, int run, int step, Nb201Arch arch, double[] scores, Nb201Arch best, Vote vote) {
+    private static void writeStep(BufferedWriter w, Path file, int run, int step, Nb201Arch arch, double[] scores, Nb201Arch best, Vote vote) {
         StringBuilder sb = new StringBuilder("{\"run\": ").append(run + 1).append(", \"step\": ").append(step + 1).append(", \"arch\": ")
                 .append(Json.quote(arch.toString())).append(", \"scores\": {");
         List<String> parts = new ArrayList<>();
@@ -151,7 +248,7 @@ final class SearchCommand {
             w.newLine();
             w.flush();
         } catch (IOException e) {
-            throw new UsageException("writing the trajectory: " + e.getMessage());
+            throw new IllegalStateException("cannot write trajectory " + file + ": " + io.wrcor.util.Files2.reason(e));
         }
     }
 

@@ -2,11 +2,8 @@ package io.wrcor.data;
 
 import io.wrcor.tensor.DType;
 import io.wrcor.tensor.Tensor;
-import java.io.IOException;
-import java.io.UncheckedIOException;
+import io.wrcor.util.Files2;
 import java.lang.foreign.Arena;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.SplittableRandom;
 
@@ -29,14 +26,7 @@ public final class Cifar10 {
     }
 
     public static Cifar10 read(Path file) {
-        byte[] b;
-        try {
-            b = Files.readAllBytes(file);
-        } catch (NoSuchFileException e) {
-            throw new IllegalArgumentException("data file " + file + " does not exist");
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        byte[] b = Files2.readBytes("data file", file);
         if (b.length == 0 || b.length % RECORD != 0) {
             throw new IllegalArgumentException("data file " + file + ": " + b.length + " bytes is not a positive multiple of "
                     + RECORD + " (CIFAR-10 binary records)");

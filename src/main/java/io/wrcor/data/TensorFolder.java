@@ -1,10 +1,11 @@
 package io.wrcor.data;
 
+import io.wrcor.results.RunKey;
 import io.wrcor.tensor.DType;
 import io.wrcor.tensor.Tensor;
+import io.wrcor.util.Files2;
 import io.wrcor.util.Json;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -14,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -29,6 +31,7 @@ public final class TensorFolder {
     private final Map<String, Object> meta;
     private final Map<String, Tensor> tensors = new LinkedHashMap<>();
     private final Map<String, long[]> int64 = new LinkedHashMap<>();
+    private String digest;
 
     private TensorFolder(Path dir, Map<String, Object> meta) {
         this.dir = dir;
@@ -37,15 +40,12 @@ public final class TensorFolder {
 
     @SuppressWarnings("unchecked")
     public static TensorFolder load(Path dir, Arena arena) {
+        if (!Files.exists(dir)) throw new IllegalArgumentException("weights folder " + dir + " does not exist");
+        if (!Files.isDirectory(dir)) throw new IllegalArgumentException("weights folder " + dir + ": is a file, not a folder");
         Path manifest = dir.resolve("manifest.json");
-        String text;
-        try {
-            text = Files.readString(manifest);
-        } catch (NoSuchFileException e) {
-            throw new IllegalArgumentException("weights folder " + dir + " has no manifest.json");
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        if (!Files.exists(manifest)) throw new IllegalArgumentException("weights folder " + dir + " has no manifest.json");
+        byte[] manifestBytes = Files2.readBytes("manifest", manifest);
+        String text = Files2.decode("manifest", manifest, manifestBytes);
         Map<String, Object> m;
         try {
             m = Json.parseObject(text);
@@ -54,14 +54,17 @@ public final class TensorFolder {
         }
         if (!(m.get("tensors") instanceof List<?> list)) throw new IllegalArgumentException(manifest + ": no 'tensors' list");
         TensorFolder f = new TensorFolder(dir, m.get("meta") instanceof Map<?, ?> mm ? (Map<String, Object>) mm : Map.of());
+        MessageDigest md = RunKey.sha256();
+        md.update(manifestBytes);
         for (Object o : list) {
             if (!(o instanceof Map<?, ?> e)) throw new IllegalArgumentException(manifest + ": malformed tensor entry");
-            f.read((Map<String, Object>) e, arena);
+            f.read((Map<String, Object>) e, arena, md);
         }
+        f.digest = "sha256:" + RunKey.hex(md.digest());
         return f;
     }
 
-    private void read(Map<String, Object> e, Arena arena) {
+    private void read(Map<String, Object> e, Arena arena, MessageDigest folderDigest) {
         String name = (String) e.get("name");
         String file = (String) e.get("file");
         String dtype = (String) e.get("dtype");
@@ -83,6 +86,7 @@ public final class TensorFolder {
                         + numel * elem + " for " + dtype + " " + shapeList);
             }
             MemorySegment raw = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+            folderDigest.update(raw.asByteBuffer());
             if (e.get("sha256") instanceof String want && !want.equalsIgnoreCase(sha256(raw))) {
                 throw new IllegalArgumentException("tensor '" + name + "' (" + p.getFileName() + "): content does not match the manifest's sha256");
             }
@@ -106,7 +110,7 @@ public final class TensorFolder {
         } catch (NoSuchFileException ex) {
             throw new IllegalArgumentException("tensor '" + name + "': file " + p + " is missing");
         } catch (IOException ex) {
-            throw new UncheckedIOException(ex);
+            throw Files2.error("tensor '" + name + "': file", p, ex);
         }
     }
 
@@ -118,6 +122,11 @@ public final class TensorFolder {
         } catch (java.security.NoSuchAlgorithmException ex) {
             throw new IllegalStateException(ex);
         }
+    }
+
+    /** sha256 of the manifest and every tensor file it lists (what a results file keys stored scores on). */
+    public String digest() {
+        return digest;
     }
 
     public Map<String, Object> meta() {

@@ -2,9 +2,7 @@ package io.wrcor.eval;
 
 import io.wrcor.space.nb201.Nb201Arch;
 import io.wrcor.space.nb201.Nb201Op;
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
+import io.wrcor.util.Files2;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -45,14 +43,7 @@ public final class GroundTruth {
     }
 
     public static GroundTruth load(Path file) {
-        List<String> lines;
-        try {
-            lines = Files.readAllLines(file);
-        } catch (NoSuchFileException e) {
-            throw new IllegalArgumentException("ground-truth file " + file + " does not exist");
-        } catch (IOException e) {
-            throw new IllegalArgumentException("cannot read ground-truth file " + file + ": " + e.getMessage());
-        }
+        List<String> lines = Files2.readLines("ground-truth file", file);
         if (lines.isEmpty()) throw new IllegalArgumentException("ground-truth file " + file + " is empty");
         List<String> header = Arrays.asList(lines.getFirst().strip().split(","));
         int archCol = header.indexOf("ArchitectureString");

@@ -44,6 +44,11 @@ public enum Proxy {
     private enum Sites { ACTIVATIONS, GRADIENTS, ALL }
 
     public final String label;
+    /**
+     * The version of this proxy's definition: raised whenever what it computes changes, so that a
+     * results file never serves a score computed by an older definition.
+     */
+    public final int version = 1;
     private final Sites sites;
     private final boolean weighted;
     private final boolean publishedHooks;
@@ -60,8 +65,15 @@ public enum Proxy {
     }
 
     public static Proxy parse(String s) {
-        for (Proxy p : values()) if (p.label.equals(s.trim())) return p;
+        Proxy p = find(s);
+        if (p != null) return p;
         throw new IllegalArgumentException("unknown proxy '" + s + "' (expected one of " + labels() + ")");
+    }
+
+    /** The proxy of this label, or null. */
+    public static Proxy find(String s) {
+        for (Proxy p : values()) if (p.label.equals(s.trim())) return p;
+        return null;
     }
 
     public static String labels() {

@@ -71,7 +71,8 @@ class CliTest {
         Files.writeString(out, Files.readString(out) + "{\"arch\": \"|nor_co", java.nio.file.StandardOpenOption.TRUNCATE_EXISTING);
         Run second = run(smallScore("--sample", "5", "--proxies", "naswot,params", "--out", out.toString()));
         assertEquals(0, second.code(), second.err());
-        assertTrue(second.err().contains("resuming: 3 of 5"), second.err());
+        assertTrue(second.err().contains("resuming: 3 of 5 distinct architectures"), second.err());
+        assertTrue(second.err().contains("not printed again"), second.err());
         assertEquals(2, second.out().lines().count(), "only the missing architectures are scored");
         List<String> rows = Files.readAllLines(out);
         assertEquals(5, rows.size());
@@ -84,7 +85,7 @@ class CliTest {
         Run r = run(smallScore("--arch", ARCH, "--sample", "1", "--proxies", "params,flops", "--out", out.toString()));
         assertEquals(0, r.code(), r.err());
         List<String> rows = Files.readAllLines(out);
-        assertEquals("arch,params,flops,seconds,run", rows.getFirst());
+        assertEquals("arch,params,flops,seconds,run,defs", rows.getFirst());
         assertEquals(3, rows.size());
         assertTrue(rows.get(1).startsWith(ARCH + ","));
     }

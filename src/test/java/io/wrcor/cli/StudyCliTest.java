@@ -17,14 +17,23 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** correlate and search on a small network (C=4, N=1, batch 8): outputs, cache reuse, bad input. */
 class StudyCliTest {
-    static final String GT = Fixtures.shared().resolve("data/nb201-accuracy.csv").toString();
-    static final String[] SMALL = {"--channels", "4", "--cells", "1", "--batch", "8", "--quiet", "--gt", GT};
+    static final String[] SMALL = {"--channels", "4", "--cells", "1", "--batch", "8", "--quiet"};
 
     @TempDir
     Path tmp;
 
-    static String[] args(String command, String... options) {
-        return Stream.concat(Stream.concat(Stream.of(command), Stream.of(SMALL)), Stream.of(options)).toArray(String[]::new);
+    @TempDir
+    Path runs;
+
+    static String gt() {
+        return Fixtures.shared().resolve("data/nb201-accuracy.csv").toString();
+    }
+
+    /** The command on a small network with the shared ground truth; its run folder in a temporary folder. */
+    String[] args(String command, String... options) {
+        Stream<String> base = Stream.concat(Stream.of(command), Stream.of(SMALL));
+        base = Stream.concat(base, Stream.of("--gt", gt(), "--run-dir", runs.resolve(command).toString()));
+        return Stream.concat(base, Stream.of(options)).toArray(String[]::new);
     }
 
     @Test
@@ -54,7 +63,7 @@ class StudyCliTest {
         CliTest.Run r = run(args("search", "--algo", "evolution", "--population", "4", "--tournament", "2", "--n", "9", "--objective",
                 "naswot", "--runs", "2", "--trajectory", traj.toString()));
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().contains("test accuracy (index "), r.out());
+        assertTrue(r.out().contains("  accuracy   cifar10 "), r.out());
         assertTrue(r.out().contains("over 2 runs, found test accuracy (mean +- std)"), r.out());
         List<String> lines = Files.readAllLines(traj);
         assertEquals(18, lines.size());
@@ -70,7 +79,7 @@ class StudyCliTest {
         seen.put(dominant, new double[]{4, 4, 0}); // beats each member of the cycle on two of three
         seen.put(io.wrcor.space.nb201.Nb201Arch.sample(rnd), new double[]{2, 3, 1});
         seen.put(io.wrcor.space.nb201.Nb201Arch.sample(rnd), new double[]{1, 2, 3});
-        assertEquals(dominant, SearchCommand.copelandWinner(seen));
+        assertEquals(dominant, SearchCommand.copelandOrder(seen).getFirst());
     }
 
     @Test
@@ -82,7 +91,7 @@ class StudyCliTest {
         assertBadInput(run(args("search", "--algo", "annealing")), "unknown search 'annealing'");
         assertBadInput(run(args("search", "--pick", "best")), "unknown --pick 'best'");
         Path partial = tmp.resolve("partial.csv");
-        List<String> all = Files.readAllLines(Path.of(GT));
+        List<String> all = Files.readAllLines(Path.of(gt()));
         Files.write(partial, all.subList(0, all.size() - 3));
         assertBadInput(run(args("search", "--gt", partial.toString(), "--n", "3")), "lacks 3 of the 15625");
         assertBadInput(run(args("correlate", "--gt", tmp.resolve("nope.csv").toString())), "does not exist");
