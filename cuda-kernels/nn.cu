@@ -191,6 +191,66 @@ KERNEL void avgpool_backward(GLOBAL const real *dy, GLOBAL real *dx, long n, int
     dx[i] = s;
 }
 
+/* the flat index of the winning cell of window (p, oy, ox): the first maximum in row-major window order;
+   padded cells never win */
+DEVICE_FN long max_cell(GLOBAL const real *x, long p, int oy, int ox, int h, int w, int k, int stride, int pad) {
+    long best = -1;
+    real bv = 0;
+    for (int ky = 0; ky < k; ky++)
+        for (int kx = 0; kx < k; kx++) {
+            int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+            if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+            long i = (p * h + iy) * w + ix;
+            real v = x[i];
+            if (best < 0 || v > bv || (v != v && bv == bv)) {
+                best = i;
+                bv = v;
+            }
+        }
+    return best;
+}
+
+/* n = planes * ho * wo */
+KERNEL void maxpool_forward(GLOBAL const real *x, GLOBAL real *y, long n, int h, int w, int k, int stride, int pad, int ho, int wo) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    int ox = (int) (i % wo), oy = (int) ((i / wo) % ho);
+    long p = i / ((long) wo * ho);
+    y[i] = x[max_cell(x, p, oy, ox, h, w, k, stride, pad)];
+}
+
+/* n = planes * h * w: each input cell gathers dy of every window it won */
+KERNEL void maxpool_backward(GLOBAL const real *x, GLOBAL const real *dy, GLOBAL real *dx, long n, int h, int w, int k, int stride,
+                             int pad, int ho, int wo) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    int ix = (int) (i % w), iy = (int) ((i / w) % h);
+    long p = i / ((long) w * h);
+    real s = 0;
+    for (int ky = 0; ky < k; ky++) {
+        int ty = iy + pad - ky;
+        if (ty < 0 || ty % stride != 0 || ty / stride >= ho) continue;
+        for (int kx = 0; kx < k; kx++) {
+            int tx = ix + pad - kx;
+            if (tx < 0 || tx % stride != 0 || tx / stride >= wo) continue;
+            int oy = ty / stride, ox = tx / stride;
+            if (max_cell(x, p, oy, ox, h, w, k, stride, pad) == i) s += dy[(p * ho + oy) * wo + ox];
+        }
+    }
+    dx[i] = s;
+}
+
+/* dst[b, dc + c, :] = src[b, sc + c, :] for c < channels; n = batch * channels * hw */
+KERNEL void channel_copy(GLOBAL const real *src, GLOBAL real *dst, long n, int src_c, int src_c0, int dst_c, int dst_c0, int channels,
+                         long hw) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    long j = i % hw;
+    long c = (i / hw) % channels;
+    long b = i / (hw * channels);
+    dst[(b * dst_c + dst_c0 + c) * hw + j] = src[(b * src_c + src_c0 + c) * hw + j];
+}
+
 /* n = planes */
 KERNEL void global_avgpool_forward(GLOBAL const real *x, GLOBAL real *y, long n, long hw) {
     long p = THREAD_INDEX();

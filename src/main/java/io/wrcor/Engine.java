@@ -7,8 +7,10 @@ import io.wrcor.graph.Graph;
 import io.wrcor.graph.Weights;
 import io.wrcor.proxy.Proxy;
 import io.wrcor.proxy.Scorer;
-import io.wrcor.space.nb201.Nb201Arch;
-import io.wrcor.space.nb201.Nb201Network;
+import io.wrcor.space.Arch;
+import io.wrcor.space.NetSize;
+import io.wrcor.space.SearchSpace;
+import io.wrcor.space.SearchSpaces;
 import io.wrcor.tensor.Tensor;
 import io.wrcor.tensor.TensorPool;
 import java.lang.foreign.Arena;
@@ -17,49 +19,59 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Scores NAS-Bench-201 architectures on one backend: the Java API behind the command line. One
- * engine per thread; it owns its scratch memory and frees it on close.
+ * Scores architectures of one search space on one backend: the Java API behind the command line.
+ * One engine per thread; it owns its scratch memory and frees it on close.
  */
 public final class Engine implements AutoCloseable {
     private final TensorPool pool = new TensorPool();
     private final Scorer scorer;
-    private final Nb201Network network;
+    private final SearchSpace space;
+    private final NetSize size;
     private Arena weightArena = Arena.ofShared();
     private final Map<String, Tensor> drawnWeights = new HashMap<>();
     private long drawnSeed;
 
-    public Engine(Backend backend, Nb201Network network) {
+    public Engine(Backend backend, SearchSpace space, NetSize size) {
         this.scorer = new Scorer(backend, pool);
-        this.network = network;
+        this.space = space;
+        this.size = size;
+    }
+
+    public SearchSpace space() {
+        return space;
+    }
+
+    public NetSize size() {
+        return size;
     }
 
     /** Scores with the given weights (PyTorch state_dict names). */
-    public Scorer.Result score(Nb201Arch arch, Weights weights, Batch batch, List<Proxy> proxies) {
-        Graph graph = network.build(arch);
+    public Scorer.Result score(Arch arch, Weights weights, Batch batch, List<Proxy> proxies) {
+        Graph graph = space.build(arch, size, true);
         weights.requireFor(graph);
         requireInput(batch);
         requireMemory(graph, batch.size());
-        return scorer.score(graph, network.build(arch, false), weights, batch, proxies);
+        return scorer.score(graph, space.build(arch, size, false), weights, batch, proxies);
     }
 
     /**
-     * Scores with PyTorch's default initialisation drawn from {@code seed}. A layer's values depend
-     * only on the seed and its name, so they are drawn once and kept for the next architectures.
+     * Scores with the space's initialisation drawn from {@code seed}. A layer's values depend only on
+     * the seed and its name, so they are drawn once and kept for the next architectures.
      */
-    public Scorer.Result score(Nb201Arch arch, long seed, Batch batch, List<Proxy> proxies) {
+    public Scorer.Result score(Arch arch, long seed, Batch batch, List<Proxy> proxies) {
         if (seed != drawnSeed) {
             drawnWeights.clear();
             weightArena.close();
             weightArena = Arena.ofShared();
             drawnSeed = seed;
         }
-        Graph graph = network.build(arch);
+        Graph graph = space.build(arch, size, true);
         requireMemory(graph, batch.size());
-        return score(arch, Weights.init(graph, seed, weightArena, drawnWeights), batch, proxies);
+        return score(arch, space.init(graph, seed, weightArena, drawnWeights), batch, proxies);
     }
 
     private void requireInput(Batch batch) {
-        int s = network.imageSize();
+        int s = size.imageSize();
         if (batch.input().dim(2) != s || batch.input().dim(3) != s) {
             throw new IllegalArgumentException("input batch is " + batch.input().dim(2) + "x" + batch.input().dim(3)
                     + ", the network expects " + s + "x" + s);
@@ -85,14 +97,15 @@ public final class Engine implements AutoCloseable {
         }
     }
 
-    /** The network a fixture-format folder describes (meta C, N, num_classes), default sizes otherwise. */
-    public static Nb201Network networkOf(TensorFolder folder) {
-        var meta = folder.meta();
-        return new Nb201Network(intMeta(meta.get("C"), 16), intMeta(meta.get("N"), 5), intMeta(meta.get("num_classes"), 10), 32);
+    /** The space a fixture-format folder's meta names (absent: NAS-Bench-201). */
+    public static SearchSpace spaceOf(TensorFolder folder) {
+        return SearchSpaces.ofMeta(folder.meta());
     }
 
-    private static int intMeta(Object v, int dflt) {
-        return v instanceof Double d ? d.intValue() : dflt;
+    /** The network size a fixture-format folder describes, the space's defaults otherwise. */
+    public static NetSize sizeOf(TensorFolder folder) {
+        SearchSpace s = spaceOf(folder);
+        return s.sizeOf(folder.meta(), s.defaultSize());
     }
 
     @Override

@@ -39,20 +39,36 @@ public final class Fixtures {
     }
 
     public static Path nb201(String name) {
-        return shared().resolve("fixtures/nb201").resolve(name);
+        return fixture("nb201/" + name);
     }
 
+    /** A fixture folder by id, "space/case" (e.g. "nb101/small-mixed"). */
+    public static Path fixture(String id) {
+        return shared().resolve("fixtures").resolve(id);
+    }
+
+    /** The NAS-Bench-201 cases, by name. */
     public static List<String> nb201Cases() {
-        try (Stream<Path> s = Files.list(shared().resolve("fixtures/nb201"))) {
-            return s.filter(Files::isDirectory).map(p -> p.getFileName().toString()).sorted().toList();
+        return cases("nb201").stream().map(id -> id.substring("nb201/".length())).toList();
+    }
+
+    /** Every case of one space, as ids "space/case". */
+    public static List<String> cases(String space) {
+        try (Stream<Path> s = Files.list(shared().resolve("fixtures").resolve(space))) {
+            return s.filter(Files::isDirectory).map(p -> space + "/" + p.getFileName()).sorted().toList();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
     }
 
-    public static Map<String, Object> expected(String name) {
+    /** Every case of the spaces the engine has, as ids "space/case". */
+    public static List<String> allCases() {
+        return Stream.of("nb201", "nb101").flatMap(s -> cases(s).stream()).toList();
+    }
+
+    public static Map<String, Object> expected(String id) {
         try {
-            return Json.parseObject(Files.readString(nb201(name).resolve("expected.json")));
+            return Json.parseObject(Files.readString(fixture(id).resolve("expected.json")));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -67,7 +83,7 @@ public final class Fixtures {
         }
     }
 
-    public static TensorFolder load(String name, Arena arena) {
-        return TensorFolder.load(nb201(name), arena);
+    public static TensorFolder load(String id, Arena arena) {
+        return TensorFolder.load(fixture(id), arena);
     }
 }

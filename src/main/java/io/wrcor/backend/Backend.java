@@ -39,6 +39,18 @@ public interface Backend {
 
     void avgPoolBackward(Tensor dy, int k, int stride, int pad, boolean countIncludePad, Tensor dx);
 
+    /** Max pool with a square window; padded cells never win; a tie goes to the first cell in window (row-major) order. */
+    void maxPoolForward(Tensor x, int k, int stride, int pad, Tensor y);
+
+    /** dx: each output's gradient goes to the cell that won its window (the first maximum), summed over windows. */
+    void maxPoolBackward(Tensor x, Tensor dy, int k, int stride, int pad, Tensor dx);
+
+    /**
+     * Copies channels [srcChannel, srcChannel + channels) of every sample of src[B,Cs,H,W] into channels
+     * [dstChannel, ...) of dst[B,Cd,H,W]; dst's other channels are left as they are.
+     */
+    void channelCopy(Tensor src, int srcChannel, Tensor dst, int dstChannel, int channels);
+
     /** out = a + b; out may be a. */
     void add(Tensor a, Tensor b, Tensor out);
 

@@ -20,7 +20,7 @@ public abstract class KernelBackend implements Backend {
     /** The kernels every device backend builds, by their names in the sources. */
     public static final List<String> KERNELS = List.of("conv_forward", "conv_backward_data", "conv_backward_weight", "bn_stats",
             "bn_apply", "bn_backward_reduce", "bn_backward_apply", "relu_forward", "relu_backward", "add", "scale", "avgpool_forward",
-            "avgpool_backward", "global_avgpool_forward", "global_avgpool_backward", "linear_forward", "linear_backward_data",
+            "avgpool_backward", "maxpool_forward", "maxpool_backward", "channel_copy", "global_avgpool_forward", "global_avgpool_backward", "linear_forward", "linear_backward_data",
             "linear_backward_weight", "cross_entropy_grad", "row_stats", "centred_gram", "accumulate_abs_corr");
 
     /** The kernel source files, in cuda-kernels/, after compat.h. */
@@ -243,6 +243,31 @@ public abstract class KernelBackend implements Backend {
         try (Launch l = new Launch(dy.dtype())) {
             l.in(dy).out(dx).l(dx.numel()).i(dx.dim(2)).i(dx.dim(3)).i(k).i(stride).i(pad).i(countIncludePad ? 1 : 0).i(dy.dim(2))
                     .i(dy.dim(3)).kernel("avgpool_backward", dx.numel()).run();
+        }
+    }
+
+    @Override
+    public void maxPoolForward(Tensor x, int k, int stride, int pad, Tensor y) {
+        try (Launch l = new Launch(x.dtype())) {
+            l.in(x).out(y).l(y.numel()).i(x.dim(2)).i(x.dim(3)).i(k).i(stride).i(pad).i(y.dim(2)).i(y.dim(3))
+                    .kernel("maxpool_forward", y.numel()).run();
+        }
+    }
+
+    @Override
+    public void maxPoolBackward(Tensor x, Tensor dy, int k, int stride, int pad, Tensor dx) {
+        try (Launch l = new Launch(x.dtype())) {
+            l.in(x).in(dy).out(dx).l(dx.numel()).i(x.dim(2)).i(x.dim(3)).i(k).i(stride).i(pad).i(dy.dim(2)).i(dy.dim(3))
+                    .kernel("maxpool_backward", dx.numel()).run();
+        }
+    }
+
+    @Override
+    public void channelCopy(Tensor src, int srcChannel, Tensor dst, int dstChannel, int channels) {
+        long hw = (long) src.dim(2) * src.dim(3), n = src.dim(0) * channels * hw;
+        if (n == 0) return;
+        try (Launch l = new Launch(src.dtype())) {
+            l.in(src).out(dst).l(n).i(src.dim(1)).i(srcChannel).i(dst.dim(1)).i(dstChannel).i(channels).l(hw).kernel("channel_copy", n).run();
         }
     }
 

@@ -4,8 +4,10 @@ import io.wrcor.Engine;
 import io.wrcor.backend.Backend;
 import io.wrcor.data.Batch;
 import io.wrcor.proxy.Proxy;
-import io.wrcor.space.nb201.Nb201Arch;
-import io.wrcor.space.nb201.Nb201Network;
+import io.wrcor.space.Arch;
+import io.wrcor.space.NetSize;
+import io.wrcor.space.SearchSpace;
+import io.wrcor.space.SearchSpaces;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
@@ -23,27 +25,28 @@ final class BenchCommand {
     }
 
     static void run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = new Args(argv, 1, Set.of("--archs", "--batch", "--threads", "--seed", "--data", "--sets", "--backend"), Set.of());
+        Args a = new Args(argv, 1, Set.of("--space", "--archs", "--batch", "--threads", "--seed", "--data", "--sets", "--backend"), Set.of());
         int n = a.getInt("--archs", 20, 1, 15_625), batchSize = a.getInt("--batch", 64, 2, 1 << 16);
         int threads = a.getInt("--threads", 2, 1, 1024);
         long seed = a.getLong("--seed", 0);
         List<List<Proxy>> sets = new ArrayList<>();
         for (String s : a.get("--sets", "wrcor;synflow,jacob_cor,wrcor").split(";")) sets.add(Proxy.parseList(s));
-        Nb201Network net = Nb201Network.BENCHMARK;
+        SearchSpace space = a.has("--space") ? SearchSpaces.get(a.get("--space", "")) : SearchSpaces.defaultSpace();
+        NetSize net = space.defaultSize();
         SplittableRandom rnd = new SplittableRandom(seed);
-        List<Nb201Arch> archs = new ArrayList<>();
-        for (int i = 0; i < n; i++) archs.add(Nb201Arch.sample(rnd));
+        List<Arch> archs = new ArrayList<>();
+        for (int i = 0; i < n; i++) archs.add(space.sample(rnd));
 
         try (Arena arena = Arena.ofShared()) {
             Batch batch = Session.batch(a.get("--data", null), batchSize, net.classes(), net.imageSize(), seed, arena);
             Backend backend = Session.backend(a.get("--backend", "cpu"), threads, err);
-            try (Engine engine = new Engine(backend, net)) {
-                out.printf("backend %s, batch %d, %d random NAS-Bench-201 architectures (seed %d), %s data%n", backend.name(),
-                        batchSize, n, seed, a.has("--data") ? "CIFAR-10" : "synthetic");
+            try (Engine engine = new Engine(backend, space, net)) {
+                out.printf("backend %s, batch %d, %d random %s architectures (seed %d), %s data%n", backend.name(),
+                        batchSize, n, space.name(), seed, a.has("--data") ? "CIFAR-10" : "synthetic");
                 // warm-up: one untimed pass over the same architectures with every set, so that the JIT
                 // has compiled the hot loops and the scratch pool holds the sizes they need (steady
                 // state, as in a long scoring run)
-                for (List<Proxy> set : sets) for (Nb201Arch arch : archs) engine.score(arch, seed, batch, set);
+                for (List<Proxy> set : sets) for (Arch arch : archs) engine.score(arch, seed, batch, set);
                 for (List<Proxy> set : sets) {
                     double[] secs = new double[n];
                     Progress progress = new Progress(err, n, true);

@@ -1,7 +1,6 @@
 package io.wrcor.cli;
 
 import io.wrcor.eval.GroundTruth;
-import io.wrcor.eval.GroundTruth.Dataset;
 import io.wrcor.eval.RankCorrelation;
 import io.wrcor.eval.ScatterPlot;
 import io.wrcor.proxy.Proxy;
@@ -36,7 +35,6 @@ final class CorrelateCommand {
         Set<String> withValue = new HashSet<>(Scoring.OPTIONS);
         withValue.addAll(Set.of("--gt", "--sample", "--proxies", "--votes", "--vote-rules", "--report", "--run-dir"));
         Args a = new Args(argv, 1, withValue, Set.of("--all", "--quiet"));
-        GroundTruth gt = GroundTruth.load(Defaults.groundTruth(a.get("--gt", null))).requireComplete();
         List<Vote> votes = new ArrayList<>();
         for (String v : a.get("--votes", Vote.PUBLISHED).split(";")) if (!v.isBlank()) votes.add(Vote.parse(v));
         List<Vote.Rule> rules = new ArrayList<>();
@@ -46,15 +44,21 @@ final class CorrelateCommand {
         List<Proxy> proxies = List.copyOf(wanted);
 
         long seed = a.getLong("--seed", 0);
-        int k = a.has("--all") ? gt.size() : a.getInt("--sample", 650, 2, Integer.MAX_VALUE);
-        if (k > gt.size()) throw new UsageException("--sample " + k + " is larger than the " + gt.size() + " architectures in the space");
-        int[] picked = sample(gt.size(), k, seed);
-
         Path runDir = a.has("--run-dir") ? Path.of(a.get("--run-dir", "")) : Defaults.newRunFolder("correlate");
         Path scoresFile = a.has("--out") ? Path.of(a.get("--out", "")) : runDir.resolve("scores.jsonl");
         Path report = a.has("--report") ? Path.of(a.get("--report", "")) : runDir;
-        double[][] scores = new double[proxies.size()][k];
+        GroundTruth gt;
+        int k;
+        int[] picked;
+        double[][] scores;
+        String spaceName;
         try (Scoring scoring = new Scoring(a, proxies, scoresFile, err)) {
+            spaceName = scoring.space().name();
+            gt = GroundTruth.load(Defaults.groundTruth(a.get("--gt", null), scoring.space()), scoring.space()).requireComplete();
+            k = a.has("--all") ? gt.size() : a.has("--sample") ? a.getInt("--sample", 650, 2, Integer.MAX_VALUE) : Math.min(650, gt.size());
+            if (k > gt.size()) throw new UsageException("--sample " + k + " is larger than the " + gt.size() + " architectures in the ground truth");
+            picked = sample(gt.size(), k, seed);
+            scores = new double[proxies.size()][k];
             long cached = java.util.Arrays.stream(picked).filter(i -> scoring.cached(gt.arch(i), proxies) != null).count();
             if (cached > 0) err.printf("wrcor: %d of %d architectures already scored in %s%n", cached, k, scoresFile);
             Progress progress = new Progress(err, k - (int) cached, !a.has("--quiet"));
@@ -75,27 +79,27 @@ final class CorrelateCommand {
             for (Vote.Rule r : rules) entries.add(new Entry("vote(" + v.label() + ") " + r.label, Vote.combine(r, signed)));
         }
 
-        Dataset[] ds = Dataset.values();
-        double[][] acc = new double[ds.length][k];
-        for (Dataset d : ds) for (int i = 0; i < k; i++) acc[d.ordinal()][i] = gt.accuracy(d, picked[i]);
+        List<String> ds = gt.datasets();
+        double[][] acc = new double[ds.size()][k];
+        for (int d = 0; d < ds.size(); d++) for (int i = 0; i < k; i++) acc[d][i] = gt.accuracy(d, picked[i]);
         List<String[]> rows = new ArrayList<>();
         for (Entry e : entries) {
-            String[] row = new String[2 + 2 * ds.length];
+            String[] row = new String[2 + 2 * ds.size()];
             row[0] = e.name();
             int valid = 0;
             for (double v : e.values()) if (!Double.isNaN(v)) valid++;
-            for (Dataset d : ds) {
-                row[1 + 2 * d.ordinal()] = fmt(RankCorrelation.spearman(e.values(), acc[d.ordinal()]));
-                row[2 + 2 * d.ordinal()] = fmt(RankCorrelation.kendallTauB(e.values(), acc[d.ordinal()]));
+            for (int d = 0; d < ds.size(); d++) {
+                row[1 + 2 * d] = fmt(RankCorrelation.spearman(e.values(), acc[d]));
+                row[2 + 2 * d] = fmt(RankCorrelation.kendallTauB(e.values(), acc[d]));
             }
             row[row.length - 1] = Integer.toString(valid);
             rows.add(row);
         }
         List<String> header = new ArrayList<>(List.of("proxy"));
-        for (Dataset d : ds) { header.add(d.label + " rho"); header.add(d.label + " tau"); }
+        for (String d : ds) { header.add(d + " rho"); header.add(d + " tau"); }
         header.add("n");
 
-        out.printf("%d NAS-Bench-201 architectures (seed %d), %s; Spearman rho and Kendall tau-b against test accuracy%n", k, seed,
+        out.printf("%d %s architectures (seed %d), %s; Spearman rho and Kendall tau-b against accuracy%n", k, spaceName, seed,
                 a.has("--weights") ? "fixed weights" : "data " + a.get("--data", "synthetic") + ", batch " + a.get("--batch", "64"));
         printTable(out, header, rows);
 
@@ -112,7 +116,7 @@ final class CorrelateCommand {
             for (Entry e : entries) {
                 String file = "scatter-" + e.name().replaceAll("[^A-Za-z0-9_.-]+", "_") + ".png";
                 double rho = RankCorrelation.spearman(e.values(), acc[0]);
-                ScatterPlot.write(report.resolve(file), e.name() + ", rho " + fmt(rho) + " (CIFAR-10)", e.name(), "CIFAR-10 test accuracy (%)",
+                ScatterPlot.write(report.resolve(file), e.name() + ", rho " + fmt(rho) + " (" + ds.getFirst() + ")", e.name(), ds.getFirst() + " accuracy (%)",
                         e.values(), acc[0]);
             }
             err.println("wrcor: table and scatter plots written to " + report + ", scores in " + scoresFile

@@ -31,13 +31,13 @@ final class Defaults {
         return System.getProperty("wrcor.shared") != null ? "-Dwrcor.shared" : "the folder 'shared' beside the project";
     }
 
-    /** The ground-truth table: the given path, else {@code data/nb201-accuracy.csv} of the shared folder. */
-    static Path groundTruth(String option) {
+    /** The ground-truth table: the given path, else the space's table in the shared data folder. */
+    static Path groundTruth(String option, io.wrcor.space.SearchSpace space) {
         if (option != null) return Path.of(option);
-        Path p = sharedData("nb201-accuracy.csv");
+        Path p = sharedData(space.groundTruth().defaultFile());
         if (!Files.isRegularFile(p)) {
             throw new UsageException("no ground-truth table: " + p + " does not exist (looked in " + sharedOrigin()
-                    + "); give --gt FILE (a NAS-Bench-201 accuracy CSV) or set WRCOR_SHARED to the shared folder");
+                    + "); give --gt FILE (a " + space.name() + " accuracy table) or set WRCOR_SHARED to the shared folder");
         }
         return p;
     }

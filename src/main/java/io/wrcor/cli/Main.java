@@ -12,9 +12,9 @@ public final class Main {
             usage: wrcor <command> [options]      (wrcor <command> --help: that command's options)
 
             commands:
-              search     zero-shot search over NAS-Bench-201 (random, regularised evolution, REINFORCE)
-              correlate  rank correlation of proxies and votes with NAS-Bench-201 test accuracy
-              score      score NAS-Bench-201 architectures with training-free proxies
+              search     zero-shot search (random, regularised evolution, REINFORCE)
+              correlate  rank correlation of proxies and votes with a benchmark's accuracy
+              score      score architectures with training-free proxies
               bench      time scoring over random architectures (median seconds per architecture)
               help       this text;  --version: the engine's version
 
@@ -25,6 +25,7 @@ public final class Main {
 
     static final String COMMON = """
             options of every scoring command (score, correlate, search):
+              --space S           the search space: nb201 (default) or nb101; a --weights folder names its own
               --data FILE         CIFAR-10 binary file (3073-byte records), e.g. ../shared/data/cifar10-train-0.bin;
                                   default: a synthetic N(0,1) batch
               --batch N           batch size (default 64)
@@ -35,7 +36,8 @@ public final class Main {
               --threads T         CPU threads (default 2)
               --backend NAME      cpu (default), opencl, cuda, auto (cuda, else OpenCL on a GPU, else cpu;
                                   says which), or reference (the slow oracle)
-              --channels C --cells N --classes K   network size (default 16, 5, 10)
+              --channels C --cells N --classes K   network size: NAS-Bench-201 C and cells per stage (default 16,
+                                  5, 10), NAS-Bench-101 stem width and cells per stack (default 128, 3, 10)
               --out FILE          results file: rows appended as they are produced; scores already there for the
                                   same settings (network, weights' content, input batch's content, precision,
                                   proxy definition) are reused, so a rerun only computes what is missing; held
@@ -46,8 +48,10 @@ public final class Main {
 
     static final String SCORE = """
             wrcor score: one row per architecture on stdout, as JSON lines or CSV
-              --arch STR          an arch string, e.g. '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|' (repeatable)
-              --arch-file FILE    one arch string per line ('#' comments and blank lines ignored)
+              --arch STR          an architecture (repeatable): NAS-Bench-201
+                                  '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|',
+                                  NAS-Bench-101 (rows, a space, ops) '0110;0001;0001;0000 input;conv3x3-bn-relu;maxpool3x3;output'
+              --arch-file FILE    one architecture per line ('#' comments and blank lines ignored)
               --sample N          N distinct architectures drawn uniformly at random (with --seed)
               --proxies LIST      comma-separated, default all: wrcor,wrcor_relu_only,act_cor,grad_cor,act_grad_cor,
                                   naswot,jacob_cor,synflow,snip,grad_norm,params,flops
@@ -56,7 +60,8 @@ public final class Main {
 
     static final String CORRELATE = """
             wrcor correlate: Spearman rho and Kendall tau-b of proxies and votes against test accuracy
-              --gt FILE           NAS-Bench-201 accuracy CSV (default: data/nb201-accuracy.csv of the shared folder)
+              --gt FILE           the space's accuracy table (default in the shared folder: data/nb201-accuracy.csv,
+                                  data/nb101-val-accuracy-500.csv)
               --sample K | --all  architectures of the table to score (default 650, drawn with --seed)
               --proxies LIST      default wrcor,naswot,synflow,jacob_cor,params,flops (vote members are added)
               --votes 'V;V'       votes, each 'proxy[:+|:-],...' (default synflow,jacob_cor,wrcor)

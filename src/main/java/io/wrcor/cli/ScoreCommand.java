@@ -2,7 +2,7 @@ package io.wrcor.cli;
 
 import io.wrcor.proxy.Proxy;
 import io.wrcor.results.ResultsFile;
-import io.wrcor.space.nb201.Nb201Arch;
+import io.wrcor.space.SearchSpace;
 import io.wrcor.util.Files2;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -27,7 +27,7 @@ final class ScoreCommand {
         boolean csv = ResultsFile.formatOf(a.get("--format", null), a.has("--out") ? Path.of(a.get("--out", "")) : null)
                 == ResultsFile.Format.CSV;
         try (Scoring scoring = new Scoring(a, proxies, err)) {
-            List<String> given = architectures(a, scoring.folderArch(), a.getLong("--seed", 0));
+            List<String> given = architectures(a, scoring.space(), scoring.folderArch(), a.getLong("--seed", 0));
             if (given.isEmpty()) throw new UsageException("no architectures: give --arch, --arch-file, --sample or --weights");
             List<String> archs = List.copyOf(new LinkedHashSet<>(given));
             if (archs.size() < given.size()) {
@@ -44,6 +44,8 @@ final class ScoreCommand {
             for (String s : archs) {
                 boolean fresh = scoring.cached(s, proxies) == null;
                 if (!fresh && !printStored) continue;
+                String note = fresh ? scoring.space().note(scoring.space().parse(s)) : null;
+                if (note != null) err.println("wrcor: note: " + s + ": " + note);
                 ResultsFile.Row row = scoring.score(s, proxies);
                 out.println(csv ? row.toCsv(labels) : row.toJson());
                 out.flush();
@@ -53,22 +55,22 @@ final class ScoreCommand {
     }
 
     /** The architectures to score, validated up front so a bad one fails before any work is done. */
-    private static List<String> architectures(Args a, String folderArch, long seed) {
+    private static List<String> architectures(Args a, SearchSpace space, String folderArch, long seed) {
         List<String> archs = new ArrayList<>();
-        for (String s : a.all("--arch")) archs.add(Nb201Arch.parse(s).toString());
+        for (String s : a.all("--arch")) archs.add(space.parse(s).toString());
         for (String f : a.all("--arch-file")) {
             List<String> lines = Files2.readLines("arch file", Path.of(f));
             for (int i = 0; i < lines.size(); i++) {
                 String line = lines.get(i).strip();
                 if (line.isEmpty() || line.startsWith("#")) continue;
                 try {
-                    archs.add(Nb201Arch.parse(line).toString());
+                    archs.add(space.parse(line).toString());
                 } catch (IllegalArgumentException e) {
                     throw new UsageException(f + ", line " + (i + 1) + ": " + e.getMessage());
                 }
             }
         }
-        if (a.has("--sample")) archs.addAll(sampleDistinct(a.getInt("--sample", 0, 1, 15_625), seed));
+        if (a.has("--sample")) archs.addAll(sampleDistinct(space, a.getInt("--sample", 0, 1, 10_000_000), seed));
         if (archs.isEmpty() && folderArch != null) archs.add(folderArch);
         return archs;
     }
@@ -77,10 +79,19 @@ final class ScoreCommand {
      * n distinct architectures drawn uniformly without replacement: uniform draws with repeats
      * skipped, so the first k of a sample of n are the sample of k (a larger rerun extends a smaller one).
      */
-    static List<String> sampleDistinct(int n, long seed) {
+    static List<String> sampleDistinct(SearchSpace space, int n, long seed) {
+        int all = space.groundTruth().complete();
+        if (all > 0 && n > all) throw new UsageException("--sample " + n + " is larger than the " + all + " architectures of the " + space.name() + " space");
         SplittableRandom rnd = new SplittableRandom(seed);
         Set<String> out = new LinkedHashSet<>();
-        while (out.size() < n) out.add(Nb201Arch.sample(rnd).toString());
+        long draws = 0, limit = 100L * n + 1_000_000;
+        while (out.size() < n) {
+            if (++draws > limit) {
+                throw new UsageException("--sample " + n + ": only " + out.size() + " distinct architectures found in " + (draws - 1)
+                        + " draws; the " + space.name() + " space is smaller than that");
+            }
+            out.add(space.sample(rnd).toString());
+        }
         return List.copyOf(out);
     }
 }

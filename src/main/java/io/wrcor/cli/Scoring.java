@@ -9,8 +9,10 @@ import io.wrcor.proxy.Proxy;
 import io.wrcor.proxy.Scorer;
 import io.wrcor.results.ResultsFile;
 import io.wrcor.results.RunKey;
-import io.wrcor.space.nb201.Nb201Arch;
-import io.wrcor.space.nb201.Nb201Network;
+import io.wrcor.space.Arch;
+import io.wrcor.space.NetSize;
+import io.wrcor.space.SearchSpace;
+import io.wrcor.space.SearchSpaces;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
@@ -29,12 +31,13 @@ import java.util.Set;
  */
 final class Scoring implements AutoCloseable {
     /** Options every scoring command accepts. */
-    static final Set<String> OPTIONS = Set.of("--weights", "--data", "--batch", "--seed", "--threads", "--backend", "--channels", "--cells",
-            "--classes", "--out", "--format");
+    static final Set<String> OPTIONS = Set.of("--space", "--weights", "--data", "--batch", "--seed", "--threads", "--backend", "--channels",
+            "--cells", "--classes", "--out", "--format");
 
     private final Arena arena = Arena.ofShared();
     private final TensorFolder folder;
     private final Batch batch;
+    private final SearchSpace space;
     private final Weights fixedWeights;
     private final long seed;
     private final String run;
@@ -52,8 +55,9 @@ final class Scoring implements AutoCloseable {
         try {
             seed = a.getLong("--seed", 0);
             folder = a.has("--weights") ? TensorFolder.load(Path.of(a.get("--weights", "")), arena) : null;
-            Nb201Network dflt = folder != null ? Engine.networkOf(folder) : Nb201Network.BENCHMARK;
-            Nb201Network network = new Nb201Network(a.getInt("--channels", dflt.channels(), 1, 4096), a.getInt("--cells", dflt.cells(), 1, 64),
+            space = spaceOf(a, folder);
+            NetSize dflt = folder != null ? Engine.sizeOf(folder) : space.defaultSize();
+            NetSize network = new NetSize(a.getInt("--channels", dflt.channels(), 1, 4096), a.getInt("--cells", dflt.cells(), 1, 64),
                     a.getInt("--classes", dflt.classes(), 1, 1_000_000), dflt.imageSize());
             String data = a.get("--data", null);
             boolean folderBatch = folder != null && folder.batch() != null && data == null;
@@ -65,7 +69,7 @@ final class Scoring implements AutoCloseable {
             batch = folderBatch ? folder.batch()
                     : Session.batch(data, a.getInt("--batch", 64, 2, 1 << 16), network.classes(), network.imageSize(), seed, arena);
             fixedWeights = folder != null ? new Weights(folder.tensors()) : null;
-            run = new RunKey("nb201", String.format("C=%d,N=%d,classes=%d", network.channels(), network.cells(), network.classes()),
+            run = new RunKey(space.name(), network.key(),
                     folder != null ? "folder:" + folder.digest() : RunKey.initWeights(seed), RunKey.input(batch), RunKey.PRECISION).text();
             results = out == null ? null
                     : new ResultsFile(out, ResultsFile.formatOf(a.get("--format", null), out), csvColumns.stream().map(p -> p.label).toList(), run);
@@ -78,7 +82,7 @@ final class Scoring implements AutoCloseable {
                         results.staleScores());
             }
             backend = Session.backend(a.get("--backend", "cpu"), a.getInt("--threads", 2, 1, 1024), err);
-            engine = new Engine(backend, network);
+            engine = new Engine(backend, space, network);
         } catch (RuntimeException e) {
             closeQuietly();
             throw e;
@@ -94,9 +98,26 @@ final class Scoring implements AutoCloseable {
         arena.close();
     }
 
+    /** The space: --space, else the one a weights folder names, else the default; the two must agree. */
+    static SearchSpace spaceOf(Args a, TensorFolder folder) {
+        SearchSpace given = a.has("--space") ? SearchSpaces.get(a.get("--space", "")) : null;
+        SearchSpace ofFolder = folder != null ? Engine.spaceOf(folder) : null;
+        if (given != null && ofFolder != null && given != ofFolder) {
+            throw new UsageException("--space " + given.name() + " conflicts with --weights " + a.get("--weights", "") + ", a "
+                    + ofFolder.name() + " network (its manifest's meta.space)");
+        }
+        return given != null ? given : ofFolder != null ? ofFolder : SearchSpaces.defaultSpace();
+    }
+
+    SearchSpace space() {
+        return space;
+    }
+
     /** The architecture the weights folder describes, if any. */
     String folderArch() {
-        return folder != null && folder.meta().get("arch") instanceof String s ? Nb201Arch.parse(s).toString() : null;
+        if (folder == null) return null;
+        Arch arch = space.archOf(folder.meta());
+        return arch == null ? null : arch.toString();
     }
 
     String run() {
@@ -130,7 +151,7 @@ final class Scoring implements AutoCloseable {
         List<Proxy> missing = new ArrayList<>();
         for (Proxy p : proxies) if (known == null || !known.scores().containsKey(p.label)) missing.add(p);
         if (!missing.isEmpty()) {
-            Nb201Arch parsed = Nb201Arch.parse(arch);
+            Arch parsed = space.parse(arch);
             long t0 = System.nanoTime();
             Scorer.Result r = fixedWeights != null ? engine.score(parsed, fixedWeights, batch, missing)
                     : engine.score(parsed, seed, batch, missing);

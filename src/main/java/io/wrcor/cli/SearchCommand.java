@@ -1,14 +1,14 @@
 package io.wrcor.cli;
 
 import io.wrcor.eval.GroundTruth;
-import io.wrcor.eval.GroundTruth.Dataset;
 import io.wrcor.proxy.Proxy;
 import io.wrcor.search.Objective;
 import io.wrcor.search.RandomSearch;
 import io.wrcor.search.RegularizedEvolution;
 import io.wrcor.search.Reinforce;
 import io.wrcor.search.Search;
-import io.wrcor.space.nb201.Nb201Arch;
+import io.wrcor.space.Arch;
+import io.wrcor.space.SearchSpace;
 import io.wrcor.util.Json;
 import io.wrcor.vote.Vote;
 import java.io.BufferedWriter;
@@ -56,18 +56,21 @@ final class SearchCommand {
                 ? "the search's running best (the published rule: a candidate that wins or ties the objective's pairwise majority"
                         + " against the best replaces it; a vote's majority is not transitive, so it can fall)"
                 : "the Copeland winner of all evaluated architectures (most pairwise-majority wins minus losses)";
-        GroundTruth gt = a.has("--no-gt") ? null : groundTruthOrNull(a.get("--gt", null), err);
         Path runDir = a.has("--run-dir") ? Path.of(a.get("--run-dir", "")) : Defaults.newRunFolder("search");
         Path scoresFile = a.has("--out") ? Path.of(a.get("--out", "")) : runDir.resolve("scores.jsonl");
         Path trajectory = a.has("--trajectory") ? Path.of(a.get("--trajectory", "")) : runDir.resolve("trajectory.jsonl");
         List<Proxy> proxies = objectiveVote.members();
 
-        double[][] found = new double[Dataset.values().length][runs];
         List<String> summaries = new ArrayList<>();
         String lastFound = null;
+        GroundTruth gt;
+        double[][] found;
         long tAll = System.nanoTime();
         try (Scoring scoring = new Scoring(a, proxies, scoresFile, err);
              BufferedWriter traj = open(trajectory)) {
+            SearchSpace space = scoring.space();
+            gt = a.has("--no-gt") ? null : groundTruthOrNull(a.get("--gt", null), space, err);
+            found = new double[gt == null ? 0 : gt.datasets().size()][runs];
             for (int r = 0; r < runs; r++) {
                 long runSeed = seed + r;
                 long t0 = System.nanoTime();
@@ -79,21 +82,21 @@ final class SearchCommand {
                     }
 
                     @Override
-                    public double[] signedScores(Nb201Arch arch) {
+                    public double[] signedScores(Arch arch) {
                         return objectiveVote.signed(scoring.score(arch.toString(), proxies).scores());
                     }
                 };
                 final int run = r;
-                Map<Nb201Arch, double[]> seen = new LinkedHashMap<>();
+                Map<Arch, double[]> seen = new LinkedHashMap<>();
                 double[] bestSeen = {Double.NaN};
-                Nb201Arch running = search.run(objective, n, new SplittableRandom(runSeed), (step, arch, scores, bestSoFar) -> {
+                Arch running = search.run(space, objective, n, new SplittableRandom(runSeed), (step, arch, scores, bestSoFar) -> {
                     seen.remove(arch);
                     seen.put(arch, scores); // in order of last evaluation
                     writeStep(traj, trajectory, run, step, arch, scores, bestSoFar, objectiveVote);
                     progress.step(progressNote(gt, bestSoFar, arch, bestSeen));
                 });
-                List<Nb201Arch> byCopeland = copelandOrder(seen);
-                Nb201Arch best = pick.equals("running") ? running : byCopeland.getFirst();
+                List<Arch> byCopeland = copelandOrder(seen);
+                Arch best = pick.equals("running") ? running : byCopeland.getFirst();
                 double secs = (System.nanoTime() - t0) / 1e9;
                 Map<String, Double> scores = scoring.score(best.toString(), proxies).scores();
                 lastFound = best.toString();
@@ -106,27 +109,30 @@ final class SearchCommand {
                         .append(", \"pick\": ").append(Json.quote(pick)).append(", \"scores\": ").append(scoresJson(scores));
                 if (gt != null && gt.contains(best.toString())) {
                     int idx = gt.indexOf(best.toString());
-                    out.println("  accuracy   " + accuracyText(gt, idx) + " (NAS-Bench-201 index " + idx + ")");
-                    json.append(", \"test_accuracy\": {");
-                    for (Dataset d : Dataset.values()) {
-                        found[d.ordinal()][r] = gt.accuracy(d, idx);
-                        json.append(d.ordinal() == 0 ? "" : ", ").append(Json.quote(d.label)).append(": ").append(gt.accuracy(d, idx));
+                    out.println("  accuracy   " + accuracyText(gt, idx) + " (row " + idx + " of the ground truth)");
+                    json.append(", \"accuracy\": {");
+                    for (int d = 0; d < gt.datasets().size(); d++) {
+                        found[d][r] = gt.accuracy(d, idx);
+                        json.append(d == 0 ? "" : ", ").append(Json.quote(gt.datasets().get(d))).append(": ").append(gt.accuracy(d, idx));
                     }
                     json.append("}, \"rank\": {");
-                    for (Dataset d : Dataset.values()) {
-                        json.append(d.ordinal() == 0 ? "" : ", ").append(Json.quote(d.label)).append(": ").append(gt.rank(d, idx));
+                    for (int d = 0; d < gt.datasets().size(); d++) {
+                        json.append(d == 0 ? "" : ", ").append(Json.quote(gt.datasets().get(d))).append(": ").append(gt.rank(d, idx));
                     }
                     json.append('}');
+                } else if (gt != null) {
+                    out.println("  accuracy   not in the ground-truth table");
+                    for (double[] f : found) f[r] = Double.NaN;
                 }
                 out.println("  top five of the evaluated by Copeland score (pairwise-majority wins minus losses):");
                 double[] copeland = copelandScores(seen);
-                List<Nb201Arch> order = new ArrayList<>(seen.keySet());
+                List<Arch> order = new ArrayList<>(seen.keySet());
                 json.append(", \"top5_copeland\": [");
                 for (int i = 0; i < Math.min(5, byCopeland.size()); i++) {
-                    Nb201Arch c = byCopeland.get(i);
+                    Arch c = byCopeland.get(i);
                     double cs = copeland[order.indexOf(c)];
                     String acc = gt != null && gt.contains(c.toString())
-                            ? String.format("  CIFAR-10 %.2f%%", gt.accuracy(Dataset.CIFAR10, gt.indexOf(c.toString()))) : "";
+                            ? String.format("  %s %.2f%%", gt.datasets().getFirst(), gt.accuracy(0, gt.indexOf(c.toString()))) : "";
                     out.printf("    %d. %+5.0f  %s%s%s%n", i + 1, cs, c, acc, c.equals(best) ? "  (found)" : "");
                     json.append(i == 0 ? "" : ", ").append("{\"arch\": ").append(Json.quote(c.toString())).append(", \"copeland\": ")
                             .append((long) cs).append('}');
@@ -138,8 +144,10 @@ final class SearchCommand {
             throw new UsageException("trajectory " + trajectory + ": " + io.wrcor.util.Files2.reason(e));
         }
         if (gt != null && runs > 1) {
-            StringBuilder sb = new StringBuilder(String.format("over %d runs, found test accuracy (mean +- std):", runs));
-            for (Dataset d : Dataset.values()) sb.append(String.format(" %s %.2f +- %.2f", d.label, mean(found[d.ordinal()]), std(found[d.ordinal()])));
+            StringBuilder sb = new StringBuilder(String.format("over %d runs, found accuracy (mean +- std):", runs));
+            for (int d = 0; d < gt.datasets().size(); d++) {
+                sb.append(String.format(" %s %.2f +- %.2f", gt.datasets().get(d), mean(found[d]), std(found[d])));
+            }
             out.println(sb);
         }
         Path summary = runDir.resolve("summary.json");
@@ -153,20 +161,20 @@ final class SearchCommand {
         out.println("  more runs for mean and spread:          add --runs 5");
     }
 
-    private static String progressNote(GroundTruth gt, Nb201Arch best, Nb201Arch evaluated, double[] bestSeen) {
+    private static String progressNote(GroundTruth gt, Arch best, Arch evaluated, double[] bestSeen) {
         if (gt == null || !gt.contains(best.toString())) return "running best " + best;
         if (gt.contains(evaluated.toString())) {
-            double acc = gt.accuracy(Dataset.CIFAR10, gt.indexOf(evaluated.toString()));
+            double acc = gt.accuracy(0, gt.indexOf(evaluated.toString()));
             if (Double.isNaN(bestSeen[0]) || acc > bestSeen[0]) bestSeen[0] = acc;
         }
-        return String.format("running best by the objective %.2f%% CIFAR-10 (best evaluated so far %.2f%%)",
-                gt.accuracy(Dataset.CIFAR10, gt.indexOf(best.toString())), bestSeen[0]);
+        return String.format("running best by the objective %.2f%% %s (best evaluated so far %.2f%%)",
+                gt.accuracy(0, gt.indexOf(best.toString())), gt.datasets().getFirst(), bestSeen[0]);
     }
 
     private static String accuracyText(GroundTruth gt, int idx) {
         List<String> parts = new ArrayList<>();
-        for (Dataset d : Dataset.values()) {
-            parts.add(String.format("%s %.2f%% (rank %d of %d)", d.label, gt.accuracy(d, idx), gt.rank(d, idx), gt.size()));
+        for (int d = 0; d < gt.datasets().size(); d++) {
+            parts.add(String.format("%s %.2f%% (rank %d of %d)", gt.datasets().get(d), gt.accuracy(d, idx), gt.rank(d, idx), gt.size()));
         }
         return String.join(", ", parts);
     }
@@ -204,30 +212,30 @@ final class SearchCommand {
      * away from a strong architecture; the Copeland winner is a well-defined choice from the same
      * comparisons.
      */
-    static List<Nb201Arch> copelandOrder(Map<Nb201Arch, double[]> seen) {
-        List<Nb201Arch> archs = new ArrayList<>(seen.keySet());
+    static List<Arch> copelandOrder(Map<Arch, double[]> seen) {
+        List<Arch> archs = new ArrayList<>(seen.keySet());
         double[] copeland = copelandScores(seen);
         Integer[] idx = new Integer[archs.size()];
         for (int i = 0; i < idx.length; i++) idx[i] = i;
         java.util.Arrays.sort(idx, (x, y) -> copeland[x] != copeland[y] ? Double.compare(copeland[y], copeland[x]) : Integer.compare(y, x));
-        List<Nb201Arch> out = new ArrayList<>();
+        List<Arch> out = new ArrayList<>();
         for (int i : idx) out.add(archs.get(i));
         return out;
     }
 
-    private static double[] copelandScores(Map<Nb201Arch, double[]> seen) {
+    private static double[] copelandScores(Map<Arch, double[]> seen) {
         return Vote.combine(Vote.Rule.COPELAND, seen.values().toArray(double[][]::new));
     }
 
-    private static GroundTruth groundTruthOrNull(String option, PrintStream err) {
-        if (option != null) return GroundTruth.load(Path.of(option)).requireComplete();
-        Path shared = Defaults.sharedData("nb201-accuracy.csv");
+    private static GroundTruth groundTruthOrNull(String option, SearchSpace space, PrintStream err) {
+        if (option != null) return GroundTruth.load(Path.of(option), space).requireComplete();
+        Path shared = Defaults.sharedData(space.groundTruth().defaultFile());
         if (!Files.isRegularFile(shared)) {
             err.println("wrcor: no ground truth at " + shared + " (" + Defaults.sharedOrigin() + "): the found architecture's accuracy and"
                     + " rank are not reported; give --gt FILE, or --no-gt to silence this");
             return null;
         }
-        return GroundTruth.load(shared).requireComplete();
+        return GroundTruth.load(shared, space).requireComplete();
     }
 
     private static BufferedWriter open(Path p) throws IOException {
@@ -235,7 +243,7 @@ final class SearchCommand {
         return Files.newBufferedWriter(p, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
     }
 
-    private static void writeStep(BufferedWriter w, Path file, int run, int step, Nb201Arch arch, double[] scores, Nb201Arch best, Vote vote) {
+    private static void writeStep(BufferedWriter w, Path file, int run, int step, Arch arch, double[] scores, Arch best, Vote vote) {
         StringBuilder sb = new StringBuilder("{\"run\": ").append(run + 1).append(", \"step\": ").append(step + 1).append(", \"arch\": ")
                 .append(Json.quote(arch.toString())).append(", \"scores\": {");
         List<String> parts = new ArrayList<>();

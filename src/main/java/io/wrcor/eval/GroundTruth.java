@@ -1,7 +1,6 @@
 package io.wrcor.eval;
 
-import io.wrcor.space.nb201.Nb201Arch;
-import io.wrcor.space.nb201.Nb201Op;
+import io.wrcor.space.SearchSpace;
 import io.wrcor.util.Files2;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -11,47 +10,41 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * NAS-Bench-201 ground truth: test accuracy per architecture on CIFAR-10, CIFAR-100 and
- * ImageNet16-120, one CSV row per architecture in benchmark-index order (the NATS-Bench export's
- * columns {@code CIFAR10TestAccuracy200Epochs, CIFAR100TestAccuracy200Epochs,
- * ImageNetTestAccuracy200Epochs, ArchitectureString}).
+ * A benchmark's ground truth: accuracy per architecture on each of its datasets, one CSV row per
+ * architecture, in the layout its space declares ({@link SearchSpace.GroundTruthFormat}).
+ * NAS-Bench-201's table (the NATS-Bench export: {@code CIFAR10TestAccuracy200Epochs,
+ * CIFAR100TestAccuracy200Epochs, ImageNetTestAccuracy200Epochs, ArchitectureString}) is in
+ * benchmark-index order.
  */
 public final class GroundTruth {
-    public enum Dataset {
-        CIFAR10("cifar10", "CIFAR10TestAccuracy200Epochs"),
-        CIFAR100("cifar100", "CIFAR100TestAccuracy200Epochs"),
-        IMAGENET16_120("ImageNet16-120", "ImageNetTestAccuracy200Epochs");
-
-        public final String label, column;
-
-        Dataset(String label, String column) {
-            this.label = label;
-            this.column = column;
-        }
-    }
-
     private final Path file;
+    private final List<String> labels;
+    private final int complete;
     private final List<String> archs;
     private final Map<String, Integer> index = new HashMap<>();
     private final double[][] accuracy; // [dataset][arch index]
 
-    private GroundTruth(Path file, List<String> archs, double[][] accuracy) {
+    private GroundTruth(Path file, List<String> labels, int complete, List<String> archs, double[][] accuracy) {
         this.file = file;
+        this.labels = labels;
+        this.complete = complete;
         this.archs = archs;
         this.accuracy = accuracy;
         for (int i = 0; i < archs.size(); i++) index.putIfAbsent(archs.get(i), i);
     }
 
-    public static GroundTruth load(Path file) {
+    public static GroundTruth load(Path file, SearchSpace space) {
+        SearchSpace.GroundTruthFormat fmt = space.groundTruth();
         List<String> lines = Files2.readLines("ground-truth file", file);
         if (lines.isEmpty()) throw new IllegalArgumentException("ground-truth file " + file + " is empty");
         List<String> header = Arrays.asList(lines.getFirst().strip().split(","));
-        int archCol = header.indexOf("ArchitectureString");
-        int[] accCol = new int[Dataset.values().length];
-        for (Dataset d : Dataset.values()) accCol[d.ordinal()] = header.indexOf(d.column);
-        if (archCol < 0 || Arrays.stream(accCol).anyMatch(c -> c < 0)) {
-            throw new IllegalArgumentException("ground-truth file " + file + ": header must name ArchitectureString and "
-                    + String.join(", ", Arrays.stream(Dataset.values()).map(d -> d.column).toList()) + ", got: " + lines.getFirst());
+        int[] archCol = fmt.archColumns().stream().mapToInt(header::indexOf).toArray();
+        int[] accCol = fmt.accuracyColumns().stream().mapToInt(header::indexOf).toArray();
+        if (Arrays.stream(archCol).anyMatch(c -> c < 0) || Arrays.stream(accCol).anyMatch(c -> c < 0)) {
+            List<String> want = new ArrayList<>(fmt.archColumns());
+            want.addAll(fmt.accuracyColumns());
+            throw new IllegalArgumentException("ground-truth file " + file + ": a " + space.name() + " table's header must name "
+                    + String.join(", ", want) + ", got: " + lines.getFirst());
         }
         List<String> archs = new ArrayList<>();
         List<double[]> acc = new ArrayList<>();
@@ -62,7 +55,8 @@ public final class GroundTruth {
             String where = "ground-truth file " + file + ", line " + (i + 1);
             if (f.length < header.size()) throw new IllegalArgumentException(where + ": " + f.length + " fields, header has " + header.size());
             try {
-                archs.add(Nb201Arch.parse(f[archCol]).toString());
+                List<String> values = Arrays.stream(archCol).mapToObj(c -> f[c]).toList();
+                archs.add(space.parse(fmt.arch().arch(values)).toString());
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException(where + ": " + e.getMessage());
             }
@@ -80,24 +74,21 @@ public final class GroundTruth {
         double[][] accuracy = new double[accCol.length][archs.size()];
         for (int i = 0; i < archs.size(); i++)
             for (int d = 0; d < accCol.length; d++) accuracy[d][i] = acc.get(i)[d];
-        return new GroundTruth(file, List.copyOf(archs), accuracy);
+        return new GroundTruth(file, fmt.labels(), fmt.complete(), List.copyOf(archs), accuracy);
     }
 
-    /** Every one of the 15,625 NAS-Bench-201 architectures must be in the table. */
+    /** Where the space's table must list every architecture (NAS-Bench-201's 15,625), it does. */
     public GroundTruth requireComplete() {
-        int ops = Nb201Op.values().length, all = (int) Math.pow(ops, Nb201Arch.EDGES);
-        if (index.size() == all) return this;
-        Nb201Op[] values = Nb201Op.values();
-        for (int code = 0; code < all; code++) {
-            Nb201Op[] arch = new Nb201Op[Nb201Arch.EDGES];
-            for (int j = 0, c = code; j < arch.length; j++, c /= ops) arch[j] = values[c % ops];
-            String s = new Nb201Arch(arch).toString();
-            if (!index.containsKey(s)) {
-                throw new IllegalArgumentException("ground-truth file " + file + " lacks " + (all - index.size()) + " of the " + all
-                        + " NAS-Bench-201 architectures (for example " + s + ")");
-            }
+        if (complete > 0 && index.size() < complete) {
+            throw new IllegalArgumentException("ground-truth file " + file + " lacks " + (complete - index.size()) + " of the " + complete
+                    + " architectures of the space");
         }
         return this;
+    }
+
+    /** The datasets' labels, in column order. */
+    public List<String> datasets() {
+        return labels;
     }
 
     public int size() {
@@ -108,9 +99,9 @@ public final class GroundTruth {
         return archs.get(index);
     }
 
-    /** Benchmark index of an architecture; a clear error when the table lacks it. */
+    /** Row index of an architecture (canonical string); a clear error when the table lacks it. */
     public int indexOf(String arch) {
-        Integer i = index.get(Nb201Arch.parse(arch).toString());
+        Integer i = index.get(arch);
         if (i == null) throw new IllegalArgumentException("architecture " + arch + " is not in the ground-truth file " + file);
         return i;
     }
@@ -119,15 +110,15 @@ public final class GroundTruth {
         return index.containsKey(arch);
     }
 
-    public double accuracy(Dataset d, int index) {
-        return accuracy[d.ordinal()][index];
+    public double accuracy(int dataset, int index) {
+        return accuracy[dataset][index];
     }
 
-    /** 1 + the number of architectures with a strictly higher test accuracy on d. */
-    public int rank(Dataset d, int index) {
-        double a = accuracy[d.ordinal()][index];
+    /** 1 + the number of architectures with a strictly higher accuracy on the dataset. */
+    public int rank(int dataset, int index) {
+        double a = accuracy[dataset][index];
         int better = 0;
-        for (double v : accuracy[d.ordinal()]) if (v > a) better++;
+        for (double v : accuracy[dataset]) if (v > a) better++;
         return better + 1;
     }
 }

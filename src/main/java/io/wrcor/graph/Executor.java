@@ -83,6 +83,23 @@ public final class Executor {
                     y = pool.take(dtype, batchShape(n));
                     backend.scale(values[in[0]], 0.0, y);
                 }
+                case Op.MaxPool p -> {
+                    y = pool.take(dtype, batchShape(n));
+                    backend.maxPoolForward(values[in[0]], p.k(), p.stride(), p.pad(), y);
+                }
+                case Op.Concat c -> {
+                    y = pool.take(dtype, batchShape(n));
+                    int at = 0;
+                    for (int k : in) {
+                        int ck = graph.node(k).shape()[0];
+                        backend.channelCopy(values[k], 0, y, at, ck);
+                        at += ck;
+                    }
+                }
+                case Op.Slice sl -> {
+                    y = pool.take(dtype, batchShape(n));
+                    backend.channelCopy(values[in[0]], 0, y, 0, sl.channels());
+                }
                 case Op.Add a -> {
                     y = pool.take(dtype, batchShape(n));
                     backend.add(values[in[0]], values[in[1]], y);
@@ -170,6 +187,29 @@ public final class Executor {
                     accumulate(grads, shared, in[0], dx, true);
                 }
                 case Op.Zero z -> { } // d(x * 0)/dx = 0: nothing reaches x through this edge
+                case Op.MaxPool p -> {
+                    Tensor x = values[in[0]];
+                    Tensor dx = pool.take(dtype, x.shape());
+                    backend.maxPoolBackward(x, g, p.k(), p.stride(), p.pad(), dx);
+                    accumulate(grads, shared, in[0], dx, true);
+                }
+                case Op.Concat c -> {
+                    int at = 0;
+                    for (int k : in) {
+                        int ck = graph.node(k).shape()[0];
+                        Tensor dx = pool.take(dtype, values[k].shape());
+                        backend.channelCopy(g, at, dx, 0, ck);
+                        accumulate(grads, shared, k, dx, true);
+                        at += ck;
+                    }
+                }
+                case Op.Slice sl -> {
+                    Tensor x = values[in[0]];
+                    Tensor dx = pool.take(dtype, x.shape());
+                    dx.fill(0.0); // the channels cut off get no gradient
+                    backend.channelCopy(g, 0, dx, 0, sl.channels());
+                    accumulate(grads, shared, in[0], dx, true);
+                }
                 case Op.Add a -> {
                     for (int k : in) accumulate(grads, shared, k, g, false);
                 }

@@ -6,18 +6,25 @@ import java.util.List;
 
 /**
  * A network as a list of nodes in topological order (every input id is smaller than the node's id),
- * with the response sites that WRCor and its relatives read.
- *
- * @param units    every ReLU -> Conv -> BN unit, with the block it belongs to
- * @param lastAct  the final BN -> ReLU before global pooling
- * @param blocks   number of blocks (cells and reduction blocks); lastact's weight exponent
+ * with the response sites that WRCor and its relatives read, as the space's builder declares them.
  */
-public record Graph(List<Node> nodes, int input, int logits, List<ConvUnit> units, LastAct lastAct, int blocks) {
+public record Graph(List<Node> nodes, int input, int logits, List<Site> sites) {
 
-    /** A ReLU -> Conv -> BN unit of block {@code block}; the unit's input x is the ReLU's input. */
-    public record ConvUnit(int block, int relu, int conv, int bn) {}
-
-    public record LastAct(int bn, int relu) {}
+    /**
+     * A response site: a place in the network where the correlation proxies hook, with the weight
+     * exponent i of WRCor's 2^i. The published code reads {@code acts} and {@code grads} there (a
+     * response listed twice is read twice, as a module hooked twice is); the paper's reading
+     * ({@code wrcor_relu_only}) reads {@code reluActs} and {@code reluGrads}. naswot reads
+     * {@code acts}.
+     */
+    public record Site(int exponent, List<Response> acts, List<Response> grads, List<Response> reluActs, List<Response> reluGrads) {
+        public Site {
+            acts = List.copyOf(acts);
+            grads = List.copyOf(grads);
+            reluActs = List.copyOf(reluActs);
+            reluGrads = List.copyOf(reluGrads);
+        }
+    }
 
     public Node node(int id) {
         return nodes.get(id);
@@ -27,15 +34,10 @@ public record Graph(List<Node> nodes, int input, int logits, List<ConvUnit> unit
         return nodes.size();
     }
 
-    /** The input of unit u: the tensor its ReLU reads (node id). */
-    public int unitInput(ConvUnit u) {
-        return nodes.get(u.relu()).inputs()[0];
-    }
-
     /** Builds a graph node by node. */
     public static final class Builder {
         private final List<Node> nodes = new ArrayList<>();
-        private final List<ConvUnit> units = new ArrayList<>();
+        private final List<Site> sites = new ArrayList<>();
 
         public int add(Op op, int[] shape, int... inputs) {
             for (int in : inputs) {
@@ -49,13 +51,16 @@ public record Graph(List<Node> nodes, int input, int logits, List<ConvUnit> unit
             return nodes.get(id).shape().clone();
         }
 
-        public void unit(ConvUnit u) {
-            units.add(u);
+        public Node node(int id) {
+            return nodes.get(id);
         }
 
-        public Graph build(int input, int logits, LastAct lastAct, int blocks) {
-            return new Graph(Collections.unmodifiableList(new ArrayList<>(nodes)), input, logits,
-                    Collections.unmodifiableList(new ArrayList<>(units)), lastAct, blocks);
+        public void site(Site s) {
+            sites.add(s);
+        }
+
+        public Graph build(int input, int logits) {
+            return new Graph(Collections.unmodifiableList(new ArrayList<>(nodes)), input, logits, Collections.unmodifiableList(new ArrayList<>(sites)));
         }
     }
 }

@@ -17,6 +17,15 @@ public sealed interface Op {
 
     record AvgPool(int k, int stride, int pad, boolean countIncludePad) implements Op {}
 
+    /** Max pool with a square window; padding never wins (PyTorch's -inf padding); a tie goes to the first cell in window order. */
+    record MaxPool(int k, int stride, int pad) implements Op {}
+
+    /** Channel concatenation of the inputs, in the order given. */
+    record Concat() implements Op {}
+
+    /** The first {@code channels} channels of the input (NAS-Bench-101's truncation). */
+    record Slice(int channels) implements Op {}
+
     /** x * 0: NAS-Bench-201's 'none' edge, still part of the graph. */
     record Zero() implements Op {}
 

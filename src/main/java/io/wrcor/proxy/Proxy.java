@@ -112,44 +112,26 @@ public enum Proxy {
 
     /**
      * The response matrices of a correlation proxy, one term per matrix the published code adds
-     * (a response read twice appears twice).
-     *
-     * <p>Each ReLU -> Conv -> BN unit of block i gives, with w = 2^i (or 1 when unweighted): its input
-     * x; x again, because the published code also hooks the unit's wrapper module; dL/dx through the
-     * unit's own ReLU; and dL/d(conv output), which the wrapper module's backward hook sees. lastact
-     * gives its output y = ReLU(BN(h)) (the in-place ReLU makes the hook see y) and dL/dh, with
-     * w = 2^blocks. Without the published hooks: x once, dL/dx, and lastact's h.
+     * (a response read twice appears twice): for every site the space's builder declared, with
+     * w = 2^exponent (or 1 when unweighted), the published reading's activations and gradients, or
+     * the paper's reading's for {@code wrcor_relu_only}.
      */
     public List<Term> terms(Graph g) {
         if (!isCorrelation()) throw new IllegalStateException(label + " is not a correlation proxy");
         boolean acts = sites != Sites.GRADIENTS, grads = sites != Sites.ACTIVATIONS;
         List<Term> terms = new ArrayList<>();
-        for (Graph.ConvUnit u : g.units()) {
-            double w = weighted ? Math.scalb(1.0, u.block()) : 1.0;
-            if (acts) {
-                terms.add(new Term(Response.activation(g.unitInput(u)), w));
-                if (publishedHooks) terms.add(new Term(Response.activation(g.unitInput(u)), w));
-            }
-            if (grads) {
-                terms.add(new Term(Response.gradInput(u.relu()), w));
-                if (publishedHooks) terms.add(new Term(Response.gradOutput(u.conv()), w));
-            }
+        for (Graph.Site s : g.sites()) {
+            double w = weighted ? Math.scalb(1.0, s.exponent()) : 1.0;
+            if (acts) for (Response r : publishedHooks ? s.acts() : s.reluActs()) terms.add(new Term(r, w));
+            if (grads) for (Response r : publishedHooks ? s.grads() : s.reluGrads()) terms.add(new Term(r, w));
         }
-        double w = weighted ? Math.scalb(1.0, g.blocks()) : 1.0;
-        Graph.LastAct last = g.lastAct();
-        if (acts) terms.add(new Term(Response.activation(publishedHooks ? last.relu() : last.bn()), w));
-        if (grads) terms.add(new Term(Response.gradInput(last.relu()), w));
         return terms;
     }
 
-    /** naswot's binary-code sites: the forward sites of WRCor's items 1 and 2 and lastact's y. */
+    /** naswot's binary-code sites: the forward responses the published code reads at every site. */
     public static List<Response> naswotSites(Graph g) {
         List<Response> sites = new ArrayList<>();
-        for (Graph.ConvUnit u : g.units()) {
-            sites.add(Response.activation(g.unitInput(u)));
-            sites.add(Response.activation(g.unitInput(u)));
-        }
-        sites.add(Response.activation(g.lastAct().relu()));
+        for (Graph.Site s : g.sites()) sites.addAll(s.acts());
         return sites;
     }
 }

@@ -1,6 +1,6 @@
 package io.wrcor.search;
 
-import io.wrcor.space.nb201.Nb201Arch;
+import io.wrcor.space.Arch;
 import io.wrcor.vote.Vote;
 
 /**
@@ -13,7 +13,7 @@ public interface Objective {
     Vote vote();
 
     /** The members' signed scores of an architecture (computed or from the cache). */
-    double[] signedScores(Nb201Arch arch);
+    double[] signedScores(Arch arch);
 
     /** +1 when a beats b, -1 when b beats a, 0 when neither does. */
     default int compare(double[] a, double[] b) {

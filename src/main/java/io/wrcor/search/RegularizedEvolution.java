@@ -1,14 +1,14 @@
 package io.wrcor.search;
 
-import io.wrcor.space.nb201.Nb201Arch;
-import io.wrcor.space.nb201.Nb201Op;
+import io.wrcor.space.Arch;
+import io.wrcor.space.SearchSpace;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.random.RandomGenerator;
 
 /**
- * Regularised evolution (Real et al. 2019) as NAS-Bench-201 runs it: a population of random
+ * Regularised evolution (Real et al. 2019) as NAS-Bench-201 runs it (the mutation is the space's): a population of random
  * architectures; then, until N architectures have been evaluated, the winner of a tournament of S
  * members drawn from the population is mutated, the child joins and the oldest member dies. The
  * result is the best of every evaluated architecture.
@@ -26,16 +26,16 @@ public final class RegularizedEvolution implements Search {
         this.tournament = tournament;
     }
 
-    private record Member(Nb201Arch arch, double[] scores) {}
+    private record Member(Arch arch, double[] scores) {}
 
     @Override
-    public Nb201Arch run(Objective objective, int n, RandomGenerator rnd, Listener listener) {
+    public Arch run(SearchSpace space, Objective objective, int n, RandomGenerator rnd, Listener listener) {
         ArrayDeque<Member> pop = new ArrayDeque<>();
         Best best = new Best(objective);
         for (int step = 0; step < n; step++) {
-            Nb201Arch a;
+            Arch a;
             if (step < population) {
-                a = Nb201Arch.sample(rnd);
+                a = space.sample(rnd);
             } else {
                 List<Member> members = new ArrayList<>(pop);
                 Member parent = null;
@@ -46,7 +46,7 @@ public final class RegularizedEvolution implements Search {
                     members.set(i, m);
                     if (parent == null || objective.compare(m.scores(), parent.scores()) > 0) parent = m;
                 }
-                a = mutate(parent.arch(), rnd);
+                a = space.mutate(parent.arch(), rnd);
             }
             double[] s = objective.signedScores(a);
             pop.addLast(new Member(a, s));
@@ -55,16 +55,5 @@ public final class RegularizedEvolution implements Search {
             listener.evaluated(step, a, s, best.arch());
         }
         return best.arch();
-    }
-
-    /** One edge, chosen uniformly, gets a different op, chosen uniformly among the other four. */
-    public static Nb201Arch mutate(Nb201Arch parent, RandomGenerator rnd) {
-        Nb201Op[] ops = new Nb201Op[Nb201Arch.EDGES];
-        for (int j = 0; j < ops.length; j++) ops[j] = parent.op(j);
-        int edge = rnd.nextInt(Nb201Arch.EDGES);
-        Nb201Op[] all = Nb201Op.values();
-        int pick = rnd.nextInt(all.length - 1);
-        ops[edge] = all[pick >= ops[edge].ordinal() ? pick + 1 : pick];
-        return new Nb201Arch(ops);
     }
 }

@@ -1,12 +1,12 @@
 package io.wrcor.search;
 
-import io.wrcor.space.nb201.Nb201Arch;
-import io.wrcor.space.nb201.Nb201Op;
+import io.wrcor.space.Arch;
+import io.wrcor.space.SearchSpace;
 import java.util.random.RandomGenerator;
 
 /**
- * REINFORCE as NAS-Bench-201 runs it: a categorical distribution per edge (logits theta[6][5], all
- * zero at the start), Adam, and an exponential-moving-average baseline. The reward of an
+ * REINFORCE as NAS-Bench-201 runs it: the space's policy (for NAS-Bench-201 a categorical distribution
+ * per edge, logits theta[6][5], all zero at the start), Adam, and an exponential-moving-average baseline. The reward of an
  * architecture is the sum of its members' z-scores, with means and deviations taken from
  * {@code calibration} random architectures evaluated before the search (a non-finite score counts
  * as the lowest z-score seen there). The result is the best evaluated architecture by the
@@ -26,15 +26,37 @@ public final class Reinforce implements Search {
         this.calibration = calibration;
     }
 
-    /** Adam on the logits (beta1 0.9, beta2 0.999, eps 1e-8, as torch.optim.Adam). */
+    /**
+     * The space's policy: logits per categorical choice (softmax) and per binary choice
+     * (Bernoulli of the sigmoid), updated by Adam (beta1 0.9, beta2 0.999, eps 1e-8, as
+     * torch.optim.Adam) on loss = -advantage * log p(draw).
+     */
     static final class Policy {
-        final double[][] theta = new double[Nb201Arch.EDGES][Nb201Op.values().length];
-        private final double[][] m = new double[theta.length][theta[0].length], v = new double[theta.length][theta[0].length];
+        final double[][] theta; // categorical choices
+        final double[] beta;    // binary choices
+        private final double[][] m, v;
+        private final double[] mb, vb;
         private int t;
         private final double lr;
 
-        Policy(double lr) {
+        Policy(SearchSpace.Policy spec, double lr, RandomGenerator init) {
             this.lr = lr;
+            int[] k = spec.categorical();
+            theta = new double[k.length][];
+            m = new double[k.length][];
+            v = new double[k.length][];
+            for (int e = 0; e < k.length; e++) {
+                theta[e] = new double[k[e]];
+                m[e] = new double[k[e]];
+                v[e] = new double[k[e]];
+            }
+            beta = new double[spec.binary()];
+            mb = new double[beta.length];
+            vb = new double[beta.length];
+            if (spec.initScale() != 0) {
+                for (double[] row : theta) for (int j = 0; j < row.length; j++) row[j] = spec.initScale() * init.nextGaussian();
+                for (int j = 0; j < beta.length; j++) beta[j] = spec.initScale() * init.nextGaussian();
+            }
         }
 
         double[] probabilities(int edge) {
@@ -44,6 +66,10 @@ public final class Reinforce implements Search {
             for (int k = 0; k < p.length; k++) sum += p[k] = Math.exp(theta[edge][k] - max);
             for (int k = 0; k < p.length; k++) p[k] /= sum;
             return p;
+        }
+
+        static double sigmoid(double x) {
+            return 1 / (1 + Math.exp(-x));
         }
 
         int[] sample(RandomGenerator rnd) {
@@ -57,19 +83,34 @@ public final class Reinforce implements Search {
             return a;
         }
 
-        /** One Adam step on loss = -advantage * log p(actions): d/dtheta[e][k] = advantage * (p_k - 1[k = a_e]). */
-        void step(int[] actions, double advantage) {
+        boolean[] sampleBits(RandomGenerator rnd) {
+            boolean[] b = new boolean[beta.length];
+            for (int j = 0; j < b.length; j++) b[j] = rnd.nextDouble() < sigmoid(beta[j]);
+            return b;
+        }
+
+        /**
+         * One Adam step on loss = -advantage * log p(draw): d/dtheta[e][k] = advantage * (p_k - 1[k = a_e]),
+         * d/dbeta[j] = advantage * (sigmoid(beta_j) - bit_j).
+         */
+        void step(int[] actions, boolean[] bits, double advantage) {
             t++;
             double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+            double c1 = 1 - Math.pow(b1, t), c2 = 1 - Math.pow(b2, t);
             for (int e = 0; e < theta.length; e++) {
                 double[] p = probabilities(e);
                 for (int k = 0; k < p.length; k++) {
                     double g = advantage * (p[k] - (k == actions[e] ? 1 : 0));
                     m[e][k] = b1 * m[e][k] + (1 - b1) * g;
                     v[e][k] = b2 * v[e][k] + (1 - b2) * g * g;
-                    double mh = m[e][k] / (1 - Math.pow(b1, t)), vh = v[e][k] / (1 - Math.pow(b2, t));
-                    theta[e][k] -= lr * mh / (Math.sqrt(vh) + eps);
+                    theta[e][k] -= lr * (m[e][k] / c1) / (Math.sqrt(v[e][k] / c2) + eps);
                 }
+            }
+            for (int j = 0; j < beta.length; j++) {
+                double g = advantage * (sigmoid(beta[j]) - (bits[j] ? 1 : 0));
+                mb[j] = b1 * mb[j] + (1 - b1) * g;
+                vb[j] = b2 * vb[j] + (1 - b2) * g * g;
+                beta[j] -= lr * (mb[j] / c1) / (Math.sqrt(vb[j] / c2) + eps);
             }
         }
     }
@@ -94,10 +135,10 @@ public final class Reinforce implements Search {
     }
 
     @Override
-    public Nb201Arch run(Objective objective, int n, RandomGenerator rnd, Listener listener) {
+    public Arch run(SearchSpace space, Objective objective, int n, RandomGenerator rnd, Listener listener) {
         int m = objective.vote().members().size();
         double[][] cal = new double[calibration][];
-        for (int i = 0; i < calibration; i++) cal[i] = objective.signedScores(Nb201Arch.sample(rnd));
+        for (int i = 0; i < calibration; i++) cal[i] = objective.signedScores(space.sample(rnd));
         double[] mean = new double[m], sd = new double[m], lowest = new double[m];
         for (int k = 0; k < m; k++) {
             double s = 0, s2 = 0;
@@ -110,20 +151,24 @@ public final class Reinforce implements Search {
             for (double[] row : cal) if (Double.isFinite(row[k])) lowest[k] = Math.min(lowest[k], (row[k] - mean[k]) / sd[k]);
             if (lowest[k] == Double.POSITIVE_INFINITY) lowest[k] = -3;
         }
-        Policy policy = new Policy(lr);
+        SearchSpace.Policy spec = space.policy();
+        Policy policy = new Policy(spec, lr, rnd);
         Baseline baseline = new Baseline(momentum);
         Best best = new Best(objective);
-        Nb201Op[] all = Nb201Op.values();
         for (int step = 0; step < n; step++) {
-            int[] actions = policy.sample(rnd);
-            Nb201Op[] ops = new Nb201Op[actions.length];
-            for (int e = 0; e < ops.length; e++) ops[e] = all[actions[e]];
-            Nb201Arch a = new Nb201Arch(ops);
+            int[] actions;
+            boolean[] bits;
+            Arch a;
+            do { // an invalid draw is redrawn whole
+                actions = policy.sample(rnd);
+                bits = policy.sampleBits(rnd);
+                a = spec.decoder().decode(actions, bits);
+            } while (a == null);
             double[] s = objective.signedScores(a);
             double reward = 0;
             for (int k = 0; k < m; k++) reward += Double.isFinite(s[k]) ? (s[k] - mean[k]) / sd[k] : lowest[k];
             baseline.update(reward);
-            policy.step(actions, reward - baseline.value());
+            policy.step(actions, bits, reward - baseline.value());
             best.offer(a, s);
             listener.evaluated(step, a, s, best.arch());
         }

@@ -106,6 +106,43 @@ abstract class BackendContract {
         }
     }
 
+    /** Max pooling, with ties (inputs on a coarse grid): the winner of a window is its first maximum, on every backend. */
+    @ParameterizedTest
+    @CsvSource({"3,1,1,false", "2,2,0,false", "3,1,1,true", "2,2,0,true"})
+    void maxPoolKernelsMatchTheReference(int k, int stride, int pad, boolean ties) {
+        for (DType t : DType.values()) {
+            try (Arena a = Arena.ofShared()) {
+                Tensor x = normal(a, rnd, t, 2, 3, 7, 6);
+                if (ties) for (long i = 0; i < x.numel(); i++) x.set(i, Math.round(x.get(i) * 2) / 2.0);
+                int ho = out(7, k, stride, pad), wo = out(6, k, stride, pad);
+                Tensor y = poisoned(a, t, 2, 3, ho, wo), y2 = Tensor.allocate(a, t, 2, 3, ho, wo);
+                be().maxPoolForward(x, k, stride, pad, y);
+                REF.maxPoolForward(x, k, stride, pad, y2);
+                assertClose(y, y2, t, "maxpool_forward");
+                Tensor dy = normal(a, rnd, t, y.shape()), dx = poisoned(a, t, x.shape()), dx2 = Tensor.allocate(a, t, x.shape());
+                be().maxPoolBackward(x, dy, k, stride, pad, dx);
+                REF.maxPoolBackward(x, dy, k, stride, pad, dx2);
+                assertClose(dx, dx2, t, "maxpool_backward");
+            }
+        }
+    }
+
+    /** A block of channels copied into another tensor; the destination's other channels are untouched. */
+    @ParameterizedTest
+    @CsvSource({"1,3,2", "0,5,0", "4,1,5", "2,0,1"})
+    void channelCopyKernelMatchesTheReference(int srcChannel, int channels, int dstChannel) {
+        for (DType t : DType.values()) {
+            try (Arena a = Arena.ofShared()) {
+                Tensor src = normal(a, rnd, t, 3, 5, 3, 4), dst = normal(a, rnd, t, 3, 6, 3, 4), dst2 = Tensor.allocate(a, t, dst.shape());
+                dst2.copyFrom(dst);
+                be().channelCopy(src, srcChannel, dst, dstChannel, channels);
+                REF.channelCopy(src, srcChannel, dst2, dstChannel, channels);
+                assertClose(dst, dst2, t, "channel_copy");
+                if (channels > 0) assertEquals(src.get((long) srcChannel * 12), dst.get((long) dstChannel * 12), "the first copied element");
+            }
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(ints = {1, 37, 4099, 100_003})
     void elementwiseKernelsMatchTheReference(int n) {

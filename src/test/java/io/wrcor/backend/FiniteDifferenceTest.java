@@ -7,6 +7,8 @@ import io.wrcor.backend.cpu.ReferenceBackend;
 import io.wrcor.graph.Executor;
 import io.wrcor.graph.Graph;
 import io.wrcor.graph.Weights;
+import io.wrcor.space.nb101.Nb101Network;
+import io.wrcor.space.nb101.Nb101Spec;
 import io.wrcor.space.nb201.Nb201Arch;
 import io.wrcor.space.nb201.Nb201Network;
 import io.wrcor.tensor.DType;
@@ -99,6 +101,19 @@ class FiniteDifferenceTest {
         }
     }
 
+    @ParameterizedTest
+    @CsvSource({"3,1,1", "2,2,0"})
+    void maxPoolBackwardMatchesFiniteDifferences(int k, int stride, int pad) {
+        try (Arena a = Arena.ofShared()) {
+            Tensor x = normal(a, rnd, DType.F64, 2, 2, 6, 4); // no ties: the max is differentiable
+            int ho = (6 + 2 * pad - k) / stride + 1, wo = (4 + 2 * pad - k) / stride + 1;
+            Tensor y = Tensor.allocate(a, DType.F64, 2, 2, ho, wo), r = normal(a, rnd, DType.F64, y.shape());
+            Tensor dx = Tensor.allocate(a, DType.F64, x.shape());
+            REF.maxPoolBackward(x, r, k, stride, pad, dx);
+            assertTrue(check(x, dx, r, y, out -> REF.maxPoolForward(x, k, stride, pad, out)) < TOL, "max pool dL/dx");
+        }
+    }
+
     @Test
     void reluGlobalPoolAndLinearBackwardsMatchFiniteDifferences() {
         try (Arena a = Arena.ofShared()) {
@@ -129,7 +144,24 @@ class FiniteDifferenceTest {
     void networkInputGradientMatchesFiniteDifferences() {
         Nb201Network net = new Nb201Network(2, 1, 3, 8);
         Nb201Arch arch = Nb201Arch.parse("|nor_conv_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|skip_connect~0|none~1|nor_conv_3x3~2|");
-        Graph g = net.build(arch);
+        networkGradient(net.build(arch));
+    }
+
+    /**
+     * The same through a small NAS-Bench-101 network whose cell has every op of that space: truncated
+     * inputs (slices), a concatenated output, max pools, input projections.
+     */
+    @Test
+    void nb101NetworkInputGradientMatchesFiniteDifferences() {
+        Nb101Spec spec = Nb101Spec.parse("0110000;0001001;0001100;0000001;0000010;0000001;0000000 "
+                + "input;conv3x3-bn-relu;conv1x1-bn-relu;conv3x3-bn-relu;maxpool3x3;conv1x1-bn-relu;output");
+        Graph g = new Nb101Network(5, 1, 3, 8).build(spec, true);
+        assertTrue(g.nodes().stream().anyMatch(n -> n.op() instanceof io.wrcor.graph.Op.Slice), "the cell truncates");
+        assertTrue(g.nodes().stream().anyMatch(n -> n.op() instanceof io.wrcor.graph.Op.Concat), "the cell concatenates");
+        networkGradient(g);
+    }
+
+    private void networkGradient(Graph g) {
         try (Arena a = Arena.ofShared(); TensorPool pool = new TensorPool()) {
             Map<String, Tensor> w64 = new LinkedHashMap<>();
             for (var e : Weights.init(g, rnd.nextLong(), a).all().entrySet()) {

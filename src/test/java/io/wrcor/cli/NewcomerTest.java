@@ -32,10 +32,10 @@ class NewcomerTest {
 
     @Test
     void sampleDrawsDistinctArchitecturesAndAShorterSampleIsAPrefix() {
-        List<String> big = ScoreCommand.sampleDistinct(2000, 7);
+        List<String> big = ScoreCommand.sampleDistinct(io.wrcor.space.nb201.Nb201Space.INSTANCE, 2000, 7);
         assertEquals(2000, new HashSet<>(big).size());
-        assertEquals(big.subList(0, 300), ScoreCommand.sampleDistinct(300, 7));
-        assertEquals(15_625, new HashSet<>(ScoreCommand.sampleDistinct(15_625, 1)).size(), "the whole space");
+        assertEquals(big.subList(0, 300), ScoreCommand.sampleDistinct(io.wrcor.space.nb201.Nb201Space.INSTANCE, 300, 7));
+        assertEquals(15_625, new HashSet<>(ScoreCommand.sampleDistinct(io.wrcor.space.nb201.Nb201Space.INSTANCE, 15_625, 1)).size(), "the whole space");
     }
 
     @Test

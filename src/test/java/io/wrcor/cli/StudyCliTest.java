@@ -64,7 +64,7 @@ class StudyCliTest {
                 "naswot", "--runs", "2", "--trajectory", traj.toString()));
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("  accuracy   cifar10 "), r.out());
-        assertTrue(r.out().contains("over 2 runs, found test accuracy (mean +- std)"), r.out());
+        assertTrue(r.out().contains("over 2 runs, found accuracy (mean +- std)"), r.out());
         List<String> lines = Files.readAllLines(traj);
         assertEquals(18, lines.size());
         assertEquals(2.0, Json.parseObject(lines.getLast()).get("run"));
@@ -72,7 +72,7 @@ class StudyCliTest {
 
     @Test
     void copelandWinnerBeatsACondorcetCycle() {
-        java.util.Map<io.wrcor.space.nb201.Nb201Arch, double[]> seen = new java.util.LinkedHashMap<>();
+        java.util.Map<io.wrcor.space.Arch, double[]> seen = new java.util.LinkedHashMap<>();
         java.util.SplittableRandom rnd = new java.util.SplittableRandom(3);
         io.wrcor.space.nb201.Nb201Arch dominant = io.wrcor.space.nb201.Nb201Arch.sample(rnd);
         seen.put(io.wrcor.space.nb201.Nb201Arch.sample(rnd), new double[]{3, 1, 2});

@@ -11,7 +11,8 @@ import io.wrcor.data.Cifar10;
 import io.wrcor.graph.Graph;
 import io.wrcor.graph.Response;
 import io.wrcor.space.nb201.Nb201Arch;
-import io.wrcor.space.nb201.Nb201Network;
+import io.wrcor.space.NetSize;
+import io.wrcor.space.nb201.Nb201Space;
 import java.lang.foreign.Arena;
 
 import java.util.HashSet;
@@ -22,7 +23,7 @@ import org.junit.jupiter.api.Test;
 
 /** One pass serves every requested proxy, and each response is correlated once. */
 class PlannerTest {
-    static final Nb201Network NET = new Nb201Network(4, 1, 10, 16);
+    static final NetSize NET = new NetSize(4, 1, 10, 16);
     static final Nb201Arch ARCH = Nb201Arch.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|");
 
     /** A reference backend that counts its calls by method name (its correlator correlates through it). */
@@ -37,12 +38,12 @@ class PlannerTest {
 
     @Test
     void eachDistinctResponseIsCorrelatedOnceWhateverTheProxies() {
-        Graph g = NET.build(ARCH);
+        Graph g = Nb201Space.INSTANCE.build(ARCH, NET, true);
         Set<Response> distinct = new HashSet<>();
         for (Proxy.Term t : Proxy.WRCOR.terms(g)) distinct.add(t.response());
         for (Proxy.Term t : Proxy.WRCOR_RELU_ONLY.terms(g)) distinct.add(t.response());
         AtomicInteger corrcoefCalls = new AtomicInteger();
-        try (Arena a = Arena.ofShared(); Engine e = new Engine(counting("corrcoef", corrcoefCalls), NET)) {
+        try (Arena a = Arena.ofShared(); Engine e = new Engine(counting("corrcoef", corrcoefCalls), Nb201Space.INSTANCE, NET)) {
             Batch batch = Cifar10.synthetic(6, 10, 16, 1, a);
             e.score(ARCH, 3, batch, List.of(Proxy.WRCOR, Proxy.WRCOR_RELU_ONLY,
                     Proxy.ACT_COR, Proxy.GRAD_COR, Proxy.ACT_GRAD_COR, Proxy.JACOB_COR));
@@ -54,18 +55,18 @@ class PlannerTest {
     @Test
     void voteSetRunsOneForwardAndTwoBackwardPassesPlusSynflow() {
         AtomicInteger bnForward = new AtomicInteger();
-        try (Arena a = Arena.ofShared(); Engine e = new Engine(counting("batchNormForward", bnForward), NET)) {
+        try (Arena a = Arena.ofShared(); Engine e = new Engine(counting("batchNormForward", bnForward), Nb201Space.INSTANCE, NET)) {
             Batch batch = Cifar10.synthetic(6, 10, 16, 1, a);
             e.score(ARCH, 3, batch, List.of(Proxy.SYNFLOW, Proxy.JACOB_COR, Proxy.WRCOR,
                     Proxy.SNIP, Proxy.GRAD_NORM, Proxy.NASWOT));
         }
-        long bns = NET.build(ARCH).nodes().stream().filter(n -> n.op() instanceof io.wrcor.graph.Op.BatchNorm).count();
+        long bns = Nb201Space.INSTANCE.build(ARCH, NET, true).nodes().stream().filter(n -> n.op() instanceof io.wrcor.graph.Op.BatchNorm).count();
         assertEquals(bns, bnForward.get(), "one training-mode forward pass (synflow's network has no BN)");
     }
 
     @Test
     void ablationKernelsAddUp() {
-        try (Arena a = Arena.ofShared(); Engine e = new Engine(new ReferenceBackend(), NET)) {
+        try (Arena a = Arena.ofShared(); Engine e = new Engine(new ReferenceBackend(), Nb201Space.INSTANCE, NET)) {
             Batch batch = Cifar10.synthetic(6, 10, 16, 2, a);
             Scorer.Result r = e.score(ARCH, 5, batch, List.of(Proxy.ACT_COR, Proxy.GRAD_COR,
                     Proxy.ACT_GRAD_COR));

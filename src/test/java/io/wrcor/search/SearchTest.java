@@ -4,7 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.wrcor.space.Arch;
 import io.wrcor.space.nb201.Nb201Arch;
+import io.wrcor.space.nb201.Nb201Space;
 import io.wrcor.space.nb201.Nb201Op;
 import io.wrcor.vote.Vote;
 import java.util.ArrayList;
@@ -13,6 +15,8 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 class SearchTest {
+    static final Nb201Space SPACE = Nb201Space.INSTANCE;
+
     /** A cheap deterministic objective: +1 per 3x3 conv, +0.5 per 1x1 conv, -0.25 per 'none'. */
     static Objective toy() {
         return new Objective() {
@@ -22,7 +26,8 @@ class SearchTest {
             }
 
             @Override
-            public double[] signedScores(Nb201Arch a) {
+            public double[] signedScores(Arch arch) {
+                Nb201Arch a = (Nb201Arch) arch;
                 double s = 0;
                 for (int j = 0; j < Nb201Arch.EDGES; j++) {
                     s += switch (a.op(j)) {
@@ -39,7 +44,7 @@ class SearchTest {
 
     static List<String> trace(Search s, long seed, int n) {
         List<String> t = new ArrayList<>();
-        Nb201Arch best = s.run(toy(), n, new SplittableRandom(seed), (step, arch, scores, b) -> t.add(arch + " " + b));
+        Arch best = s.run(SPACE, toy(), n, new SplittableRandom(seed), (step, arch, scores, b) -> t.add(arch + " " + b));
         t.add(best.toString());
         return t;
     }
@@ -49,7 +54,7 @@ class SearchTest {
         SplittableRandom rnd = new SplittableRandom(11);
         int[] changedEdge = new int[Nb201Arch.EDGES];
         for (int i = 0; i < 5000; i++) {
-            Nb201Arch parent = Nb201Arch.sample(rnd), child = RegularizedEvolution.mutate(parent, rnd);
+            Nb201Arch parent = Nb201Arch.sample(rnd), child = SPACE.mutate(parent, rnd);
             int changed = 0;
             for (int j = 0; j < Nb201Arch.EDGES; j++) {
                 if (parent.op(j) != child.op(j)) {
@@ -74,19 +79,19 @@ class SearchTest {
     void searchesFindTheToyOptimumAndKeepTheBestSeen() {
         Objective o = toy();
         double optimum = 6;
-        Nb201Arch evo = new RegularizedEvolution(16, 4).run(o, 600, new SplittableRandom(1), (s, a, sc, b) -> { });
+        Arch evo = new RegularizedEvolution(16, 4).run(SPACE, o, 600, new SplittableRandom(1), (s, a, sc, b) -> { });
         assertEquals(optimum, o.signedScores(evo)[0], 1e-12, "evolution reaches the all-3x3 cell");
         double[] bestSeen = {Double.NEGATIVE_INFINITY};
-        Nb201Arch rs = new RandomSearch().run(o, 300, new SplittableRandom(2), (s, a, sc, b) -> bestSeen[0] = Math.max(bestSeen[0], sc[0]));
+        Arch rs = new RandomSearch().run(SPACE, o, 300, new SplittableRandom(2), (s, a, sc, b) -> bestSeen[0] = Math.max(bestSeen[0], sc[0]));
         assertEquals(bestSeen[0], o.signedScores(rs)[0], 1e-12);
     }
 
     /** Adam's first step is lr * g / (|g| + eps): each logit moves by lr against its gradient's sign. */
     @Test
     void reinforceGradientStepHasTheKnownFirstAdamUpdate() {
-        Reinforce.Policy p = new Reinforce.Policy(1e-3);
+        Reinforce.Policy p = new Reinforce.Policy(SPACE.policy(), 1e-3, new SplittableRandom(0));
         int[] actions = {3, 0, 1, 4, 2, 3};
-        p.step(actions, 2.0); // g[e][k] = 2 (p_k - 1[k = a_e]) with p_k = 1/5: -1.6 for the action, +0.4 otherwise
+        p.step(actions, new boolean[0], 2.0); // g[e][k] = 2 (p_k - 1[k = a_e]) with p_k = 1/5: -1.6 for the action, +0.4 otherwise
         for (int e = 0; e < actions.length; e++)
             for (int k = 0; k < Nb201Op.values().length; k++) {
                 double g = 2.0 * (0.2 - (k == actions[e] ? 1 : 0));
@@ -111,8 +116,8 @@ class SearchTest {
     void reinforceLearnsToPreferTheRewardedOp() {
         int n = 800;
         int[] conv3x3 = new int[n];
-        new Reinforce(0.05, 0.9, 20).run(toy(), n, new SplittableRandom(5), (step, a, sc, b) -> {
-            for (int j = 0; j < Nb201Arch.EDGES; j++) if (a.op(j) == Nb201Op.NOR_CONV_3X3) conv3x3[step]++;
+        new Reinforce(0.05, 0.9, 20).run(SPACE, toy(), n, new SplittableRandom(5), (step, a, sc, b) -> {
+            for (int j = 0; j < Nb201Arch.EDGES; j++) if (((Nb201Arch) a).op(j) == Nb201Op.NOR_CONV_3X3) conv3x3[step]++;
         });
         // uniform sampling gives 3x3 convs a share of 0.2
         double last = java.util.Arrays.stream(conv3x3, n - 100, n).sum() / 600.0;

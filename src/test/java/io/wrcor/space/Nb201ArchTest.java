@@ -42,7 +42,7 @@ class Nb201ArchTest {
         Nb201Network net = Nb201Network.BENCHMARK;
         Graph g = net.build(Nb201Arch.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"));
         int units = 3 * 15 + 2 * 2; // three conv edges in each of 15 cells, two units per reduction block
-        assertEquals(units, g.units().size());
+        assertEquals(units + 1, g.sites().size()); // and lastact
         assertEquals(4 * units + 2, Proxy.WRCOR.terms(g).size());
         assertEquals(2 * units + 2, Proxy.WRCOR_RELU_ONLY.terms(g).size()); // x and dL/dx per unit; h and dL/dh
         assertEquals(2 * units + 1, Proxy.ACT_COR.terms(g).size());

@@ -8,7 +8,7 @@ import io.wrcor.data.Batch;
 import io.wrcor.data.Cifar10;
 import io.wrcor.proxy.Proxy;
 import io.wrcor.space.nb201.Nb201Arch;
-import io.wrcor.space.nb201.Nb201Network;
+import io.wrcor.space.nb201.Nb201Space;
 import io.wrcor.tensor.DType;
 import io.wrcor.tensor.Tensor;
 import java.lang.foreign.Arena;
@@ -63,7 +63,7 @@ public class BackendBench {
         gamma.fill(1);
         beta = Tensor.allocate(arena, DType.F32, 16);
         be.batchNormForward(x, gamma, beta, 1e-5, y, mean, invStd);
-        engine = new Engine(be, Nb201Network.BENCHMARK);
+        engine = new Engine(be, Nb201Space.INSTANCE, Nb201Space.INSTANCE.defaultSize());
         batch = Cifar10.synthetic(64, 10, 32, 0, arena);
     }
 

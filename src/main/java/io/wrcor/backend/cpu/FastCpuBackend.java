@@ -580,6 +580,26 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
     }
 
     @Override
+    public void maxPoolForward(Tensor x, int k, int stride, int pad, Tensor y) {
+        ref.maxPoolForward(x, k, stride, pad, y);
+    }
+
+    @Override
+    public void maxPoolBackward(Tensor x, Tensor dy, int k, int stride, int pad, Tensor dx) {
+        ref.maxPoolBackward(x, dy, k, stride, pad, dx);
+    }
+
+    /** One bulk copy per sample: the channels of a sample are contiguous. */
+    @Override
+    public void channelCopy(Tensor src, int srcChannel, Tensor dst, int dstChannel, int channels) {
+        long hw = (long) src.dim(2) * src.dim(3), e = src.dtype().bytes;
+        for (int b = 0; b < src.dim(0); b++) {
+            MemorySegment.copy(src.data(), ((long) b * src.dim(1) + srcChannel) * hw * e, dst.data(), ((long) b * dst.dim(1) + dstChannel) * hw * e,
+                    channels * hw * e);
+        }
+    }
+
+    @Override
     public void globalAvgPoolForward(Tensor x, Tensor y) {
         ref.globalAvgPoolForward(x, y);
     }

@@ -180,6 +180,54 @@ public final class ReferenceBackend implements Backend {
         for (int i = 0; i < acc.length; i++) dx.set(i, acc[i]);
     }
 
+    /** The flat index of the winning cell of window (p, oy, ox): the first maximum in row-major window order. */
+    private static long maxCell(Tensor x, long p, int oy, int ox, int k, int stride, int pad) {
+        int h = x.dim(2), w = x.dim(3);
+        long best = -1;
+        double bv = Double.NEGATIVE_INFINITY;
+        for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++) {
+                int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                long i = (p * h + iy) * w + ix;
+                double v = x.get(i);
+                if (best < 0 || v > bv || Double.isNaN(v) && !Double.isNaN(bv)) {
+                    best = i;
+                    bv = v;
+                }
+            }
+        return best;
+    }
+
+    @Override
+    public void maxPoolForward(Tensor x, int k, int stride, int pad, Tensor y) {
+        long planes = (long) x.dim(0) * x.dim(1);
+        int ho = y.dim(2), wo = y.dim(3);
+        for (long p = 0; p < planes; p++)
+            for (int oy = 0; oy < ho; oy++)
+                for (int ox = 0; ox < wo; ox++) y.set((p * ho + oy) * wo + ox, x.get(maxCell(x, p, oy, ox, k, stride, pad)));
+    }
+
+    @Override
+    public void maxPoolBackward(Tensor x, Tensor dy, int k, int stride, int pad, Tensor dx) {
+        long planes = (long) x.dim(0) * x.dim(1);
+        int ho = dy.dim(2), wo = dy.dim(3);
+        double[] acc = new double[Math.toIntExact(dx.numel())];
+        for (long p = 0; p < planes; p++)
+            for (int oy = 0; oy < ho; oy++)
+                for (int ox = 0; ox < wo; ox++) acc[(int) maxCell(x, p, oy, ox, k, stride, pad)] += dy.get((p * ho + oy) * wo + ox);
+        for (int i = 0; i < acc.length; i++) dx.set(i, acc[i]);
+    }
+
+    @Override
+    public void channelCopy(Tensor src, int srcChannel, Tensor dst, int dstChannel, int channels) {
+        long hw = (long) src.dim(2) * src.dim(3);
+        for (int b = 0; b < src.dim(0); b++)
+            for (long i = 0; i < channels * hw; i++) {
+                dst.set(((long) b * dst.dim(1) + dstChannel) * hw + i, src.get(((long) b * src.dim(1) + srcChannel) * hw + i));
+            }
+    }
+
     @Override
     public void add(Tensor a, Tensor b, Tensor out) {
         for (long i = 0; i < a.numel(); i++) out.set(i, a.get(i) + b.get(i));

@@ -7,7 +7,7 @@ import java.util.random.RandomGenerator;
  * A NAS-Bench-201 cell: six edges, in arch-string order (node 1 from 0; node 2 from 0, 1; node 3
  * from 0, 1, 2). String form {@code |a~0|+|b~0|c~1|+|d~0|e~1|f~2|}.
  */
-public record Nb201Arch(Nb201Op[] ops) {
+public record Nb201Arch(Nb201Op[] ops) implements io.wrcor.space.Arch {
     public static final int EDGES = 6;
 
     public Nb201Arch {

@@ -2,6 +2,8 @@ package io.wrcor.space.nb201;
 
 import io.wrcor.graph.Graph;
 import io.wrcor.graph.Op;
+import io.wrcor.graph.Response;
+import java.util.List;
 
 /**
  * Builds the NAS-Bench-201 network of an architecture: stem, N cells at C, a residual reduction
@@ -53,9 +55,14 @@ public record Nb201Network(int channels, int cells, int classes, int imageSize) 
         }
         int lastBn = ctx.bn(x, "lastact.0", c);
         int lastRelu = b.add(new Op.Relu(), b.shape(lastBn), lastBn);
+        if (batchNorm) {
+            // lastact: the in-place ReLU makes the published hook see y = ReLU(BN(h)); the paper's reading takes h
+            b.site(new Graph.Site(blocks(), List.of(Response.activation(lastRelu)), List.of(Response.gradInput(lastRelu)),
+                    List.of(Response.activation(lastBn)), List.of(Response.gradInput(lastRelu))));
+        }
         int pooled = b.add(new Op.GlobalAvgPool(), new int[]{c}, lastRelu);
         int logits = b.add(new Op.Linear("classifier", c, classes), new int[]{classes}, pooled);
-        return b.build(input, logits, batchNorm ? new Graph.LastAct(lastBn, lastRelu) : null, blocks());
+        return b.build(input, logits);
     }
 
     private record BuildContext(Graph.Builder b, boolean batchNorm) {
@@ -70,11 +77,19 @@ public record Nb201Network(int channels, int cells, int classes, int imageSize) 
             return bn(conv, bnParam, cout);
         }
 
-        /** ReLU -> Conv -> BN, a WRCor response unit; the reference names it {@code prefix.op.{1,2}}. */
+        /**
+         * ReLU -> Conv -> BN, a WRCor response site; the reference names it {@code prefix.op.{1,2}}.
+         * The published code reads its input x twice (the unit's wrapper module is hooked too), dL/dx
+         * through its own ReLU, and dL/d(conv output) (the wrapper's old-style backward hook); the
+         * paper's reading takes x once and dL/dx.
+         */
         int reluConvBn(int x, int block, String prefix, int cin, int cout, int k, int stride) {
             int relu = b.add(new Op.Relu(), b.shape(x), x);
             int out = convBn(relu, prefix + ".op.1", prefix + ".op.2", cin, cout, k, stride, (k - 1) / 2);
-            if (batchNorm) b.unit(new Graph.ConvUnit(block, relu, relu + 1, out));
+            if (batchNorm) {
+                Response in = Response.activation(x), dx = Response.gradInput(relu), dconv = Response.gradOutput(relu + 1);
+                b.site(new Graph.Site(block, List.of(in, in), List.of(dx, dconv), List.of(in), List.of(dx)));
+            }
             return out;
         }
 

@@ -1,0 +1,89 @@
+package io.wrcor.space;
+
+import io.wrcor.graph.Graph;
+import io.wrcor.graph.Weights;
+import io.wrcor.tensor.Tensor;
+import java.lang.foreign.Arena;
+import java.util.List;
+import java.util.Map;
+import java.util.random.RandomGenerator;
+
+/**
+ * A search space: what the commands, the searches and the scorer need to know about one family of
+ * architectures. Everything space-specific lives behind this interface; the rest of the engine never
+ * asks which space it is working in. Spaces are found by name in {@link SearchSpaces}.
+ */
+public interface SearchSpace {
+    /** The name on the command line ({@code --space}) and in results files. */
+    String name();
+
+    /** One line for the help text. */
+    String description();
+
+    /** A canonical architecture from its string; a clear {@link IllegalArgumentException} otherwise. */
+    Arch parse(String s);
+
+    /** An architecture drawn uniformly from the space as the published search draws it. */
+    Arch sample(RandomGenerator rnd);
+
+    /** The published evolution's mutation of {@code parent}. */
+    Arch mutate(Arch parent, RandomGenerator rnd);
+
+    /** REINFORCE's parametrisation of the space. */
+    Policy policy();
+
+    /** The network size the benchmark uses. */
+    NetSize defaultSize();
+
+    /** The network size a weights folder's {@code meta} describes, {@code dflt} for what it does not say. */
+    NetSize sizeOf(Map<String, Object> meta, NetSize dflt);
+
+    /** Something a user should know about scoring this architecture (printed once per architecture), or null. */
+    default String note(Arch arch) {
+        return null;
+    }
+
+    /** The architecture a weights folder's {@code meta} describes, or null. */
+    Arch archOf(Map<String, Object> meta);
+
+    /**
+     * The network of {@code arch}, its response sites declared; {@code batchNorm} false removes every
+     * BN (synflow's network, which has no sites).
+     */
+    Graph build(Arch arch, NetSize size, boolean batchNorm);
+
+    /**
+     * The space's initialisation of the parameters {@code g} reads, drawn per tensor name from
+     * {@code seed}; tensors already in {@code drawn} (same name and shape, same seed) are reused.
+     */
+    Weights init(Graph g, long seed, Arena arena, Map<String, Tensor> drawn);
+
+    /** The ground-truth table's layout in this space. */
+    GroundTruthFormat groundTruth();
+
+    /**
+     * REINFORCE's policy: independent categorical choices (softmax over logits) and binary choices
+     * (Bernoulli of sigmoid(logit)), decoded into an architecture; an invalid draw is redrawn whole.
+     *
+     * @param initScale the initial logits are initScale * N(0, 1) (0: all zero)
+     */
+    record Policy(int[] categorical, int binary, double initScale, Decoder decoder) {
+        /** The architecture of a draw, or null when it is not valid. */
+        public interface Decoder {
+            Arch decode(int[] choices, boolean[] bits);
+        }
+    }
+
+    /**
+     * How a ground-truth table of this space is read: the column with the architecture (or how to
+     * make it from a row), the accuracy columns and their labels, and how many rows a complete table has.
+     *
+     * @param defaultFile the table's file name in the shared data folder
+     * @param complete the number of architectures of the space, when the table must hold all of them; 0 otherwise
+     */
+    record GroundTruthFormat(String defaultFile, List<String> archColumns, List<String> accuracyColumns, List<String> labels, int complete, ArchOfRow arch) {
+        public interface ArchOfRow {
+            String arch(List<String> values);
+        }
+    }
+}

@@ -1,0 +1,80 @@
+package io.wrcor.cli;
+
+import static io.wrcor.cli.CliTest.assertBadInput;
+import static io.wrcor.cli.CliTest.run;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.wrcor.Fixtures;
+import io.wrcor.util.Json;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The commands in another space than the default: --space nb101, and a weights folder that names its space. */
+class SpaceCliTest {
+    static final String SPEC = "0110000;0001001;0001100;0000001;0000010;0000001;0000000 "
+            + "input;conv3x3-bn-relu;conv1x1-bn-relu;conv3x3-bn-relu;maxpool3x3;conv1x1-bn-relu;output";
+    static final String[] SMALL = {"--space", "nb101", "--channels", "4", "--cells", "1", "--batch", "8", "--quiet"};
+
+    @TempDir
+    Path tmp;
+
+    static String[] with(String command, String... options) {
+        return java.util.stream.Stream.of(new String[]{command}, SMALL, options).flatMap(java.util.Arrays::stream).toArray(String[]::new);
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void aWeightsFolderOfNb101IsScoredWithNoOtherFlagAndTheInPlaceCaseIsSaid() {
+        CliTest.Run r = run("score", "--weights", Fixtures.fixture("nb101/small-inplace").toString(), "--proxies", "wrcor,naswot", "--quiet");
+        assertEquals(0, r.code(), r.err());
+        Map<String, Object> row = Json.parseObject(r.out().strip());
+        Map<String, Object> want = (Map<String, Object>) Fixtures.expected("nb101/small-inplace").get("scores");
+        Map<String, Object> got = (Map<String, Object>) row.get("scores");
+        assertEquals((Double) want.get("wrcor"), (Double) got.get("wrcor"), 1e-4 * (Double) want.get("wrcor"));
+        assertTrue(r.err().contains("the published port raises on this spec"), r.err());
+        assertTrue(((String) row.get("run")).startsWith("space=nb101 "), (String) row.get("run"));
+    }
+
+    @Test
+    void scoreSampleAndSearchWorkInNb101() throws Exception {
+        CliTest.Run one = run(with("score", "--arch", SPEC, "--proxies", "naswot,params,flops"));
+        assertEquals(0, one.code(), one.err());
+        CliTest.Run sample = run(with("score", "--sample", "4", "--proxies", "params"));
+        assertEquals(0, sample.code(), sample.err());
+        assertEquals(4, sample.out().lines().count());
+        Path dir = tmp.resolve("s");
+        CliTest.Run search = run(with("search", "--n", "6", "--population", "3", "--tournament", "2", "--objective", "naswot",
+                "--gt", Fixtures.shared().resolve("data/nb101-val-accuracy-500.csv").toString(), "--run-dir", dir.toString()));
+        assertEquals(0, search.code(), search.err());
+        assertTrue(search.out().contains("  found      "), search.out());
+        assertEquals(6, Files.readAllLines(dir.resolve("trajectory.jsonl")).size());
+        CliTest.Run reinforce = run(with("search", "--algo", "reinforce", "--calibration", "3", "--n", "4", "--objective", "params", "--no-gt",
+                "--run-dir", tmp.resolve("r").toString()));
+        assertEquals(0, reinforce.code(), reinforce.err());
+    }
+
+    @Test
+    void correlateOnTheNb101ValidationTable() {
+        CliTest.Run r = run(with("correlate", "--sample", "6", "--proxies", "params,flops", "--votes", "params,flops", "--run-dir",
+                tmp.resolve("c").toString()));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("6 nb101 architectures"), r.out());
+        assertTrue(r.out().contains("cifar10-val rho"), r.out());
+    }
+
+    @Test
+    void badSpaceInputIsRejected() {
+        assertBadInput(run("score", "--space", "nb301", "--arch", SPEC), "unknown space 'nb301'");
+        assertBadInput(run(with("score", "--arch", "0110;0001 input;output")), "has 4 entries");
+        assertBadInput(run("score", "--arch", SPEC), "expected 3 node groups");
+        assertBadInput(run("score", "--space", "nb201", "--weights", Fixtures.fixture("nb101/small-mixed").toString()),
+                "--space nb201 conflicts with --weights");
+        assertBadInput(run("score", "--sample", "15626", "--proxies", "params"), "larger than the 15625 architectures");
+        assertTrue(List.of(Main.usage("score").split("\n")).stream().anyMatch(l -> l.contains("--space")), "score --help names --space");
+    }
+}
