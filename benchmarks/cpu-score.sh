@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CPU scoring benchmark (issue 2): median seconds per architecture for wrcor alone and for the
+# CPU scoring benchmark: median seconds per architecture for wrcor alone and for the
 # published vote set, batch 64, 20 random NAS-Bench-201 architectures (C=16, N=5), 2 threads.
 # Every set first scores the architectures once untimed (JIT and scratch memory warm up).
 # Usage: benchmarks/cpu-score.sh [CIFAR-10 binary file] [extra 'wrcor bench' options]

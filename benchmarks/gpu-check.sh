@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check (issue 5), for a GPU server with no Java, no Maven and no network.
+# The GPU check, for a GPU server with no Java, no Maven and no network.
 #
 #   benchmarks/gpu-check.sh bundle   here: builds target/gpu-bundle/ (a jlink runtime, the engine jar with
 #                                    its PTX, JCuda, the test classes and JUnit's console launcher, ~57 MB)

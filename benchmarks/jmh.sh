@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# JMH benchmarks of the backends (issue 4): each kernel family and one whole architecture, CPU
+# JMH benchmarks of the backends: each kernel family and one whole architecture, CPU
 # (OpenBLAS, 2 threads) against OpenCL (PoCL on a CPU machine). Installs the engine into the local
 # Maven repository, builds benchmarks/target/benchmarks.jar, runs it; extra arguments go to JMH.
 #   benchmarks/jmh.sh                      # everything, short settings

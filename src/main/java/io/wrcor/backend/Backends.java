@@ -23,9 +23,18 @@ public final class Backends {
      * available, which is CUDA, then OpenCL on a GPU, and otherwise the CPU backend (an OpenCL CPU
      * device such as PoCL is slower than OpenBLAS); {@code notes} hears which one auto took and why.
      */
+    /** The fast CPU backend; without OpenBLAS it is unavailable (a clear reason, like the device backends). */
+    private static Backend cpu(int threads) {
+        if (io.wrcor.backend.cpu.OpenBlas.get() == null) {
+            throw new UnavailableException("cpu backend unavailable: OpenBLAS could not be loaded: " + io.wrcor.backend.cpu.OpenBlas.failure()
+                    + " (--backend reference runs without it, slowly)");
+        }
+        return new FastCpuBackend(threads);
+    }
+
     public static Backend open(String name, int threads, Consumer<String> notes) {
         return switch (name) {
-            case "cpu" -> new FastCpuBackend(threads);
+            case "cpu" -> cpu(threads);
             case "reference" -> new ReferenceBackend();
             case "opencl" -> {
                 try {
@@ -63,7 +72,7 @@ public final class Backends {
                     why = "opencl unavailable: " + e.getMessage();
                 }
                 notes.accept("backend auto: cpu (" + why + "; cuda unavailable: " + cudaWhy + ")");
-                yield new FastCpuBackend(threads);
+                yield cpu(threads);
             }
             default -> throw new IllegalArgumentException("unknown backend '" + name + "' (expected cpu, opencl, cuda, auto or reference)");
         };

@@ -129,6 +129,12 @@ final class Scoring implements AutoCloseable {
         return results == null ? null : results.path();
     }
 
+    /** The space's key of an architecture where it is not the string itself (NAS-Bench-101's graph hash), else null. */
+    private String hashOf(Arch a) {
+        String k = space.key(a);
+        return k.equals(a.toString()) ? null : k;
+    }
+
     /** The cached row of an architecture if it already has every one of {@code proxies}, else null. */
     ResultsFile.Row cached(String arch, List<Proxy> proxies) {
         ResultsFile.Row r = memory.get(arch);
@@ -157,14 +163,15 @@ final class Scoring implements AutoCloseable {
                     : engine.score(parsed, seed, batch, missing);
             Map<String, Double> fresh = new LinkedHashMap<>();
             for (var e : r.scores().entrySet()) fresh.put(e.getKey().label, e.getValue());
-            ResultsFile.Row row = new ResultsFile.Row(arch, fresh, (System.nanoTime() - t0) / 1e9, run, ResultsFile.currentDefs(fresh.keySet()));
+            ResultsFile.Row row = new ResultsFile.Row(arch, fresh, (System.nanoTime() - t0) / 1e9, run, ResultsFile.currentDefs(fresh.keySet()))
+                    .withHash(hashOf(parsed));
             if (results != null) results.append(row);
             known = known == null ? row : ResultsFile.union(known, row);
         }
         memory.put(arch, known);
         Map<String, Double> wanted = new LinkedHashMap<>();
         for (Proxy p : proxies) wanted.put(p.label, known.scores().get(p.label));
-        return new ResultsFile.Row(arch, wanted, known.seconds(), run, ResultsFile.currentDefs(wanted.keySet()));
+        return new ResultsFile.Row(arch, wanted, known.seconds(), run, ResultsFile.currentDefs(wanted.keySet())).withHash(hashOf(space.parse(arch)));
     }
 
     @Override

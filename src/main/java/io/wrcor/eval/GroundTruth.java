@@ -24,13 +24,16 @@ public final class GroundTruth {
     private final Map<String, Integer> index = new HashMap<>();
     private final double[][] accuracy; // [dataset][arch index]
 
-    private GroundTruth(Path file, List<String> labels, int complete, List<String> archs, double[][] accuracy) {
+    private final SearchSpace space;
+
+    private GroundTruth(Path file, SearchSpace space, List<String> labels, int complete, List<String> archs, double[][] accuracy) {
         this.file = file;
+        this.space = space;
         this.labels = labels;
         this.complete = complete;
         this.archs = archs;
         this.accuracy = accuracy;
-        for (int i = 0; i < archs.size(); i++) index.putIfAbsent(archs.get(i), i);
+        for (int i = 0; i < archs.size(); i++) index.putIfAbsent(space.key(space.parse(archs.get(i))), i);
     }
 
     public static GroundTruth load(Path file, SearchSpace space) {
@@ -74,7 +77,7 @@ public final class GroundTruth {
         double[][] accuracy = new double[accCol.length][archs.size()];
         for (int i = 0; i < archs.size(); i++)
             for (int d = 0; d < accCol.length; d++) accuracy[d][i] = acc.get(i)[d];
-        return new GroundTruth(file, fmt.labels(), fmt.complete(), List.copyOf(archs), accuracy);
+        return new GroundTruth(file, space, fmt.labels(), fmt.complete(), List.copyOf(archs), accuracy);
     }
 
     /** Where the space's table must list every architecture (NAS-Bench-201's 15,625), it does. */
@@ -99,15 +102,23 @@ public final class GroundTruth {
         return archs.get(index);
     }
 
-    /** Row index of an architecture (canonical string); a clear error when the table lacks it. */
+    /** Row index of an architecture (or of one the space counts as the same); a clear error when the table lacks it. */
     public int indexOf(String arch) {
-        Integer i = index.get(arch);
+        Integer i = index.get(key(arch));
         if (i == null) throw new IllegalArgumentException("architecture " + arch + " is not in the ground-truth file " + file);
         return i;
     }
 
     public boolean contains(String arch) {
-        return index.containsKey(arch);
+        return index.containsKey(key(arch));
+    }
+
+    private String key(String arch) {
+        try {
+            return space.key(space.parse(arch));
+        } catch (IllegalArgumentException e) {
+            return "\u0000not an architecture of " + space.name();
+        }
     }
 
     public double accuracy(int dataset, int index) {

@@ -37,8 +37,20 @@ import java.util.TreeMap;
 public final class ResultsFile implements AutoCloseable {
     public enum Format { JSONL, CSV }
 
-    /** One scored architecture; {@code defs} gives the definition version of each score. */
-    public record Row(String arch, Map<String, Double> scores, double seconds, String run, Map<String, Integer> defs) {
+    /**
+     * One scored architecture; {@code defs} gives the definition version of each score; {@code hash},
+     * where the space has one (NAS-Bench-101's graph hash), the key that joins the row with the
+     * benchmark's tables (JSON lines only).
+     */
+    public record Row(String arch, Map<String, Double> scores, double seconds, String run, Map<String, Integer> defs, String hash) {
+        public Row(String arch, Map<String, Double> scores, double seconds, String run, Map<String, Integer> defs) {
+            this(arch, scores, seconds, run, defs, null);
+        }
+
+        public Row withHash(String h) {
+            return new Row(arch, scores, seconds, run, defs, h);
+        }
+
         public String toJson() {
             StringBuilder sb = new StringBuilder("{\"arch\": ").append(Json.quote(arch)).append(", \"scores\": {");
             boolean first = true;
@@ -55,7 +67,9 @@ public final class ResultsFile implements AutoCloseable {
                 first = false;
                 sb.append(Json.quote(e.getKey())).append(": ").append(e.getValue());
             }
-            return sb.append("}}").toString();
+            sb.append('}');
+            if (hash != null) sb.append(", \"hash\": ").append(Json.quote(hash));
+            return sb.append('}').toString();
         }
 
         public String toCsv(List<String> proxies) {

@@ -23,6 +23,14 @@ public interface SearchSpace {
     /** A canonical architecture from its string; a clear {@link IllegalArgumentException} otherwise. */
     Arch parse(String s);
 
+    /**
+     * The identity under which a benchmark's table lists an architecture: its canonical string, or
+     * where the benchmark counts isomorphic forms as one (NAS-Bench-101), a key shared by them.
+     */
+    default String key(Arch arch) {
+        return arch.toString();
+    }
+
     /** An architecture drawn uniformly from the space as the published search draws it. */
     Arch sample(RandomGenerator rnd);
 

@@ -25,7 +25,14 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 abstract class BackendContract {
     static final ReferenceBackend REF = new ReferenceBackend();
-    final SplittableRandom rnd = new SplittableRandom(System.nanoTime());
+    /** A fresh seed per test instance, printed so that a failure can be reproduced (-Dwrcor.test.seed=S). */
+    final long seed = Long.getLong("wrcor.test.seed", System.nanoTime());
+    final SplittableRandom rnd = new SplittableRandom(seed);
+
+    @org.junit.jupiter.api.BeforeEach
+    void logSeed(org.junit.jupiter.api.TestInfo info) {
+        System.out.println(info.getDisplayName() + ": random seed " + seed);
+    }
 
     /** The backend under test. */
     abstract Backend be();

@@ -31,7 +31,14 @@ import org.junit.jupiter.params.provider.CsvSource;
 class FiniteDifferenceTest {
     static final ReferenceBackend REF = new ReferenceBackend();
     static final double H = 1e-6, TOL = 1e-6;
-    final SplittableRandom rnd = new SplittableRandom(System.nanoTime());
+    /** A fresh seed per test instance, printed so that a failure can be reproduced (-Dwrcor.test.seed=S). */
+    final long seed = Long.getLong("wrcor.test.seed", System.nanoTime());
+    final SplittableRandom rnd = new SplittableRandom(seed);
+
+    @org.junit.jupiter.api.BeforeEach
+    void logSeed(org.junit.jupiter.api.TestInfo info) {
+        System.out.println(info.getDisplayName() + ": random seed " + seed);
+    }
 
     /** Max |analytic - numeric| / max(1, |numeric|) of dL/dv over every element of v. */
     static double check(Tensor v, Tensor analytic, Tensor r, Tensor y, Consumer<Tensor> forward) {

@@ -38,6 +38,8 @@ class SpaceCliTest {
         assertEquals((Double) want.get("wrcor"), (Double) got.get("wrcor"), 1e-4 * (Double) want.get("wrcor"));
         assertTrue(r.err().contains("the published port raises on this spec"), r.err());
         assertTrue(((String) row.get("run")).startsWith("space=nb101 "), (String) row.get("run"));
+        assertEquals(io.wrcor.space.nb101.Nb101Cells.hash(io.wrcor.space.nb101.Nb101Spec.parse((String) row.get("arch"))), row.get("hash"),
+                "NAS-Bench-101's graph hash with every row");
     }
 
     @Test

@@ -14,7 +14,9 @@ class NaswotKernelTest {
     @ParameterizedTest
     @ValueSource(ints = {1, 63, 64, 65, 200})
     void popcountKernelEqualsTheMatrixProducts(int d) {
-        SplittableRandom rnd = new SplittableRandom(System.nanoTime());
+        long seed = Long.getLong("wrcor.test.seed", System.nanoTime());
+        System.out.println("popcountKernelEqualsTheMatrixProducts(" + d + "): random seed " + seed);
+        SplittableRandom rnd = new SplittableRandom(seed);
         int b = 6;
         try (Arena a = Arena.ofShared()) {
             Tensor x = Tensor.allocate(a, DType.F32, b, d);

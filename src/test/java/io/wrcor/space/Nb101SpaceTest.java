@@ -11,6 +11,7 @@ import io.wrcor.Fixtures;
 import io.wrcor.eval.GroundTruth;
 import io.wrcor.graph.Graph;
 import io.wrcor.proxy.Scorer;
+import io.wrcor.space.nb101.Nb101Cells;
 import io.wrcor.space.nb101.Nb101Network;
 import io.wrcor.space.nb101.Nb101Space;
 import io.wrcor.space.nb101.Nb101Spec;
@@ -136,8 +137,8 @@ class Nb101SpaceTest {
                 changed++;
             }
         }
-        assertTrue(seen.size() > 500, "many distinct specs: " + seen.size());
-        assertTrue(changed > 1000, "most random specs have interior vertices: " + changed);
+        assertTrue(seen.size() > 1990, "distinct cells: " + seen.size());
+        assertTrue(changed > 1900, "nearly every cell has interior vertices: " + changed);
     }
 
     @Test
@@ -154,6 +155,40 @@ class Nb101SpaceTest {
         assertNotNull(a);
         assertEquals("0100000;0010000;0001000;0000100;0000010;0000001;0000000 "
                 + "input;conv3x3-bn-relu;conv1x1-bn-relu;maxpool3x3;conv3x3-bn-relu;conv1x1-bn-relu;output", a.toString());
+    }
+
+    /** The enumeration finds exactly the dataset's number of distinct cells: the graph hash is NAS-Bench-101's. */
+    @Test
+    void theEnumerationHasTheDatasetsCellsAndSamplingDrawsFromThem() {
+        long[] all = Nb101Cells.all();
+        assertEquals(423_624, all.length);
+        assertEquals(all.length, java.util.Arrays.stream(all).distinct().count());
+        Nb101Spec first = Nb101Cells.get(0), last = Nb101Cells.get(all.length - 1);
+        assertEquals(2, first.vertices(), "the generator starts with input -> output");
+        assertEquals(7, last.vertices());
+        SplittableRandom rnd = new SplittableRandom(5);
+        Set<String> drawn = new HashSet<>();
+        int seven = 0;
+        for (int i = 0; i < 1000; i++) {
+            Nb101Spec s = SPACE.sample(rnd);
+            drawn.add(s.toString());
+            if (s.vertices() == 7) seven++;
+        }
+        assertTrue(drawn.size() > 995, "uniform over 423,624 cells: " + drawn.size() + " distinct of 1000");
+        assertTrue(seven > 700, "most of the dataset's cells have 7 vertices: " + seven);
+    }
+
+    @Test
+    void isomorphicSpecsShareTheHashAndTheirGroundTruthRow() {
+        // vertices 1 and 2 swapped: the same cell written another way
+        Nb101Spec a = Nb101Spec.parse("01100;00011;00001;00001;00000 input;conv3x3-bn-relu;maxpool3x3;conv1x1-bn-relu;output");
+        Nb101Spec b = Nb101Spec.parse("01010;00101;00001;00001;00000 input;conv3x3-bn-relu;conv1x1-bn-relu;maxpool3x3;output");
+        Nb101Spec c = Nb101Spec.parse("01010;00101;00001;00001;00000 input;conv3x3-bn-relu;conv3x3-bn-relu;maxpool3x3;output");
+        assertEquals(Nb101Cells.hash(a), Nb101Cells.hash(b));
+        assertTrue(!Nb101Cells.hash(a).equals(Nb101Cells.hash(c)), "another op is another cell");
+        GroundTruth gt = GroundTruth.load(Fixtures.shared().resolve("data/nb101-val-accuracy-500.csv"), SPACE);
+        assertTrue(gt.contains(a.toString()) && gt.contains(b.toString()), "the table lists this cell (row 1) in one of its forms");
+        assertEquals(gt.indexOf(a.toString()), gt.indexOf(b.toString()));
     }
 
     @Test

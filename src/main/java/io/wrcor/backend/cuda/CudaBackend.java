@@ -29,9 +29,9 @@ import jcuda.driver.JCudaDriver;
  * capability, and the device primitives {@link KernelBackend} runs every op with.
  *
  * <p>cuBLAS (through FFM, any major version) takes the float32 1x1 convolutions as one batched
- * product. First version: each op copies its tensors to the device and back, as the OpenCL backend does.
- * Unverified on a GPU so far (no session has had one): the host-side paths are tested, the device
- * paths wait for the GPU check ({@code benchmarks/gpu-check.sh}).
+ * product. Each op copies its tensors to the device and back, as the OpenCL backend does. The
+ * device paths are checked by {@code benchmarks/gpu-check.sh} on a GPU server; without a GPU only
+ * the host-side paths are tested.
  */
 public final class CudaBackend extends KernelBackend implements AutoCloseable {
     private static final int BLOCK = 256;
