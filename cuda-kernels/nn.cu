@@ -251,6 +251,151 @@ KERNEL void channel_copy(GLOBAL const real *src, GLOBAL real *dst, long n, int s
     dst[(b * dst_c + dst_c0 + c) * hw + j] = src[(b * src_c + src_c0 + c) * hw + j];
 }
 
+/* depthwise convolution, w[c,1,k,k]; n = planes * ho * wo */
+KERNEL void depthwise_forward(GLOBAL const real *x, GLOBAL const real *w, GLOBAL real *y, long n, int c, int h, int wd, int k, int stride,
+                              int pad, int ho, int wo) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    int ox = (int) (i % wo), oy = (int) ((i / wo) % ho);
+    long p = i / ((long) wo * ho);
+    int ch = (int) (p % c);
+    real s = 0;
+    for (int ky = 0; ky < k; ky++)
+        for (int kx = 0; kx < k; kx++) {
+            int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+            if (iy >= 0 && iy < h && ix >= 0 && ix < wd) s += x[(p * h + iy) * wd + ix] * w[((long) ch * k + ky) * k + kx];
+        }
+    y[i] = s;
+}
+
+/* n = planes * h * w: each input cell gathers every output that read it */
+KERNEL void depthwise_backward_data(GLOBAL const real *dy, GLOBAL const real *w, GLOBAL real *dx, long n, int c, int h, int wd, int k,
+                                    int stride, int pad, int ho, int wo) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    int ix = (int) (i % wd), iy = (int) ((i / wd) % h);
+    long p = i / ((long) wd * h);
+    int ch = (int) (p % c);
+    real s = 0;
+    for (int ky = 0; ky < k; ky++) {
+        int ty = iy + pad - ky;
+        if (ty < 0 || ty % stride != 0 || ty / stride >= ho) continue;
+        for (int kx = 0; kx < k; kx++) {
+            int tx = ix + pad - kx;
+            if (tx < 0 || tx % stride != 0 || tx / stride >= wo) continue;
+            s += dy[(p * ho + ty / stride) * wo + tx / stride] * w[((long) ch * k + ky) * k + kx];
+        }
+    }
+    dx[i] = s;
+}
+
+/* n = c * k * k: one weight per thread, summed over the batch and the output map */
+KERNEL void depthwise_backward_weight(GLOBAL const real *x, GLOBAL const real *dy, GLOBAL real *dw, long n, int batch, int c, int h,
+                                      int wd, int k, int stride, int pad, int ho, int wo) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    int kx = (int) (i % k), ky = (int) ((i / k) % k), ch = (int) (i / ((long) k * k));
+    kahan s = {0, 0};
+    for (int b = 0; b < batch; b++) {
+        long p = (long) b * c + ch;
+        for (int oy = 0; oy < ho; oy++) {
+            int iy = oy * stride - pad + ky;
+            if (iy < 0 || iy >= h) continue;
+            for (int ox = 0; ox < wo; ox++) {
+                int ix = ox * stride - pad + kx;
+                if (ix >= 0 && ix < wd) kahan_add(&s, x[(p * h + iy) * wd + ix] * dy[(p * ho + oy) * wo + ox]);
+            }
+        }
+    }
+    dw[i] = s.sum;
+}
+
+/* PyTorch's align_corners=False source position of output o for a resize from n_in to n_out cells */
+DEVICE_FN real resize_src(int o, int n_in, int n_out) {
+    real src = ((real) o + (real) 0.5) * ((real) n_in / (real) n_out) - (real) 0.5;
+    return src < 0 ? (real) 0 : src;
+}
+
+/* bilinear resize; n = planes * ho * wo */
+KERNEL void resize_forward(GLOBAL const real *x, GLOBAL real *y, long n, int h, int w, int ho, int wo) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    int ox = (int) (i % wo), oy = (int) ((i / wo) % ho);
+    long p = i / ((long) wo * ho);
+    real sy = resize_src(oy, h, ho), sx = resize_src(ox, w, wo);
+    int y0 = min((int) sy, h - 1), x0 = min((int) sx, w - 1);
+    int y1 = min(y0 + 1, h - 1), x1 = min(x0 + 1, w - 1);
+    real ly = sy - y0, lx = sx - x0;
+    GLOBAL const real *b = x + p * h * w;
+    y[i] = (1 - ly) * ((1 - lx) * b[y0 * w + x0] + lx * b[y0 * w + x1]) + ly * ((1 - lx) * b[y1 * w + x0] + lx * b[y1 * w + x1]);
+}
+
+/* the weight with which output o reads input cell c along one axis (0 when it does not) */
+DEVICE_FN real resize_weight(int o, int c, int n_in, int n_out) {
+    real s = resize_src(o, n_in, n_out);
+    int i0 = min((int) s, n_in - 1), i1 = min(i0 + 1, n_in - 1);
+    real l = s - i0, wt = 0;
+    if (i0 == c) wt += 1 - l;
+    if (i1 == c) wt += l;
+    return wt;
+}
+
+/* n = planes * h * w: each input cell gathers the outputs near it */
+KERNEL void resize_backward(GLOBAL const real *dy, GLOBAL real *dx, long n, int h, int w, int ho, int wo) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    int ix = (int) (i % w), iy = (int) ((i / w) % h);
+    long p = i / ((long) w * h);
+    real fy = (real) ho / (real) h, fx = (real) wo / (real) w;
+    int oy0 = max(0, (int) ((iy - 1) * fy) - 2), oy1 = min(ho - 1, (int) ((iy + 2) * fy) + 2);
+    int ox0 = max(0, (int) ((ix - 1) * fx) - 2), ox1 = min(wo - 1, (int) ((ix + 2) * fx) + 2);
+    real s = 0;
+    for (int oy = oy0; oy <= oy1; oy++) {
+        real wy = resize_weight(oy, iy, h, ho);
+        if (wy == 0) continue;
+        for (int ox = ox0; ox <= ox1; ox++) {
+            real wx = resize_weight(ox, ix, w, wo);
+            if (wx != 0) s += dy[(p * ho + oy) * wo + ox] * wy * wx;
+        }
+    }
+    dx[i] = s;
+}
+
+KERNEL void sigmoid_forward(GLOBAL const real *x, GLOBAL real *y, long n) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    y[i] = (real) 1 / ((real) 1 + exp(-x[i]));
+}
+
+KERNEL void sigmoid_backward(GLOBAL const real *y, GLOBAL const real *dy, GLOBAL real *dx, long n) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    dx[i] = dy[i] * y[i] * ((real) 1 - y[i]);
+}
+
+/* y = x * s[plane]; n = planes * hw */
+KERNEL void channel_scale(GLOBAL const real *x, GLOBAL const real *s, GLOBAL real *y, long n, long hw) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    y[i] = x[i] * s[i / hw];
+}
+
+/* ds[plane] = sum of dy * x over the plane; n = planes */
+KERNEL void channel_scale_backward(GLOBAL const real *x, GLOBAL const real *dy, GLOBAL real *ds, long n, long hw) {
+    long p = THREAD_INDEX();
+    if (p >= n) return;
+    kahan s = {0, 0};
+    for (long j = 0; j < hw; j++) kahan_add(&s, dy[p * hw + j] * x[p * hw + j]);
+    ds[p] = s.sum;
+}
+
+/* y = x + bias[channel]; n = batch * c * hw */
+KERNEL void bias_add(GLOBAL const real *x, GLOBAL const real *bias, GLOBAL real *y, long n, int c, long hw) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    y[i] = x[i] + bias[(i / hw) % c];
+}
+
 /* n = planes */
 KERNEL void global_avgpool_forward(GLOBAL const real *x, GLOBAL real *y, long n, long hw) {
     long p = THREAD_INDEX();

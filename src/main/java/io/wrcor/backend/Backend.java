@@ -51,6 +51,33 @@ public interface Backend {
      */
     void channelCopy(Tensor src, int srcChannel, Tensor dst, int dstChannel, int channels);
 
+    /** Depthwise convolution: y[B,C,Ho,Wo] from x[B,C,H,W] and w[C,1,k,k], zero padding, no bias. */
+    void depthwiseForward(Tensor x, Tensor w, int stride, int pad, Tensor y);
+
+    void depthwiseBackwardData(Tensor dy, Tensor w, int stride, int pad, Tensor dx);
+
+    void depthwiseBackwardWeight(Tensor x, Tensor dy, int stride, int pad, Tensor dw);
+
+    /** Bilinear resize of x[B,C,H,W] to y's size, PyTorch's align_corners=False without antialiasing. */
+    void resizeForward(Tensor x, Tensor y);
+
+    void resizeBackward(Tensor dy, Tensor dx);
+
+    /** y = 1 / (1 + exp(-x)). */
+    void sigmoid(Tensor x, Tensor y);
+
+    /** dx = dy * y * (1 - y), from the forward output y. */
+    void sigmoidBackward(Tensor y, Tensor dy, Tensor dx);
+
+    /** y[b,c,:] = x[b,c,:] * s[b,c] (s of B*C elements, any shape). */
+    void channelScale(Tensor x, Tensor s, Tensor y);
+
+    /** ds[b,c] = sum over the map of dy[b,c,:] * x[b,c,:] (dx = channelScale(dy, s)). */
+    void channelScaleBackwardScale(Tensor x, Tensor dy, Tensor ds);
+
+    /** y[b,c,:] = x[b,c,:] + bias[c]. */
+    void biasAdd(Tensor x, Tensor bias, Tensor y);
+
     /** out = a + b; out may be a. */
     void add(Tensor a, Tensor b, Tensor out);
 

@@ -20,7 +20,9 @@ public abstract class KernelBackend implements Backend {
     /** The kernels every device backend builds, by their names in the sources. */
     public static final List<String> KERNELS = List.of("conv_forward", "conv_backward_data", "conv_backward_weight", "bn_stats",
             "bn_apply", "bn_backward_reduce", "bn_backward_apply", "relu_forward", "relu_backward", "add", "scale", "avgpool_forward",
-            "avgpool_backward", "maxpool_forward", "maxpool_backward", "channel_copy", "global_avgpool_forward", "global_avgpool_backward", "linear_forward", "linear_backward_data",
+            "avgpool_backward", "maxpool_forward", "maxpool_backward", "channel_copy",
+            "depthwise_forward", "depthwise_backward_data", "depthwise_backward_weight", "resize_forward", "resize_backward",
+            "sigmoid_forward", "sigmoid_backward", "channel_scale", "channel_scale_backward", "bias_add", "global_avgpool_forward", "global_avgpool_backward", "linear_forward", "linear_backward_data",
             "linear_backward_weight", "cross_entropy_grad", "row_stats", "centred_gram", "accumulate_abs_corr");
 
     /** The kernel source files, in cuda-kernels/, after compat.h. */
@@ -268,6 +270,79 @@ public abstract class KernelBackend implements Backend {
         if (n == 0) return;
         try (Launch l = new Launch(src.dtype())) {
             l.in(src).out(dst).l(n).i(src.dim(1)).i(srcChannel).i(dst.dim(1)).i(dstChannel).i(channels).l(hw).kernel("channel_copy", n).run();
+        }
+    }
+
+    @Override
+    public void depthwiseForward(Tensor x, Tensor w, int stride, int pad, Tensor y) {
+        try (Launch l = new Launch(x.dtype())) {
+            l.in(x).in(w).out(y).l(y.numel()).i(x.dim(1)).i(x.dim(2)).i(x.dim(3)).i(w.dim(2)).i(stride).i(pad).i(y.dim(2)).i(y.dim(3))
+                    .kernel("depthwise_forward", y.numel()).run();
+        }
+    }
+
+    @Override
+    public void depthwiseBackwardData(Tensor dy, Tensor w, int stride, int pad, Tensor dx) {
+        try (Launch l = new Launch(dy.dtype())) {
+            l.in(dy).in(w).out(dx).l(dx.numel()).i(dx.dim(1)).i(dx.dim(2)).i(dx.dim(3)).i(w.dim(2)).i(stride).i(pad).i(dy.dim(2)).i(dy.dim(3))
+                    .kernel("depthwise_backward_data", dx.numel()).run();
+        }
+    }
+
+    @Override
+    public void depthwiseBackwardWeight(Tensor x, Tensor dy, int stride, int pad, Tensor dw) {
+        try (Launch l = new Launch(x.dtype())) {
+            l.in(x).in(dy).out(dw).l(dw.numel()).i(x.dim(0)).i(x.dim(1)).i(x.dim(2)).i(x.dim(3)).i(dw.dim(2)).i(stride).i(pad).i(dy.dim(2))
+                    .i(dy.dim(3)).kernel("depthwise_backward_weight", dw.numel()).run();
+        }
+    }
+
+    @Override
+    public void resizeForward(Tensor x, Tensor y) {
+        try (Launch l = new Launch(x.dtype())) {
+            l.in(x).out(y).l(y.numel()).i(x.dim(2)).i(x.dim(3)).i(y.dim(2)).i(y.dim(3)).kernel("resize_forward", y.numel()).run();
+        }
+    }
+
+    @Override
+    public void resizeBackward(Tensor dy, Tensor dx) {
+        try (Launch l = new Launch(dy.dtype())) {
+            l.in(dy).out(dx).l(dx.numel()).i(dx.dim(2)).i(dx.dim(3)).i(dy.dim(2)).i(dy.dim(3)).kernel("resize_backward", dx.numel()).run();
+        }
+    }
+
+    @Override
+    public void sigmoid(Tensor x, Tensor y) {
+        try (Launch l = new Launch(x.dtype())) {
+            l.in(x).out(y).l(x.numel()).kernel("sigmoid_forward", x.numel()).run();
+        }
+    }
+
+    @Override
+    public void sigmoidBackward(Tensor y, Tensor dy, Tensor dx) {
+        try (Launch l = new Launch(y.dtype())) {
+            l.in(y).in(dy).out(dx).l(y.numel()).kernel("sigmoid_backward", y.numel()).run();
+        }
+    }
+
+    @Override
+    public void channelScale(Tensor x, Tensor s, Tensor y) {
+        try (Launch l = new Launch(x.dtype())) {
+            l.in(x).in(s).out(y).l(x.numel()).l(x.numel() / s.numel()).kernel("channel_scale", x.numel()).run();
+        }
+    }
+
+    @Override
+    public void channelScaleBackwardScale(Tensor x, Tensor dy, Tensor ds) {
+        try (Launch l = new Launch(x.dtype())) {
+            l.in(x).in(dy).out(ds).l(ds.numel()).l(x.numel() / ds.numel()).kernel("channel_scale_backward", ds.numel()).run();
+        }
+    }
+
+    @Override
+    public void biasAdd(Tensor x, Tensor bias, Tensor y) {
+        try (Launch l = new Launch(x.dtype())) {
+            l.in(x).in(bias).out(y).l(x.numel()).i(x.dim(1)).l(x.numel() / ((long) x.dim(0) * x.dim(1))).kernel("bias_add", x.numel()).run();
         }
     }
 

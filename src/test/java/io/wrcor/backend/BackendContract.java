@@ -134,6 +134,63 @@ abstract class BackendContract {
         }
     }
 
+    @ParameterizedTest
+    @CsvSource({"F32,2,5,9,7,3,1,1", "F32,3,4,8,8,5,2,2", "F32,2,3,11,9,7,2,3", "F64,2,3,7,7,3,2,1", "F64,1,2,6,5,5,1,2"})
+    void depthwiseKernelsMatchTheReference(DType t, int b, int c, int h, int w, int k, int stride, int pad) {
+        try (Arena a = Arena.ofShared()) {
+            Tensor x = normal(a, rnd, t, b, c, h, w), wt = normal(a, rnd, t, c, 1, k, k);
+            int ho = out(h, k, stride, pad), wo = out(w, k, stride, pad);
+            Tensor y = poisoned(a, t, b, c, ho, wo), y2 = Tensor.allocate(a, t, b, c, ho, wo);
+            be().depthwiseForward(x, wt, stride, pad, y);
+            REF.depthwiseForward(x, wt, stride, pad, y2);
+            assertClose(y, y2, t, "depthwise_forward");
+            Tensor dy = normal(a, rnd, t, b, c, ho, wo), dx = poisoned(a, t, x.shape()), dx2 = Tensor.allocate(a, t, x.shape());
+            be().depthwiseBackwardData(dy, wt, stride, pad, dx);
+            REF.depthwiseBackwardData(dy, wt, stride, pad, dx2);
+            assertClose(dx, dx2, t, "depthwise_backward_data");
+            Tensor dw = poisoned(a, t, wt.shape()), dw2 = Tensor.allocate(a, t, wt.shape());
+            be().depthwiseBackwardWeight(x, dy, stride, pad, dw);
+            REF.depthwiseBackwardWeight(x, dy, stride, pad, dw2);
+            assertClose(dw, dw2, t, "depthwise_backward_weight");
+        }
+    }
+
+    /** Up, down, odd ratios, and a size kept. */
+    @ParameterizedTest
+    @CsvSource({"7,5,12,9", "12,9,7,5", "8,8,8,8", "5,7,16,3"})
+    void resizeKernelsMatchTheReference(int h, int w, int ho, int wo) {
+        for (DType t : DType.values()) {
+            try (Arena a = Arena.ofShared()) {
+                Tensor x = normal(a, rnd, t, 2, 3, h, w), y = poisoned(a, t, 2, 3, ho, wo), y2 = Tensor.allocate(a, t, 2, 3, ho, wo);
+                be().resizeForward(x, y);
+                REF.resizeForward(x, y2);
+                assertClose(y, y2, t, "resize_forward");
+                Tensor dy = normal(a, rnd, t, 2, 3, ho, wo), dx = poisoned(a, t, x.shape()), dx2 = Tensor.allocate(a, t, x.shape());
+                be().resizeBackward(dy, dx);
+                REF.resizeBackward(dy, dx2);
+                assertClose(dx, dx2, t, "resize_backward");
+            }
+        }
+    }
+
+    /** The squeeze-excitation unit's pieces and the projection's bias. */
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void sigmoidChannelScaleAndBiasKernelsMatchTheReference(DType t) {
+        try (Arena a = Arena.ofShared()) {
+            Tensor x = normal(a, rnd, t, 3, 5, 4, 3), s = normal(a, rnd, t, 3, 5, 1, 1);
+            Tensor y = poisoned(a, t, x.shape()), y2 = Tensor.allocate(a, t, x.shape());
+            be().sigmoid(x, y); REF.sigmoid(x, y2); assertClose(y, y2, t, "sigmoid_forward");
+            Tensor dy = normal(a, rnd, t, x.shape()), dx = poisoned(a, t, x.shape()), dx2 = Tensor.allocate(a, t, x.shape());
+            be().sigmoidBackward(y2, dy, dx); REF.sigmoidBackward(y2, dy, dx2); assertClose(dx, dx2, t, "sigmoid_backward");
+            y.fill(Double.NaN); be().channelScale(x, s, y); REF.channelScale(x, s, y2); assertClose(y, y2, t, "channel_scale");
+            Tensor ds = poisoned(a, t, s.shape()), ds2 = Tensor.allocate(a, t, s.shape());
+            be().channelScaleBackwardScale(x, dy, ds); REF.channelScaleBackwardScale(x, dy, ds2); assertClose(ds, ds2, t, "channel_scale_backward");
+            Tensor bias = normal(a, rnd, t, 5);
+            y.fill(Double.NaN); be().biasAdd(x, bias, y); REF.biasAdd(x, bias, y2); assertClose(y, y2, t, "bias_add");
+        }
+    }
+
     /** A block of channels copied into another tensor; the destination's other channels are untouched. */
     @ParameterizedTest
     @CsvSource({"1,3,2", "0,5,0", "4,1,5", "2,0,1"})

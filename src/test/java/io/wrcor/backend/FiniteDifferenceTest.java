@@ -133,6 +133,50 @@ class FiniteDifferenceTest {
         }
     }
 
+    @ParameterizedTest
+    @CsvSource({"3,1,1", "5,2,2", "7,2,3"})
+    void depthwiseBackwardMatchesFiniteDifferences(int k, int stride, int pad) {
+        try (Arena a = Arena.ofShared()) {
+            Tensor x = normal(a, rnd, DType.F64, 2, 3, 7, 6), wt = normal(a, rnd, DType.F64, 3, 1, k, k);
+            int ho = (7 + 2 * pad - k) / stride + 1, wo = (6 + 2 * pad - k) / stride + 1;
+            Tensor y = Tensor.allocate(a, DType.F64, 2, 3, ho, wo), r = normal(a, rnd, DType.F64, y.shape());
+            Tensor dx = Tensor.allocate(a, DType.F64, x.shape()), dw = Tensor.allocate(a, DType.F64, wt.shape());
+            REF.depthwiseBackwardData(r, wt, stride, pad, dx);
+            REF.depthwiseBackwardWeight(x, r, stride, pad, dw);
+            Consumer<Tensor> f = out -> REF.depthwiseForward(x, wt, stride, pad, out);
+            assertTrue(check(x, dx, r, y, f) < TOL, "depthwise dL/dx");
+            assertTrue(check(wt, dw, r, y, f) < TOL, "depthwise dL/dw");
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource({"5,4,9,7", "8,6,3,5"})
+    void resizeBackwardMatchesFiniteDifferences(int h, int w, int ho, int wo) {
+        try (Arena a = Arena.ofShared()) {
+            Tensor x = normal(a, rnd, DType.F64, 2, 2, h, w), y = Tensor.allocate(a, DType.F64, 2, 2, ho, wo), r = normal(a, rnd, DType.F64, y.shape());
+            Tensor dx = Tensor.allocate(a, DType.F64, x.shape());
+            REF.resizeBackward(r, dx);
+            assertTrue(check(x, dx, r, y, out -> REF.resizeForward(x, out)) < TOL, "resize dL/dx");
+        }
+    }
+
+    @Test
+    void sigmoidAndChannelScaleBackwardsMatchFiniteDifferences() {
+        try (Arena a = Arena.ofShared()) {
+            Tensor x = normal(a, rnd, DType.F64, 2, 3, 4, 4), y = Tensor.allocate(a, DType.F64, x.shape()), r = normal(a, rnd, DType.F64, x.shape());
+            Tensor dx = Tensor.allocate(a, DType.F64, x.shape());
+            REF.sigmoid(x, y);
+            REF.sigmoidBackward(y, r, dx);
+            assertTrue(check(x, dx, r, Tensor.allocate(a, DType.F64, x.shape()), out -> REF.sigmoid(x, out)) < TOL, "sigmoid dL/dx");
+            Tensor s = normal(a, rnd, DType.F64, 2, 3, 1, 1), ds = Tensor.allocate(a, DType.F64, s.shape());
+            REF.channelScale(r, s, dx); // dL/dx = r * s
+            REF.channelScaleBackwardScale(x, r, ds);
+            Consumer<Tensor> f = out -> REF.channelScale(x, s, out);
+            assertTrue(check(x, dx, r, y, f) < TOL, "channel scale dL/dx");
+            assertTrue(check(s, ds, r, y, f) < TOL, "channel scale dL/ds");
+        }
+    }
+
     @Test
     void reluGlobalPoolAndLinearBackwardsMatchFiniteDifferences() {
         try (Arena a = Arena.ofShared()) {

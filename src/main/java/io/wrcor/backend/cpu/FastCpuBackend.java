@@ -589,6 +589,57 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         ref.maxPoolBackward(x, dy, k, stride, pad, dx);
     }
 
+    // the MobileNetV2-like space's ops: the reference loops for now (correct, not fast)
+    @Override
+    public void depthwiseForward(Tensor x, Tensor w, int stride, int pad, Tensor y) {
+        ref.depthwiseForward(x, w, stride, pad, y);
+    }
+
+    @Override
+    public void depthwiseBackwardData(Tensor dy, Tensor w, int stride, int pad, Tensor dx) {
+        ref.depthwiseBackwardData(dy, w, stride, pad, dx);
+    }
+
+    @Override
+    public void depthwiseBackwardWeight(Tensor x, Tensor dy, int stride, int pad, Tensor dw) {
+        ref.depthwiseBackwardWeight(x, dy, stride, pad, dw);
+    }
+
+    @Override
+    public void resizeForward(Tensor x, Tensor y) {
+        ref.resizeForward(x, y);
+    }
+
+    @Override
+    public void resizeBackward(Tensor dy, Tensor dx) {
+        ref.resizeBackward(dy, dx);
+    }
+
+    @Override
+    public void sigmoid(Tensor x, Tensor y) {
+        ref.sigmoid(x, y);
+    }
+
+    @Override
+    public void sigmoidBackward(Tensor y, Tensor dy, Tensor dx) {
+        ref.sigmoidBackward(y, dy, dx);
+    }
+
+    @Override
+    public void channelScale(Tensor x, Tensor s, Tensor y) {
+        ref.channelScale(x, s, y);
+    }
+
+    @Override
+    public void channelScaleBackwardScale(Tensor x, Tensor dy, Tensor ds) {
+        ref.channelScaleBackwardScale(x, dy, ds);
+    }
+
+    @Override
+    public void biasAdd(Tensor x, Tensor bias, Tensor y) {
+        ref.biasAdd(x, bias, y);
+    }
+
     /** One bulk copy per sample: the channels of a sample are contiguous. */
     @Override
     public void channelCopy(Tensor src, int srcChannel, Tensor dst, int dstChannel, int channels) {

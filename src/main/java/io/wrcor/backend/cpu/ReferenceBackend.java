@@ -229,6 +229,141 @@ public final class ReferenceBackend implements Backend {
     }
 
     @Override
+    public void depthwiseForward(Tensor x, Tensor w, int stride, int pad, Tensor y) {
+        int planes = x.dim(0) * x.dim(1), c = x.dim(1), h = x.dim(2), wd = x.dim(3), k = w.dim(2), ho = y.dim(2), wo = y.dim(3);
+        for (int p = 0; p < planes; p++)
+            for (int oy = 0; oy < ho; oy++)
+                for (int ox = 0; ox < wo; ox++) {
+                    double s = 0;
+                    for (int ky = 0; ky < k; ky++)
+                        for (int kx = 0; kx < k; kx++) {
+                            int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+                            if (iy >= 0 && iy < h && ix >= 0 && ix < wd) s += x.get(((long) p * h + iy) * wd + ix) * w.get(((long) (p % c) * k + ky) * k + kx);
+                        }
+                    y.set(((long) p * ho + oy) * wo + ox, s);
+                }
+    }
+
+    @Override
+    public void depthwiseBackwardData(Tensor dy, Tensor w, int stride, int pad, Tensor dx) {
+        int planes = dx.dim(0) * dx.dim(1), c = dx.dim(1), h = dx.dim(2), wd = dx.dim(3), k = w.dim(2), ho = dy.dim(2), wo = dy.dim(3);
+        double[] acc = new double[Math.toIntExact(dx.numel())];
+        for (int p = 0; p < planes; p++)
+            for (int oy = 0; oy < ho; oy++)
+                for (int ox = 0; ox < wo; ox++) {
+                    double g = dy.get(((long) p * ho + oy) * wo + ox);
+                    for (int ky = 0; ky < k; ky++)
+                        for (int kx = 0; kx < k; kx++) {
+                            int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+                            if (iy >= 0 && iy < h && ix >= 0 && ix < wd) acc[(p * h + iy) * wd + ix] += g * w.get(((long) (p % c) * k + ky) * k + kx);
+                        }
+                }
+        for (int i = 0; i < acc.length; i++) dx.set(i, acc[i]);
+    }
+
+    @Override
+    public void depthwiseBackwardWeight(Tensor x, Tensor dy, int stride, int pad, Tensor dw) {
+        int b = x.dim(0), c = x.dim(1), h = x.dim(2), wd = x.dim(3), k = dw.dim(2), ho = dy.dim(2), wo = dy.dim(3);
+        for (int ch = 0; ch < c; ch++)
+            for (int ky = 0; ky < k; ky++)
+                for (int kx = 0; kx < k; kx++) {
+                    double s = 0;
+                    for (int n = 0; n < b; n++)
+                        for (int oy = 0; oy < ho; oy++)
+                            for (int ox = 0; ox < wo; ox++) {
+                                int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+                                if (iy >= 0 && iy < h && ix >= 0 && ix < wd) {
+                                    long p = (long) n * c + ch;
+                                    s += x.get((p * h + iy) * wd + ix) * dy.get((p * ho + oy) * wo + ox);
+                                }
+                            }
+                    dw.set(((long) ch * k + ky) * k + kx, s);
+                }
+    }
+
+    /** PyTorch's source index and weight for output o of an align_corners=False resize from n to m cells. */
+    static double[] resizeTap(int o, int n, int m) {
+        double scale = (double) n / m;
+        double src = Math.max((o + 0.5) * scale - 0.5, 0.0);
+        int i0 = Math.min((int) src, n - 1);
+        int i1 = Math.min(i0 + 1, n - 1);
+        double l1 = src - i0;
+        return new double[]{i0, i1, 1 - l1, l1};
+    }
+
+    @Override
+    public void resizeForward(Tensor x, Tensor y) {
+        int planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3), ho = y.dim(2), wo = y.dim(3);
+        for (int p = 0; p < planes; p++)
+            for (int oy = 0; oy < ho; oy++) {
+                double[] ty = resizeTap(oy, h, ho);
+                for (int ox = 0; ox < wo; ox++) {
+                    double[] tx = resizeTap(ox, w, wo);
+                    long base = (long) p * h * w;
+                    double v = ty[2] * (tx[2] * x.get(base + (long) ty[0] * w + (long) tx[0]) + tx[3] * x.get(base + (long) ty[0] * w + (long) tx[1]))
+                            + ty[3] * (tx[2] * x.get(base + (long) ty[1] * w + (long) tx[0]) + tx[3] * x.get(base + (long) ty[1] * w + (long) tx[1]));
+                    y.set(((long) p * ho + oy) * wo + ox, v);
+                }
+            }
+    }
+
+    @Override
+    public void resizeBackward(Tensor dy, Tensor dx) {
+        int planes = dx.dim(0) * dx.dim(1), h = dx.dim(2), w = dx.dim(3), ho = dy.dim(2), wo = dy.dim(3);
+        double[] acc = new double[Math.toIntExact(dx.numel())];
+        for (int p = 0; p < planes; p++)
+            for (int oy = 0; oy < ho; oy++) {
+                double[] ty = resizeTap(oy, h, ho);
+                for (int ox = 0; ox < wo; ox++) {
+                    double[] tx = resizeTap(ox, w, wo);
+                    double g = dy.get(((long) p * ho + oy) * wo + ox);
+                    int base = p * h * w;
+                    acc[base + (int) ty[0] * w + (int) tx[0]] += g * ty[2] * tx[2];
+                    acc[base + (int) ty[0] * w + (int) tx[1]] += g * ty[2] * tx[3];
+                    acc[base + (int) ty[1] * w + (int) tx[0]] += g * ty[3] * tx[2];
+                    acc[base + (int) ty[1] * w + (int) tx[1]] += g * ty[3] * tx[3];
+                }
+            }
+        for (int i = 0; i < acc.length; i++) dx.set(i, acc[i]);
+    }
+
+    @Override
+    public void sigmoid(Tensor x, Tensor y) {
+        for (long i = 0; i < x.numel(); i++) y.set(i, 1 / (1 + Math.exp(-x.get(i))));
+    }
+
+    @Override
+    public void sigmoidBackward(Tensor y, Tensor dy, Tensor dx) {
+        for (long i = 0; i < y.numel(); i++) dx.set(i, dy.get(i) * y.get(i) * (1 - y.get(i)));
+    }
+
+    @Override
+    public void channelScale(Tensor x, Tensor s, Tensor y) {
+        long planes = s.numel(), hw = x.numel() / planes;
+        for (long p = 0; p < planes; p++) {
+            double f = s.get(p);
+            for (long i = 0; i < hw; i++) y.set(p * hw + i, x.get(p * hw + i) * f);
+        }
+    }
+
+    @Override
+    public void channelScaleBackwardScale(Tensor x, Tensor dy, Tensor ds) {
+        long planes = ds.numel(), hw = x.numel() / planes;
+        for (long p = 0; p < planes; p++) {
+            double acc = 0;
+            for (long i = 0; i < hw; i++) acc += dy.get(p * hw + i) * x.get(p * hw + i);
+            ds.set(p, acc);
+        }
+    }
+
+    @Override
+    public void biasAdd(Tensor x, Tensor bias, Tensor y) {
+        int c = x.dim(1);
+        long hw = x.numel() / ((long) x.dim(0) * c);
+        for (long i = 0; i < x.numel(); i++) y.set(i, x.get(i) + bias.get(i / hw % c));
+    }
+
+    @Override
     public void add(Tensor a, Tensor b, Tensor out) {
         for (long i = 0; i < a.numel(); i++) out.set(i, a.get(i) + b.get(i));
     }
