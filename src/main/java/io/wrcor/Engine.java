@@ -51,7 +51,13 @@ public final class Engine implements AutoCloseable {
         weights.requireFor(graph);
         requireInput(batch);
         requireMemory(graph, batch.size());
-        return scorer.score(graph, space.build(arch, size, false), weights, batch, proxies);
+        Scorer.Result r = scorer.score(graph, space.build(arch, size, false), weights, batch, proxies);
+        if (!proxies.contains(Proxy.PARAMS) && !proxies.contains(Proxy.FLOPS)) return r;
+        // the space's own counts (the published counters of the MobileNetV2-like space)
+        java.util.Map<Proxy, Double> scores = new java.util.LinkedHashMap<>(r.scores());
+        if (scores.containsKey(Proxy.PARAMS)) scores.put(Proxy.PARAMS, space.params(arch, size));
+        if (scores.containsKey(Proxy.FLOPS)) scores.put(Proxy.FLOPS, space.flops(arch, size));
+        return new Scorer.Result(scores, r.kernels(), r.used(), r.skipped());
     }
 
     /**

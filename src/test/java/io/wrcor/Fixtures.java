@@ -63,7 +63,7 @@ public final class Fixtures {
 
     /** Every case of the spaces the engine has, as ids "space/case". */
     public static List<String> allCases() {
-        return Stream.of("nb201", "nb101").flatMap(s -> cases(s).stream()).toList();
+        return Stream.of("nb201", "nb101", "mbv2").flatMap(s -> cases(s).stream()).toList();
     }
 
     public static Map<String, Object> expected(String id) {

@@ -31,7 +31,7 @@ import java.util.Set;
  */
 final class Scoring implements AutoCloseable {
     /** Options every scoring command accepts. */
-    static final Set<String> OPTIONS = Set.of("--space", "--weights", "--data", "--batch", "--seed", "--threads", "--backend", "--channels",
+    static final Set<String> OPTIONS = Set.of("--space", "--flops-limit", "--weights", "--data", "--batch", "--seed", "--threads", "--backend", "--channels",
             "--cells", "--classes", "--out", "--format");
 
     private final Arena arena = Arena.ofShared();
@@ -57,9 +57,9 @@ final class Scoring implements AutoCloseable {
             folder = a.has("--weights") ? TensorFolder.load(Path.of(a.get("--weights", "")), arena) : null;
             space = spaceOf(a, folder);
             NetSize dflt = folder != null ? Engine.sizeOf(folder) : space.defaultSize();
-            NetSize network = new NetSize(a.getInt("--channels", dflt.channels(), 1, 4096), a.getInt("--cells", dflt.cells(), 1, 64),
-                    a.getInt("--classes", dflt.classes(), 1, 1_000_000), dflt.imageSize());
             String data = a.get("--data", null);
+            NetSize network = new NetSize(a.getInt("--channels", dflt.channels(), 1, 4096), a.getInt("--cells", dflt.cells(), 1, 64),
+                    a.getInt("--classes", dflt.classes(), 1, 1_000_000), data != null ? io.wrcor.data.Cifar10.SIZE : dflt.imageSize());
             boolean folderBatch = folder != null && folder.batch() != null && data == null;
             if (folderBatch && a.has("--batch") && a.getInt("--batch", 64, 2, 1 << 16) != folder.batch().size()) {
                 throw new UsageException("--batch " + a.get("--batch", "") + " conflicts with --weights " + a.get("--weights", "")
@@ -106,7 +106,18 @@ final class Scoring implements AutoCloseable {
             throw new UsageException("--space " + given.name() + " conflicts with --weights " + a.get("--weights", "") + ", a "
                     + ofFolder.name() + " network (its manifest's meta.space)");
         }
-        return given != null ? given : ofFolder != null ? ofFolder : SearchSpaces.defaultSpace();
+        SearchSpace s = given != null ? given : ofFolder != null ? ofFolder : SearchSpaces.defaultSpace();
+        if (a.has("--flops-limit")) {
+            double limit;
+            try {
+                limit = Double.parseDouble(a.get("--flops-limit", ""));
+            } catch (NumberFormatException e) {
+                throw new UsageException("option --flops-limit expects a number, got '" + a.get("--flops-limit", "") + "'");
+            }
+            if (!(limit > 0)) throw new UsageException("option --flops-limit must be positive, got " + limit);
+            s = s.withFlopsLimit(limit);
+        }
+        return s;
     }
 
     SearchSpace space() {

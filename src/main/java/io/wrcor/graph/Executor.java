@@ -69,7 +69,7 @@ public final class Executor {
                     bnMean[n.id()] = new double[bn.channels()];
                     bnInvStd[n.id()] = new double[bn.channels()];
                     backend.batchNormForward(values[in[0]], weights.get(bn.param() + ".weight"), weights.get(bn.param() + ".bias"),
-                            Op.BatchNorm.EPS, y, bnMean[n.id()], bnInvStd[n.id()]);
+                            bn.eps(), y, bnMean[n.id()], bnInvStd[n.id()]);
                 }
                 case Op.Relu r -> {
                     y = pool.take(dtype, batchShape(n));
@@ -86,6 +86,26 @@ public final class Executor {
                 case Op.MaxPool p -> {
                     y = pool.take(dtype, batchShape(n));
                     backend.maxPoolForward(values[in[0]], p.k(), p.stride(), p.pad(), y);
+                }
+                case Op.DepthwiseConv c -> {
+                    y = pool.take(dtype, batchShape(n));
+                    backend.depthwiseForward(values[in[0]], weights.get(c.param() + ".weight"), c.stride(), c.pad(), y);
+                }
+                case Op.Bias bi -> {
+                    y = pool.take(dtype, batchShape(n));
+                    backend.biasAdd(values[in[0]], weights.get(bi.param() + ".bias"), y);
+                }
+                case Op.Resize r -> {
+                    y = pool.take(dtype, batchShape(n));
+                    backend.resizeForward(values[in[0]], y);
+                }
+                case Op.Sigmoid sg -> {
+                    y = pool.take(dtype, batchShape(n));
+                    backend.sigmoid(values[in[0]], y);
+                }
+                case Op.ChannelScale cs -> {
+                    y = pool.take(dtype, batchShape(n));
+                    backend.channelScale(values[in[0]], values[in[1]], y);
                 }
                 case Op.Concat c -> {
                     y = pool.take(dtype, batchShape(n));
@@ -192,6 +212,42 @@ public final class Executor {
                     Tensor dx = pool.take(dtype, x.shape());
                     backend.maxPoolBackward(x, g, p.k(), p.stride(), p.pad(), dx);
                     accumulate(grads, shared, in[0], dx, true);
+                }
+                case Op.DepthwiseConv c -> {
+                    Tensor x = values[in[0]];
+                    Tensor w = weights.get(c.param() + ".weight");
+                    if (weightGrads) {
+                        Tensor dw = pool.take(dtype, w.shape());
+                        backend.depthwiseBackwardWeight(x, g, c.stride(), c.pad(), dw);
+                        wgrads.put(c.param() + ".weight", dw);
+                    }
+                    if (in[0] != graph.input() || inputGrad) {
+                        Tensor dx = pool.take(dtype, x.shape());
+                        backend.depthwiseBackwardData(g, w, c.stride(), c.pad(), dx);
+                        accumulate(grads, shared, in[0], dx, true);
+                    }
+                }
+                case Op.Bias bi -> accumulate(grads, shared, in[0], g, false); // d(x + b)/dx = 1; biases are no proxy's weights
+                case Op.Resize r -> {
+                    if (in[0] != graph.input() || inputGrad) {
+                        Tensor dx = pool.take(dtype, values[in[0]].shape());
+                        backend.resizeBackward(g, dx);
+                        accumulate(grads, shared, in[0], dx, true);
+                    }
+                }
+                case Op.Sigmoid sg -> {
+                    Tensor dx = pool.take(dtype, g.shape());
+                    backend.sigmoidBackward(values[id], g, dx);
+                    accumulate(grads, shared, in[0], dx, true);
+                }
+                case Op.ChannelScale cs -> {
+                    Tensor x = values[in[0]], sc = values[in[1]];
+                    Tensor dx = pool.take(dtype, x.shape());
+                    backend.channelScale(g, sc, dx);
+                    Tensor ds = pool.take(dtype, sc.shape());
+                    backend.channelScaleBackwardScale(x, g, ds);
+                    accumulate(grads, shared, in[0], dx, true);
+                    accumulate(grads, shared, in[1], ds, true);
                 }
                 case Op.Concat c -> {
                     int at = 0;

@@ -9,9 +9,28 @@ public sealed interface Op {
     record Conv(String param, int cin, int cout, int k, int stride, int pad) implements Op {}
 
     /** Training-mode batch norm, affine: {@code param + ".weight"} (gamma) and {@code ".bias"} (beta). */
-    record BatchNorm(String param, int channels) implements Op {
+    record BatchNorm(String param, int channels, double eps) implements Op {
         public static final double EPS = 1e-5;
+
+        /** PyTorch's default eps, 1e-5. */
+        public BatchNorm(String param, int channels) {
+            this(param, channels, EPS);
+        }
     }
+
+    /** Depthwise convolution (groups = channels) without bias; weight {@code param + ".weight"} of shape [c, 1, k, k]. */
+    record DepthwiseConv(String param, int channels, int k, int stride, int pad) implements Op {}
+
+    /** Adds {@code param + ".bias"} [channels] to every cell of each channel (a conv's bias). */
+    record Bias(String param, int channels) implements Op {}
+
+    /** Bilinear resize to the node's size (PyTorch's align_corners=False, no antialiasing). */
+    record Resize() implements Op {}
+
+    record Sigmoid() implements Op {}
+
+    /** x * s per channel: inputs x [C,H,W] and s [C,1,1]. */
+    record ChannelScale() implements Op {}
 
     record Relu() implements Op {}
 

@@ -41,6 +41,8 @@ public final class Weights {
                     req.put(l.param() + ".weight", new int[]{l.out(), l.in()});
                     req.put(l.param() + ".bias", new int[]{l.out()});
                 }
+                case Op.DepthwiseConv c -> req.put(c.param() + ".weight", new int[]{c.channels(), 1, c.k(), c.k()});
+                case Op.Bias b -> req.put(b.param() + ".bias", new int[]{b.channels()});
                 default -> { }
             }
         }
@@ -61,7 +63,7 @@ public final class Weights {
 
     /**
      * PyTorch's default initialisation (same distributions, not the same random stream): conv and
-     * linear weights and linear bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)), BN gamma 1 and beta 0. Each
+     * linear weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)), BN gamma 1 and beta 0. Each
      * tensor draws from a stream seeded by (seed, name), so a layer gets the same values in every
      * architecture that has it.
      */
@@ -113,10 +115,11 @@ public final class Weights {
             for (int i = 1; i < shape.length; i++) f *= shape[i];
             return f;
         }
-        // a linear layer's bias: fan_in of its weight
+        // a linear layer's or a conv's bias: fan_in of its weight
         String prefix = name.substring(0, name.lastIndexOf('.'));
         for (Node n : g.nodes()) {
             if (n.op() instanceof Op.Linear l && l.param().equals(prefix)) return l.in();
+            if (n.op() instanceof Op.Conv c && c.param().equals(prefix)) return c.cin() * c.k() * c.k();
         }
         throw new IllegalStateException("no layer owns " + name);
     }

@@ -162,6 +162,7 @@ public final class Scorer {
         List<String> names = new ArrayList<>();
         for (Node n : g.nodes()) {
             if (n.op() instanceof Op.Conv c) names.add(c.param() + ".weight");
+            if (n.op() instanceof Op.DepthwiseConv c) names.add(c.param() + ".weight");
             if (n.op() instanceof Op.Linear l) names.add(l.param() + ".weight");
         }
         return names;
@@ -233,6 +234,7 @@ public final class Scorer {
         long macs = 0;
         for (Node n : g.nodes()) {
             if (n.op() instanceof Op.Conv c) macs += (long) c.cout() * c.cin() * c.k() * c.k() * n.shape()[1] * n.shape()[2];
+            if (n.op() instanceof Op.DepthwiseConv c) macs += (long) c.channels() * c.k() * c.k() * n.shape()[1] * n.shape()[2];
             if (n.op() instanceof Op.Linear l) macs += (long) l.in() * l.out();
         }
         return macs;

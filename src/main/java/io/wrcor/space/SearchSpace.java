@@ -17,6 +17,11 @@ public interface SearchSpace {
     /** The name on the command line ({@code --space}) and in results files. */
     String name();
 
+    /** The space whose sampler, mutation and policy keep to this FLOPs limit; spaces without one refuse. */
+    default SearchSpace withFlopsLimit(double limit) {
+        throw new IllegalArgumentException("the " + name() + " space has no FLOPs limit (--flops-limit is for mbv2)");
+    }
+
     /** One line for the help text. */
     String description();
 
@@ -65,6 +70,16 @@ public interface SearchSpace {
      * {@code seed}; tensors already in {@code drawn} (same name and shape, same seed) are reused.
      */
     Weights init(Graph g, long seed, Arena arena, Map<String, Tensor> drawn);
+
+    /** The {@code params} proxy: trainable parameters of the network, unless the space publishes its own count. */
+    default double params(Arch arch, NetSize size) {
+        return io.wrcor.proxy.Scorer.params(build(arch, size, true));
+    }
+
+    /** The {@code flops} proxy: multiply-accumulates of one sample, unless the space publishes its own count. */
+    default double flops(Arch arch, NetSize size) {
+        return io.wrcor.proxy.Scorer.flops(build(arch, size, true));
+    }
 
     /** The ground-truth table's layout in this space. */
     GroundTruthFormat groundTruth();

@@ -1,5 +1,6 @@
 package io.wrcor.space;
 
+import io.wrcor.space.mbv2.Mbv2Space;
 import io.wrcor.space.nb101.Nb101Space;
 import io.wrcor.space.nb201.Nb201Space;
 import java.util.LinkedHashMap;
@@ -14,7 +15,7 @@ public final class SearchSpaces {
     private static final Map<String, SearchSpace> ALL = new LinkedHashMap<>();
 
     static {
-        for (SearchSpace s : List.<SearchSpace>of(Nb201Space.INSTANCE, Nb101Space.INSTANCE)) ALL.put(s.name(), s);
+        for (SearchSpace s : List.<SearchSpace>of(Nb201Space.INSTANCE, Nb101Space.INSTANCE, Mbv2Space.INSTANCE)) ALL.put(s.name(), s);
     }
 
     /** The default space of every command. */

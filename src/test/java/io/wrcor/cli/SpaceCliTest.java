@@ -70,6 +70,25 @@ class SpaceCliTest {
     }
 
     @Test
+    @SuppressWarnings("unchecked")
+    void mbv2WeightsFolderAndAStructureOnTheCommandLine() {
+        CliTest.Run r = run("score", "--weights", Fixtures.fixture("mbv2/small-k3").toString(), "--proxies", "wrcor,params,flops", "--quiet");
+        assertEquals(0, r.code(), r.err());
+        Map<String, Object> scores = (Map<String, Object>) Json.parseObject(r.out().strip()).get("scores");
+        Map<String, Object> counts = (Map<String, Object>) Fixtures.expected("mbv2/small-k3").get("counts");
+        assertEquals(counts.get("params"), scores.get("params"), "the published get_model_size");
+        assertEquals(counts.get("flops"), scores.get("flops"), "the published get_FLOPs");
+        String arch = "SuperConvK3BNRELU(3,8,2,1)SuperResIDWE2K5(8,16,2,8,1)SuperConvK1BNRELU(16,32,1,1)@48";
+        CliTest.Run s = run("score", "--space", "mbv2", "--arch", arch, "--classes", "10", "--batch", "4", "--proxies", "wrcor,wrcor_relu_only,naswot",
+                "--quiet");
+        assertEquals(0, s.code(), s.err());
+        assertTrue(s.out().contains("\"arch\": \"" + arch + "\""), s.out());
+        assertBadInput(run("score", "--space", "mbv2", "--arch", arch.replace("(8,16", "(9,16")), "takes 9 channels");
+        assertBadInput(run("score", "--space", "nb201", "--flops-limit", "4e8", "--arch", "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"),
+                "has no FLOPs limit");
+    }
+
+    @Test
     void badSpaceInputIsRejected() {
         assertBadInput(run("score", "--space", "nb301", "--arch", SPEC), "unknown space 'nb301'");
         assertBadInput(run(with("score", "--arch", "0110;0001 input;output")), "has 4 entries");

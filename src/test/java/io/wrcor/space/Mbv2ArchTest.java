@@ -92,6 +92,33 @@ class Mbv2ArchTest {
         }
     }
 
+    @Test
+    void reinforceChoicesDecodeIntoCandidatesWithinTheLimitAndRepeatedStridePositionsAreRedrawn() {
+        SearchSpace.Policy p = new io.wrcor.space.mbv2.Mbv2Space(600e6).policy();
+        int[] k = p.categorical();
+        assertEquals(9 + 7 + 7 + 7 + 7 + 1 + 4, k.length);
+        assertEquals(5, k[0], "c0 over 16..48 in steps of 8");
+        assertEquals(177, k[8], "c8 over 128..1536 in steps of 8");
+        assertEquals(5, k[9 + 7 + 7 + 7 + 7], "resolutions 192..320 in steps of 32");
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(2);
+        int accepted = 0, repeated = 0;
+        for (int i = 0; i < 2000; i++) {
+            int[] choice = new int[k.length];
+            for (int j = 0; j < k.length; j++) choice[j] = rnd.nextInt(k[j]);
+            Arch a = p.decoder().decode(choice, new boolean[0]);
+            java.util.Set<Integer> pos = new java.util.HashSet<>();
+            for (int j = k.length - 4; j < k.length; j++) pos.add(choice[j]);
+            if (pos.size() < 4) {
+                assertEquals(null, a, "repeated stride-2 positions are redrawn");
+                repeated++;
+            } else if (a != null) {
+                assertTrue(((Mbv2Arch) a).flops(1000) <= 600e6);
+                accepted++;
+            }
+        }
+        assertTrue(accepted > 50 && repeated > 50, accepted + " accepted, " + repeated + " with repeated positions");
+    }
+
     private static void assertMessage(String s, String mentions) {
         String m = assertThrows(IllegalArgumentException.class, () -> Mbv2Arch.parse(s)).getMessage();
         assertTrue(m.contains(mentions), "'" + mentions + "' in: " + m);

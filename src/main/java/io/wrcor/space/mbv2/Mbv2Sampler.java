@@ -79,6 +79,46 @@ public final class Mbv2Sampler {
         }
     }
 
+    private static int steps(int[] range) {
+        return (range[1] - range[0]) / 8 + 1;
+    }
+
+    /**
+     * REINFORCE's choices: a categorical for each width c_i and bottleneck b_i over min..max in steps
+     * of 8 (no smart_round), each depth L_i, expansion e_i and kernel k_i, the resolution (192..320 in
+     * steps of 32), and four over the seven block positions for the stride-2 blocks; a draw whose
+     * positions repeat, or whose FLOPs exceed the limit, is redrawn whole. Initial logits 1e-3 N(0, 1).
+     */
+    public io.wrcor.space.SearchSpace.Policy policy() {
+        List<Integer> cats = new ArrayList<>();
+        for (int[] r : WIDTH) cats.add(steps(r));
+        for (int[] r : BOTTLENECK) cats.add(steps(r));
+        for (int[] r : DEPTH) cats.add(r[1] - r[0] + 1);
+        for (int i = 0; i < BLOCKS; i++) cats.add(EXPANSIONS.length);
+        for (int i = 0; i < BLOCKS; i++) cats.add(KERNELS.length);
+        cats.add((RES_MAX - RES_MIN) / 32 + 1);
+        for (int i = 0; i < STRIDE2; i++) cats.add(BLOCKS);
+        int[] k = cats.stream().mapToInt(Integer::intValue).toArray();
+        return new io.wrcor.space.SearchSpace.Policy(k, 0, 1e-3, (choices, bits) -> {
+            int at = 0;
+            int[] c = new int[WIDTH.length], b = new int[BLOCKS], l = new int[BLOCKS], e = new int[BLOCKS], kk = new int[BLOCKS];
+            for (int i = 0; i < c.length; i++) c[i] = WIDTH[i][0] + 8 * choices[at++];
+            for (int i = 0; i < BLOCKS; i++) b[i] = BOTTLENECK[i][0] + 8 * choices[at++];
+            for (int i = 0; i < BLOCKS; i++) l[i] = DEPTH[i][0] + choices[at++];
+            for (int i = 0; i < BLOCKS; i++) e[i] = EXPANSIONS[choices[at++]];
+            for (int i = 0; i < BLOCKS; i++) kk[i] = KERNELS[choices[at++]];
+            int res = RES_MIN + 32 * choices[at++];
+            boolean[] s2 = new boolean[BLOCKS];
+            for (int i = 0; i < STRIDE2; i++) {
+                int pos = choices[at++];
+                if (s2[pos]) return null; // positions must be distinct
+                s2[pos] = true;
+            }
+            Mbv2Arch a = new Genes(c, b, l, e, kk, s2, res).arch();
+            return a.flops(1000) <= flopsLimit ? a : null;
+        });
+    }
+
     /** The genes of a sampler-shaped architecture (stem, seven inverted residual blocks, last conv). */
     static Genes genes(Mbv2Arch a) {
         List<Mbv2Arch.Block> bl = a.blocks();
