@@ -24,9 +24,9 @@ public record RunKey(String space, String network, String weights, String input,
         return "space=" + space + " net=" + network + " weights=" + weights + " input=" + input + " precision=" + precision;
     }
 
-    /** Weights drawn by PyTorch's default initialisation from {@code seed}. */
+    /** Weights drawn by the space's initialisation (its published rule; the space is part of the key) from {@code seed}. */
     public static String initWeights(long seed) {
-        return "init(pytorch-default,seed=" + seed + ")";
+        return "init(seed=" + seed + ")";
     }
 
     /** "B images sha256:..." of the batch's float32 inputs (as given to the network) and labels. */
