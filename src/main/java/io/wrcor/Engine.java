@@ -55,8 +55,8 @@ public final class Engine implements AutoCloseable {
         if (!proxies.contains(Proxy.PARAMS) && !proxies.contains(Proxy.FLOPS)) return r;
         // the space's own counts (the published counters of the MobileNetV2-like space)
         java.util.Map<Proxy, Double> scores = new java.util.LinkedHashMap<>(r.scores());
-        if (scores.containsKey(Proxy.PARAMS)) scores.put(Proxy.PARAMS, space.params(arch, size));
-        if (scores.containsKey(Proxy.FLOPS)) scores.put(Proxy.FLOPS, space.flops(arch, size));
+        if (scores.containsKey(Proxy.PARAMS)) scores.put(Proxy.PARAMS, space.params(arch, size, graph));
+        if (scores.containsKey(Proxy.FLOPS)) scores.put(Proxy.FLOPS, space.flops(arch, size, graph));
         return new Scorer.Result(scores, r.kernels(), r.used(), r.skipped());
     }
 

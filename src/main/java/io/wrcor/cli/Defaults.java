@@ -16,19 +16,23 @@ final class Defaults {
      * (the launcher passes the project folder as {@code wrcor.home}). It may not exist.
      */
     static Path shared() {
-        String env = System.getenv("WRCOR_SHARED");
-        if (env != null && !env.isBlank()) return Path.of(env);
-        String prop = System.getProperty("wrcor.shared");
-        if (prop != null && !prop.isBlank()) return Path.of(prop);
-        String home = System.getProperty("wrcor.home", ".");
-        return Path.of(home).toAbsolutePath().normalize().resolveSibling("shared");
+        return sharedFolder().path();
     }
 
     /** Where {@link #shared()} came from, for messages. */
     static String sharedOrigin() {
+        return sharedFolder().origin();
+    }
+
+    private record Located(Path path, String origin) {}
+
+    private static Located sharedFolder() {
         String env = System.getenv("WRCOR_SHARED");
-        if (env != null && !env.isBlank()) return "$WRCOR_SHARED";
-        return System.getProperty("wrcor.shared") != null ? "-Dwrcor.shared" : "the folder 'shared' beside the project";
+        if (env != null && !env.isBlank()) return new Located(Path.of(env), "$WRCOR_SHARED");
+        String prop = System.getProperty("wrcor.shared");
+        if (prop != null && !prop.isBlank()) return new Located(Path.of(prop), "-Dwrcor.shared");
+        String home = System.getProperty("wrcor.home", ".");
+        return new Located(Path.of(home).toAbsolutePath().normalize().resolveSibling("shared"), "the folder 'shared' beside the project");
     }
 
     /** The ground-truth table: the given path, else the space's table in the shared data folder. */

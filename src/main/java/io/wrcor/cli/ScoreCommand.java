@@ -12,6 +12,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
+import java.util.stream.Collectors;
 
 /** {@code wrcor score}: one row per architecture on stdout (and appended to --out). */
 final class ScoreCommand {
@@ -35,14 +36,14 @@ final class ScoreCommand {
             }
             if (csv) out.println(ResultsFile.csvHeader(labels));
             boolean printStored = a.has("--print-stored");
-            List<String> stored = archs.stream().filter(s -> scoring.cached(s, proxies) != null).toList();
+            Set<String> stored = archs.stream().filter(s -> scoring.cached(s, proxies) != null).collect(Collectors.toSet());
             if (!stored.isEmpty()) {
                 err.printf("wrcor: resuming: %d of %d distinct architectures already in %s%s%n", stored.size(), archs.size(),
                         a.get("--out", ""), printStored ? "" : " (their rows are not printed again; --print-stored prints them)");
             }
             Progress progress = new Progress(err, archs.size() - stored.size(), !a.has("--quiet"));
             for (String s : archs) {
-                boolean fresh = scoring.cached(s, proxies) == null;
+                boolean fresh = !stored.contains(s);
                 if (!fresh && !printStored) continue;
                 String note = fresh ? scoring.space().note(scoring.space().parse(s)) : null;
                 if (note != null) err.println("wrcor: note: " + s + ": " + note);

@@ -45,6 +45,7 @@ final class Scoring implements AutoCloseable {
     private final Engine engine;
     private ResultsFile results;
     private final Map<String, ResultsFile.Row> memory = new HashMap<>();
+    private final Map<String, String> hashes = new HashMap<>();
 
     Scoring(Args a, List<Proxy> csvColumns, java.io.PrintStream err) {
         this(a, csvColumns, a.has("--out") ? Path.of(a.get("--out", "")) : null, err);
@@ -135,15 +136,16 @@ final class Scoring implements AutoCloseable {
         return run;
     }
 
-    /** The results file's path, or null when scores are kept in memory only. */
-    Path resultsPath() {
-        return results == null ? null : results.path();
-    }
-
-    /** The space's key of an architecture where it is not the string itself (NAS-Bench-101's graph hash), else null. */
-    private String hashOf(Arch a) {
-        String k = space.key(a);
-        return k.equals(a.toString()) ? null : k;
+    /**
+     * The space's key of an architecture where it is not the string itself (NAS-Bench-101's graph
+     * hash), else null; computed once per architecture ("" stands for none in the cache).
+     */
+    private String hashOf(String arch, Arch parsed) {
+        String k = hashes.computeIfAbsent(arch, s -> {
+            String key = space.key(parsed != null ? parsed : space.parse(s));
+            return key.equals(s) ? "" : key;
+        });
+        return k.isEmpty() ? null : k;
     }
 
     /** The cached row of an architecture if it already has every one of {@code proxies}, else null. */
@@ -175,14 +177,14 @@ final class Scoring implements AutoCloseable {
             Map<String, Double> fresh = new LinkedHashMap<>();
             for (var e : r.scores().entrySet()) fresh.put(e.getKey().label, e.getValue());
             ResultsFile.Row row = new ResultsFile.Row(arch, fresh, (System.nanoTime() - t0) / 1e9, run, ResultsFile.currentDefs(fresh.keySet()))
-                    .withHash(hashOf(parsed));
+                    .withHash(hashOf(arch, parsed));
             if (results != null) results.append(row);
             known = known == null ? row : ResultsFile.union(known, row);
         }
         memory.put(arch, known);
         Map<String, Double> wanted = new LinkedHashMap<>();
         for (Proxy p : proxies) wanted.put(p.label, known.scores().get(p.label));
-        return new ResultsFile.Row(arch, wanted, known.seconds(), run, ResultsFile.currentDefs(wanted.keySet())).withHash(hashOf(space.parse(arch)));
+        return new ResultsFile.Row(arch, wanted, known.seconds(), run, ResultsFile.currentDefs(wanted.keySet())).withHash(hashOf(arch, null));
     }
 
     @Override

@@ -95,8 +95,8 @@ final class SearchCommand {
                     writeStep(traj, trajectory, run, step, arch, scores, bestSoFar, objectiveVote);
                     progress.step(progressNote(gt, bestSoFar, arch, bestSeen));
                 });
-                List<Arch> byCopeland = copelandOrder(seen);
-                Arch best = pick.equals("running") ? running : byCopeland.getFirst();
+                Ranked byCopeland = copeland(seen);
+                Arch best = pick.equals("running") ? running : byCopeland.archs().getFirst();
                 double secs = (System.nanoTime() - t0) / 1e9;
                 Map<String, Double> scores = scoring.score(best.toString(), proxies).scores();
                 lastFound = best.toString();
@@ -107,8 +107,8 @@ final class SearchCommand {
                         .append(", \"evaluations\": ").append(n).append(", \"distinct\": ").append(seen.size())
                         .append(", \"seconds\": ").append(String.format("%.1f", secs)).append(", \"found\": ").append(Json.quote(best.toString()))
                         .append(", \"pick\": ").append(Json.quote(pick)).append(", \"scores\": ").append(scoresJson(scores));
-                if (gt != null && gt.contains(best.toString())) {
-                    int idx = gt.indexOf(best.toString());
+                int idx = gt == null ? -1 : gt.find(best.toString());
+                if (idx >= 0) {
                     out.println("  accuracy   " + accuracyText(gt, idx) + " (row " + idx + " of the ground truth)");
                     json.append(", \"accuracy\": {");
                     for (int d = 0; d < gt.datasets().size(); d++) {
@@ -125,14 +125,12 @@ final class SearchCommand {
                     for (double[] f : found) f[r] = Double.NaN;
                 }
                 out.println("  top five of the evaluated by Copeland score (pairwise-majority wins minus losses):");
-                double[] copeland = copelandScores(seen);
-                List<Arch> order = new ArrayList<>(seen.keySet());
                 json.append(", \"top5_copeland\": [");
-                for (int i = 0; i < Math.min(5, byCopeland.size()); i++) {
-                    Arch c = byCopeland.get(i);
-                    double cs = copeland[order.indexOf(c)];
-                    String acc = gt != null && gt.contains(c.toString())
-                            ? String.format("  %s %.2f%%", gt.datasets().getFirst(), gt.accuracy(0, gt.indexOf(c.toString()))) : "";
+                for (int i = 0; i < Math.min(5, byCopeland.archs().size()); i++) {
+                    Arch c = byCopeland.archs().get(i);
+                    double cs = byCopeland.scores()[i];
+                    int row = gt == null ? -1 : gt.find(c.toString());
+                    String acc = row >= 0 ? String.format("  %s %.2f%%", gt.datasets().getFirst(), gt.accuracy(0, row)) : "";
                     out.printf("    %d. %+5.0f  %s%s%s%n", i + 1, cs, c, acc, c.equals(best) ? "  (found)" : "");
                     json.append(i == 0 ? "" : ", ").append("{\"arch\": ").append(Json.quote(c.toString())).append(", \"copeland\": ")
                             .append((long) cs).append('}');
@@ -162,13 +160,15 @@ final class SearchCommand {
     }
 
     private static String progressNote(GroundTruth gt, Arch best, Arch evaluated, double[] bestSeen) {
-        if (gt == null || !gt.contains(best.toString())) return "running best " + best;
-        if (gt.contains(evaluated.toString())) {
-            double acc = gt.accuracy(0, gt.indexOf(evaluated.toString()));
+        int bestRow = gt == null ? -1 : gt.find(best.toString());
+        if (bestRow < 0) return "running best " + best;
+        int row = gt.find(evaluated.toString());
+        if (row >= 0) {
+            double acc = gt.accuracy(0, row);
             if (Double.isNaN(bestSeen[0]) || acc > bestSeen[0]) bestSeen[0] = acc;
         }
-        return String.format("running best by the objective %.2f%% %s (best evaluated so far %.2f%%)",
-                gt.accuracy(0, gt.indexOf(best.toString())), gt.datasets().getFirst(), bestSeen[0]);
+        return String.format("running best by the objective %.2f%% %s (best evaluated so far %.2f%%)", gt.accuracy(0, bestRow),
+                gt.datasets().getFirst(), bestSeen[0]);
     }
 
     private static String accuracyText(GroundTruth gt, int idx) {
@@ -213,18 +213,25 @@ final class SearchCommand {
      * comparisons.
      */
     static List<Arch> copelandOrder(Map<Arch, double[]> seen) {
+        return copeland(seen).archs();
+    }
+
+    /** Architectures by Copeland score, highest first, with their scores in the same order. */
+    record Ranked(List<Arch> archs, double[] scores) {}
+
+    private static Ranked copeland(Map<Arch, double[]> seen) {
         List<Arch> archs = new ArrayList<>(seen.keySet());
-        double[] copeland = copelandScores(seen);
+        double[] copeland = Vote.combine(Vote.Rule.COPELAND, seen.values().toArray(double[][]::new));
         Integer[] idx = new Integer[archs.size()];
         for (int i = 0; i < idx.length; i++) idx[i] = i;
         java.util.Arrays.sort(idx, (x, y) -> copeland[x] != copeland[y] ? Double.compare(copeland[y], copeland[x]) : Integer.compare(y, x));
         List<Arch> out = new ArrayList<>();
-        for (int i : idx) out.add(archs.get(i));
-        return out;
-    }
-
-    private static double[] copelandScores(Map<Arch, double[]> seen) {
-        return Vote.combine(Vote.Rule.COPELAND, seen.values().toArray(double[][]::new));
+        double[] scores = new double[idx.length];
+        for (int i = 0; i < idx.length; i++) {
+            out.add(archs.get(idx[i]));
+            scores[i] = copeland[idx[i]];
+        }
+        return new Ranked(out, scores);
     }
 
     private static GroundTruth groundTruthOrNull(String option, SearchSpace space, PrintStream err) {

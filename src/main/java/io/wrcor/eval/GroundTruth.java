@@ -1,5 +1,6 @@
 package io.wrcor.eval;
 
+import io.wrcor.space.Arch;
 import io.wrcor.space.SearchSpace;
 import io.wrcor.util.Files2;
 import java.nio.file.Path;
@@ -26,14 +27,15 @@ public final class GroundTruth {
 
     private final SearchSpace space;
 
-    private GroundTruth(Path file, SearchSpace space, List<String> labels, int complete, List<String> archs, double[][] accuracy) {
+    private GroundTruth(Path file, SearchSpace space, List<String> labels, int complete, List<String> archs, List<String> keys,
+                        double[][] accuracy) {
         this.file = file;
         this.space = space;
         this.labels = labels;
         this.complete = complete;
         this.archs = archs;
         this.accuracy = accuracy;
-        for (int i = 0; i < archs.size(); i++) index.putIfAbsent(space.key(space.parse(archs.get(i))), i);
+        for (int i = 0; i < keys.size(); i++) index.putIfAbsent(keys.get(i), i);
     }
 
     public static GroundTruth load(Path file, SearchSpace space) {
@@ -49,7 +51,7 @@ public final class GroundTruth {
             throw new IllegalArgumentException("ground-truth file " + file + ": a " + space.name() + " table's header must name "
                     + String.join(", ", want) + ", got: " + lines.getFirst());
         }
-        List<String> archs = new ArrayList<>();
+        List<String> archs = new ArrayList<>(), keys = new ArrayList<>();
         List<double[]> acc = new ArrayList<>();
         for (int i = 1; i < lines.size(); i++) {
             String line = lines.get(i).strip();
@@ -59,7 +61,9 @@ public final class GroundTruth {
             if (f.length < header.size()) throw new IllegalArgumentException(where + ": " + f.length + " fields, header has " + header.size());
             try {
                 List<String> values = Arrays.stream(archCol).mapToObj(c -> f[c]).toList();
-                archs.add(space.parse(fmt.arch().arch(values)).toString());
+                Arch a = space.parse(fmt.arch().arch(values));
+                archs.add(a.toString());
+                keys.add(space.key(a));
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException(where + ": " + e.getMessage());
             }
@@ -77,7 +81,7 @@ public final class GroundTruth {
         double[][] accuracy = new double[accCol.length][archs.size()];
         for (int i = 0; i < archs.size(); i++)
             for (int d = 0; d < accCol.length; d++) accuracy[d][i] = acc.get(i)[d];
-        return new GroundTruth(file, space, fmt.labels(), fmt.complete(), List.copyOf(archs), accuracy);
+        return new GroundTruth(file, space, fmt.labels(), fmt.complete(), List.copyOf(archs), keys, accuracy);
     }
 
     /** Where the space's table must list every architecture (NAS-Bench-201's 15,625), it does. */
@@ -104,13 +108,18 @@ public final class GroundTruth {
 
     /** Row index of an architecture (or of one the space counts as the same); a clear error when the table lacks it. */
     public int indexOf(String arch) {
-        Integer i = index.get(key(arch));
-        if (i == null) throw new IllegalArgumentException("architecture " + arch + " is not in the ground-truth file " + file);
+        int i = find(arch);
+        if (i < 0) throw new IllegalArgumentException("architecture " + arch + " is not in the ground-truth file " + file);
         return i;
     }
 
+    /** Row index of an architecture, or -1 when the table lacks it. */
+    public int find(String arch) {
+        return index.getOrDefault(key(arch), -1);
+    }
+
     public boolean contains(String arch) {
-        return index.containsKey(key(arch));
+        return find(arch) >= 0;
     }
 
     private String key(String arch) {

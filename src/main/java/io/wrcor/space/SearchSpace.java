@@ -71,14 +71,17 @@ public interface SearchSpace {
      */
     Weights init(Graph g, long seed, Arena arena, Map<String, Tensor> drawn);
 
-    /** The {@code params} proxy: trainable parameters of the network, unless the space publishes its own count. */
-    default double params(Arch arch, NetSize size) {
-        return io.wrcor.proxy.Scorer.params(build(arch, size, true));
+    /**
+     * The {@code params} proxy of {@code arch}, whose network {@code graph} is: its trainable
+     * parameters, unless the space publishes its own count.
+     */
+    default double params(Arch arch, NetSize size, Graph graph) {
+        return io.wrcor.proxy.Scorer.params(graph);
     }
 
-    /** The {@code flops} proxy: multiply-accumulates of one sample, unless the space publishes its own count. */
-    default double flops(Arch arch, NetSize size) {
-        return io.wrcor.proxy.Scorer.flops(build(arch, size, true));
+    /** The {@code flops} proxy: multiply-accumulates of one sample of {@code graph}, unless the space publishes its own count. */
+    default double flops(Arch arch, NetSize size, Graph graph) {
+        return io.wrcor.proxy.Scorer.flops(graph);
     }
 
     /** The ground-truth table's layout in this space. */

@@ -93,13 +93,13 @@ public final class Mbv2Space implements SearchSpace {
 
     /** The published get_model_size. */
     @Override
-    public double params(Arch arch, NetSize size) {
+    public double params(Arch arch, NetSize size, Graph graph) {
         return ((Mbv2Arch) arch).params(size.classes());
     }
 
     /** The published get_FLOPs. */
     @Override
-    public double flops(Arch arch, NetSize size) {
+    public double flops(Arch arch, NetSize size, Graph graph) {
         return ((Mbv2Arch) arch).flops(size.classes());
     }
 

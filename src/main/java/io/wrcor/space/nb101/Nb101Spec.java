@@ -159,7 +159,7 @@ public final class Nb101Spec implements Arch {
         return text.hashCode();
     }
 
-    /** The raw 7 x 7 form is not kept: two specs with the same pruned form are the same network. */
+    /** A copy of the (pruned) adjacency matrix. */
     boolean[][] matrix() {
         boolean[][] c = new boolean[n][];
         for (int i = 0; i < n; i++) c[i] = Arrays.copyOf(adj[i], n);
