@@ -103,6 +103,13 @@ public final class Engine implements AutoCloseable {
         }
     }
 
+    /** The most scratch memory (activations, gradients) lent at once since the last call, in bytes. */
+    public long takePeakScratchBytes() {
+        long p = pool.peakBytes();
+        pool.resetPeak();
+        return p;
+    }
+
     /** The space a fixture-format folder's meta names (absent: NAS-Bench-201). */
     public static SearchSpace spaceOf(TensorFolder folder) {
         return SearchSpaces.ofMeta(folder.meta());

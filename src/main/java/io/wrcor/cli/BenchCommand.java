@@ -2,6 +2,7 @@ package io.wrcor.cli;
 
 import io.wrcor.Engine;
 import io.wrcor.backend.Backend;
+import io.wrcor.backend.Profiled;
 import io.wrcor.data.Batch;
 import io.wrcor.proxy.Proxy;
 import io.wrcor.space.Arch;
@@ -25,7 +26,7 @@ final class BenchCommand {
     }
 
     static void run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = new Args(argv, 1, Set.of("--space", "--archs", "--batch", "--threads", "--seed", "--data", "--sets", "--backend"), Set.of());
+        Args a = new Args(argv, 1, Set.of("--space", "--archs", "--batch", "--threads", "--seed", "--data", "--sets", "--backend"), Set.of("--profile", "--no-warmup"));
         int n = a.getInt("--archs", 20, 1, 15_625), batchSize = a.getInt("--batch", 64, 2, 1 << 16);
         int threads = a.getInt("--threads", 2, 1, 1024);
         long seed = a.getLong("--seed", 0);
@@ -40,14 +41,17 @@ final class BenchCommand {
         try (Arena arena = Arena.ofShared()) {
             Batch batch = Session.batch(a.get("--data", null), batchSize, net.classes(), net.imageSize(), seed, arena);
             Backend backend = Session.backend(a.get("--backend", "cpu"), threads, err);
-            try (Engine engine = new Engine(backend, space, net)) {
+            Profiled profile = a.has("--profile") ? new Profiled() : null;
+            try (Engine engine = new Engine(profile == null ? backend : profile.wrap(backend), space, net)) {
                 out.printf("backend %s, batch %d, %d random %s architectures (seed %d), %s data%n", backend.name(),
                         batchSize, n, space.name(), seed, a.has("--data") ? "CIFAR-10" : "synthetic");
                 // warm-up: one untimed pass over the same architectures with every set, so that the JIT
                 // has compiled the hot loops and the scratch pool holds the sizes they need (steady
                 // state, as in a long scoring run)
-                for (List<Proxy> set : sets) for (Arch arch : archs) engine.score(arch, seed, batch, set);
+                if (!a.has("--no-warmup")) for (List<Proxy> set : sets) for (Arch arch : archs) engine.score(arch, seed, batch, set);
                 for (List<Proxy> set : sets) {
+                    if (profile != null) profile.reset();
+                    engine.takePeakScratchBytes();
                     double[] secs = new double[n];
                     Progress progress = new Progress(err, n, true);
                     for (int i = 0; i < n; i++) {
@@ -59,7 +63,9 @@ final class BenchCommand {
                     Arrays.sort(secs);
 
                     double median = n % 2 == 1 ? secs[n / 2] : (secs[n / 2 - 1] + secs[n / 2]) / 2;
-                    out.printf("%-28s median %.3f s/arch   min %.3f   max %.3f%n", label(set), median, secs[0], secs[n - 1]);
+                    out.printf("%-28s median %.3f s/arch   min %.3f   max %.3f   peak scratch %.2f GB%n", label(set), median, secs[0],
+                            secs[n - 1], engine.takePeakScratchBytes() / 1e9);
+                    if (profile != null) out.print(profile.report(n));
                 }
             } finally {
                 Session.close(backend);

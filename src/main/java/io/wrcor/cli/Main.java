@@ -95,7 +95,9 @@ public final class Main {
     static final String BENCH = """
             wrcor bench: seconds per architecture over random architectures, after an untimed warm-up pass
               --archs N (default 20)  --batch N (64)  --threads T (2)  --seed S (0)  --data FILE  --backend NAME
-              --sets 'wrcor;synflow,jacob_cor,wrcor'   proxy sets to time, separated by ';'
+              --space NAME (nb201)  --sets 'wrcor;synflow,jacob_cor,wrcor'   proxy sets to time, separated by ';'
+              --profile           time per backend op as well (slowest first)
+              --no-warmup         skip the untimed pass (first architectures then include JIT compilation)
             """;
 
     static final String USAGE = HEADER + "\n" + COMMON + "\n" + SCORE + "\n" + CORRELATE + "\n" + SEARCH + "\n" + BENCH;

@@ -143,19 +143,31 @@ public final class Executor {
 
     /** Gradients of one backward pass. */
     public record Gradients(Tensor[] nodes, Map<String, Tensor> weights) {
-        /** dL/d(node output); null where it is exactly zero. */
+        /**
+         * dL/d(node output); null where it is exactly zero. Only the network input's gradient
+         * outlives the pass: every other node's is given back to the pool once consumed.
+         */
         public Tensor node(int id) {
             return nodes[id];
         }
     }
 
+    /** {@link #backward(Tensor, boolean, boolean, Set, ResponseListener, boolean)} keeping the activations for another pass. */
+    public Gradients backward(Tensor dLogits, boolean weightGrads, boolean inputGrad, Set<Response> wanted,
+                               ResponseListener listener) {
+        return backward(dLogits, weightGrads, inputGrad, wanted, listener, false);
+    }
+
     /**
      * Backward pass from dL/d(logits) over the last forward pass. Reports each wanted gradient
      * response when it is final. Weight gradients (conv and linear weights) and the gradient with
-     * respect to the network input are computed only when asked for.
+     * respect to the network input are computed only when asked for. A node's gradient goes back
+     * to the pool as soon as it has been passed on; with {@code lastPass}, so does its activation
+     * (no later pass can use the forward values then).
      */
     public Gradients backward(Tensor dLogits, boolean weightGrads, boolean inputGrad, Set<Response> wanted,
-                               ResponseListener listener) {
+                               ResponseListener listener, boolean lastPass) {
+        holders.clear();
         Tensor[] grads = new Tensor[graph.size()];
         boolean[] shared = new boolean[graph.size()]; // grads[i] is also another node's gradient: never write into it
         Map<String, Tensor> wgrads = new HashMap<>();
@@ -168,8 +180,48 @@ public final class Executor {
             if (g == null) {
                 Response gin = Response.gradInput(id);
                 if (wanted.contains(gin)) listener.onResponse(gin, null);
+                if (lastPass) releaseValue(id);
                 continue;
             }
+            backwardNode(n, g, grads, shared, wgrads, weightGrads, inputGrad, wanted, listener);
+            if (id != graph.input() && g != dLogits) {
+                grads[id] = null;
+                drop(g);
+            }
+            if (lastPass) releaseValue(id);
+        }
+        return new Gradients(grads, wgrads);
+    }
+
+    /** Slots of grads[] that hold each gradient tensor (an Add shares its gradient with its inputs). */
+    private final java.util.IdentityHashMap<Tensor, Integer> holders = new java.util.IdentityHashMap<>();
+
+    private void hold(Tensor t) {
+        holders.merge(t, 1, Integer::sum);
+    }
+
+    /** One slot fewer holds t; the last one gives it back to the pool. */
+    private void drop(Tensor t) {
+        Integer h = holders.get(t);
+        if (h == null || h <= 1) {
+            holders.remove(t);
+            pool.release(t);
+        } else {
+            holders.put(t, h - 1);
+        }
+    }
+
+    /** The activation of a node whose backward step is done: its readers (later nodes) are done too. */
+    private void releaseValue(int id) {
+        if (id == graph.input() || values[id] == null) return;
+        pool.release(values[id]);
+        values[id] = null;
+    }
+
+    private void backwardNode(Node n, Tensor g, Tensor[] grads, boolean[] shared, Map<String, Tensor> wgrads, boolean weightGrads,
+                              boolean inputGrad, Set<Response> wanted, ResponseListener listener) {
+        int id = n.id();
+        {
             int[] in = n.inputs();
             switch (n.op()) {
                 case Op.Input i -> { }
@@ -288,7 +340,6 @@ public final class Executor {
                 }
             }
         }
-        return new Gradients(grads, wgrads);
     }
 
     /**
@@ -300,13 +351,18 @@ public final class Executor {
         if (grads[node] == null) {
             grads[node] = contribution;
             shared[node] = !owned;
+            hold(contribution);
         } else if (shared[node]) {
             Tensor sum = pool.take(dtype, contribution.shape());
             backend.add(grads[node], contribution, sum);
+            drop(grads[node]);
             grads[node] = sum;
             shared[node] = false;
+            hold(sum);
+            if (owned) pool.release(contribution);
         } else {
             backend.add(grads[node], contribution, grads[node]);
+            if (owned) pool.release(contribution);
         }
     }
 }

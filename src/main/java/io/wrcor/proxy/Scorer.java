@@ -114,14 +114,15 @@ public final class Scorer {
             if (needs.contains(Proxy.Need.CE_BACKWARD)) {
                 Tensor dLogits = pool.take(DType.F32, b, classes);
                 backend.crossEntropyGrad(ex.logits(), batch.labels(), dLogits);
-                Executor.Gradients g = ex.backward(dLogits, needs.contains(Proxy.Need.CE_WEIGHT_GRADS), false, backwardWanted, accumulate);
+                Executor.Gradients g = ex.backward(dLogits, needs.contains(Proxy.Need.CE_WEIGHT_GRADS), false, backwardWanted, accumulate,
+                        !needs.contains(Proxy.Need.INPUT_JACOBIAN));
                 if (proxies.contains(Proxy.SNIP)) scores.put(Proxy.SNIP, saliency(graph, weights, g.weights()));
                 if (proxies.contains(Proxy.GRAD_NORM)) scores.put(Proxy.GRAD_NORM, gradNorm(graph, g.weights()));
             }
             if (needs.contains(Proxy.Need.INPUT_JACOBIAN)) {
                 Tensor ones = pool.take(DType.F32, b, classes);
                 ones.fill(1.0);
-                Executor.Gradients g = ex.backward(ones, false, true, Set.of(), (r, t) -> { });
+                Executor.Gradients g = ex.backward(ones, false, true, Set.of(), (r, t) -> { }, true);
                 scores.put(Proxy.JACOB_COR, jacobCor(correlate(g.node(graph.input())), b));
             }
             if (needs.contains(Proxy.Need.SYNFLOW_PASS)) scores.put(Proxy.SYNFLOW, synflow(synflowGraph, weights, batch));
@@ -217,7 +218,7 @@ public final class Scorer {
             Tensor logits = ex.forward(ones, Set.of(), (r, t) -> { });
             Tensor dLogits = pool.take(DType.F64, logits.shape());
             dLogits.fill(1.0);
-            Executor.Gradients grads = ex.backward(dLogits, true, false, Set.of(), (r, t) -> { });
+            Executor.Gradients grads = ex.backward(dLogits, true, false, Set.of(), (r, t) -> { }, true);
             return saliency(g, abs, grads.weights());
         }
     }

@@ -589,35 +589,258 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         ref.maxPoolBackward(x, dy, k, stride, pad, dx);
     }
 
-    // the MobileNetV2-like space's ops: the reference loops for now (correct, not fast)
+    // ---------------------------------------------------------------- depthwise convolution
+    //
+    // One plane (sample, channel) at a time on the heap. The zero-padded input plane is split into
+    // stride x stride phase planes (one for stride 1), so that every kernel tap reads a phase plane
+    // at a fixed offset with unit stride. With the output laid out at the phase planes' width (a
+    // few unused columns per row), each tap is then one BLAS axpy (or dot, for the weight gradient)
+    // over the whole output at an offset. (The JIT does not vectorise a[j] += w * b[j + off]
+    // itself: it cannot rule out that a and b are one array.)
+    // Planes are independent for the forward and data-gradient passes; the weight gradient sums
+    // over the batch, so it splits over channels.
+
+    /** The phase layout of one depthwise convolution's planes. */
+    private static final class Phases {
+        final int h, wd, k, s, pad, ho, wo, ph, pw, qw, q, outLen;
+
+        Phases(int h, int wd, int k, int s, int pad, int ho, int wo) {
+            this.h = h;
+            this.wd = wd;
+            this.k = k;
+            this.s = s;
+            this.pad = pad;
+            this.ho = ho;
+            this.wo = wo;
+            this.ph = (ho - 1) * s + k; // padded rows and columns that the windows read
+            this.pw = (wo - 1) * s + k;
+            int qh = (ph + s - 1) / s;
+            this.qw = (pw + s - 1) / s;
+            this.q = (qh + 1) * qw + k; // one phase plane, with slack for the unused columns' reads
+            this.outLen = ho * qw;
+        }
+
+        int length() {
+            return s * s * q;
+        }
+
+        /** Where tap (ky, kx) of output cell 0 reads; output cell j reads offset + j. */
+        int tap(int ky, int kx) {
+            return ((ky % s) * s + kx % s) * q + (ky / s) * qw + kx / s;
+        }
+
+        /** Index in the phase planes of padded cell (py, px). */
+        int cell(int py, int px) {
+            return ((py % s) * s + px % s) * q + (py / s) * qw + px / s;
+        }
+
+        /** Input cells that some window reads: rows [0, rows), columns [0, cols). */
+        int rows() {
+            return Math.min(h, ph - pad);
+        }
+
+        int cols() {
+            return Math.min(wd, pw - pad);
+        }
+
+        /** The phase planes of one input plane (plane: h x wd, row-major). */
+        void split(float[] plane, float[] phases) {
+            java.util.Arrays.fill(phases, 0f);
+            int rows = rows(), cols = cols();
+            for (int iy = 0; iy < rows; iy++) {
+                if (s == 1) {
+                    System.arraycopy(plane, iy * wd, phases, cell(iy + pad, pad), cols);
+                    continue;
+                }
+                for (int rx = 0; rx < s; rx++) { // the columns of one phase: every s-th, to consecutive cells
+                    int ix = Math.floorMod(rx - pad, s), at = cell(iy + pad, ix + pad), from = iy * wd;
+                    for (; ix < cols; ix += s) phases[at++] = plane[from + ix];
+                }
+            }
+        }
+
+        /** The adjoint of {@link #split}: the input plane's cells that windows read, from the phase planes; zeros elsewhere. */
+        void join(float[] phases, float[] plane) {
+            java.util.Arrays.fill(plane, 0f);
+            int rows = rows(), cols = cols();
+            for (int iy = 0; iy < rows; iy++) {
+                if (s == 1) {
+                    System.arraycopy(phases, cell(iy + pad, pad), plane, iy * wd, cols);
+                    continue;
+                }
+                for (int rx = 0; rx < s; rx++) {
+                    int ix = Math.floorMod(rx - pad, s), at = cell(iy + pad, ix + pad), to = iy * wd;
+                    for (; ix < cols; ix += s) plane[to + ix] = phases[at++];
+                }
+            }
+        }
+
+        /** An output plane (ho x wo) into the phase-width layout, zeros in the unused columns. */
+        void widen(float[] plane, float[] out) {
+            java.util.Arrays.fill(out, 0f);
+            for (int oy = 0; oy < ho; oy++) System.arraycopy(plane, oy * wo, out, oy * qw, wo);
+        }
+
+        void narrow(float[] out, float[] plane) {
+            for (int oy = 0; oy < ho; oy++) System.arraycopy(out, oy * qw, plane, oy * wo, wo);
+        }
+    }
+
     @Override
     public void depthwiseForward(Tensor x, Tensor w, int stride, int pad, Tensor y) {
-        ref.depthwiseForward(x, w, stride, pad, y);
+        if (x.dtype() != DType.F32) { ref.depthwiseForward(x, w, stride, pad, y); return; }
+        int planes = x.dim(0) * x.dim(1), c = x.dim(1), h = x.dim(2), wd = x.dim(3), k = w.dim(2), ho = y.dim(2), wo = y.dim(3);
+        Phases ph = new Phases(h, wd, k, stride, pad, ho, wo);
+        MemorySegment xs = x.data(), ws = w.data(), ys = y.data();
+        parallelFor(planes, (worker, from, to) -> {
+            float[] in = new float[h * wd], phases = new float[ph.length()], out = new float[ph.outLen], res = new float[ho * wo];
+            float[] wk = new float[k * k];
+            for (int p = from; p < to; p++) {
+                MemorySegment.copy(xs, F, (long) p * h * wd * 4, in, 0, h * wd);
+                MemorySegment.copy(ws, F, (long) (p % c) * k * k * 4, wk, 0, k * k);
+                ph.split(in, phases);
+                java.util.Arrays.fill(out, 0f);
+                int n = ph.outLen;
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++) {
+                        float wv = wk[ky * k + kx];
+                        int off = ph.tap(ky, kx);
+                        blas.saxpy(n, wv, phases, off, out, 0);
+                    }
+                ph.narrow(out, res);
+                MemorySegment.copy(res, 0, ys, F, (long) p * ho * wo * 4, ho * wo);
+            }
+        });
     }
 
     @Override
     public void depthwiseBackwardData(Tensor dy, Tensor w, int stride, int pad, Tensor dx) {
-        ref.depthwiseBackwardData(dy, w, stride, pad, dx);
+        if (dy.dtype() != DType.F32) { ref.depthwiseBackwardData(dy, w, stride, pad, dx); return; }
+        int planes = dx.dim(0) * dx.dim(1), c = dx.dim(1), h = dx.dim(2), wd = dx.dim(3), k = w.dim(2), ho = dy.dim(2), wo = dy.dim(3);
+        Phases ph = new Phases(h, wd, k, stride, pad, ho, wo);
+        MemorySegment gs = dy.data(), ws = w.data(), ds = dx.data();
+        parallelFor(planes, (worker, from, to) -> {
+            float[] gIn = new float[ho * wo], g = new float[ph.outLen], acc = new float[ph.length()], res = new float[h * wd];
+            float[] wk = new float[k * k];
+            for (int p = from; p < to; p++) {
+                MemorySegment.copy(gs, F, (long) p * ho * wo * 4, gIn, 0, ho * wo);
+                MemorySegment.copy(ws, F, (long) (p % c) * k * k * 4, wk, 0, k * k);
+                ph.widen(gIn, g);
+                java.util.Arrays.fill(acc, 0f);
+                int n = ph.outLen;
+                // each output's gradient scattered over its window: the adjoint of the forward loop
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++) {
+                        float wv = wk[ky * k + kx];
+                        int off = ph.tap(ky, kx);
+                        blas.saxpy(n, wv, g, 0, acc, off);
+                    }
+                ph.join(acc, res); // input cells that no window reads get no gradient
+                MemorySegment.copy(res, 0, ds, F, (long) p * h * wd * 4, h * wd);
+            }
+        });
     }
 
     @Override
     public void depthwiseBackwardWeight(Tensor x, Tensor dy, int stride, int pad, Tensor dw) {
-        ref.depthwiseBackwardWeight(x, dy, stride, pad, dw);
+        if (x.dtype() != DType.F32) { ref.depthwiseBackwardWeight(x, dy, stride, pad, dw); return; }
+        int b = x.dim(0), c = x.dim(1), h = x.dim(2), wd = x.dim(3), k = dw.dim(2), ho = dy.dim(2), wo = dy.dim(3);
+        Phases ph = new Phases(h, wd, k, stride, pad, ho, wo);
+        MemorySegment xs = x.data(), gs = dy.data(), ws = dw.data();
+        parallelFor(c, (worker, from, to) -> {
+            float[] in = new float[h * wd], phases = new float[ph.length()], gIn = new float[ho * wo], g = new float[ph.outLen];
+            double[] acc = new double[k * k];
+            for (int ch = from; ch < to; ch++) {
+                java.util.Arrays.fill(acc, 0);
+                for (int n = 0; n < b; n++) {
+                    long p = (long) n * c + ch;
+                    MemorySegment.copy(xs, F, p * h * wd * 4, in, 0, h * wd);
+                    MemorySegment.copy(gs, F, p * ho * wo * 4, gIn, 0, ho * wo);
+                    ph.split(in, phases);
+                    ph.widen(gIn, g); // zeros in the unused columns: they add nothing
+                    for (int ky = 0; ky < k; ky++)
+                        for (int kx = 0; kx < k; kx++) acc[ky * k + kx] += blas.sdot(ph.outLen, g, 0, phases, ph.tap(ky, kx));
+                }
+                for (int i = 0; i < k * k; i++) ws.setAtIndex(F, (long) ch * k * k + i, (float) acc[i]);
+            }
+        });
+    }
+
+    // ---------------------------------------------------------------- resize
+
+    /** Per output cell of an align_corners=False resize from n to m cells: first source index, its weight, second index's weight (index + 1, clamped). */
+    private record Taps(int[] i0, int[] i1, float[] l0, float[] l1) {
+        static Taps of(int n, int m) {
+            int[] i0 = new int[m], i1 = new int[m];
+            float[] l0 = new float[m], l1 = new float[m];
+            for (int o = 0; o < m; o++) {
+                double[] t = ReferenceBackend.resizeTap(o, n, m);
+                i0[o] = (int) t[0];
+                i1[o] = (int) t[1];
+                l0[o] = (float) t[2];
+                l1[o] = (float) t[3];
+            }
+            return new Taps(i0, i1, l0, l1);
+        }
     }
 
     @Override
     public void resizeForward(Tensor x, Tensor y) {
-        ref.resizeForward(x, y);
+        if (x.dtype() != DType.F32) { ref.resizeForward(x, y); return; }
+        int planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3), ho = y.dim(2), wo = y.dim(3);
+        Taps ty = Taps.of(h, ho), tx = Taps.of(w, wo);
+        MemorySegment xs = x.data(), ys = y.data();
+        parallelFor(planes, (worker, from, to) -> {
+            float[] in = new float[h * w], out = new float[ho * wo];
+            for (int p = from; p < to; p++) {
+                MemorySegment.copy(xs, F, (long) p * h * w * 4, in, 0, h * w);
+                for (int oy = 0; oy < ho; oy++) {
+                    int r0 = ty.i0[oy] * w, r1 = ty.i1[oy] * w;
+                    float a = ty.l0[oy], b = ty.l1[oy];
+                    for (int ox = 0; ox < wo; ox++) {
+                        int c0 = tx.i0[ox], c1 = tx.i1[ox];
+                        out[oy * wo + ox] = a * (tx.l0[ox] * in[r0 + c0] + tx.l1[ox] * in[r0 + c1])
+                                + b * (tx.l0[ox] * in[r1 + c0] + tx.l1[ox] * in[r1 + c1]);
+                    }
+                }
+                MemorySegment.copy(out, 0, ys, F, (long) p * ho * wo * 4, ho * wo);
+            }
+        });
     }
 
     @Override
     public void resizeBackward(Tensor dy, Tensor dx) {
-        ref.resizeBackward(dy, dx);
+        if (dy.dtype() != DType.F32) { ref.resizeBackward(dy, dx); return; }
+        int planes = dx.dim(0) * dx.dim(1), h = dx.dim(2), w = dx.dim(3), ho = dy.dim(2), wo = dy.dim(3);
+        Taps ty = Taps.of(h, ho), tx = Taps.of(w, wo);
+        MemorySegment gs = dy.data(), ds = dx.data();
+        parallelFor(planes, (worker, from, to) -> {
+            float[] g = new float[ho * wo], acc = new float[h * w];
+            for (int p = from; p < to; p++) {
+                MemorySegment.copy(gs, F, (long) p * ho * wo * 4, g, 0, ho * wo);
+                java.util.Arrays.fill(acc, 0f);
+                for (int oy = 0; oy < ho; oy++) {
+                    int r0 = ty.i0[oy] * w, r1 = ty.i1[oy] * w;
+                    float a = ty.l0[oy], b = ty.l1[oy];
+                    for (int ox = 0; ox < wo; ox++) {
+                        float v = g[oy * wo + ox], v0 = v * tx.l0[ox], v1 = v * tx.l1[ox];
+                        int c0 = tx.i0[ox], c1 = tx.i1[ox];
+                        acc[r0 + c0] += a * v0;
+                        acc[r0 + c1] += a * v1;
+                        acc[r1 + c0] += b * v0;
+                        acc[r1 + c1] += b * v1;
+                    }
+                }
+                MemorySegment.copy(acc, 0, ds, F, (long) p * h * w * 4, h * w);
+            }
+        });
     }
+
+    // ---------------------------------------------------------------- squeeze-excitation pieces
 
     @Override
     public void sigmoid(Tensor x, Tensor y) {
-        ref.sigmoid(x, y);
+        ref.sigmoid(x, y); // B x C values
     }
 
     @Override
@@ -627,17 +850,57 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
 
     @Override
     public void channelScale(Tensor x, Tensor s, Tensor y) {
-        ref.channelScale(x, s, y);
+        if (x.dtype() != DType.F32) { ref.channelScale(x, s, y); return; }
+        int planes = Math.toIntExact(s.numel());
+        long hw = x.numel() / planes;
+        MemorySegment xs = x.data(), ss = s.data(), ys = y.data();
+        parallelFor(planes, (worker, from, to) -> {
+            for (int p = from; p < to; p++) {
+                float f = ss.getAtIndex(F, p);
+                long base = p * hw;
+                for (long i = 0; i < hw; i++) ys.setAtIndex(F, base + i, xs.getAtIndex(F, base + i) * f);
+            }
+        });
     }
 
     @Override
     public void channelScaleBackwardScale(Tensor x, Tensor dy, Tensor ds) {
-        ref.channelScaleBackwardScale(x, dy, ds);
+        if (x.dtype() != DType.F32) { ref.channelScaleBackwardScale(x, dy, ds); return; }
+        int planes = Math.toIntExact(ds.numel());
+        long hw = x.numel() / planes;
+        MemorySegment xs = x.data(), gs = dy.data(), out = ds.data();
+        parallelFor(planes, (worker, from, to) -> {
+            for (int p = from; p < to; p++) out.setAtIndex(F, p, dot(gs, xs, p * hw, hw));
+        });
+    }
+
+    /** Sum of a[i] * b[i] over one plane, four float accumulators (see {@link #sum}). */
+    private static float dot(MemorySegment a, MemorySegment b, long base, long n) {
+        float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        long i = 0;
+        for (; i + 3 < n; i += 4) {
+            a0 += a.getAtIndex(F, base + i) * b.getAtIndex(F, base + i);
+            a1 += a.getAtIndex(F, base + i + 1) * b.getAtIndex(F, base + i + 1);
+            a2 += a.getAtIndex(F, base + i + 2) * b.getAtIndex(F, base + i + 2);
+            a3 += a.getAtIndex(F, base + i + 3) * b.getAtIndex(F, base + i + 3);
+        }
+        for (; i < n; i++) a0 += a.getAtIndex(F, base + i) * b.getAtIndex(F, base + i);
+        return (a0 + a1) + (a2 + a3);
     }
 
     @Override
     public void biasAdd(Tensor x, Tensor bias, Tensor y) {
-        ref.biasAdd(x, bias, y);
+        if (x.dtype() != DType.F32) { ref.biasAdd(x, bias, y); return; }
+        int c = x.dim(1), planes = x.dim(0) * c;
+        long hw = x.numel() / planes;
+        MemorySegment xs = x.data(), bs = bias.data(), ys = y.data();
+        parallelFor(planes, (worker, from, to) -> {
+            for (int p = from; p < to; p++) {
+                float f = bs.getAtIndex(F, p % c);
+                long base = p * hw;
+                for (long i = 0; i < hw; i++) ys.setAtIndex(F, base + i, xs.getAtIndex(F, base + i) + f);
+            }
+        });
     }
 
     /** One bulk copy per sample: the channels of a sample are contiguous. */
@@ -652,12 +915,27 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
 
     @Override
     public void globalAvgPoolForward(Tensor x, Tensor y) {
-        ref.globalAvgPoolForward(x, y);
+        if (x.dtype() != DType.F32) { ref.globalAvgPoolForward(x, y); return; }
+        int planes = Math.toIntExact(y.numel());
+        long hw = x.numel() / planes;
+        MemorySegment xs = x.data(), ys = y.data();
+        parallelFor(planes, (worker, from, to) -> {
+            for (int p = from; p < to; p++) ys.setAtIndex(F, p, (float) ((double) sum(xs, p * hw, hw) / hw));
+        });
     }
 
     @Override
     public void globalAvgPoolBackward(Tensor dy, Tensor dx) {
-        ref.globalAvgPoolBackward(dy, dx);
+        if (dy.dtype() != DType.F32) { ref.globalAvgPoolBackward(dy, dx); return; }
+        int planes = Math.toIntExact(dy.numel());
+        long hw = dx.numel() / planes;
+        MemorySegment gs = dy.data(), ds = dx.data();
+        parallelFor(planes, (worker, from, to) -> {
+            for (int p = from; p < to; p++) {
+                float v = (float) (gs.getAtIndex(F, p) / (double) hw);
+                for (long i = 0; i < hw; i++) ds.setAtIndex(F, p * hw + i, v);
+            }
+        });
     }
 
     @Override
@@ -665,19 +943,41 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         ref.crossEntropyGrad(logits, labels, grad);
     }
 
+    // The classifier: one GEMM each, split by rows of the output across the workers.
+
     @Override
     public void linearForward(Tensor x, Tensor w, Tensor b, Tensor y) {
-        ref.linearForward(x, w, b, y);
+        if (x.dtype() != DType.F32) { ref.linearForward(x, w, b, y); return; }
+        int batch = x.dim(0), in = x.dim(1), out = w.dim(0);
+        MemorySegment xs = x.data(), ws = w.data(), bs = b.data(), ys = y.data();
+        parallelFor(batch, (worker, from, to) -> {
+            if (to == from) return;
+            MemorySegment yn = ys.asSlice((long) from * out * 4);
+            for (int n = from; n < to; n++) MemorySegment.copy(bs, 0, yn, (long) (n - from) * out * 4, (long) out * 4);
+            blas.sgemm(false, true, to - from, out, in, 1f, xs.asSlice((long) from * in * 4), in, ws, in, 1f, yn, out);
+        });
     }
 
     @Override
     public void linearBackwardData(Tensor dy, Tensor w, Tensor dx) {
-        ref.linearBackwardData(dy, w, dx);
+        if (dy.dtype() != DType.F32) { ref.linearBackwardData(dy, w, dx); return; }
+        int batch = dy.dim(0), out = w.dim(0), in = w.dim(1);
+        MemorySegment gs = dy.data(), ws = w.data(), ds = dx.data();
+        parallelFor(batch, (worker, from, to) -> {
+            if (to > from) blas.sgemm(false, false, to - from, in, out, 1f, gs.asSlice((long) from * out * 4), out, ws, in, 0f,
+                    ds.asSlice((long) from * in * 4), in);
+        });
     }
 
     @Override
     public void linearBackwardWeight(Tensor x, Tensor dy, Tensor dw) {
-        ref.linearBackwardWeight(x, dy, dw);
+        if (x.dtype() != DType.F32) { ref.linearBackwardWeight(x, dy, dw); return; }
+        int batch = x.dim(0), in = x.dim(1), out = dy.dim(1);
+        MemorySegment xs = x.data(), gs = dy.data(), ws = dw.data();
+        parallelFor(out, (worker, from, to) -> {
+            if (to > from) blas.sgemm(true, false, to - from, in, batch, 1f, gs.asSlice((long) from * 4), out, xs, in, 0f,
+                    ws.asSlice((long) from * in * 4), in);
+        });
     }
 
     // ---------------------------------------------------------------- correlation

@@ -47,6 +47,8 @@ public final class OpenBlas {
     private final MethodHandle dgemm;
     private final MethodHandle sgemv;
     private final MethodHandle ssyrk;
+    private final MethodHandle saxpy;
+    private final MethodHandle sdot;
     private final String origin;
 
     private OpenBlas(Loaded l) throws Throwable {
@@ -62,6 +64,11 @@ public final class OpenBlas {
                 FunctionDescriptor.ofVoid(I, I, I, I, ValueLayout.JAVA_FLOAT, P, I, P, I, ValueLayout.JAVA_FLOAT, P, I));
         ssyrk = linker.downcallHandle(l.lookup.find("cblas_ssyrk").orElseThrow(),
                 FunctionDescriptor.ofVoid(I, I, I, I, I, ValueLayout.JAVA_FLOAT, P, I, ValueLayout.JAVA_FLOAT, P, I));
+        // level 1, on heap arrays read in place (critical: the GC waits for the short call)
+        saxpy = linker.downcallHandle(l.lookup.find("cblas_saxpy").orElseThrow(),
+                FunctionDescriptor.ofVoid(I, ValueLayout.JAVA_FLOAT, P, I, P, I), Linker.Option.critical(true));
+        sdot = linker.downcallHandle(l.lookup.find("cblas_sdot").orElseThrow(),
+                FunctionDescriptor.of(ValueLayout.JAVA_FLOAT, I, P, I, P, I), Linker.Option.critical(true));
         MethodHandle threads = linker.downcallHandle(l.lookup.find("openblas_set_num_threads").orElseThrow(), FunctionDescriptor.ofVoid(I));
         threads.invokeExact(1);
         origin = l.origin;
@@ -135,6 +142,24 @@ public final class OpenBlas {
             ssyrk.invokeExact(ROW_MAJOR, 121 /* CblasUpper */, NO_TRANS, n, k, alpha, a, lda, beta, c, ldc);
         } catch (Throwable t) {
             throw new IllegalStateException("cblas_ssyrk failed", t);
+        }
+    }
+
+    /** y[yOff + j] += alpha * x[xOff + j] for j in [0, n), on heap arrays. */
+    public void saxpy(int n, float alpha, float[] x, int xOff, float[] y, int yOff) {
+        try {
+            saxpy.invokeExact(n, alpha, MemorySegment.ofArray(x).asSlice(4L * xOff), 1, MemorySegment.ofArray(y).asSlice(4L * yOff), 1);
+        } catch (Throwable t) {
+            throw new IllegalStateException("cblas_saxpy failed", t);
+        }
+    }
+
+    /** Sum of x[xOff + j] * y[yOff + j] for j in [0, n), on heap arrays. */
+    public float sdot(int n, float[] x, int xOff, float[] y, int yOff) {
+        try {
+            return (float) sdot.invokeExact(n, MemorySegment.ofArray(x).asSlice(4L * xOff), 1, MemorySegment.ofArray(y).asSlice(4L * yOff), 1);
+        } catch (Throwable t) {
+            throw new IllegalStateException("cblas_sdot failed", t);
         }
     }
 

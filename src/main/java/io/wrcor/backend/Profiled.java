@@ -1,0 +1,49 @@
+package io.wrcor.backend;
+
+import java.lang.reflect.InvocationHandler;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * A backend that times every op of another one (wall clock per method, summed over calls), for
+ * {@code bench --profile}. Single engine thread, as every backend is driven.
+ */
+public final class Profiled {
+    private final Map<String, long[]> totals = new LinkedHashMap<>(); // op -> {nanos, calls}
+
+    /** The timed view of {@code inner}; default methods (the correlator) run through the view, so their ops are timed too. */
+    public Backend wrap(Backend inner) {
+        InvocationHandler h = (proxy, m, args) -> {
+            if (m.isDefault()) return InvocationHandler.invokeDefault(proxy, m, args);
+            if (m.getDeclaringClass() == Object.class) return m.invoke(inner, args);
+            long t0 = System.nanoTime();
+            try {
+                return m.invoke(inner, args);
+            } catch (InvocationTargetException e) {
+                throw e.getCause();
+            } finally {
+                long[] t = totals.computeIfAbsent(m.getName(), k -> new long[2]);
+                t[0] += System.nanoTime() - t0;
+                t[1]++;
+            }
+        };
+        return (Backend) java.lang.reflect.Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class}, h);
+    }
+
+    public void reset() {
+        totals.clear();
+    }
+
+    /** One line per op, slowest first: seconds, share of the ops' total, calls. */
+    public String report(int archs) {
+        long all = totals.values().stream().mapToLong(t -> t[0]).sum();
+        StringBuilder sb = new StringBuilder(String.format("  op time per architecture (%d archs), slowest first:%n", archs));
+        totals.entrySet().stream().sorted(Comparator.comparingLong((Map.Entry<String, long[]> e) -> e.getValue()[0]).reversed())
+                .forEach(e -> sb.append(String.format("    %-28s %8.3f s  %5.1f%%  %7d calls%n", e.getKey(),
+                        e.getValue()[0] / 1e9 / archs, 100.0 * e.getValue()[0] / Math.max(1, all), e.getValue()[1] / archs)));
+        return sb.toString();
+    }
+}
