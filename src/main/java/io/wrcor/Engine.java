@@ -3,6 +3,7 @@ package io.wrcor;
 import io.wrcor.backend.Backend;
 import io.wrcor.data.Batch;
 import io.wrcor.data.TensorFolder;
+import io.wrcor.graph.Executor;
 import io.wrcor.graph.Graph;
 import io.wrcor.graph.Weights;
 import io.wrcor.proxy.Proxy;
@@ -15,7 +16,9 @@ import io.wrcor.tensor.Tensor;
 import io.wrcor.tensor.TensorPool;
 import java.lang.foreign.Arena;
 import java.util.HashMap;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.Set;
 import java.util.Map;
 
 /**
@@ -50,7 +53,7 @@ public final class Engine implements AutoCloseable {
         Graph graph = space.build(arch, size, true);
         weights.requireFor(graph);
         requireInput(batch);
-        requireMemory(graph, batch.size());
+        requireMemory(graph, batch.size(), proxies);
         Scorer.Result r = scorer.score(graph, space.build(arch, size, false), weights, batch, proxies);
         if (!proxies.contains(Proxy.PARAMS) && !proxies.contains(Proxy.FLOPS)) return r;
         // the space's own counts (the published counters of the MobileNetV2-like space)
@@ -72,7 +75,7 @@ public final class Engine implements AutoCloseable {
             drawnSeed = seed;
         }
         Graph graph = space.build(arch, size, true);
-        requireMemory(graph, batch.size());
+        requireMemory(graph, batch.size(), proxies);
         return score(arch, space.init(graph, seed, weightArena, drawnWeights), batch, proxies);
     }
 
@@ -86,21 +89,82 @@ public final class Engine implements AutoCloseable {
     }
 
     /**
-     * Every activation is kept for the backward pass, with a gradient beside it: an impossible
-     * batch or network size is refused up front, before any weight is drawn, instead of failing deep
-     * inside an allocation.
+     * Bytes of scratch memory that scoring {@code graph} at {@code batch} needs at most, from the
+     * executor's own rules: the forward pass gives a value back once its last reader has run unless
+     * a backward pass reads it ({@link Executor#readByBackward}); during a backward pass the kept
+     * values and a few of the largest maps' gradients are alive (each node's gradient is given back
+     * once passed on). Sizes are rounded up as the pool rounds them, with a margin for its reuse of
+     * larger segments; weights, their gradients and the synflow copy come on top. Checked against
+     * measured peaks in {@code MemoryEstimateTest}.
      */
-    private static void requireMemory(Graph graph, int batch) {
-        double perSample = 0, params = 0;
-        for (var n : graph.nodes()) perSample += n.sampleSize();
+    public static long memoryNeeded(Graph graph, int batch, List<Proxy> proxies) {
+        long params = 0;
         for (int[] shape : Weights.required(graph).values()) params += Tensor.numel(shape);
-        double needed = 2.0 * 4 * (perSample * batch + params); // float32 values and gradients, weights and their gradients
-        long physical = ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean())
-                .getTotalMemorySize();
-        if (physical > 0 && needed > 0.8 * physical) {
-            throw new IllegalArgumentException(String.format("batch %d on this network needs about %.1f GB for weights, activations and"
-                    + " gradients; this machine has %.1f GB", batch, needed / 1e9, physical / 1e9));
+        return scratchNeeded(graph, batch, proxies) + 3 * 8 * params;
+    }
+
+    /**
+     * The scratch pool's part of {@link #memoryNeeded}: activations and gradients, by replaying
+     * the executor's rules on the graph's sizes (a forward pass, then a backward pass that keeps
+     * the values for another one, then the last backward pass that gives them back as it goes,
+     * then synflow's one float64 sample), with a margin for the pool's reuse of larger segments.
+     */
+    public static long scratchNeeded(Graph graph, int batch, List<Proxy> proxies) {
+        Set<Proxy.Need> needs = EnumSet.noneOf(Proxy.Need.class);
+        for (Proxy p : proxies) needs.addAll(p.needs());
+        boolean weightGrads = needs.contains(Proxy.Need.CE_WEIGHT_GRADS);
+        boolean twoPasses = needs.contains(Proxy.Need.CE_BACKWARD) && needs.contains(Proxy.Need.INPUT_JACOBIAN);
+        int n = graph.size();
+        long[] bytes = new long[n];
+        for (var node : graph.nodes()) bytes[node.id()] = node.id() == graph.input() ? 0 : TensorPool.sizeClass(4L * batch * node.sampleSize());
+        boolean[] kept = Executor.readByBackward(graph, weightGrads);
+        int[] lastReader = Executor.lastReader(graph);
+        long live = 0, forwardPeak = 0, keptBytes = 0;
+        for (var node : graph.nodes()) {
+            live += bytes[node.id()];
+            forwardPeak = Math.max(forwardPeak, live);
+            for (int i : node.inputs()) if (lastReader[i] == node.id() && !kept[i]) live -= bytes[i];
         }
+        for (int i = 0; i < n; i++) if (kept[i]) keptBytes += bytes[i];
+        // backward, at node id: the values still held, the gradients of nodes at or below id that a
+        // later node has passed one to, and the new input gradient with a possible sum beside it
+        long backwardPeak = 0, perSample = 0;
+        for (int id = n - 1; id >= 0; id--) {
+            long frontier = 0, fresh = 0, keptBelow = 0;
+            for (int j = 0; j <= id; j++) {
+                if (lastReader[j] > id || j == id) frontier += bytes[j];
+                if (kept[j]) keptBelow += bytes[j];
+            }
+            for (int i : graph.node(id).inputs()) fresh += 2 * bytes[i];
+            // a pass with another after it holds every kept value; the last one gives them back as it goes
+            long held = twoPasses ? keptBytes : keptBelow;
+            backwardPeak = Math.max(backwardPeak, held + frontier + fresh);
+        }
+        for (var node : graph.nodes()) perSample += node.sampleSize();
+        long synflow = 2 * 8 * perSample; // one float64 sample, values and gradients
+        return (long) (1.2 * Math.max(forwardPeak, backwardPeak)) + synflow;
+    }
+
+    /** The memory this engine may use: its scratch pool's budget (80% of physical memory). */
+    public static long memoryBudget() {
+        return TensorPool.defaultBudget();
+    }
+
+    /**
+     * An impossible batch or network size is refused up front, before any weight is drawn or
+     * activation allocated, with the largest batch that would fit.
+     */
+    private static void requireMemory(Graph graph, int batch, List<Proxy> proxies) {
+        long needed = memoryNeeded(graph, batch, proxies), budget = memoryBudget();
+        if (needed <= budget) return;
+        int fits = batch;
+        while (fits > 2 && memoryNeeded(graph, fits, proxies) > budget) fits = fits * 3 / 4;
+        while (memoryNeeded(graph, fits + 1, proxies) <= budget) fits++;
+        String advice = memoryNeeded(graph, fits, proxies) <= budget && fits >= 2 ? "; batch " + fits + " would fit (--batch " + fits + ")"
+                : "; not even batch 2 fits";
+        throw new IllegalArgumentException(String.format("batch %d on this network needs about %.1f GB for activations, gradients and"
+                + " weights; this machine allows %.1f GB (80%% of its %.1f GB)%s", batch, needed / 1e9, budget / 1e9,
+                TensorPool.physicalMemory() / 1e9, advice));
     }
 
     /** The most scratch memory (activations, gradients) lent at once since the last call, in bytes. */

@@ -13,6 +13,9 @@ import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
@@ -26,25 +29,36 @@ final class BenchCommand {
     }
 
     static void run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = new Args(argv, 1, Set.of("--space", "--archs", "--batch", "--threads", "--seed", "--data", "--sets", "--backend"), Set.of("--profile", "--no-warmup"));
+        Args a = new Args(argv, 1, Set.of("--space", "--archs", "--batch", "--threads", "--seed", "--data", "--sets", "--backend", "--flops-limit", "--largest-of"), Set.of("--profile", "--no-warmup"));
         int n = a.getInt("--archs", 20, 1, 15_625), batchSize = a.getInt("--batch", 64, 2, 1 << 16);
         int threads = a.getInt("--threads", 2, 1, 1024);
         long seed = a.getLong("--seed", 0);
         List<List<Proxy>> sets = new ArrayList<>();
         for (String s : a.get("--sets", "wrcor;synflow,jacob_cor,wrcor").split(";")) sets.add(Proxy.parseList(s));
-        SearchSpace space = a.has("--space") ? SearchSpaces.get(a.get("--space", "")) : SearchSpaces.defaultSpace();
+        SearchSpace space = Scoring.spaceOf(a, null);
         NetSize net = space.defaultSize();
         SplittableRandom rnd = new SplittableRandom(seed);
         List<Arch> archs = new ArrayList<>();
-        for (int i = 0; i < n; i++) archs.add(space.sample(rnd));
+        int pool = a.getInt("--largest-of", n, n, 10_000_000);
+        for (int i = 0; i < pool; i++) archs.add(space.sample(rnd));
+        boolean largest = a.has("--largest-of");
+        if (largest) {
+            // the candidates that need the most memory at this batch: the worst case for the memory bound
+            Map<Arch, Long> need = new HashMap<>();
+            List<Proxy> all = sets.stream().flatMap(List::stream).distinct().toList();
+            for (Arch arch : archs) need.put(arch, Engine.memoryNeeded(space.build(arch, net, true), batchSize, all));
+            archs.sort(Comparator.comparingLong((Arch x) -> need.get(x)).reversed());
+            archs = new ArrayList<>(archs.subList(0, n));
+            for (Arch arch : archs) out.printf("candidate needing %.2f GB (estimate): %s%n", need.get(arch) / 1e9, arch);
+        }
 
         try (Arena arena = Arena.ofShared()) {
             Batch batch = Session.batch(a.get("--data", null), batchSize, net.classes(), net.imageSize(), seed, arena);
             Backend backend = Session.backend(a.get("--backend", "cpu"), threads, err);
             Profiled profile = a.has("--profile") ? new Profiled() : null;
             try (Engine engine = new Engine(profile == null ? backend : profile.wrap(backend), space, net)) {
-                out.printf("backend %s, batch %d, %d random %s architectures (seed %d), %s data%n", backend.name(),
-                        batchSize, n, space.name(), seed, a.has("--data") ? "CIFAR-10" : "synthetic");
+                out.printf("backend %s, batch %d, %d %s %s architectures (seed %d), %s data%n", backend.name(), batchSize, n,
+                        largest ? "largest (by memory) of " + pool : "random", space.name(), seed, a.has("--data") ? "CIFAR-10" : "synthetic");
                 // warm-up: one untimed pass over the same architectures with every set, so that the JIT
                 // has compiled the hot loops and the scratch pool holds the sizes they need (steady
                 // state, as in a long scoring run)

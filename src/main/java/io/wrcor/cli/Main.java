@@ -98,6 +98,8 @@ public final class Main {
               --space NAME (nb201)  --sets 'wrcor;synflow,jacob_cor,wrcor'   proxy sets to time, separated by ';'
               --profile           time per backend op as well (slowest first)
               --no-warmup         skip the untimed pass (first architectures then include JIT compilation)
+              --largest-of M      time the --archs candidates that need the most memory among M sampled
+              --flops-limit F     mbv2: the sampler's FLOPs limit (default 600e6)
             """;
 
     static final String USAGE = HEADER + "\n" + COMMON + "\n" + SCORE + "\n" + CORRELATE + "\n" + SEARCH + "\n" + BENCH;

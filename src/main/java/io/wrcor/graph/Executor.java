@@ -49,10 +49,77 @@ public final class Executor {
         return values[graph.logits()];
     }
 
-    /** Forward pass; reports each wanted activation as soon as it is computed. */
+    /** Which forward values a pass keeps for what follows it. */
+    public enum Keep {
+        /** Every value (the default: any backward pass, any later reader). */
+        ALL,
+        /** What backward passes without weight gradients read (BN, max-pool and channel-scale inputs, ReLU and sigmoid outputs, the logits). */
+        FOR_BACKWARD,
+        /** As FOR_BACKWARD, and the inputs of conv and linear layers for their weight gradients. */
+        FOR_WEIGHT_GRADIENTS
+    }
+
+    /** Forward pass keeping every value; reports each wanted activation as soon as it is computed. */
     public Tensor forward(Tensor input, Set<Response> wanted, ResponseListener listener) {
-        batch = input.dim(0);
+        return forward(input, wanted, listener, Keep.ALL);
+    }
+
+    /**
+     * The values of the graph's nodes that backward passes read, given whether they compute weight
+     * gradients; every other value can go back to the pool once its last forward reader has run.
+     */
+    public static boolean[] readByBackward(Graph graph, boolean weightGrads) {
+        boolean[] read = new boolean[graph.size()];
+        read[graph.logits()] = true;
         for (Node n : graph.nodes()) {
+            int[] in = n.inputs();
+            switch (n.op()) {
+                case Op.BatchNorm bn -> read[in[0]] = true;
+                case Op.MaxPool p -> read[in[0]] = true;
+                case Op.ChannelScale cs -> {
+                    read[in[0]] = true;
+                    read[in[1]] = true;
+                }
+                case Op.Relu r -> read[n.id()] = true;
+                case Op.Sigmoid sg -> read[n.id()] = true;
+                case Op.Conv c -> read[in[0]] |= weightGrads;
+                case Op.DepthwiseConv c -> read[in[0]] |= weightGrads;
+                case Op.Linear l -> read[in[0]] |= weightGrads;
+                default -> { }
+            }
+        }
+        return read;
+    }
+
+    /** The last node (in forward order) that reads each node's value; -1 for none. */
+    public static int[] lastReader(Graph graph) {
+        int[] last = new int[graph.size()];
+        java.util.Arrays.fill(last, -1);
+        for (Node n : graph.nodes()) for (int i : n.inputs()) last[i] = Math.max(last[i], n.id());
+        return last;
+    }
+
+    /**
+     * Forward pass; reports each wanted activation as soon as it is computed. Values that {@code keep}
+     * does not need afterwards go back to the pool as soon as their last reader has run.
+     */
+    public Tensor forward(Tensor input, Set<Response> wanted, ResponseListener listener, Keep keep) {
+        batch = input.dim(0);
+        boolean[] kept = keep == Keep.ALL ? null : readByBackward(graph, keep == Keep.FOR_WEIGHT_GRADIENTS);
+        int[] lastReader = lastReader(graph);
+        for (Node n : graph.nodes()) {
+            forwardNode(n, input);
+            Response act = Response.activation(n.id());
+            if (wanted.contains(act)) listener.onResponse(act, values[n.id()]);
+            if (kept != null) {
+                for (int i : n.inputs()) if (lastReader[i] == n.id() && !kept[i]) releaseValue(i);
+            }
+        }
+        return values[graph.logits()];
+    }
+
+    private void forwardNode(Node n, Tensor input) {
+        {
             int[] in = n.inputs();
             Tensor y;
             switch (n.op()) {
@@ -135,10 +202,7 @@ public final class Executor {
                 }
             }
             values[n.id()] = y;
-            Response act = Response.activation(n.id());
-            if (wanted.contains(act)) listener.onResponse(act, y);
         }
-        return values[graph.logits()];
     }
 
     /** Gradients of one backward pass. */
@@ -211,6 +275,10 @@ public final class Executor {
         }
     }
 
+    private void requireKept(Tensor x, int node) {
+        if (x == null) throw new IllegalStateException("weight gradients need node " + node + "'s value, which the forward pass did not keep");
+    }
+
     /** The activation of a node whose backward step is done: its readers (later nodes) are done too. */
     private void releaseValue(int id) {
         if (id == graph.input() || values[id] == null) return;
@@ -223,45 +291,49 @@ public final class Executor {
         int id = n.id();
         {
             int[] in = n.inputs();
+            int[] inShape = in.length > 0 ? batchShape(graph.node(in[0])) : null; // the input's value may be given back already
             switch (n.op()) {
                 case Op.Input i -> { }
                 case Op.Conv c -> {
                     Tensor x = values[in[0]];
                     Tensor w = weights.get(c.param() + ".weight");
                     if (weightGrads) {
+                        requireKept(x, in[0]);
                         Tensor dw = pool.take(dtype, w.shape());
                         backend.convBackwardWeight(x, g, c.stride(), c.pad(), dw);
                         wgrads.put(c.param() + ".weight", dw);
                     }
                     if (in[0] != graph.input() || inputGrad) {
-                        Tensor dx = pool.take(dtype, x.shape());
+                        Tensor dx = pool.take(dtype, inShape);
                         backend.convBackwardData(g, w, c.stride(), c.pad(), dx);
                         accumulate(grads, shared, in[0], dx, true);
                     }
                 }
                 case Op.BatchNorm bn -> {
                     Tensor x = values[in[0]];
-                    Tensor dx = pool.take(dtype, x.shape());
+                    Tensor dx = pool.take(dtype, inShape);
                     backend.batchNormBackward(x, g, weights.get(bn.param() + ".weight"), bnMean[id], bnInvStd[id], dx);
                     accumulate(grads, shared, in[0], dx, true);
                 }
                 case Op.Relu r -> {
-                    Tensor x = values[in[0]];
-                    Tensor dx = pool.take(dtype, x.shape());
-                    backend.reluBackward(x, g, dx);
+                    // the mask from the output: relu(x) > 0 exactly where x > 0, and the output is what
+                    // the forward pass keeps (the input, a BN output, is given back early)
+                    Tensor y = values[id];
+                    Tensor dx = pool.take(dtype, y.shape());
+                    backend.reluBackward(y, g, dx);
                     Response gin = Response.gradInput(id);
                     if (wanted.contains(gin)) listener.onResponse(gin, dx);
                     accumulate(grads, shared, in[0], dx, true);
                 }
                 case Op.AvgPool p -> {
-                    Tensor dx = pool.take(dtype, values[in[0]].shape());
+                    Tensor dx = pool.take(dtype, inShape);
                     backend.avgPoolBackward(g, p.k(), p.stride(), p.pad(), p.countIncludePad(), dx);
                     accumulate(grads, shared, in[0], dx, true);
                 }
                 case Op.Zero z -> { } // d(x * 0)/dx = 0: nothing reaches x through this edge
                 case Op.MaxPool p -> {
                     Tensor x = values[in[0]];
-                    Tensor dx = pool.take(dtype, x.shape());
+                    Tensor dx = pool.take(dtype, inShape);
                     backend.maxPoolBackward(x, g, p.k(), p.stride(), p.pad(), dx);
                     accumulate(grads, shared, in[0], dx, true);
                 }
@@ -269,12 +341,13 @@ public final class Executor {
                     Tensor x = values[in[0]];
                     Tensor w = weights.get(c.param() + ".weight");
                     if (weightGrads) {
+                        requireKept(x, in[0]);
                         Tensor dw = pool.take(dtype, w.shape());
                         backend.depthwiseBackwardWeight(x, g, c.stride(), c.pad(), dw);
                         wgrads.put(c.param() + ".weight", dw);
                     }
                     if (in[0] != graph.input() || inputGrad) {
-                        Tensor dx = pool.take(dtype, x.shape());
+                        Tensor dx = pool.take(dtype, inShape);
                         backend.depthwiseBackwardData(g, w, c.stride(), c.pad(), dx);
                         accumulate(grads, shared, in[0], dx, true);
                     }
@@ -282,7 +355,7 @@ public final class Executor {
                 case Op.Bias bi -> accumulate(grads, shared, in[0], g, false); // d(x + b)/dx = 1; biases are no proxy's weights
                 case Op.Resize r -> {
                     if (in[0] != graph.input() || inputGrad) {
-                        Tensor dx = pool.take(dtype, values[in[0]].shape());
+                        Tensor dx = pool.take(dtype, inShape);
                         backend.resizeBackward(g, dx);
                         accumulate(grads, shared, in[0], dx, true);
                     }
@@ -294,7 +367,7 @@ public final class Executor {
                 }
                 case Op.ChannelScale cs -> {
                     Tensor x = values[in[0]], sc = values[in[1]];
-                    Tensor dx = pool.take(dtype, x.shape());
+                    Tensor dx = pool.take(dtype, inShape);
                     backend.channelScale(g, sc, dx);
                     Tensor ds = pool.take(dtype, sc.shape());
                     backend.channelScaleBackwardScale(x, g, ds);
@@ -305,7 +378,7 @@ public final class Executor {
                     int at = 0;
                     for (int k : in) {
                         int ck = graph.node(k).shape()[0];
-                        Tensor dx = pool.take(dtype, values[k].shape());
+                        Tensor dx = pool.take(dtype, batchShape(graph.node(k)));
                         backend.channelCopy(g, at, dx, 0, ck);
                         accumulate(grads, shared, k, dx, true);
                         at += ck;
@@ -313,7 +386,7 @@ public final class Executor {
                 }
                 case Op.Slice sl -> {
                     Tensor x = values[in[0]];
-                    Tensor dx = pool.take(dtype, x.shape());
+                    Tensor dx = pool.take(dtype, inShape);
                     dx.fill(0.0); // the channels cut off get no gradient
                     backend.channelCopy(g, 0, dx, 0, sl.channels());
                     accumulate(grads, shared, in[0], dx, true);
@@ -322,7 +395,7 @@ public final class Executor {
                     for (int k : in) accumulate(grads, shared, k, g, false);
                 }
                 case Op.GlobalAvgPool gp -> {
-                    Tensor dx = pool.take(dtype, values[in[0]].shape());
+                    Tensor dx = pool.take(dtype, inShape);
                     backend.globalAvgPoolBackward(g, dx);
                     accumulate(grads, shared, in[0], dx, true);
                 }
@@ -330,11 +403,12 @@ public final class Executor {
                     Tensor x = values[in[0]];
                     Tensor w = weights.get(l.param() + ".weight");
                     if (weightGrads) {
+                        requireKept(x, in[0]);
                         Tensor dw = pool.take(dtype, w.shape());
                         backend.linearBackwardWeight(x, g, dw);
                         wgrads.put(l.param() + ".weight", dw);
                     }
-                    Tensor dx = pool.take(dtype, x.shape());
+                    Tensor dx = pool.take(dtype, inShape);
                     backend.linearBackwardData(g, w, dx);
                     accumulate(grads, shared, in[0], dx, true);
                 }

@@ -106,10 +106,11 @@ public final class Scorer {
             Executor ex = null;
             if (needs.contains(Proxy.Need.FORWARD)) {
                 ex = new Executor(backend, pool, graph, weights, DType.F32);
+                Executor.Keep keep = needs.contains(Proxy.Need.CE_WEIGHT_GRADS) ? Executor.Keep.FOR_WEIGHT_GRADIENTS : Executor.Keep.FOR_BACKWARD;
                 ex.forward(batch.input(), forwardWanted, (r, t) -> {
                     if (weightOf.containsKey(r)) accumulate.onResponse(r, t);
                     if (naswotSet.contains(r)) codes.put(r, NaswotKernel.codeAgreement(t));
-                });
+                }, keep);
             }
             if (needs.contains(Proxy.Need.CE_BACKWARD)) {
                 Tensor dLogits = pool.take(DType.F32, b, classes);
@@ -215,7 +216,7 @@ public final class Scorer {
             Tensor ones = pool.take(DType.F64, 1, in.dim(1), in.dim(2), in.dim(3));
             ones.fill(1.0);
             Executor ex = new Executor(backend, pool, g, abs, DType.F64);
-            Tensor logits = ex.forward(ones, Set.of(), (r, t) -> { });
+            Tensor logits = ex.forward(ones, Set.of(), (r, t) -> { }, Executor.Keep.FOR_WEIGHT_GRADIENTS);
             Tensor dLogits = pool.take(DType.F64, logits.shape());
             dLogits.fill(1.0);
             Executor.Gradients grads = ex.backward(dLogits, true, false, Set.of(), (r, t) -> { }, true);

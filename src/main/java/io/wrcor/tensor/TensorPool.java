@@ -65,13 +65,14 @@ public final class TensorPool implements AutoCloseable {
                 .getTotalMemorySize();
     }
 
-    private static long defaultBudget() {
+    /** 80% of this machine's physical memory (no limit when it cannot be read). */
+    public static long defaultBudget() {
         long physical = physicalMemory();
         return physical > 0 ? (long) (0.8 * physical) : Long.MAX_VALUE;
     }
 
     /** The size class of a request: small ones to 64 bytes, larger ones up to the next of 4 steps per power of two. */
-    static long sizeClass(long bytes) {
+    public static long sizeClass(long bytes) {
         if (bytes <= SMALL) return (bytes + 63) & ~63L;
         int shift = 63 - Long.numberOfLeadingZeros(bytes) - 2; // a quarter of the highest power of two
         long step = 1L << shift;

@@ -1,0 +1,49 @@
+package io.wrcor.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.wrcor.Engine;
+import io.wrcor.backend.cpu.FastCpuBackend;
+import io.wrcor.data.Batch;
+import io.wrcor.data.Cifar10;
+import io.wrcor.space.Arch;
+import io.wrcor.space.NetSize;
+import io.wrcor.space.SearchSpace;
+import io.wrcor.space.SearchSpaces;
+import java.lang.foreign.Arena;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The memory estimate that refuses impossible batches before anything is allocated: never below
+ * the scratch memory a scoring run really takes (or a large candidate could fail deep inside a
+ * run), and not so far above it that it refuses batches that fit.
+ */
+class MemoryEstimateTest {
+    @Test
+    void theEstimateBoundsTheMeasuredPeakFromAboveAndClosely() {
+        SearchSpace space = SearchSpaces.get("mbv2");
+        NetSize size = space.defaultSize();
+        int batchSize = 16;
+        SplittableRandom rnd = new SplittableRandom(7);
+        List<List<Proxy>> sets = List.of(Proxy.parseList("wrcor"), Proxy.parseList("synflow,jacob_cor,wrcor"),
+                Proxy.parseList("snip,grad_norm,wrcor_relu_only"));
+        try (Arena arena = Arena.ofShared(); FastCpuBackend cpu = new FastCpuBackend(2); Engine engine = new Engine(cpu, space, size)) {
+            Batch batch = Cifar10.synthetic(batchSize, size.classes(), size.imageSize(), 1, arena);
+            for (int i = 0; i < 4; i++) {
+                Arch arch = space.sample(rnd);
+                for (List<Proxy> set : sets) {
+                    engine.takePeakScratchBytes();
+                    engine.score(arch, 0, batch, set);
+                    long measured = engine.takePeakScratchBytes();
+                    long estimate = Engine.scratchNeeded(space.build(arch, size, true), batchSize, set);
+                    double ratio = (double) estimate / measured;
+                    System.out.printf("%s  %s: estimate %.1f MB, measured %.1f MB, ratio %.2f%n", arch, set, estimate / 1e6, measured / 1e6, ratio);
+                    assertTrue(ratio >= 1.0, "estimate " + estimate + " below the measured peak " + measured + " for " + set + " on " + arch);
+                    assertTrue(ratio <= 1.8, "estimate " + estimate + " more than 1.8x the measured peak " + measured + " for " + set + " on " + arch);
+                }
+            }
+        }
+    }
+}
