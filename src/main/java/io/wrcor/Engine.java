@@ -100,7 +100,10 @@ public final class Engine implements AutoCloseable {
     public static long memoryNeeded(Graph graph, int batch, List<Proxy> proxies) {
         long params = 0;
         for (int[] shape : Weights.required(graph).values()) params += Tensor.numel(shape);
-        return scratchNeeded(graph, batch, proxies) + 3 * 8 * params;
+        // float32 weights, their gradients for snip/grad_norm, synflow's float64 |weights| and gradients
+        boolean weightGrads = proxies.stream().anyMatch(p -> p.needs().contains(Proxy.Need.CE_WEIGHT_GRADS));
+        long perParam = 4 + (weightGrads ? 4 : 0) + (proxies.contains(Proxy.SYNFLOW) ? 16 : 0);
+        return scratchNeeded(graph, batch, proxies) + perParam * params;
     }
 
     /**

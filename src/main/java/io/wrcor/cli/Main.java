@@ -27,8 +27,9 @@ public final class Main {
             options of every scoring command (score, correlate, search):
               --space S           the search space: nb201 (default), nb101 or mbv2; a --weights folder names its own
               --flops-limit F     mbv2: the sampler's, mutation's and policy's FLOPs limit (default 600e6)
-              --data FILE         CIFAR-10 binary file (3073-byte records), e.g. ../shared/data/cifar10-train-0.bin;
-                                  default: a synthetic N(0,1) batch
+              --data FILE|DIR     CIFAR-10 binary file (3073-byte records), e.g. ../shared/data/cifar10-train-0.bin,
+                                  or an ImageFolder (one folder per class, JPEG/PNG; resized and centre-cropped to
+                                  the input size, ImageNet mean/std); default: a synthetic N(0,1) batch
               --batch N           batch size (default 64)
               --seed S            seed for weights, batch and sampling (default 0)
               --weights DIR       the network's tensors in the fixture format (manifest.json, PyTorch state_dict
@@ -53,6 +54,7 @@ public final class Main {
                                   '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|',
                                   NAS-Bench-101 (rows, a space, ops) '0110;0001;0001;0000 input;conv3x3-bn-relu;maxpool3x3;output',
                                   MobileNetV2-like 'SuperConvK3BNRELU(3,16,2,1)SuperResIDWE6K3(16,24,2,8,2)SuperConvK1BNRELU(24,64,1,1)@224'
+                                  or a published genotype by name: @MobileNetV2, @R_our_vote, @EA_our_vote_600M, ...
               --arch-file FILE    one architecture per line ('#' comments and blank lines ignored)
               --sample N          N distinct architectures drawn uniformly at random (with --seed)
               --proxies LIST      comma-separated, default all: wrcor,wrcor_relu_only,act_cor,grad_cor,act_grad_cor,

@@ -58,14 +58,14 @@ final class ScoreCommand {
     /** The architectures to score, validated up front so a bad one fails before any work is done. */
     private static List<String> architectures(Args a, SearchSpace space, String folderArch, long seed) {
         List<String> archs = new ArrayList<>();
-        for (String s : a.all("--arch")) archs.add(space.parse(s).toString());
+        for (String s : a.all("--arch")) archs.add(space.parse(Genotypes.resolve(space, s)).toString());
         for (String f : a.all("--arch-file")) {
             List<String> lines = Files2.readLines("arch file", Path.of(f));
             for (int i = 0; i < lines.size(); i++) {
                 String line = lines.get(i).strip();
                 if (line.isEmpty() || line.startsWith("#")) continue;
                 try {
-                    archs.add(space.parse(line).toString());
+                    archs.add(space.parse(Genotypes.resolve(space, line)).toString());
                 } catch (IllegalArgumentException e) {
                     throw new UsageException(f + ", line " + (i + 1) + ": " + e.getMessage());
                 }

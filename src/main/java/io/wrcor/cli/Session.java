@@ -4,6 +4,7 @@ import io.wrcor.backend.Backend;
 import io.wrcor.backend.Backends;
 import io.wrcor.data.Batch;
 import io.wrcor.data.Cifar10;
+import io.wrcor.data.ImageFolder;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
 
@@ -21,10 +22,21 @@ final class Session {
         }
     }
 
-    /** The CIFAR-10 batch of {@code dataFile}, or the synthetic default when it is null. */
-    static Batch batch(String dataFile, int batch, int classes, int imageSize, long seed, Arena arena) {
-        if (dataFile == null) return Cifar10.synthetic(batch, classes, imageSize, seed, arena);
-        return Cifar10.read(Path.of(dataFile)).batch(batch, seed, arena);
+    /**
+     * The batch of {@code data}: an ImageFolder (a folder of class folders of JPEG/PNG images,
+     * resized and centre-cropped to the network's input size), a CIFAR-10 binary file, or the
+     * synthetic default when it is null.
+     */
+    static Batch batch(String data, int batch, int classes, int imageSize, long seed, Arena arena) {
+        if (data == null) return Cifar10.synthetic(batch, classes, imageSize, seed, arena);
+        Path p = Path.of(data);
+        if (java.nio.file.Files.isDirectory(p)) return ImageFolder.open(p).batch(batch, seed, imageSize, classes, arena);
+        Batch b = Cifar10.read(p).batch(batch, seed, arena);
+        if (b.input().dim(2) != imageSize) {
+            throw new UsageException("data file " + data + " holds 32x32 CIFAR-10 images; this network takes " + imageSize + "x" + imageSize
+                    + " inputs (give an ImageFolder of JPEG/PNG images with --data DIR)");
+        }
+        return b;
     }
 
     static void close(Backend b) {

@@ -157,7 +157,8 @@ class CliTest {
         assertBadInput(run("frobnicate"), "unknown command");
         assertBadInput(run("score", "--arch", ARCH, "--batch", "x"), "expects an integer");
         assertBadInput(run("score", "--arch", ARCH, "--channels", "0"), "--channels");
-        assertBadInput(run("score", "--arch", ARCH, "--channels", "4000", "--batch", "64"), "GB for weights, activations and gradients");
+        assertBadInput(run("score", "--arch", ARCH, "--channels", "4000", "--batch", "64"), "GB for activations, gradients and weights");
+        assertBadInput(run("score", "--arch", ARCH, "--channels", "400", "--batch", "512", "--proxies", "wrcor"), " would fit (--batch ");
     }
 
     @Test

@@ -88,6 +88,46 @@ class SpaceCliTest {
                 "has no FLOPs limit");
     }
 
+    /** Published genotypes by name: the structure of the shared table, and its published FLOPs and size. */
+    @Test
+    @SuppressWarnings("unchecked")
+    void publishedGenotypesCanBeNamed() throws Exception {
+        CliTest.Run r = run("score", "--space", "mbv2", "--arch", "@MobileNetV2", "--arch", "@EA_our_vote_600M", "--proxies", "flops,params", "--quiet");
+        assertEquals(0, r.code(), r.err());
+        List<String> rows = r.out().lines().toList();
+        assertEquals(2, rows.size(), r.out());
+        Map<String, String[]> table = new java.util.HashMap<>();
+        for (String line : Files.readAllLines(Fixtures.shared().resolve("data/mbv2-flops.csv"))) {
+            String[] f = line.split(",(?=(?:[^\"]*\"[^\"]*\")*[^\"]*$)");
+            table.put(f[0], f);
+        }
+        for (int i = 0; i < 2; i++) {
+            String[] want = table.get(i == 0 ? "MobileNetV2" : "EA_our_vote_600M");
+            Map<String, Object> row = Json.parseObject(rows.get(i));
+            assertEquals(want[2].replace("\"", "") + "@" + want[3], row.get("arch"));
+            Map<String, Object> scores = (Map<String, Object>) row.get("scores");
+            assertEquals(Double.parseDouble(want[4]), (Double) scores.get("flops"), 0.0, "published get_FLOPs");
+            assertEquals(Double.parseDouble(want[5]), (Double) scores.get("params"), 0.0, "published get_model_size");
+        }
+        assertBadInput(run("score", "--space", "mbv2", "--arch", "@NoSuchNet", "--proxies", "flops"), "no published genotype named 'NoSuchNet'");
+        assertBadInput(run("score", "--arch", "@MobileNetV2", "--proxies", "flops"), "published genotypes of the mbv2 space");
+    }
+
+    /** --data DIR: an ImageFolder of real CIFAR-10 images as PNG and JPEG; a corrupt image is one line naming it, exit 2. */
+    @Test
+    void anImageFolderFeedsTheMbv2Network() throws Exception {
+        Path dir = io.wrcor.data.ImageFolderTest.makeFolder(tmp.resolve("imgs"));
+        String arch = "SuperConvK3BNRELU(3,8,2,1)SuperResIDWE2K5(8,16,2,8,1)SuperConvK1BNRELU(16,32,1,1)@48";
+        CliTest.Run r = run("score", "--space", "mbv2", "--arch", arch, "--classes", "10", "--data", dir.toString(), "--batch", "4",
+                "--proxies", "wrcor,naswot", "--quiet");
+        assertEquals(0, r.code(), r.err());
+        Map<String, Object> row = Json.parseObject(r.out().strip());
+        assertTrue(((Map<?, ?>) row.get("scores")).get("wrcor") instanceof Double, r.out());
+        Files.write(dir.resolve("cat/broken.jpg"), new byte[]{(byte) 0xff, (byte) 0xd8, 1, 2, 3});
+        assertBadInput(run("score", "--space", "mbv2", "--arch", arch, "--classes", "10", "--data", dir.toString(), "--batch", "6",
+                "--proxies", "naswot"), "broken.jpg");
+    }
+
     @Test
     void badSpaceInputIsRejected() {
         assertBadInput(run("score", "--space", "nb301", "--arch", SPEC), "unknown space 'nb301'");
