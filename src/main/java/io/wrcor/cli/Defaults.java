@@ -38,6 +38,10 @@ final class Defaults {
     /** The ground-truth table: the given path, else the space's table in the shared data folder. */
     static Path groundTruth(String option, io.wrcor.space.SearchSpace space) {
         if (option != null) return Path.of(option);
+        if (space.groundTruth().defaultFile() == null) {
+            throw new UsageException("the " + space.name() + " space has no accuracy table (accuracy needs training, which this project does not"
+                    + " do); give --gt FILE with " + String.join(",", space.groundTruth().archColumns()) + " and accuracy columns");
+        }
         Path p = sharedData(space.groundTruth().defaultFile());
         if (!Files.isRegularFile(p)) {
             throw new UsageException("no ground-truth table: " + p + " does not exist (looked in " + sharedOrigin()

@@ -41,7 +41,6 @@ final class SearchCommand {
         Args a = new Args(argv, 1, withValue, Set.of("--quiet", "--no-gt"));
         Vote objectiveVote = Vote.parse(a.get("--objective", Vote.PUBLISHED));
         String algo = a.get("--algo", "evolution");
-        int n = a.getInt("--n", 1000, 1, 10_000_000);
         int runs = a.getInt("--runs", 1, 1, 10_000);
         long seed = a.getLong("--seed", 0);
         Search search = switch (algo) {
@@ -69,6 +68,11 @@ final class SearchCommand {
         try (Scoring scoring = new Scoring(a, proxies, scoresFile, err);
              BufferedWriter traj = open(trajectory)) {
             SearchSpace space = scoring.space();
+            int n = a.getInt("--n", space.publishedEvaluations(), 1, 10_000_000);
+            // reported for the found architecture beside the objective: its size, and WRCor's other response sites
+            List<Proxy> report = new ArrayList<>(proxies);
+            for (Proxy p : List.of(Proxy.FLOPS, Proxy.PARAMS)) if (!report.contains(p)) report.add(p);
+            if (proxies.contains(Proxy.WRCOR) && !report.contains(Proxy.WRCOR_RELU_ONLY)) report.add(Proxy.WRCOR_RELU_ONLY);
             gt = a.has("--no-gt") ? null : groundTruthOrNull(a.get("--gt", null), space, err);
             found = new double[gt == null ? 0 : gt.datasets().size()][runs];
             for (int r = 0; r < runs; r++) {
@@ -98,11 +102,14 @@ final class SearchCommand {
                 Ranked byCopeland = copeland(seen);
                 Arch best = pick.equals("running") ? running : byCopeland.archs().getFirst();
                 double secs = (System.nanoTime() - t0) / 1e9;
-                Map<String, Double> scores = scoring.score(best.toString(), proxies).scores();
+                Map<String, Double> scores = scoring.score(best.toString(), report).scores();
                 lastFound = best.toString();
                 out.printf("run %d (search seed %d): %s, %d evaluations (%d distinct architectures) in %.1f s%n", r + 1, runSeed, algo, n,
                         seen.size(), secs);
                 out.printf("  found      %s%n  picked as  %s%n  scores     %s%n", best, pickRule, scoresJson(scores));
+                String details = space.details(best);
+                out.printf("  size       %.1fM FLOPs, %.2fM params%s%n", scores.get(Proxy.FLOPS.label) / 1e6, scores.get(Proxy.PARAMS.label) / 1e6,
+                        details == null ? "" : ", " + details);
                 StringBuilder json = new StringBuilder("{\"run\": ").append(r + 1).append(", \"search_seed\": ").append(runSeed)
                         .append(", \"evaluations\": ").append(n).append(", \"distinct\": ").append(seen.size())
                         .append(", \"seconds\": ").append(String.format("%.1f", secs)).append(", \"found\": ").append(Json.quote(best.toString()))
@@ -152,8 +159,8 @@ final class SearchCommand {
         writeSummary(summary, argv, summaries, scoresFile, trajectory, (System.nanoTime() - tAll) / 1e9);
         out.printf("saved: scores %s, trajectory %s, summary %s%n", scoresFile, trajectory, summary);
         out.println("next:");
-        out.printf("  every proxy of the found architecture:  bin/wrcor score --arch '%s'%s%n", lastFound,
-                a.has("--data") ? " --data " + a.get("--data", "") : "");
+        out.printf("  every proxy of the found architecture:  bin/wrcor score%s --arch '%s'%s%n",
+                a.has("--space") ? " --space " + a.get("--space", "") : "", lastFound, a.has("--data") ? " --data " + a.get("--data", "") : "");
         if (!a.has("--out")) out.printf("  rerun reusing these scores:             bin/wrcor %s --out %s%n", String.join(" ", quoted(argv)), scoresFile);
         if (pick.equals("running")) out.println("  the Copeland winner instead:            add --pick copeland (no new scoring with --out above)");
         out.println("  more runs for mean and spread:          add --runs 5");
@@ -236,6 +243,11 @@ final class SearchCommand {
 
     private static GroundTruth groundTruthOrNull(String option, SearchSpace space, PrintStream err) {
         if (option != null) return GroundTruth.load(Path.of(option), space).requireComplete();
+        if (space.groundTruth().defaultFile() == null) {
+            err.println("wrcor: the " + space.name() + " space has no accuracy table (an architecture's accuracy needs training, which this"
+                    + " project does not do): accuracy and rank are not reported; --gt FILE gives a table, --no-gt silences this");
+            return null;
+        }
         Path shared = Defaults.sharedData(space.groundTruth().defaultFile());
         if (!Files.isRegularFile(shared)) {
             err.println("wrcor: no ground truth at " + shared + " (" + Defaults.sharedOrigin() + "): the found architecture's accuracy and"

@@ -52,6 +52,16 @@ public interface SearchSpace {
     NetSize sizeOf(Map<String, Object> meta, NetSize dflt);
 
     /** Something a user should know about scoring this architecture (printed once per architecture), or null. */
+    /** What the search reports about a found architecture besides its scores (e.g. its input resolution), or null. */
+    default String details(Arch arch) {
+        return null;
+    }
+
+    /** How many evaluations the published search of this space makes (the default of {@code search --n}). */
+    default int publishedEvaluations() {
+        return 1000;
+    }
+
     default String note(Arch arch) {
         return null;
     }
@@ -104,7 +114,7 @@ public interface SearchSpace {
      * How a ground-truth table of this space is read: the column with the architecture (or how to
      * make it from a row), the accuracy columns and their labels, and how many rows a complete table has.
      *
-     * @param defaultFile the table's file name in the shared data folder
+     * @param defaultFile the table's file name in the shared data folder; null when the space has none (accuracy needs training)
      * @param complete the number of architectures of the space, when the table must hold all of them; 0 otherwise
      */
     record GroundTruthFormat(String defaultFile, List<String> archColumns, List<String> accuracyColumns, List<String> labels, int complete, ArchOfRow arch) {

@@ -128,6 +128,26 @@ class SpaceCliTest {
                 "--proxies", "naswot"), "broken.jpg");
     }
 
+    /** The ImageNet search end to end, tiny: the found network's size and resolution, both WRCor variants, no accuracy table. */
+    @Test
+    void anMbv2SearchReportsTheFoundNetwork() throws Exception {
+        Path dir = tmp.resolve("mbv2");
+        CliTest.Run r = run("search", "--space", "mbv2", "--n", "4", "--population", "2", "--tournament", "2", "--batch", "4", "--quiet",
+                "--run-dir", dir.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("has no accuracy table"), r.err());
+        assertTrue(r.out().matches("(?s).*  size       [0-9.]+M FLOPs, [0-9.]+M params, resolution (192|224|256|288|320), .*"), r.out());
+        assertTrue(r.out().contains("\"wrcor_relu_only\": "), "WRCor over the main-path ReLUs is reported beside the published sites: " + r.out());
+        assertTrue(r.out().contains("bin/wrcor score --space mbv2 --arch "), r.out());
+        assertEquals(4, Files.readAllLines(dir.resolve("trajectory.jsonl")).size());
+        for (String line : Files.readAllLines(dir.resolve("scores.jsonl"))) {
+            Map<String, Object> row = Json.parseObject(line);
+            double flops = (Double) ((Map<?, ?>) Json.parseObject(run("score", "--space", "mbv2", "--arch", (String) row.get("arch"),
+                    "--proxies", "flops", "--quiet").out().strip()).get("scores")).get("flops");
+            assertTrue(flops <= 600e6, "every candidate keeps to the default FLOPs limit: " + flops);
+        }
+    }
+
     @Test
     void badSpaceInputIsRejected() {
         assertBadInput(run("score", "--space", "nb301", "--arch", SPEC), "unknown space 'nb301'");

@@ -43,6 +43,18 @@ public final class Mbv2Space implements SearchSpace {
     }
 
     @Override
+    public String details(Arch arch) {
+        Mbv2Arch m = (Mbv2Arch) arch;
+        return "resolution " + m.resolution() + ", " + m.blocks().size() + " blocks";
+    }
+
+    /** The paper's ImageNet search: 5,000 candidates. */
+    @Override
+    public int publishedEvaluations() {
+        return 5000;
+    }
+
+    @Override
     public Mbv2Arch parse(String s) {
         return Mbv2Arch.parse(s);
     }
@@ -106,7 +118,8 @@ public final class Mbv2Space implements SearchSpace {
     /** No ground-truth table: training ImageNet networks is beyond this engine. */
     @Override
     public GroundTruthFormat groundTruth() {
-        return new GroundTruthFormat("mbv2-accuracy.csv", List.of("structure", "resolution"), List.of("top1"), List.of("imagenet-top1"), 0,
+        // no default table: the ImageNet accuracy of an architecture needs training (--gt FILE gives one)
+        return new GroundTruthFormat(null, List.of("structure", "resolution"), List.of("top1"), List.of("imagenet-top1"), 0,
                 values -> values.get(0) + "@" + values.get(1));
     }
 }
