@@ -20,4 +20,16 @@ public record Batch(Tensor input, int[] labels) {
     public int size() {
         return labels.length;
     }
+
+    /** {@code batch} distinct indices of [0, n) chosen by {@code seed}: the first {@code batch} of a seeded partial shuffle. */
+    static int[] draw(int n, int batch, long seed) {
+        int[] idx = new int[n];
+        for (int i = 0; i < n; i++) idx[i] = i;
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(seed);
+        for (int i = 0; i < batch; i++) {
+            int j = i + rnd.nextInt(n - i);
+            int t = idx[i]; idx[i] = idx[j]; idx[j] = t;
+        }
+        return java.util.Arrays.copyOf(idx, batch);
+    }
 }

@@ -50,13 +50,7 @@ public final class Cifar10 {
         if (batch > size()) {
             throw new IllegalArgumentException("batch of " + batch + " is larger than the " + size() + " images in " + file);
         }
-        int[] idx = new int[size()];
-        for (int i = 0; i < idx.length; i++) idx[i] = i;
-        SplittableRandom rnd = new SplittableRandom(seed);
-        for (int i = 0; i < batch; i++) {
-            int j = i + rnd.nextInt(idx.length - i);
-            int t = idx[i]; idx[i] = idx[j]; idx[j] = t;
-        }
+        int[] idx = Batch.draw(size(), batch, seed);
         Tensor x = Tensor.allocate(arena, DType.F32, batch, 3, SIZE, SIZE);
         int[] labels = new int[batch];
         for (int n = 0; n < batch; n++) {

@@ -13,7 +13,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.SplittableRandom;
 import java.util.stream.Stream;
 import javax.imageio.ImageIO;
 
@@ -89,13 +88,7 @@ public final class ImageFolder {
             throw new IllegalArgumentException("data folder " + root + " has " + classes.size() + " classes, the network only " + networkClasses
                     + " (--classes)");
         }
-        int[] idx = new int[size()];
-        for (int i = 0; i < idx.length; i++) idx[i] = i;
-        SplittableRandom rnd = new SplittableRandom(seed);
-        for (int i = 0; i < batch; i++) {
-            int j = i + rnd.nextInt(idx.length - i);
-            int t = idx[i]; idx[i] = idx[j]; idx[j] = t;
-        }
+        int[] idx = Batch.draw(size(), batch, seed);
         Tensor x = Tensor.allocate(arena, DType.F32, batch, 3, imageSize, imageSize);
         int[] labels = new int[batch];
         long plane = (long) imageSize * imageSize;

@@ -22,7 +22,7 @@ import java.util.TreeMap;
  */
 public final class TensorPool implements AutoCloseable {
     private static final long SMALL = 1 << 16;
-    private static final int KEEP_GENERATIONS = 3;
+    static final int KEEP_GENERATIONS = 8;
 
     /** A segment, the arena that frees it alone (null: C library memory), the recycle generation that last used it. */
     private static final class Block {

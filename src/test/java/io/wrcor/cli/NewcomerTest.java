@@ -114,7 +114,7 @@ class NewcomerTest {
         assertEquals(0, r.code(), r.err());
         String out = r.out();
         String scores = out.lines().filter(l -> l.startsWith("  scores ")).findFirst().orElseThrow().substring(9).strip();
-        assertEquals(Set.of("naswot", "params"), Json.parseObject(scores).keySet(), "scores as JSON");
+        assertEquals(Set.of("naswot", "params", "flops"), Json.parseObject(scores).keySet(), "the objective's scores and the network's size, as JSON");
         for (String s : List.of("  found ", "  picked as  the search's running best", "  accuracy   cifar10 ", "top five of the evaluated",
                 "saved: scores " + dir.resolve("scores.jsonl"), "next:", "--pick copeland")) {
             assertTrue(out.contains(s), "'" + s + "' in: " + out);
@@ -141,7 +141,7 @@ class NewcomerTest {
     @Test
     void ioErrorsNameThePathAndTheReason() throws IOException {
         assertBadInput(run("score", "--arch-file", tmp.toString()), tmp + ": is a folder");
-        assertBadInput(run("score", "--arch", ARCH, "--data", tmp.toString()), "data file " + tmp + ": is a folder");
+        assertBadInput(run("score", "--arch", ARCH, "--data", tmp.toString()), "data folder " + tmp + " has no class folders");
         assertBadInput(run(smallScore("--arch", ARCH, "--out", tmp.toString())), "results file " + tmp + ": is a folder");
         Path latin1 = tmp.resolve("archs-latin1.txt");
         Files.write(latin1, ("# caf\u00e9\n" + ARCH + "\n").getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
