@@ -68,10 +68,26 @@ KERNEL void conv_backward_weight(GLOBAL const real *x, GLOBAL const real *dy, GL
     dw[i] = s.sum;
 }
 
-/* Per channel: batch mean and 1/sqrt(biased variance + eps), two passes. n = channels. */
-KERNEL void bn_stats(GLOBAL const real *x, GLOBAL real *mean, GLOBAL real *invstd, long n, int batch, long hw, real eps) {
+/* Per channel: batch mean and 1/sqrt(biased variance + eps), two passes, and the affine form
+   y = x * scale + shift that the apply kernel evaluates (PyTorch's CPU kernel does the same, with
+   the statistics in float64; so here where the device has it). n = channels. */
+KERNEL void bn_stats(GLOBAL const real *x, GLOBAL real *mean, GLOBAL real *invstd, GLOBAL const real *gamma, GLOBAL const real *beta,
+                     GLOBAL real *scale, GLOBAL real *shift, long n, int batch, long hw, real eps) {
     long c = THREAD_INDEX();
     if (c >= n) return;
+#if HAS_FP64 || !defined(__OPENCL_VERSION__)
+    double s = 0;
+    for (long b = 0; b < batch; b++)
+        for (long j = 0; j < hw; j++) s += (double) x[(b * n + c) * hw + j];
+    double m = s / (double) (batch * hw);
+    double v = 0;
+    for (long b = 0; b < batch; b++)
+        for (long j = 0; j < hw; j++) {
+            double d = (double) x[(b * n + c) * hw + j] - m;
+            v += d * d;
+        }
+    double is = 1.0 / sqrt(v / (double) (batch * hw) + (double) eps);
+#else
     kahan s = {0, 0};
     for (long b = 0; b < batch; b++)
         for (long j = 0; j < hw; j++) kahan_add(&s, x[(b * n + c) * hw + j]);
@@ -82,16 +98,20 @@ KERNEL void bn_stats(GLOBAL const real *x, GLOBAL real *mean, GLOBAL real *invst
             real d = x[(b * n + c) * hw + j] - m;
             kahan_add(&v, d * d);
         }
-    mean[c] = m;
-    invstd[c] = (real) 1 / sqrt(v.sum / (real) (batch * hw) + eps);
+    real is = (real) 1 / sqrt(v.sum / (real) (batch * hw) + eps);
+#endif
+    mean[c] = (real) m;
+    invstd[c] = (real) is;
+    scale[c] = (real) (is * gamma[c]);
+    shift[c] = (real) (beta[c] - m * is * gamma[c]);
 }
 
-KERNEL void bn_apply(GLOBAL const real *x, GLOBAL real *y, GLOBAL const real *mean, GLOBAL const real *invstd,
-                     GLOBAL const real *gamma, GLOBAL const real *beta, long n, int channels, long hw) {
+KERNEL void bn_apply(GLOBAL const real *x, GLOBAL real *y, GLOBAL const real *scale, GLOBAL const real *shift, long n, int channels,
+                     long hw) {
     long i = THREAD_INDEX();
     if (i >= n) return;
     int c = (int) ((i / hw) % channels);
-    y[i] = (x[i] - mean[c]) * invstd[c] * gamma[c] + beta[c];
+    y[i] = x[i] * scale[c] + shift[c];
 }
 
 /* Per channel: sums[c] = sum dy, sums[channels + c] = sum dy * (x - mean). n = channels. */

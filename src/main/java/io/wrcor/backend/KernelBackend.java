@@ -196,9 +196,10 @@ public abstract class KernelBackend implements Backend {
         try (Arena arena = Arena.ofConfined(); Launch l = new Launch(x.dtype())) {
             int e = x.dtype().bytes;
             MemorySegment m = arena.allocate((long) c * e), s = arena.allocate((long) c * e);
-            // buffers 0, 1, 2: x, mean, invstd
-            l.in(x).scratch(c, e, m).scratch(c, e, s).l(c).i(x.dim(0)).l(hw).r(eps).kernel("bn_stats", c);
-            l.buffer(0).out(y).buffer(1).buffer(2).in(gamma).in(beta).l(y.numel()).i(c).l(hw).kernel("bn_apply", y.numel()).run();
+            // buffers 0-6: x, mean, invstd, gamma, beta, scale, shift
+            l.in(x).scratch(c, e, m).scratch(c, e, s).in(gamma).in(beta).scratch(c, e, null).scratch(c, e, null).l(c).i(x.dim(0)).l(hw).r(eps)
+                    .kernel("bn_stats", c);
+            l.buffer(0).out(y).buffer(5).buffer(6).l(y.numel()).i(c).l(hw).kernel("bn_apply", y.numel()).run();
             for (int i = 0; i < c; i++) {
                 mean[i] = x.dtype() == DType.F32 ? m.getAtIndex(ValueLayout.JAVA_FLOAT, i) : m.getAtIndex(ValueLayout.JAVA_DOUBLE, i);
                 invStd[i] = x.dtype() == DType.F32 ? s.getAtIndex(ValueLayout.JAVA_FLOAT, i) : s.getAtIndex(ValueLayout.JAVA_DOUBLE, i);

@@ -38,15 +38,15 @@ class FixtureParityTest {
     }
 
     /**
-     * Known gaps of the OpenCL backend, kept visible and bounded: on two MobileNetV2-like cases its
-     * float32 kernels land 1.0e-4 to 1.4e-4 from both the reference's float32 and float64 values
-     * (small-downsample snip 1.4e-4, grad_norm 1.1e-4; small-sampled wrcor 1.0e-4 from float64), where
-     * the CPU backend is within 2e-6. Comparing the two backends node by node on small-downsample, the
-     * first difference above 1e-5 is the BN of the first SE unit (1 x 1 maps normalised over the 16
-     * samples: 1.6e-5 relative), growing through the SE units after it. Not explained yet.
+     * Known gaps of the OpenCL backend, kept visible and bounded: on one MobileNetV2-like case its
+     * float32 kernels land 1.0e-4 to 1.5e-4 from both the reference's float32 and float64 values
+     * (small-downsample snip 1.4e-4, grad_norm 1.0e-4), where the CPU backend is within 2e-6.
+     * Comparing the two backends node by node there, the first difference above 1e-5 was the BN of
+     * the first SE unit (1 x 1 maps normalised over the 16 samples). BN on the device now keeps its
+     * statistics in float64 and applies x * scale + shift as PyTorch's CPU kernel does, which closed
+     * the gap of small-sampled's wrcor (1.0e-4 before, 2.4e-5 now) but not these two.
      */
-    static final Map<String, Double> OPENCL_GAPS = Map.of("mbv2/small-downsample/snip", 3e-4, "mbv2/small-downsample/grad_norm", 3e-4,
-            "mbv2/small-sampled/wrcor", 3e-4);
+    static final Map<String, Double> OPENCL_GAPS = Map.of("mbv2/small-downsample/snip", 3e-4, "mbv2/small-downsample/grad_norm", 3e-4);
 
     @SuppressWarnings("unchecked")
     static void assertScoresMatch(String fixture, Backend backend) {
