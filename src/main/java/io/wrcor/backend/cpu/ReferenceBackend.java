@@ -19,53 +19,69 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void convForward(Tensor x, Tensor w, int stride, int pad, Tensor y) {
+        convForward(x, w, stride, pad, 1, y);
+    }
+
+    @Override
+    public void convBackwardData(Tensor dy, Tensor w, int stride, int pad, Tensor dx) {
+        convBackwardData(dy, w, stride, pad, 1, dx);
+    }
+
+    @Override
+    public void convBackwardWeight(Tensor x, Tensor dy, int stride, int pad, Tensor dw) {
+        convBackwardWeight(x, dy, stride, pad, 1, dw);
+    }
+
+    // Grouped convolution, as PyTorch's groups: output channel co of the cout / groups of group g reads
+    // input channels [g * cin / groups, (g + 1) * cin / groups), w [Cout, Cin / groups, k, k]. One group
+    // is the ordinary convolution, Cin groups the depthwise one.
+
+    private static void convForward(Tensor x, Tensor w, int stride, int pad, int groups, Tensor y) {
         int b = x.dim(0), cin = x.dim(1), h = x.dim(2), wd = x.dim(3);
-        int cout = w.dim(0), k = w.dim(2);
+        int cout = w.dim(0), cinG = w.dim(1), coutG = cout / groups, k = w.dim(2);
         int ho = outSize(h, k, stride, pad), wo = outSize(wd, k, stride, pad);
         for (int n = 0; n < b; n++)
             for (int co = 0; co < cout; co++)
                 for (int oy = 0; oy < ho; oy++)
                     for (int ox = 0; ox < wo; ox++) {
                         double s = 0;
-                        for (int ci = 0; ci < cin; ci++)
+                        for (int ci = 0; ci < cinG; ci++)
                             for (int ky = 0; ky < k; ky++)
                                 for (int kx = 0; kx < k; kx++) {
                                     int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
                                     if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
-                                    s += x.get(((long) (n * cin + ci) * h + iy) * wd + ix)
-                                            * w.get(((long) (co * cin + ci) * k + ky) * k + kx);
+                                    s += x.get(((long) (n * cin + co / coutG * cinG + ci) * h + iy) * wd + ix)
+                                            * w.get(((long) (co * cinG + ci) * k + ky) * k + kx);
                                 }
                         y.set(((long) (n * cout + co) * ho + oy) * wo + ox, s);
                     }
     }
 
-    @Override
-    public void convBackwardData(Tensor dy, Tensor w, int stride, int pad, Tensor dx) {
+    private static void convBackwardData(Tensor dy, Tensor w, int stride, int pad, int groups, Tensor dx) {
         int b = dx.dim(0), cin = dx.dim(1), h = dx.dim(2), wd = dx.dim(3);
-        int cout = w.dim(0), k = w.dim(2), ho = dy.dim(2), wo = dy.dim(3);
+        int cout = w.dim(0), cinG = w.dim(1), coutG = cout / groups, k = w.dim(2), ho = dy.dim(2), wo = dy.dim(3);
         double[] acc = new double[Math.toIntExact(dx.numel())];
         for (int n = 0; n < b; n++)
             for (int co = 0; co < cout; co++)
                 for (int oy = 0; oy < ho; oy++)
                     for (int ox = 0; ox < wo; ox++) {
                         double g = dy.get(((long) (n * cout + co) * ho + oy) * wo + ox);
-                        for (int ci = 0; ci < cin; ci++)
+                        for (int ci = 0; ci < cinG; ci++)
                             for (int ky = 0; ky < k; ky++)
                                 for (int kx = 0; kx < k; kx++) {
                                     int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
                                     if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
-                                    acc[((n * cin + ci) * h + iy) * wd + ix] += g * w.get(((long) (co * cin + ci) * k + ky) * k + kx);
+                                    acc[((n * cin + co / coutG * cinG + ci) * h + iy) * wd + ix] += g * w.get(((long) (co * cinG + ci) * k + ky) * k + kx);
                                 }
                     }
         for (int i = 0; i < acc.length; i++) dx.set(i, acc[i]);
     }
 
-    @Override
-    public void convBackwardWeight(Tensor x, Tensor dy, int stride, int pad, Tensor dw) {
+    private static void convBackwardWeight(Tensor x, Tensor dy, int stride, int pad, int groups, Tensor dw) {
         int b = x.dim(0), cin = x.dim(1), h = x.dim(2), wd = x.dim(3);
-        int cout = dw.dim(0), k = dw.dim(2), ho = dy.dim(2), wo = dy.dim(3);
+        int cout = dw.dim(0), cinG = dw.dim(1), coutG = cout / groups, k = dw.dim(2), ho = dy.dim(2), wo = dy.dim(3);
         for (int co = 0; co < cout; co++)
-            for (int ci = 0; ci < cin; ci++)
+            for (int ci = 0; ci < cinG; ci++)
                 for (int ky = 0; ky < k; ky++)
                     for (int kx = 0; kx < k; kx++) {
                         double s = 0;
@@ -75,9 +91,9 @@ public final class ReferenceBackend implements Backend {
                                     int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
                                     if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
                                     s += dy.get(((long) (n * cout + co) * ho + oy) * wo + ox)
-                                            * x.get(((long) (n * cin + ci) * h + iy) * wd + ix);
+                                            * x.get(((long) (n * cin + co / coutG * cinG + ci) * h + iy) * wd + ix);
                                 }
-                        dw.set(((long) (co * cin + ci) * k + ky) * k + kx, s);
+                        dw.set(((long) (co * cinG + ci) * k + ky) * k + kx, s);
                     }
     }
 
@@ -230,55 +246,17 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void depthwiseForward(Tensor x, Tensor w, int stride, int pad, Tensor y) {
-        int planes = x.dim(0) * x.dim(1), c = x.dim(1), h = x.dim(2), wd = x.dim(3), k = w.dim(2), ho = y.dim(2), wo = y.dim(3);
-        for (int p = 0; p < planes; p++)
-            for (int oy = 0; oy < ho; oy++)
-                for (int ox = 0; ox < wo; ox++) {
-                    double s = 0;
-                    for (int ky = 0; ky < k; ky++)
-                        for (int kx = 0; kx < k; kx++) {
-                            int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
-                            if (iy >= 0 && iy < h && ix >= 0 && ix < wd) s += x.get(((long) p * h + iy) * wd + ix) * w.get(((long) (p % c) * k + ky) * k + kx);
-                        }
-                    y.set(((long) p * ho + oy) * wo + ox, s);
-                }
+        convForward(x, w, stride, pad, x.dim(1), y);
     }
 
     @Override
     public void depthwiseBackwardData(Tensor dy, Tensor w, int stride, int pad, Tensor dx) {
-        int planes = dx.dim(0) * dx.dim(1), c = dx.dim(1), h = dx.dim(2), wd = dx.dim(3), k = w.dim(2), ho = dy.dim(2), wo = dy.dim(3);
-        double[] acc = new double[Math.toIntExact(dx.numel())];
-        for (int p = 0; p < planes; p++)
-            for (int oy = 0; oy < ho; oy++)
-                for (int ox = 0; ox < wo; ox++) {
-                    double g = dy.get(((long) p * ho + oy) * wo + ox);
-                    for (int ky = 0; ky < k; ky++)
-                        for (int kx = 0; kx < k; kx++) {
-                            int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
-                            if (iy >= 0 && iy < h && ix >= 0 && ix < wd) acc[(p * h + iy) * wd + ix] += g * w.get(((long) (p % c) * k + ky) * k + kx);
-                        }
-                }
-        for (int i = 0; i < acc.length; i++) dx.set(i, acc[i]);
+        convBackwardData(dy, w, stride, pad, dx.dim(1), dx);
     }
 
     @Override
     public void depthwiseBackwardWeight(Tensor x, Tensor dy, int stride, int pad, Tensor dw) {
-        int b = x.dim(0), c = x.dim(1), h = x.dim(2), wd = x.dim(3), k = dw.dim(2), ho = dy.dim(2), wo = dy.dim(3);
-        for (int ch = 0; ch < c; ch++)
-            for (int ky = 0; ky < k; ky++)
-                for (int kx = 0; kx < k; kx++) {
-                    double s = 0;
-                    for (int n = 0; n < b; n++)
-                        for (int oy = 0; oy < ho; oy++)
-                            for (int ox = 0; ox < wo; ox++) {
-                                int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
-                                if (iy >= 0 && iy < h && ix >= 0 && ix < wd) {
-                                    long p = (long) n * c + ch;
-                                    s += x.get((p * h + iy) * wd + ix) * dy.get((p * ho + oy) * wo + ox);
-                                }
-                            }
-                    dw.set(((long) ch * k + ky) * k + kx, s);
-                }
+        convBackwardWeight(x, dy, stride, pad, x.dim(1), dw);
     }
 
     /** PyTorch's source index and weight for output o of an align_corners=False resize from n to m cells. */
