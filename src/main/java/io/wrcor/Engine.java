@@ -16,7 +16,6 @@ import io.wrcor.tensor.Tensor;
 import io.wrcor.tensor.TensorPool;
 import java.lang.foreign.Arena;
 import java.util.HashMap;
-import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
 import java.util.Map;
@@ -54,13 +53,7 @@ public final class Engine implements AutoCloseable {
         weights.requireFor(graph);
         requireInput(batch);
         requireMemory(graph, batch.size(), proxies);
-        Scorer.Result r = scorer.score(graph, space.build(arch, size, false), weights, batch, proxies);
-        if (!proxies.contains(Proxy.PARAMS) && !proxies.contains(Proxy.FLOPS)) return r;
-        // the space's own counts (the published counters of the MobileNetV2-like space)
-        java.util.Map<Proxy, Double> scores = new java.util.LinkedHashMap<>(r.scores());
-        if (scores.containsKey(Proxy.PARAMS)) scores.put(Proxy.PARAMS, space.params(arch, size, graph));
-        if (scores.containsKey(Proxy.FLOPS)) scores.put(Proxy.FLOPS, space.flops(arch, size, graph));
-        return new Scorer.Result(scores, r.kernels(), r.used(), r.skipped());
+        return run(arch, graph, weights, batch, proxies);
     }
 
     /**
@@ -75,8 +68,22 @@ public final class Engine implements AutoCloseable {
             drawnSeed = seed;
         }
         Graph graph = space.build(arch, size, true);
-        requireMemory(graph, batch.size(), proxies);
-        return score(arch, space.init(graph, seed, weightArena, drawnWeights), batch, proxies);
+        requireMemory(graph, batch.size(), proxies); // before any weight is drawn
+        Weights weights = space.init(graph, seed, weightArena, drawnWeights);
+        weights.requireFor(graph);
+        requireInput(batch);
+        return run(arch, graph, weights, batch, proxies);
+    }
+
+    /** Scores {@code graph}, the architecture's network, already checked (weights, input, memory). */
+    private Scorer.Result run(Arch arch, Graph graph, Weights weights, Batch batch, List<Proxy> proxies) {
+        Scorer.Result r = scorer.score(graph, space.build(arch, size, false), weights, batch, proxies);
+        if (!proxies.contains(Proxy.PARAMS) && !proxies.contains(Proxy.FLOPS)) return r;
+        // the space's own counts (the published counters of the MobileNetV2-like space)
+        java.util.Map<Proxy, Double> scores = new java.util.LinkedHashMap<>(r.scores());
+        if (scores.containsKey(Proxy.PARAMS)) scores.put(Proxy.PARAMS, space.params(arch, size, graph));
+        if (scores.containsKey(Proxy.FLOPS)) scores.put(Proxy.FLOPS, space.flops(arch, size, graph));
+        return new Scorer.Result(scores, r.kernels(), r.used(), r.skipped());
     }
 
     private void requireInput(Batch batch) {
@@ -101,7 +108,7 @@ public final class Engine implements AutoCloseable {
         long params = 0;
         for (int[] shape : Weights.required(graph).values()) params += Tensor.numel(shape);
         // float32 weights, their gradients for snip/grad_norm, synflow's float64 |weights| and gradients
-        boolean weightGrads = proxies.stream().anyMatch(p -> p.needs().contains(Proxy.Need.CE_WEIGHT_GRADS));
+        boolean weightGrads = Proxy.needsOf(proxies).contains(Proxy.Need.CE_WEIGHT_GRADS);
         long perParam = 4 + (weightGrads ? 4 : 0) + (proxies.contains(Proxy.SYNFLOW) ? 16 : 0);
         return scratchNeeded(graph, batch, proxies) + perParam * params;
     }
@@ -113,8 +120,7 @@ public final class Engine implements AutoCloseable {
      * then synflow's one float64 sample), with a margin for the pool's reuse of larger segments.
      */
     public static long scratchNeeded(Graph graph, int batch, List<Proxy> proxies) {
-        Set<Proxy.Need> needs = EnumSet.noneOf(Proxy.Need.class);
-        for (Proxy p : proxies) needs.addAll(p.needs());
+        Set<Proxy.Need> needs = Proxy.needsOf(proxies);
         boolean weightGrads = needs.contains(Proxy.Need.CE_WEIGHT_GRADS);
         boolean twoPasses = needs.contains(Proxy.Need.CE_BACKWARD) && needs.contains(Proxy.Need.INPUT_JACOBIAN);
         int n = graph.size();

@@ -17,6 +17,8 @@ import java.util.Map;
 final class Genotypes {
     static final String TABLE = "mbv2-flops.csv";
 
+    private static Map<String, String> table; // read on first use, once per process
+
     private Genotypes() {
     }
 
@@ -27,7 +29,7 @@ final class Genotypes {
         if (!space.name().equals("mbv2")) {
             throw new UsageException("named architectures (" + arch + ") are published genotypes of the mbv2 space; this is the " + space.name() + " space");
         }
-        Map<String, String> table = read();
+        Map<String, String> table = table();
         String s = table.get(name);
         if (s == null) {
             List<String> names = new ArrayList<>();
@@ -36,6 +38,11 @@ final class Genotypes {
                     + " (and @sampled-seed0 ... in " + TABLE + ")");
         }
         return s;
+    }
+
+    private static synchronized Map<String, String> table() {
+        if (table == null) table = read();
+        return table;
     }
 
     private static Map<String, String> read() {

@@ -61,7 +61,7 @@ final class Scoring implements AutoCloseable {
             String data = a.get("--data", null);
             NetSize network = new NetSize(a.getInt("--channels", dflt.channels(), 1, 4096), a.getInt("--cells", dflt.cells(), 1, 64),
                     a.getInt("--classes", dflt.classes(), 1, 1_000_000),
-                    data != null && !java.nio.file.Files.isDirectory(Path.of(data)) ? io.wrcor.data.Cifar10.SIZE : dflt.imageSize());
+                    data != null && !Session.isImageFolder(data) ? io.wrcor.data.Cifar10.SIZE : dflt.imageSize());
             boolean folderBatch = folder != null && folder.batch() != null && data == null;
             if (folderBatch && a.has("--batch") && a.getInt("--batch", 64, 2, 1 << 16) != folder.batch().size()) {
                 throw new UsageException("--batch " + a.get("--batch", "") + " conflicts with --weights " + a.get("--weights", "")

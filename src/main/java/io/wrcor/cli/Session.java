@@ -22,6 +22,11 @@ final class Session {
         }
     }
 
+    /** Whether {@code --data} names an ImageFolder (a folder) rather than a CIFAR-10 binary file. */
+    static boolean isImageFolder(String data) {
+        return java.nio.file.Files.isDirectory(Path.of(data));
+    }
+
     /**
      * The batch of {@code data}: an ImageFolder (a folder of class folders of JPEG/PNG images,
      * resized and centre-cropped to the network's input size), a CIFAR-10 binary file, or the
@@ -29,9 +34,8 @@ final class Session {
      */
     static Batch batch(String data, int batch, int classes, int imageSize, long seed, Arena arena) {
         if (data == null) return Cifar10.synthetic(batch, classes, imageSize, seed, arena);
-        Path p = Path.of(data);
-        if (java.nio.file.Files.isDirectory(p)) return ImageFolder.open(p).batch(batch, seed, imageSize, classes, arena);
-        Batch b = Cifar10.read(p).batch(batch, seed, arena);
+        if (isImageFolder(data)) return ImageFolder.open(Path.of(data)).batch(batch, seed, imageSize, classes, arena);
+        Batch b = Cifar10.read(Path.of(data)).batch(batch, seed, arena);
         if (b.input().dim(2) != imageSize) {
             throw new UsageException("data file " + data + " holds 32x32 CIFAR-10 images; this network takes " + imageSize + "x" + imageSize
                     + " inputs (give an ImageFolder of JPEG/PNG images with --data DIR)");

@@ -119,90 +119,88 @@ public final class Executor {
     }
 
     private void forwardNode(Node n, Tensor input) {
-        {
-            int[] in = n.inputs();
-            Tensor y;
-            switch (n.op()) {
-                case Op.Input i -> {
-                    if (input.dtype() != dtype) throw new IllegalArgumentException("input is " + input.dtype() + ", pass runs in " + dtype);
-                    y = input;
-                }
-                case Op.Conv c -> {
-                    y = pool.take(dtype, batchShape(n));
-                    backend.convForward(values[in[0]], weights.get(c.param() + ".weight"), c.stride(), c.pad(), y);
-                }
-                case Op.BatchNorm bn -> {
-                    y = pool.take(dtype, batchShape(n));
-                    bnMean[n.id()] = new double[bn.channels()];
-                    bnInvStd[n.id()] = new double[bn.channels()];
-                    backend.batchNormForward(values[in[0]], weights.get(bn.param() + ".weight"), weights.get(bn.param() + ".bias"),
-                            bn.eps(), y, bnMean[n.id()], bnInvStd[n.id()]);
-                }
-                case Op.Relu r -> {
-                    y = pool.take(dtype, batchShape(n));
-                    backend.relu(values[in[0]], y);
-                }
-                case Op.AvgPool p -> {
-                    y = pool.take(dtype, batchShape(n));
-                    backend.avgPoolForward(values[in[0]], p.k(), p.stride(), p.pad(), p.countIncludePad(), y);
-                }
-                case Op.Zero z -> {
-                    y = pool.take(dtype, batchShape(n));
-                    backend.scale(values[in[0]], 0.0, y);
-                }
-                case Op.MaxPool p -> {
-                    y = pool.take(dtype, batchShape(n));
-                    backend.maxPoolForward(values[in[0]], p.k(), p.stride(), p.pad(), y);
-                }
-                case Op.DepthwiseConv c -> {
-                    y = pool.take(dtype, batchShape(n));
-                    backend.depthwiseForward(values[in[0]], weights.get(c.param() + ".weight"), c.stride(), c.pad(), y);
-                }
-                case Op.Bias bi -> {
-                    y = pool.take(dtype, batchShape(n));
-                    backend.biasAdd(values[in[0]], weights.get(bi.param() + ".bias"), y);
-                }
-                case Op.Resize r -> {
-                    y = pool.take(dtype, batchShape(n));
-                    backend.resizeForward(values[in[0]], y);
-                }
-                case Op.Sigmoid sg -> {
-                    y = pool.take(dtype, batchShape(n));
-                    backend.sigmoid(values[in[0]], y);
-                }
-                case Op.ChannelScale cs -> {
-                    y = pool.take(dtype, batchShape(n));
-                    backend.channelScale(values[in[0]], values[in[1]], y);
-                }
-                case Op.Concat c -> {
-                    y = pool.take(dtype, batchShape(n));
-                    int at = 0;
-                    for (int k : in) {
-                        int ck = graph.node(k).shape()[0];
-                        backend.channelCopy(values[k], 0, y, at, ck);
-                        at += ck;
-                    }
-                }
-                case Op.Slice sl -> {
-                    y = pool.take(dtype, batchShape(n));
-                    backend.channelCopy(values[in[0]], 0, y, 0, sl.channels());
-                }
-                case Op.Add a -> {
-                    y = pool.take(dtype, batchShape(n));
-                    backend.add(values[in[0]], values[in[1]], y);
-                    for (int k = 2; k < in.length; k++) backend.add(y, values[in[k]], y);
-                }
-                case Op.GlobalAvgPool gp -> {
-                    y = pool.take(dtype, batchShape(n));
-                    backend.globalAvgPoolForward(values[in[0]], y);
-                }
-                case Op.Linear l -> {
-                    y = pool.take(dtype, batchShape(n));
-                    backend.linearForward(values[in[0]], weights.get(l.param() + ".weight"), weights.get(l.param() + ".bias"), y);
+        int[] in = n.inputs();
+        Tensor y;
+        switch (n.op()) {
+            case Op.Input i -> {
+                if (input.dtype() != dtype) throw new IllegalArgumentException("input is " + input.dtype() + ", pass runs in " + dtype);
+                y = input;
+            }
+            case Op.Conv c -> {
+                y = pool.take(dtype, batchShape(n));
+                backend.convForward(values[in[0]], weights.get(c.param() + ".weight"), c.stride(), c.pad(), y);
+            }
+            case Op.BatchNorm bn -> {
+                y = pool.take(dtype, batchShape(n));
+                bnMean[n.id()] = new double[bn.channels()];
+                bnInvStd[n.id()] = new double[bn.channels()];
+                backend.batchNormForward(values[in[0]], weights.get(bn.param() + ".weight"), weights.get(bn.param() + ".bias"),
+                        bn.eps(), y, bnMean[n.id()], bnInvStd[n.id()]);
+            }
+            case Op.Relu r -> {
+                y = pool.take(dtype, batchShape(n));
+                backend.relu(values[in[0]], y);
+            }
+            case Op.AvgPool p -> {
+                y = pool.take(dtype, batchShape(n));
+                backend.avgPoolForward(values[in[0]], p.k(), p.stride(), p.pad(), p.countIncludePad(), y);
+            }
+            case Op.Zero z -> {
+                y = pool.take(dtype, batchShape(n));
+                backend.scale(values[in[0]], 0.0, y);
+            }
+            case Op.MaxPool p -> {
+                y = pool.take(dtype, batchShape(n));
+                backend.maxPoolForward(values[in[0]], p.k(), p.stride(), p.pad(), y);
+            }
+            case Op.DepthwiseConv c -> {
+                y = pool.take(dtype, batchShape(n));
+                backend.depthwiseForward(values[in[0]], weights.get(c.param() + ".weight"), c.stride(), c.pad(), y);
+            }
+            case Op.Bias bi -> {
+                y = pool.take(dtype, batchShape(n));
+                backend.biasAdd(values[in[0]], weights.get(bi.param() + ".bias"), y);
+            }
+            case Op.Resize r -> {
+                y = pool.take(dtype, batchShape(n));
+                backend.resizeForward(values[in[0]], y);
+            }
+            case Op.Sigmoid sg -> {
+                y = pool.take(dtype, batchShape(n));
+                backend.sigmoid(values[in[0]], y);
+            }
+            case Op.ChannelScale cs -> {
+                y = pool.take(dtype, batchShape(n));
+                backend.channelScale(values[in[0]], values[in[1]], y);
+            }
+            case Op.Concat c -> {
+                y = pool.take(dtype, batchShape(n));
+                int at = 0;
+                for (int k : in) {
+                    int ck = graph.node(k).shape()[0];
+                    backend.channelCopy(values[k], 0, y, at, ck);
+                    at += ck;
                 }
             }
-            values[n.id()] = y;
+            case Op.Slice sl -> {
+                y = pool.take(dtype, batchShape(n));
+                backend.channelCopy(values[in[0]], 0, y, 0, sl.channels());
+            }
+            case Op.Add a -> {
+                y = pool.take(dtype, batchShape(n));
+                backend.add(values[in[0]], values[in[1]], y);
+                for (int k = 2; k < in.length; k++) backend.add(y, values[in[k]], y);
+            }
+            case Op.GlobalAvgPool gp -> {
+                y = pool.take(dtype, batchShape(n));
+                backend.globalAvgPoolForward(values[in[0]], y);
+            }
+            case Op.Linear l -> {
+                y = pool.take(dtype, batchShape(n));
+                backend.linearForward(values[in[0]], weights.get(l.param() + ".weight"), weights.get(l.param() + ".bias"), y);
+            }
         }
+        values[n.id()] = y;
     }
 
     /** Gradients of one backward pass. */
@@ -289,129 +287,127 @@ public final class Executor {
     private void backwardNode(Node n, Tensor g, Tensor[] grads, boolean[] shared, Map<String, Tensor> wgrads, boolean weightGrads,
                               boolean inputGrad, Set<Response> wanted, ResponseListener listener) {
         int id = n.id();
-        {
-            int[] in = n.inputs();
-            int[] inShape = in.length > 0 ? batchShape(graph.node(in[0])) : null; // the input's value may be given back already
-            switch (n.op()) {
-                case Op.Input i -> { }
-                case Op.Conv c -> {
-                    Tensor x = values[in[0]];
-                    Tensor w = weights.get(c.param() + ".weight");
-                    if (weightGrads) {
-                        requireKept(x, in[0]);
-                        Tensor dw = pool.take(dtype, w.shape());
-                        backend.convBackwardWeight(x, g, c.stride(), c.pad(), dw);
-                        wgrads.put(c.param() + ".weight", dw);
-                    }
-                    if (in[0] != graph.input() || inputGrad) {
-                        Tensor dx = pool.take(dtype, inShape);
-                        backend.convBackwardData(g, w, c.stride(), c.pad(), dx);
-                        accumulate(grads, shared, in[0], dx, true);
-                    }
+        int[] in = n.inputs();
+        int[] inShape = in.length > 0 ? batchShape(graph.node(in[0])) : null; // the input's value may be given back already
+        switch (n.op()) {
+            case Op.Input i -> { }
+            case Op.Conv c -> {
+                Tensor x = values[in[0]];
+                Tensor w = weights.get(c.param() + ".weight");
+                if (weightGrads) {
+                    requireKept(x, in[0]);
+                    Tensor dw = pool.take(dtype, w.shape());
+                    backend.convBackwardWeight(x, g, c.stride(), c.pad(), dw);
+                    wgrads.put(c.param() + ".weight", dw);
                 }
-                case Op.BatchNorm bn -> {
-                    Tensor x = values[in[0]];
+                if (in[0] != graph.input() || inputGrad) {
                     Tensor dx = pool.take(dtype, inShape);
-                    backend.batchNormBackward(x, g, weights.get(bn.param() + ".weight"), bnMean[id], bnInvStd[id], dx);
+                    backend.convBackwardData(g, w, c.stride(), c.pad(), dx);
                     accumulate(grads, shared, in[0], dx, true);
                 }
-                case Op.Relu r -> {
-                    // the mask from the output: relu(x) > 0 exactly where x > 0, and the output is what
-                    // the forward pass keeps (the input, a BN output, is given back early)
-                    Tensor y = values[id];
-                    Tensor dx = pool.take(dtype, y.shape());
-                    backend.reluBackward(y, g, dx);
-                    Response gin = Response.gradInput(id);
-                    if (wanted.contains(gin)) listener.onResponse(gin, dx);
-                    accumulate(grads, shared, in[0], dx, true);
+            }
+            case Op.BatchNorm bn -> {
+                Tensor x = values[in[0]];
+                Tensor dx = pool.take(dtype, inShape);
+                backend.batchNormBackward(x, g, weights.get(bn.param() + ".weight"), bnMean[id], bnInvStd[id], dx);
+                accumulate(grads, shared, in[0], dx, true);
+            }
+            case Op.Relu r -> {
+                // the mask from the output: relu(x) > 0 exactly where x > 0, and the output is what
+                // the forward pass keeps (the input, a BN output, is given back early)
+                Tensor y = values[id];
+                Tensor dx = pool.take(dtype, y.shape());
+                backend.reluBackward(y, g, dx);
+                Response gin = Response.gradInput(id);
+                if (wanted.contains(gin)) listener.onResponse(gin, dx);
+                accumulate(grads, shared, in[0], dx, true);
+            }
+            case Op.AvgPool p -> {
+                Tensor dx = pool.take(dtype, inShape);
+                backend.avgPoolBackward(g, p.k(), p.stride(), p.pad(), p.countIncludePad(), dx);
+                accumulate(grads, shared, in[0], dx, true);
+            }
+            case Op.Zero z -> { } // d(x * 0)/dx = 0: nothing reaches x through this edge
+            case Op.MaxPool p -> {
+                Tensor x = values[in[0]];
+                Tensor dx = pool.take(dtype, inShape);
+                backend.maxPoolBackward(x, g, p.k(), p.stride(), p.pad(), dx);
+                accumulate(grads, shared, in[0], dx, true);
+            }
+            case Op.DepthwiseConv c -> {
+                Tensor x = values[in[0]];
+                Tensor w = weights.get(c.param() + ".weight");
+                if (weightGrads) {
+                    requireKept(x, in[0]);
+                    Tensor dw = pool.take(dtype, w.shape());
+                    backend.depthwiseBackwardWeight(x, g, c.stride(), c.pad(), dw);
+                    wgrads.put(c.param() + ".weight", dw);
                 }
-                case Op.AvgPool p -> {
+                if (in[0] != graph.input() || inputGrad) {
                     Tensor dx = pool.take(dtype, inShape);
-                    backend.avgPoolBackward(g, p.k(), p.stride(), p.pad(), p.countIncludePad(), dx);
+                    backend.depthwiseBackwardData(g, w, c.stride(), c.pad(), dx);
                     accumulate(grads, shared, in[0], dx, true);
                 }
-                case Op.Zero z -> { } // d(x * 0)/dx = 0: nothing reaches x through this edge
-                case Op.MaxPool p -> {
-                    Tensor x = values[in[0]];
+            }
+            case Op.Bias bi -> accumulate(grads, shared, in[0], g, false); // d(x + b)/dx = 1; biases are no proxy's weights
+            case Op.Resize r -> {
+                if (in[0] != graph.input() || inputGrad) {
                     Tensor dx = pool.take(dtype, inShape);
-                    backend.maxPoolBackward(x, g, p.k(), p.stride(), p.pad(), dx);
+                    backend.resizeBackward(g, dx);
                     accumulate(grads, shared, in[0], dx, true);
                 }
-                case Op.DepthwiseConv c -> {
-                    Tensor x = values[in[0]];
-                    Tensor w = weights.get(c.param() + ".weight");
-                    if (weightGrads) {
-                        requireKept(x, in[0]);
-                        Tensor dw = pool.take(dtype, w.shape());
-                        backend.depthwiseBackwardWeight(x, g, c.stride(), c.pad(), dw);
-                        wgrads.put(c.param() + ".weight", dw);
-                    }
-                    if (in[0] != graph.input() || inputGrad) {
-                        Tensor dx = pool.take(dtype, inShape);
-                        backend.depthwiseBackwardData(g, w, c.stride(), c.pad(), dx);
-                        accumulate(grads, shared, in[0], dx, true);
-                    }
+            }
+            case Op.Sigmoid sg -> {
+                Tensor dx = pool.take(dtype, g.shape());
+                backend.sigmoidBackward(values[id], g, dx);
+                accumulate(grads, shared, in[0], dx, true);
+            }
+            case Op.ChannelScale cs -> {
+                Tensor x = values[in[0]], sc = values[in[1]];
+                Tensor dx = pool.take(dtype, inShape);
+                backend.channelScale(g, sc, dx);
+                Tensor ds = pool.take(dtype, sc.shape());
+                backend.channelScaleBackwardScale(x, g, ds);
+                accumulate(grads, shared, in[0], dx, true);
+                accumulate(grads, shared, in[1], ds, true);
+            }
+            case Op.Concat c -> {
+                int at = 0;
+                for (int k : in) {
+                    int ck = graph.node(k).shape()[0];
+                    Tensor dx = pool.take(dtype, batchShape(graph.node(k)));
+                    backend.channelCopy(g, at, dx, 0, ck);
+                    accumulate(grads, shared, k, dx, true);
+                    at += ck;
                 }
-                case Op.Bias bi -> accumulate(grads, shared, in[0], g, false); // d(x + b)/dx = 1; biases are no proxy's weights
-                case Op.Resize r -> {
-                    if (in[0] != graph.input() || inputGrad) {
-                        Tensor dx = pool.take(dtype, inShape);
-                        backend.resizeBackward(g, dx);
-                        accumulate(grads, shared, in[0], dx, true);
-                    }
+            }
+            case Op.Slice sl -> {
+                Tensor x = values[in[0]];
+                Tensor dx = pool.take(dtype, inShape);
+                dx.fill(0.0); // the channels cut off get no gradient
+                backend.channelCopy(g, 0, dx, 0, sl.channels());
+                accumulate(grads, shared, in[0], dx, true);
+            }
+            case Op.Add a -> {
+                for (int k : in) accumulate(grads, shared, k, g, false);
+            }
+            case Op.GlobalAvgPool gp -> {
+                Tensor dx = pool.take(dtype, inShape);
+                backend.globalAvgPoolBackward(g, dx);
+                accumulate(grads, shared, in[0], dx, true);
+            }
+            case Op.Linear l -> {
+                Tensor x = values[in[0]];
+                Tensor w = weights.get(l.param() + ".weight");
+                if (weightGrads) {
+                    requireKept(x, in[0]);
+                    Tensor dw = pool.take(dtype, w.shape());
+                    backend.linearBackwardWeight(x, g, dw);
+                    wgrads.put(l.param() + ".weight", dw);
                 }
-                case Op.Sigmoid sg -> {
-                    Tensor dx = pool.take(dtype, g.shape());
-                    backend.sigmoidBackward(values[id], g, dx);
-                    accumulate(grads, shared, in[0], dx, true);
-                }
-                case Op.ChannelScale cs -> {
-                    Tensor x = values[in[0]], sc = values[in[1]];
-                    Tensor dx = pool.take(dtype, inShape);
-                    backend.channelScale(g, sc, dx);
-                    Tensor ds = pool.take(dtype, sc.shape());
-                    backend.channelScaleBackwardScale(x, g, ds);
-                    accumulate(grads, shared, in[0], dx, true);
-                    accumulate(grads, shared, in[1], ds, true);
-                }
-                case Op.Concat c -> {
-                    int at = 0;
-                    for (int k : in) {
-                        int ck = graph.node(k).shape()[0];
-                        Tensor dx = pool.take(dtype, batchShape(graph.node(k)));
-                        backend.channelCopy(g, at, dx, 0, ck);
-                        accumulate(grads, shared, k, dx, true);
-                        at += ck;
-                    }
-                }
-                case Op.Slice sl -> {
-                    Tensor x = values[in[0]];
-                    Tensor dx = pool.take(dtype, inShape);
-                    dx.fill(0.0); // the channels cut off get no gradient
-                    backend.channelCopy(g, 0, dx, 0, sl.channels());
-                    accumulate(grads, shared, in[0], dx, true);
-                }
-                case Op.Add a -> {
-                    for (int k : in) accumulate(grads, shared, k, g, false);
-                }
-                case Op.GlobalAvgPool gp -> {
-                    Tensor dx = pool.take(dtype, inShape);
-                    backend.globalAvgPoolBackward(g, dx);
-                    accumulate(grads, shared, in[0], dx, true);
-                }
-                case Op.Linear l -> {
-                    Tensor x = values[in[0]];
-                    Tensor w = weights.get(l.param() + ".weight");
-                    if (weightGrads) {
-                        requireKept(x, in[0]);
-                        Tensor dw = pool.take(dtype, w.shape());
-                        backend.linearBackwardWeight(x, g, dw);
-                        wgrads.put(l.param() + ".weight", dw);
-                    }
-                    Tensor dx = pool.take(dtype, inShape);
-                    backend.linearBackwardData(g, w, dx);
-                    accumulate(grads, shared, in[0], dx, true);
-                }
+                Tensor dx = pool.take(dtype, inShape);
+                backend.linearBackwardData(g, w, dx);
+                accumulate(grads, shared, in[0], dx, true);
             }
         }
     }

@@ -107,6 +107,13 @@ public enum Proxy {
         };
     }
 
+    /** What a set of proxies needs computed, together. */
+    public static Set<Need> needsOf(java.util.Collection<Proxy> proxies) {
+        Set<Need> needs = EnumSet.noneOf(Need.class);
+        for (Proxy p : proxies) needs.addAll(p.needs());
+        return needs;
+    }
+
     /** One response matrix of a correlation proxy: K += weight * |corrcoef(response)|. */
     public record Term(Response response, double weight) {}
 

@@ -15,7 +15,6 @@ import io.wrcor.tensor.Tensor;
 import io.wrcor.tensor.TensorPool;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
-import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -66,8 +65,7 @@ public final class Scorer {
     }
 
     private Result run(Graph graph, Graph synflowGraph, Weights weights, Batch batch, List<Proxy> proxies) {
-        Set<Proxy.Need> needs = EnumSet.noneOf(Proxy.Need.class);
-        for (Proxy p : proxies) needs.addAll(p.needs());
+        Set<Proxy.Need> needs = Proxy.needsOf(proxies);
         int b = batch.size();
         int classes = graph.node(graph.logits()).shape()[0];
         for (int label : batch.labels()) {
