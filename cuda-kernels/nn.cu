@@ -330,10 +330,18 @@ KERNEL void depthwise_backward_weight(GLOBAL const real *x, GLOBAL const real *d
     dw[i] = s.sum;
 }
 
+/* resize positions and weights in float64 where the device has it, as the CPU backends compute them:
+   in float32 an ulp of a source position moved the resized input by 3e-6 and a score by 1e-4 */
+#if HAS_FP64 || REAL_IS_DOUBLE
+typedef double coord;
+#else
+typedef float coord;
+#endif
+
 /* PyTorch's align_corners=False source position of output o for a resize from n_in to n_out cells */
-DEVICE_FN real resize_src(int o, int n_in, int n_out) {
-    real src = ((real) o + (real) 0.5) * ((real) n_in / (real) n_out) - (real) 0.5;
-    return src < 0 ? (real) 0 : src;
+DEVICE_FN coord resize_src(int o, int n_in, int n_out) {
+    coord src = ((coord) o + (coord) 0.5) * ((coord) n_in / (coord) n_out) - (coord) 0.5;
+    return src < 0 ? (coord) 0 : src;
 }
 
 /* bilinear resize; n = planes * ho * wo */
@@ -342,19 +350,20 @@ KERNEL void resize_forward(GLOBAL const real *x, GLOBAL real *y, long n, int h, 
     if (i >= n) return;
     int ox = (int) (i % wo), oy = (int) ((i / wo) % ho);
     long p = i / ((long) wo * ho);
-    real sy = resize_src(oy, h, ho), sx = resize_src(ox, w, wo);
+    coord sy = resize_src(oy, h, ho), sx = resize_src(ox, w, wo);
     int y0 = min((int) sy, h - 1), x0 = min((int) sx, w - 1);
     int y1 = min(y0 + 1, h - 1), x1 = min(x0 + 1, w - 1);
-    real ly = sy - y0, lx = sx - x0;
+    coord ly = sy - y0, lx = sx - x0;
     GLOBAL const real *b = x + p * h * w;
-    y[i] = (1 - ly) * ((1 - lx) * b[y0 * w + x0] + lx * b[y0 * w + x1]) + ly * ((1 - lx) * b[y1 * w + x0] + lx * b[y1 * w + x1]);
+    y[i] = (real) ((1 - ly) * ((1 - lx) * (coord) b[y0 * w + x0] + lx * (coord) b[y0 * w + x1])
+                   + ly * ((1 - lx) * (coord) b[y1 * w + x0] + lx * (coord) b[y1 * w + x1]));
 }
 
 /* the weight with which output o reads input cell c along one axis (0 when it does not) */
-DEVICE_FN real resize_weight(int o, int c, int n_in, int n_out) {
-    real s = resize_src(o, n_in, n_out);
+DEVICE_FN coord resize_weight(int o, int c, int n_in, int n_out) {
+    coord s = resize_src(o, n_in, n_out);
     int i0 = min((int) s, n_in - 1), i1 = min(i0 + 1, n_in - 1);
-    real l = s - i0, wt = 0;
+    coord l = s - i0, wt = 0;
     if (i0 == c) wt += 1 - l;
     if (i1 == c) wt += l;
     return wt;
@@ -369,16 +378,16 @@ KERNEL void resize_backward(GLOBAL const real *dy, GLOBAL real *dx, long n, int 
     real fy = (real) ho / (real) h, fx = (real) wo / (real) w;
     int oy0 = max(0, (int) ((iy - 1) * fy) - 2), oy1 = min(ho - 1, (int) ((iy + 2) * fy) + 2);
     int ox0 = max(0, (int) ((ix - 1) * fx) - 2), ox1 = min(wo - 1, (int) ((ix + 2) * fx) + 2);
-    real s = 0;
+    coord s = 0;
     for (int oy = oy0; oy <= oy1; oy++) {
-        real wy = resize_weight(oy, iy, h, ho);
+        coord wy = resize_weight(oy, iy, h, ho);
         if (wy == 0) continue;
         for (int ox = ox0; ox <= ox1; ox++) {
-            real wx = resize_weight(ox, ix, w, wo);
+            coord wx = resize_weight(ox, ix, w, wo);
             if (wx != 0) s += dy[(p * ho + oy) * wo + ox] * wy * wx;
         }
     }
-    dx[i] = s;
+    dx[i] = (real) s;
 }
 
 KERNEL void sigmoid_forward(GLOBAL const real *x, GLOBAL real *y, long n) {

@@ -83,6 +83,15 @@ public final class Fixtures {
         }
     }
 
+    public static float[] float32File(Path p) {
+        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ); Arena a = Arena.ofShared()) {
+            MemorySegment m = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), a);
+            return m.toArray(ValueLayout.JAVA_FLOAT_UNALIGNED);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     public static TensorFolder load(String id, Arena arena) {
         return TensorFolder.load(fixture(id), arena);
     }

@@ -44,9 +44,13 @@ abstract class BackendContract {
     }
 
     static void assertClose(Tensor got, Tensor want, DType t, String what) {
+        assertClose(got, want, t == DType.F32 ? 2e-5 : 1e-12, what);
+    }
+
+    static void assertClose(Tensor got, Tensor want, double tolerance, String what) {
         for (long i = 0; i < got.numel(); i++) assertTrue(!Double.isNaN(got.get(i)), what + ": element " + i + " was never written");
         double err = relErr(got, want);
-        assertTrue(err < (t == DType.F32 ? 2e-5 : 1e-12), what + ": relative error " + err);
+        assertTrue(err < tolerance, what + ": relative error " + err);
     }
 
     static int out(int in, int k, int s, int p) {
@@ -166,16 +170,20 @@ abstract class BackendContract {
         }
     }
 
-    /** Up, down, odd ratios, and a size kept. */
+    /**
+     * Up, down, odd ratios, a size kept, and CIFAR-sized to MobileNetV2-sized. The forward pass is a
+     * four-tap interpolation, so it is held to 2e-7 in float32: source positions computed in float32
+     * put it at 3e-6, which moved a MobileNetV2-like snip by 1e-4.
+     */
     @ParameterizedTest
-    @CsvSource({"7,5,12,9", "12,9,7,5", "8,8,8,8", "5,7,16,3"})
+    @CsvSource({"7,5,12,9", "12,9,7,5", "8,8,8,8", "5,7,16,3", "32,30,320,288"})
     void resizeKernelsMatchTheReference(int h, int w, int ho, int wo) {
         for (DType t : DType.values()) {
             try (Arena a = Arena.ofShared()) {
                 Tensor x = normal(a, rnd, t, 2, 3, h, w), y = poisoned(a, t, 2, 3, ho, wo), y2 = Tensor.allocate(a, t, 2, 3, ho, wo);
                 be().resizeForward(x, y);
                 REF.resizeForward(x, y2);
-                assertClose(y, y2, t, "resize_forward");
+                assertClose(y, y2, t == DType.F32 ? 2e-7 : 1e-12, "resize_forward");
                 Tensor dy = normal(a, rnd, t, 2, 3, ho, wo), dx = poisoned(a, t, x.shape()), dx2 = Tensor.allocate(a, t, x.shape());
                 be().resizeBackward(dy, dx);
                 REF.resizeBackward(dy, dx2);
