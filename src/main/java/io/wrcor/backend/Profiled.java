@@ -12,7 +12,7 @@ import java.util.Map;
  * {@code bench --profile}. Single engine thread, as every backend is driven.
  */
 public final class Profiled {
-    private final Map<String, long[]> totals = new LinkedHashMap<>(); // op -> {nanos, calls}
+    private final Map<String, long[]> totals = new LinkedHashMap<>(); // op -> {nanos, calls, tensor bytes}
 
     /** The timed view of {@code inner}; default methods (the correlator) run through the view, so their ops are timed too. */
     public Backend wrap(Backend inner) {
@@ -25,9 +25,10 @@ public final class Profiled {
             } catch (InvocationTargetException e) {
                 throw e.getCause();
             } finally {
-                long[] t = totals.computeIfAbsent(m.getName(), k -> new long[2]);
+                long[] t = totals.computeIfAbsent(m.getName(), k -> new long[3]);
                 t[0] += System.nanoTime() - t0;
                 t[1]++;
+                if (args != null) for (Object a : args) if (a instanceof io.wrcor.tensor.Tensor x) t[2] += x.numel() * x.dtype().bytes;
             }
         };
         return (Backend) java.lang.reflect.Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class}, h);
@@ -37,13 +38,17 @@ public final class Profiled {
         totals.clear();
     }
 
-    /** One line per op, slowest first: seconds, share of the ops' total, calls. */
+    /**
+     * One line per op, slowest first: seconds, share of the ops' total, calls, and the bytes of its
+     * tensor arguments over its time (each tensor counted once: a floor on the memory traffic).
+     */
     public String report(int archs) {
         long all = totals.values().stream().mapToLong(t -> t[0]).sum();
         StringBuilder sb = new StringBuilder(String.format("  op time per architecture (%d archs), slowest first:%n", archs));
         totals.entrySet().stream().sorted(Comparator.comparingLong((Map.Entry<String, long[]> e) -> e.getValue()[0]).reversed())
-                .forEach(e -> sb.append(String.format("    %-28s %8.3f s  %5.1f%%  %7d calls%n", e.getKey(),
-                        e.getValue()[0] / 1e9 / archs, 100.0 * e.getValue()[0] / Math.max(1, all), e.getValue()[1] / archs)));
+                .forEach(e -> sb.append(String.format("    %-28s %8.3f s  %5.1f%%  %7d calls  %6.1f GB/s%n", e.getKey(),
+                        e.getValue()[0] / 1e9 / archs, 100.0 * e.getValue()[0] / Math.max(1, all), e.getValue()[1] / archs,
+                        e.getValue()[2] / Math.max(1.0, e.getValue()[0]))));
         return sb.toString();
     }
 }

@@ -28,6 +28,7 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
 
     private final ReferenceBackend ref = new ReferenceBackend();
     private final OpenBlas blas;
+    private final NativeKernels nk; // null: the same sums through BLAS calls
     private final int threads;
     private final ExecutorService workers;
     private final Arena arena = Arena.ofShared();
@@ -37,9 +38,15 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
     private final float[][] padHeap, colHeap; // per worker: im2col / col2im scratch on the heap
 
     public FastCpuBackend(int threads) {
+        this(threads, true);
+    }
+
+    /** @param useNative whether to use the native kernels where they were built (false: their BLAS form) */
+    public FastCpuBackend(int threads, boolean useNative) {
         if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
         this.blas = OpenBlas.get();
         if (blas == null) throw new IllegalStateException("cpu backend unavailable: OpenBLAS could not be loaded: " + OpenBlas.failure());
+        this.nk = useNative ? NativeKernels.get() : null;
         this.threads = threads;
         this.workers = threads > 1 ? Executors.newFixedThreadPool(threads - 1, r -> {
             Thread t = new Thread(r, "wrcor-cpu");
@@ -56,7 +63,8 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
 
     @Override
     public String name() {
-        return "cpu (" + threads + " threads, " + blas.origin() + ")";
+        return "cpu (" + threads + " threads, " + blas.origin() + ", "
+                + (nk != null ? "native kernels " + nk.variant() : "no native kernels: " + (NativeKernels.get() == null ? NativeKernels.failure() : "off")) + ")";
     }
 
     @FunctionalInterface
@@ -359,15 +367,29 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         MemorySegment xs = x.data(), ys = y.data();
         parallelFor(c, (worker, from, to) -> {
             for (int ch = from; ch < to; ch++) {
+                // two planes at a time, each with its own accumulators (eight chains in flight instead of
+                // four): the same sums in the same order as one plane at a time, to the bit
+                float[] pair = new float[2];
                 double s = 0;
-                for (int n = 0; n < b; n++) s += sum(xs, (n * (long) c + ch) * hw, hw);
+                int n = 0;
+                for (; n + 1 < b; n += 2) {
+                    sum2(xs, (n * (long) c + ch) * hw, ((n + 1) * (long) c + ch) * hw, hw, pair);
+                    s += pair[0];
+                    s += pair[1];
+                }
+                if (n < b) s += sum(xs, (n * (long) c + ch) * hw, hw);
                 double m = s / count, v = 0;
-                for (int n = 0; n < b; n++) v += sumSquaredDeviations(xs, (n * (long) c + ch) * hw, hw, (float) m);
+                for (n = 0; n + 1 < b; n += 2) {
+                    sumSquaredDeviations2(xs, (n * (long) c + ch) * hw, ((n + 1) * (long) c + ch) * hw, hw, (float) m, pair);
+                    v += pair[0];
+                    v += pair[1];
+                }
+                if (n < b) v += sumSquaredDeviations(xs, (n * (long) c + ch) * hw, hw, (float) m);
                 double is = 1.0 / Math.sqrt(v / count + eps);
                 mean[ch] = m;
                 invStd[ch] = is;
                 float scale = (float) (is * gamma.get(ch)), shift = (float) (beta.get(ch) - m * is * gamma.get(ch));
-                for (int n = 0; n < b; n++) {
+                for (n = 0; n < b; n++) {
                     long base = (n * (long) c + ch) * hw;
                     for (long i = 0; i < hw; i++) ys.setAtIndex(F, base + i, xs.getAtIndex(F, base + i) * scale + shift);
                 }
@@ -407,6 +429,55 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
             a0 += d * d;
         }
         return (a0 + a1) + (a2 + a3);
+    }
+
+    /** {@link #sum} of the planes at b0 and b1 into out[0] and out[1], interleaved. */
+    private static void sum2(MemorySegment s, long b0, long b1, long n, float[] out) {
+        float a0 = 0, a1 = 0, a2 = 0, a3 = 0, c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+        long i = 0;
+        for (; i + 3 < n; i += 4) {
+            a0 += s.getAtIndex(F, b0 + i);
+            c0 += s.getAtIndex(F, b1 + i);
+            a1 += s.getAtIndex(F, b0 + i + 1);
+            c1 += s.getAtIndex(F, b1 + i + 1);
+            a2 += s.getAtIndex(F, b0 + i + 2);
+            c2 += s.getAtIndex(F, b1 + i + 2);
+            a3 += s.getAtIndex(F, b0 + i + 3);
+            c3 += s.getAtIndex(F, b1 + i + 3);
+        }
+        for (; i < n; i++) {
+            a0 += s.getAtIndex(F, b0 + i);
+            c0 += s.getAtIndex(F, b1 + i);
+        }
+        out[0] = (a0 + a1) + (a2 + a3);
+        out[1] = (c0 + c1) + (c2 + c3);
+    }
+
+    /** {@link #sumSquaredDeviations} of the planes at b0 and b1 into out[0] and out[1], interleaved. */
+    private static void sumSquaredDeviations2(MemorySegment s, long b0, long b1, long n, float m, float[] out) {
+        float a0 = 0, a1 = 0, a2 = 0, a3 = 0, c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+        long i = 0;
+        for (; i + 3 < n; i += 4) {
+            float d0 = s.getAtIndex(F, b0 + i) - m, d1 = s.getAtIndex(F, b0 + i + 1) - m;
+            float d2 = s.getAtIndex(F, b0 + i + 2) - m, d3 = s.getAtIndex(F, b0 + i + 3) - m;
+            float e0 = s.getAtIndex(F, b1 + i) - m, e1 = s.getAtIndex(F, b1 + i + 1) - m;
+            float e2 = s.getAtIndex(F, b1 + i + 2) - m, e3 = s.getAtIndex(F, b1 + i + 3) - m;
+            a0 += d0 * d0;
+            c0 += e0 * e0;
+            a1 += d1 * d1;
+            c1 += e1 * e1;
+            a2 += d2 * d2;
+            c2 += e2 * e2;
+            a3 += d3 * d3;
+            c3 += e3 * e3;
+        }
+        for (; i < n; i++) {
+            float d = s.getAtIndex(F, b0 + i) - m, e = s.getAtIndex(F, b1 + i) - m;
+            a0 += d * d;
+            c0 += e * e;
+        }
+        out[0] = (a0 + a1) + (a2 + a3);
+        out[1] = (c0 + c1) + (c2 + c3);
     }
 
     /** acc[0] += sum of g, acc[1] += sum of g * (x - m), over one plane, in one pass. */
@@ -597,8 +668,11 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
     // few unused columns per row), each tap is then one BLAS axpy (or dot, for the weight gradient)
     // over the whole output at an offset. (The JIT does not vectorise a[j] += w * b[j + off]
     // itself: it cannot rule out that a and b are one array.)
-    // Planes are independent for the forward and data-gradient passes; the weight gradient sums
-    // over the batch, so it splits over channels.
+    // The planes of one channel share its weights, so the forward and data-gradient passes stack a
+    // channel's planes of the whole batch one phase-layout length apart and run each tap as one axpy
+    // over the stack (the unused cells between planes read or receive only what is discarded or
+    // zero): k*k BLAS calls per channel instead of per plane, whose call overhead dominated small
+    // planes. Work splits over channels; the weight gradient sums over the batch per channel.
 
     /** The phase layout of one depthwise convolution's planes. */
     private static final class Phases {
@@ -624,6 +698,18 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
             return s * s * q;
         }
 
+        /** The phase plane that tap t (row by row) reads. */
+        int phaseOf(int t) {
+            return ((t / k) % s) * s + (t % k) % s;
+        }
+
+        /** {@link #tap} of every tap, row by row. */
+        int[] taps() {
+            int[] t = new int[k * k];
+            for (int ky = 0; ky < k; ky++) for (int kx = 0; kx < k; kx++) t[ky * k + kx] = tap(ky, kx);
+            return t;
+        }
+
         /** Where tap (ky, kx) of output cell 0 reads; output cell j reads offset + j. */
         int tap(int ky, int kx) {
             return ((ky % s) * s + kx % s) * q + (ky / s) * qw + kx / s;
@@ -645,15 +731,20 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
 
         /** The phase planes of one input plane (plane: h x wd, row-major). */
         void split(float[] plane, float[] phases) {
-            java.util.Arrays.fill(phases, 0f);
+            split(plane, phases, 0);
+        }
+
+        /** The phase planes of one input plane into phases[base, base + length()). */
+        void split(float[] plane, float[] phases, int base) {
+            java.util.Arrays.fill(phases, base, base + length(), 0f);
             int rows = rows(), cols = cols();
             for (int iy = 0; iy < rows; iy++) {
                 if (s == 1) {
-                    System.arraycopy(plane, iy * wd, phases, cell(iy + pad, pad), cols);
+                    System.arraycopy(plane, iy * wd, phases, base + cell(iy + pad, pad), cols);
                     continue;
                 }
                 for (int rx = 0; rx < s; rx++) { // the columns of one phase: every s-th, to consecutive cells
-                    int ix = Math.floorMod(rx - pad, s), at = cell(iy + pad, ix + pad), from = iy * wd;
+                    int ix = Math.floorMod(rx - pad, s), at = base + cell(iy + pad, ix + pad), from = iy * wd;
                     for (; ix < cols; ix += s) phases[at++] = plane[from + ix];
                 }
             }
@@ -661,15 +752,19 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
 
         /** The adjoint of {@link #split}: the input plane's cells that windows read, from the phase planes; zeros elsewhere. */
         void join(float[] phases, float[] plane) {
+            join(phases, 0, plane);
+        }
+
+        void join(float[] phases, int base, float[] plane) {
             java.util.Arrays.fill(plane, 0f);
             int rows = rows(), cols = cols();
             for (int iy = 0; iy < rows; iy++) {
                 if (s == 1) {
-                    System.arraycopy(phases, cell(iy + pad, pad), plane, iy * wd, cols);
+                    System.arraycopy(phases, base + cell(iy + pad, pad), plane, iy * wd, cols);
                     continue;
                 }
                 for (int rx = 0; rx < s; rx++) {
-                    int ix = Math.floorMod(rx - pad, s), at = cell(iy + pad, ix + pad), to = iy * wd;
+                    int ix = Math.floorMod(rx - pad, s), at = base + cell(iy + pad, ix + pad), to = iy * wd;
                     for (; ix < cols; ix += s) plane[to + ix] = phases[at++];
                 }
             }
@@ -677,66 +772,123 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
 
         /** An output plane (ho x wo) into the phase-width layout, zeros in the unused columns. */
         void widen(float[] plane, float[] out) {
-            java.util.Arrays.fill(out, 0f);
-            for (int oy = 0; oy < ho; oy++) System.arraycopy(plane, oy * wo, out, oy * qw, wo);
+            widen(plane, out, 0, outLen);
         }
 
-        void narrow(float[] out, float[] plane) {
-            for (int oy = 0; oy < ho; oy++) System.arraycopy(out, oy * qw, plane, oy * wo, wo);
+        /** The output plane into out[base, base + len) (len >= outLen), zeros in every other cell there. */
+        void widen(float[] plane, float[] out, int base, int len) {
+            java.util.Arrays.fill(out, base, base + len, 0f);
+            for (int oy = 0; oy < ho; oy++) System.arraycopy(plane, oy * wo, out, base + oy * qw, wo);
+        }
+
+        void narrow(float[] out, int base, float[] plane) {
+            for (int oy = 0; oy < ho; oy++) System.arraycopy(out, base + oy * qw, plane, oy * wo, wo);
         }
     }
 
     @Override
     public void depthwiseForward(Tensor x, Tensor w, int stride, int pad, Tensor y) {
         if (x.dtype() != DType.F32) { ref.depthwiseForward(x, w, stride, pad, y); return; }
-        int planes = x.dim(0) * x.dim(1), c = x.dim(1), h = x.dim(2), wd = x.dim(3), k = w.dim(2), ho = y.dim(2), wo = y.dim(3);
+        int b = x.dim(0), c = x.dim(1), h = x.dim(2), wd = x.dim(3), k = w.dim(2), ho = y.dim(2), wo = y.dim(3);
         Phases ph = new Phases(h, wd, k, stride, pad, ho, wo);
+        int len = ph.length(), group = stackOf(ph, b); // plane i of a stack at i * len
+        int[] offs = ph.taps();
         MemorySegment xs = x.data(), ws = w.data(), ys = y.data();
-        parallelFor(planes, (worker, from, to) -> {
-            float[] in = new float[h * wd], phases = new float[ph.length()], out = new float[ph.outLen], res = new float[ho * wo];
+        parallelFor(c, (worker, from, to) -> {
+            float[] in = new float[h * wd], phases = new float[group * len], out = new float[group * len], res = new float[ho * wo];
             float[] wk = new float[k * k];
-            for (int p = from; p < to; p++) {
-                MemorySegment.copy(xs, F, (long) p * h * wd * 4, in, 0, h * wd);
-                MemorySegment.copy(ws, F, (long) (p % c) * k * k * 4, wk, 0, k * k);
-                ph.split(in, phases);
-                java.util.Arrays.fill(out, 0f);
-                int n = ph.outLen;
-                for (int ky = 0; ky < k; ky++)
-                    for (int kx = 0; kx < k; kx++) {
-                        float wv = wk[ky * k + kx];
-                        int off = ph.tap(ky, kx);
-                        blas.saxpy(n, wv, phases, off, out, 0);
+            for (int ch = from; ch < to; ch++) {
+                MemorySegment.copy(ws, F, (long) ch * k * k * 4, wk, 0, k * k);
+                for (int first = 0; first < b; first += group) {
+                    int planes = Math.min(group, b - first), n = (planes - 1) * len + ph.outLen;
+                    for (int i = 0; i < planes; i++) {
+                        MemorySegment.copy(xs, F, ((long) (first + i) * c + ch) * h * wd * 4, in, 0, h * wd);
+                        ph.split(in, phases, i * len);
                     }
-                ph.narrow(out, res);
-                MemorySegment.copy(res, 0, ys, F, (long) p * ho * wo * 4, ho * wo);
+                    if (nk != null) {
+                        nk.multiTap(n, k * k, wk, offs, phases, out, 0);
+                    } else {
+                        java.util.Arrays.fill(out, 0, n, 0f);
+                        for (int t = 0; t < k * k; t++) blas.saxpy(n, wk[t], phases, offs[t], out, 0);
+                    }
+                    for (int i = 0; i < planes; i++) {
+                        ph.narrow(out, i * len, res);
+                        MemorySegment.copy(res, 0, ys, F, ((long) (first + i) * c + ch) * ho * wo * 4, ho * wo);
+                    }
+                }
             }
         });
+    }
+
+    /**
+     * Planes per stack. Small stride-1 planes are stacked (as many as keep a stack near 128 KB, so
+     * that the k*k passes over it stay in cache): per-plane calls cost more than their arithmetic
+     * there (14 x 14 planes: 1.5x faster stacked). Larger planes run one at a time (stacked, 56 x 56
+     * k5 and k7 were 15% slower), as do stride-2 planes, whose stack spacing (the four phase planes)
+     * is about four times the output they compute.
+     */
+    static int stackOf(Phases ph, int batch) {
+        return ph.s == 1 && ph.length() <= 1024 ? Math.max(1, Math.min(batch, (32 << 10) / ph.length())) : 1;
     }
 
     @Override
     public void depthwiseBackwardData(Tensor dy, Tensor w, int stride, int pad, Tensor dx) {
         if (dy.dtype() != DType.F32) { ref.depthwiseBackwardData(dy, w, stride, pad, dx); return; }
-        int planes = dx.dim(0) * dx.dim(1), c = dx.dim(1), h = dx.dim(2), wd = dx.dim(3), k = w.dim(2), ho = dy.dim(2), wo = dy.dim(3);
+        int b = dx.dim(0), c = dx.dim(1), h = dx.dim(2), wd = dx.dim(3), k = w.dim(2), ho = dy.dim(2), wo = dy.dim(3);
         Phases ph = new Phases(h, wd, k, stride, pad, ho, wo);
+        int len = ph.length(), group = stackOf(ph, b);
+        int[] offs = ph.taps();
+        // native: the scatter acc[off + j] += w * g[j] as a gather, acc[i] = sum of w * g[i - off] over
+        // the taps in the same order, from g shifted right by the largest offset (zeros before it).
+        // Phase plane p of acc only receives the taps whose (ky % s, kx % s) is p: one gather per phase
+        // over those taps, at their offsets within the phase plane.
+        int phasesPerPlane = stride * stride, lead = 0;
+        int[][] phaseTaps = new int[phasesPerPlane][], phaseOffs = new int[phasesPerPlane][];
+        for (int p = 0; p < phasesPerPlane; p++) {
+            final int phase = p;
+            phaseTaps[p] = java.util.stream.IntStream.range(0, k * k).filter(t -> ph.phaseOf(t) == phase).toArray();
+            for (int t : phaseTaps[p]) lead = Math.max(lead, offs[t] - p * ph.q);
+        }
+        for (int p = 0; p < phasesPerPlane; p++) {
+            phaseOffs[p] = new int[phaseTaps[p].length];
+            for (int i = 0; i < phaseTaps[p].length; i++) phaseOffs[p][i] = lead - (offs[phaseTaps[p][i]] - p * ph.q);
+        }
+        int base0 = nk != null ? lead : 0;
         MemorySegment gs = dy.data(), ws = w.data(), ds = dx.data();
-        parallelFor(planes, (worker, from, to) -> {
-            float[] gIn = new float[ho * wo], g = new float[ph.outLen], acc = new float[ph.length()], res = new float[h * wd];
-            float[] wk = new float[k * k];
-            for (int p = from; p < to; p++) {
-                MemorySegment.copy(gs, F, (long) p * ho * wo * 4, gIn, 0, ho * wo);
-                MemorySegment.copy(ws, F, (long) (p % c) * k * k * 4, wk, 0, k * k);
-                ph.widen(gIn, g);
-                java.util.Arrays.fill(acc, 0f);
-                int n = ph.outLen;
-                // each output's gradient scattered over its window: the adjoint of the forward loop
-                for (int ky = 0; ky < k; ky++)
-                    for (int kx = 0; kx < k; kx++) {
-                        float wv = wk[ky * k + kx];
-                        int off = ph.tap(ky, kx);
-                        blas.saxpy(n, wv, g, 0, acc, off);
+        parallelFor(c, (worker, from, to) -> {
+            float[] gIn = new float[ho * wo], g = new float[base0 + group * len], acc = new float[group * len], res = new float[h * wd];
+            float[] wk = new float[k * k], wp = new float[k * k];
+            int[] op = new int[k * k];
+            for (int ch = from; ch < to; ch++) {
+                MemorySegment.copy(ws, F, (long) ch * k * k * 4, wk, 0, k * k);
+                for (int first = 0; first < b; first += group) {
+                    int planes = Math.min(group, b - first), n = (planes - 1) * len + ph.outLen;
+                    for (int i = 0; i < planes; i++) { // zeros between the planes: they scatter nothing
+                        MemorySegment.copy(gs, F, ((long) (first + i) * c + ch) * ho * wo * 4, gIn, 0, ho * wo);
+                        ph.widen(gIn, g, base0 + i * len, len);
                     }
-                ph.join(acc, res); // input cells that no window reads get no gradient
-                MemorySegment.copy(res, 0, ds, F, (long) p * h * wd * 4, h * wd);
+                    if (nk != null && phasesPerPlane == 1) {
+                        nk.multiTap(planes * len, k * k, wk, phaseOffs[0], g, acc, 0);
+                    } else if (nk != null) {
+                        for (int i = 0; i < planes; i++)
+                            for (int p = 0; p < phasesPerPlane; p++) {
+                                int[] tp = phaseTaps[p];
+                                for (int u = 0; u < tp.length; u++) {
+                                    wp[u] = wk[tp[u]];
+                                    op[u] = phaseOffs[p][u] + i * len;
+                                }
+                                nk.multiTap(ph.q, tp.length, wp, op, g, acc, i * len + p * ph.q);
+                            }
+                    } else {
+                        java.util.Arrays.fill(acc, 0, planes * len, 0f);
+                        // each output's gradient scattered over its window: the adjoint of the forward loop
+                        for (int t = 0; t < k * k; t++) blas.saxpy(n, wk[t], g, 0, acc, offs[t]);
+                    }
+                    for (int i = 0; i < planes; i++) {
+                        ph.join(acc, i * len, res); // input cells that no window reads get no gradient
+                        MemorySegment.copy(res, 0, ds, F, ((long) (first + i) * c + ch) * h * wd * 4, h * wd);
+                    }
+                }
             }
         });
     }

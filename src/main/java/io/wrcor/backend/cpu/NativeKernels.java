@@ -1,0 +1,127 @@
+package io.wrcor.backend.cpu;
+
+import io.wrcor.util.CacheDir;
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.MessageDigest;
+import java.util.HexFormat;
+
+/**
+ * The engine's own native CPU kernels ({@code native/cpu_kernels.c}), packaged in the jar when the
+ * build machine had a C compiler, unpacked once into the cache folder and called through FFM. The
+ * AVX2+FMA build where the CPU has both, the plain x86-64 build elsewhere. Absent (no compiler at
+ * build time, another architecture, a load failure), {@link #get()} is null and the fast CPU backend
+ * computes the same sums through BLAS calls; {@link #failure()} says why.
+ */
+public final class NativeKernels {
+    private static final String JAR_DIR = "/native/linux-x86_64/";
+
+    private static final class Holder {
+        static final NativeKernels INSTANCE;
+        static final String FAILURE;
+
+        static {
+            NativeKernels k = null;
+            String failure = null;
+            try {
+                k = load();
+            } catch (Throwable t) {
+                failure = t.getMessage() == null ? t.toString() : t.getMessage();
+            }
+            INSTANCE = k;
+            FAILURE = failure;
+        }
+    }
+
+    private final MethodHandle multiTap;
+    private final String variant;
+
+    private NativeKernels(SymbolLookup lookup, String variant) {
+        ValueLayout I = ValueLayout.JAVA_INT, P = ValueLayout.ADDRESS;
+        // critical: reads and writes Java arrays in place (the GC waits for the call)
+        multiTap = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_multi_tap").orElseThrow(),
+                FunctionDescriptor.ofVoid(I, I, P, P, P, P), Linker.Option.critical(true));
+        this.variant = variant;
+    }
+
+    /** The loaded kernels, or null when there are none (see {@link #failure()}). */
+    public static NativeKernels get() {
+        return Holder.INSTANCE;
+    }
+
+    public static String failure() {
+        return Holder.FAILURE;
+    }
+
+    /** Which build was loaded: "avx2" or "x86-64". */
+    public String variant() {
+        return variant;
+    }
+
+    /**
+     * dst[dstOff + j] = sum over t in [0, taps), in order, of w[t] * src[off[t] + j], for j in [0, n).
+     * Every src index read must lie in the array: the caller's layout guarantees it, and it is
+     * checked here, since native code would read past the array silently.
+     */
+    public void multiTap(int n, int taps, float[] w, int[] off, float[] src, float[] dst, int dstOff) {
+        if (n < 0 || taps > w.length || taps > off.length || dstOff < 0 || (long) dstOff + n > dst.length) {
+            throw new IndexOutOfBoundsException("multiTap: n " + n + ", taps " + taps + ", dst [" + dstOff + ", +n) of " + dst.length);
+        }
+        for (int t = 0; t < taps; t++) {
+            if (off[t] < 0 || (long) off[t] + n > src.length) {
+                throw new IndexOutOfBoundsException("multiTap: tap " + t + " reads [" + off[t] + ", " + ((long) off[t] + n) + ") of " + src.length);
+            }
+        }
+        try {
+            multiTap.invokeExact(n, taps, MemorySegment.ofArray(w), MemorySegment.ofArray(off), MemorySegment.ofArray(src),
+                    MemorySegment.ofArray(dst).asSlice(4L * dstOff));
+        } catch (Throwable t) {
+            throw new IllegalStateException("wrcor_multi_tap failed", t);
+        }
+    }
+
+    private static NativeKernels load() throws Exception {
+        String arch = System.getProperty("os.arch");
+        if (!System.getProperty("os.name").startsWith("Linux") || !(arch.equals("amd64") || arch.equals("x86_64"))) {
+            throw new IOException("built for Linux x86-64 only, this is " + System.getProperty("os.name") + " " + arch);
+        }
+        String variant = cpuHas("avx2") && cpuHas("fma") ? "avx2" : "x86-64";
+        String name = "libwrcor-cpu-" + variant + ".so";
+        byte[] lib;
+        try (InputStream in = NativeKernels.class.getResourceAsStream(JAR_DIR + name)) {
+            if (in == null) throw new IOException("not built (no C compiler when the engine was built)");
+            lib = in.readAllBytes();
+        }
+        String hash = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(lib)).substring(0, 16);
+        Path dir = CacheDir.root().resolve("native-" + hash);
+        Files.createDirectories(dir);
+        Path target = dir.resolve(name);
+        if (!Files.exists(target)) {
+            Path tmp = Files.createTempFile(dir, name, ".part");
+            Files.write(tmp, lib);
+            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        }
+        return new NativeKernels(SymbolLookup.libraryLookup(target, Arena.global()), variant);
+    }
+
+    private static boolean cpuHas(String flag) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
+                if (line.startsWith("flags")) return (" " + line.substring(line.indexOf(':') + 1) + " ").contains(" " + flag + " ");
+            }
+        } catch (IOException | RuntimeException e) {
+            // unreadable: assume the plain build
+        }
+        return false;
+    }
+}
