@@ -62,7 +62,7 @@ public final class Engine implements AutoCloseable {
      */
     public Scorer.Result score(Arch arch, long seed, Batch batch, List<Proxy> proxies) {
         if (seed != drawnSeed) {
-            drawnWeights.clear();
+            dropWeights();
             weightArena.close();
             weightArena = Arena.ofShared();
             drawnSeed = seed;
@@ -194,9 +194,16 @@ public final class Engine implements AutoCloseable {
         return s.sizeOf(folder.meta(), s.defaultSize());
     }
 
+    /** Forgets the drawn weights, giving back their device copies (uploaded once, kept for the next architectures). */
+    private void dropWeights() {
+        for (Tensor t : drawnWeights.values()) t.dropDevice();
+        drawnWeights.clear();
+    }
+
     @Override
     public void close() {
         pool.close();
+        dropWeights();
         weightArena.close();
     }
 }

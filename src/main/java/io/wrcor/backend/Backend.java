@@ -1,5 +1,6 @@
 package io.wrcor.backend;
 
+import io.wrcor.tensor.DType;
 import io.wrcor.tensor.Tensor;
 
 /**
@@ -22,12 +23,30 @@ public interface Backend {
 
     /**
      * Training-mode batch norm: batch mean and biased batch variance per channel. Writes y and the
-     * per-channel mean and 1/sqrt(var + eps) that the backward pass needs.
+     * per-channel mean and 1/sqrt(var + eps) that the backward pass needs, into tensors of c values
+     * of {@link #statsType} (a device backend keeps them on the device).
      */
-    void batchNormForward(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, double[] mean, double[] invStd);
+    void batchNormForward(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, Tensor mean, Tensor invStd);
 
-    /** dx for training-mode batch norm (the batch statistics depend on x). */
-    void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, double[] mean, double[] invStd, Tensor dx);
+    /** dx for training-mode batch norm (the batch statistics depend on x); mean and invStd of any type. */
+    void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, Tensor mean, Tensor invStd, Tensor dx);
+
+    /** The element type of batch-norm statistics for activations of type t: float64 unless a backend says otherwise. */
+    default DType statsType(DType t) {
+        return DType.F64;
+    }
+
+    /** The values of a statistics tensor, for backends that compute on the host. */
+    static double[] values(Tensor t) {
+        double[] v = new double[Math.toIntExact(t.numel())];
+        for (int i = 0; i < v.length; i++) v[i] = t.get(i);
+        return v;
+    }
+
+    /** Writes values into a statistics tensor. */
+    static void store(double[] v, Tensor t) {
+        for (int i = 0; i < v.length; i++) t.set(i, v[i]);
+    }
 
     void relu(Tensor x, Tensor y);
 

@@ -2,6 +2,7 @@ package io.wrcor.backend;
 
 import io.wrcor.backend.cpu.Correlation;
 import io.wrcor.tensor.DType;
+import io.wrcor.tensor.Residency;
 import io.wrcor.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -46,6 +47,82 @@ public abstract class KernelBackend implements Backend {
     /** Copies a device buffer into host memory (blocking). */
     protected abstract void read(long buffer, MemorySegment host);
 
+    /** Copies host memory into (the start of) a device buffer (blocking on the host side). */
+    protected abstract void write(long buffer, MemorySegment host);
+
+    // ------------------------------------------------------------------ device residency
+
+    /** What crossed between host and device, and how many kernels ran, since the last {@link #resetTransfers}. */
+    public record Transfers(long bytesIn, long bytesOut, long launches, long deviceBytesPeak) {}
+
+    private long bytesIn, bytesOut, launches, deviceBytes, deviceBytesPeak;
+    private final java.util.Set<Buf> live = new java.util.HashSet<>();
+    private boolean closed;
+
+    public Transfers transfers() {
+        return new Transfers(bytesIn, bytesOut, launches, deviceBytesPeak);
+    }
+
+    public void resetTransfers() {
+        bytesIn = bytesOut = launches = 0;
+        deviceBytesPeak = deviceBytes;
+    }
+
+    /**
+     * A tensor's device buffer, owned by this backend: it follows the tensor's host segment (a pooled
+     * segment's buffer is reused with it), holds its value while only kernels touch it, and comes
+     * back to the host only when host code reads the tensor.
+     */
+    private final class Buf implements Residency.DeviceCopy {
+        final long handle, bytes;
+
+        Buf(long bytes) {
+            this.handle = createBuffer(null, bytes);
+            this.bytes = bytes;
+            live.add(this);
+            deviceBytes += bytes;
+            deviceBytesPeak = Math.max(deviceBytesPeak, deviceBytes);
+        }
+
+        @Override
+        public void download(MemorySegment host) {
+            if (closed) throw new IllegalStateException(name() + " is closed: a tensor's value on it is lost");
+            read(handle, host); // blocking, after the queue's kernels
+            bytesOut += host.byteSize();
+        }
+
+        @Override
+        public void release() {
+            if (!live.remove(this)) return;
+            deviceBytes -= bytes;
+            if (!closed) releaseBuffer(handle);
+        }
+    }
+
+    /** The device buffer holding t's current value, made (and filled from the host) when needed. */
+    protected final long deviceBuffer(Tensor t) {
+        Residency r = t.residency();
+        long bytes = t.hostSegment().byteSize();
+        Buf b = r.device() instanceof Buf mine && live.contains(mine) ? mine : null;
+        if (b == null || b.bytes < bytes) {
+            if (r.device() != null) t.dropDevice(); // another backend's or too small: the value goes to the host first
+            b = new Buf(Math.max(bytes, r.capacity()));
+            r.attach(b);
+        }
+        if (!r.deviceCurrent() && r.hostCurrent()) {
+            write(b.handle, t.hostSegment());
+            bytesIn += bytes;
+            r.markUploaded();
+        }
+        return b.handle;
+    }
+
+    /** Gives back every device buffer of tensors (their values are lost); subclasses call it when closing. */
+    protected final void releaseTensorBuffers() {
+        for (Buf b : List.copyOf(live)) b.release();
+        closed = true;
+    }
+
     /** Enqueues kernel {@code name} of precision t over n items; args are Mem, Integer, Long or Real. */
     protected abstract void launchKernel(DType t, String name, long n, List<Object> args);
 
@@ -55,14 +132,18 @@ public abstract class KernelBackend implements Backend {
     // ------------------------------------------------------------------ launches
 
     /**
-     * One op's launches: arguments in kernel order; tensors are copied to fresh device buffers (an
-     * output's buffer starts as the host tensor's content, so a test can poison it), outputs are
-     * copied back and every buffer is released on close.
+     * One op's launches: arguments in kernel order. Tensors are passed as their device buffers
+     * ({@link #deviceBuffer}: uploaded only when the host has the newer value, as for weights and the
+     * input batch the first time, or a test's poisoned output); a tensor the kernels write is
+     * marked as held by the device, and nothing is copied back. Small per-op buffers (integers,
+     * per-channel scratch) are made here, released on close, and copied back only where asked.
      */
     protected final class Launch implements AutoCloseable {
         private final DType dtype;
-        private final List<Long> buffers = new ArrayList<>();
+        private final List<Long> buffers = new ArrayList<>(); // every buffer passed, in order (see buffer(int))
+        private final List<Long> owned = new ArrayList<>(); // the ones made here, released on close
         private final List<Object[]> downloads = new ArrayList<>();
+        private final List<Tensor> written = new ArrayList<>();
         private final List<Object> args = new ArrayList<>();
 
         Launch(DType dtype) {
@@ -72,7 +153,9 @@ public abstract class KernelBackend implements Backend {
 
         private long buffer(MemorySegment host, long bytes) {
             long b = createBuffer(host, bytes);
+            if (host != null) bytesIn += bytes;
             buffers.add(b);
+            owned.add(b);
             return b;
         }
 
@@ -92,15 +175,18 @@ public abstract class KernelBackend implements Backend {
 
         /** A tensor the kernel reads. */
         Launch in(Tensor t) {
-            args.add(new Mem(buffer(t.data(), t.data().byteSize())));
+            long b = deviceBuffer(t);
+            buffers.add(b);
+            args.add(new Mem(b));
             return this;
         }
 
-        /** A tensor the kernel writes, copied back on {@link #run}. */
+        /** A tensor the kernel writes (all of it or, like channel_copy, part of it): the device holds its value afterwards. */
         Launch out(Tensor t) {
-            long b = buffer(t.data(), t.data().byteSize());
-            downloads.add(new Object[]{b, t.data()});
+            long b = deviceBuffer(t);
+            buffers.add(b);
             args.add(new Mem(b));
+            written.add(t);
             return this;
         }
 
@@ -141,19 +227,26 @@ public abstract class KernelBackend implements Backend {
         /** Runs a kernel over n items with the arguments added so far, then clears them (buffers stay). */
         Launch kernel(String name, long n) {
             launchKernel(dtype, name, n, List.copyOf(args));
+            launches++;
             args.clear();
             return this;
         }
 
-        /** Waits for the kernels and copies the outputs back. */
+        /** Marks the written tensors as held by the device; copies back the scratch buffers asked for (waiting for the kernels then only). */
         void run() {
+            for (Tensor t : written) t.residency().markDeviceWritten();
+            if (downloads.isEmpty()) return;
             finish();
-            for (Object[] d : downloads) read((Long) d[0], (MemorySegment) d[1]);
+            for (Object[] d : downloads) {
+                MemorySegment host = (MemorySegment) d[1];
+                read((Long) d[0], host);
+                bytesOut += host.byteSize();
+            }
         }
 
         @Override
         public void close() {
-            for (long b : buffers) releaseBuffer(b);
+            for (long b : owned) releaseBuffer(b);
         }
     }
 
@@ -189,33 +282,49 @@ public abstract class KernelBackend implements Backend {
         }
     }
 
+    /** Batch-norm statistics stay on the device, in the activations' precision (what the kernels compute and read). */
     @Override
-    public void batchNormForward(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, double[] mean, double[] invStd) {
+    public DType statsType(DType t) {
+        return t;
+    }
+
+    @Override
+    public void batchNormForward(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, Tensor mean, Tensor invStd) {
         int c = x.dim(1);
         long hw = x.numel() / ((long) x.dim(0) * c);
+        int e = x.dtype().bytes;
+        boolean onDevice = mean.dtype() == x.dtype() && invStd.dtype() == x.dtype();
         try (Arena arena = Arena.ofConfined(); Launch l = new Launch(x.dtype())) {
-            int e = x.dtype().bytes;
-            MemorySegment m = arena.allocate((long) c * e), s = arena.allocate((long) c * e);
+            MemorySegment m = onDevice ? null : arena.allocate((long) c * e), s = onDevice ? null : arena.allocate((long) c * e);
             // buffers 0-6: x, mean, invstd, gamma, beta, scale, shift
-            l.in(x).scratch(c, e, m).scratch(c, e, s).in(gamma).in(beta).scratch(c, e, null).scratch(c, e, null).l(c).i(x.dim(0)).l(hw).r(eps)
-                    .kernel("bn_stats", c);
+            l.in(x);
+            if (onDevice) l.out(mean).out(invStd);
+            else l.scratch(c, e, m).scratch(c, e, s);
+            l.in(gamma).in(beta).scratch(c, e, null).scratch(c, e, null).l(c).i(x.dim(0)).l(hw).r(eps).kernel("bn_stats", c);
             l.buffer(0).out(y).buffer(5).buffer(6).l(y.numel()).i(c).l(hw).kernel("bn_apply", y.numel()).run();
-            for (int i = 0; i < c; i++) {
-                mean[i] = x.dtype() == DType.F32 ? m.getAtIndex(ValueLayout.JAVA_FLOAT, i) : m.getAtIndex(ValueLayout.JAVA_DOUBLE, i);
-                invStd[i] = x.dtype() == DType.F32 ? s.getAtIndex(ValueLayout.JAVA_FLOAT, i) : s.getAtIndex(ValueLayout.JAVA_DOUBLE, i);
+            if (!onDevice) { // statistics asked for in another precision: through the host
+                for (int i = 0; i < c; i++) {
+                    mean.set(i, x.dtype() == DType.F32 ? m.getAtIndex(ValueLayout.JAVA_FLOAT, i) : m.getAtIndex(ValueLayout.JAVA_DOUBLE, i));
+                    invStd.set(i, x.dtype() == DType.F32 ? s.getAtIndex(ValueLayout.JAVA_FLOAT, i) : s.getAtIndex(ValueLayout.JAVA_DOUBLE, i));
+                }
             }
         }
     }
 
     @Override
-    public void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, double[] mean, double[] invStd, Tensor dx) {
+    public void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, Tensor mean, Tensor invStd, Tensor dx) {
         int c = x.dim(1);
         long hw = x.numel() / ((long) x.dim(0) * c);
         try (Arena arena = Arena.ofConfined(); Launch l = new Launch(x.dtype())) {
             // buffers 0, 1, 2, 3: x, dy, mean, the per-channel sums
-            l.in(x).in(dy).in(mean, arena).scratch(2L * c, x.dtype().bytes, null).l(c).i(x.dim(0)).l(hw).kernel("bn_backward_reduce", c);
-            l.buffer(0).buffer(1).out(dx).buffer(2).in(invStd, arena).in(gamma).buffer(3).l(dx.numel()).i(c).l(hw)
-                    .l((long) x.dim(0) * hw).kernel("bn_backward_apply", dx.numel()).run();
+            l.in(x).in(dy);
+            if (mean.dtype() == x.dtype()) l.in(mean);
+            else l.in(Backend.values(mean), arena);
+            l.scratch(2L * c, x.dtype().bytes, null).l(c).i(x.dim(0)).l(hw).kernel("bn_backward_reduce", c);
+            l.buffer(0).buffer(1).out(dx).buffer(2);
+            if (invStd.dtype() == x.dtype()) l.in(invStd);
+            else l.in(Backend.values(invStd), arena);
+            l.in(gamma).buffer(3).l(dx.numel()).i(c).l(hw).l((long) x.dim(0) * hw).kernel("bn_backward_apply", dx.numel()).run();
         }
     }
 
@@ -430,6 +539,7 @@ public abstract class KernelBackend implements Backend {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment zeros = arena.allocate(Math.max(kBytes, 4L * accumulators));
             long k = createBuffer(zeros, kBytes), used = createBuffer(zeros, 4L * accumulators), skipped = createBuffer(zeros, 4L * accumulators);
+            bytesIn += kBytes + 8L * accumulators;
             return new Correlator() {
                 double[][] kernels;
                 int[] usedCounts, skippedCounts;
@@ -470,6 +580,7 @@ public abstract class KernelBackend implements Backend {
                         read(k, kh);
                         read(used, uh);
                         read(skipped, sh);
+                        bytesOut += kBytes + 8L * accumulators;
                         kernels = new double[accumulators][batch * batch];
                         usedCounts = new int[accumulators];
                         skippedCounts = new int[accumulators];

@@ -19,8 +19,8 @@ public final class Executor {
     private final Weights weights;
     private final DType dtype;
     private final Tensor[] values;
-    private final double[][] bnMean;
-    private final double[][] bnInvStd;
+    private final Tensor[] bnMean; // per BN node: its batch statistics, where the backend keeps them
+    private final Tensor[] bnInvStd;
     private int batch;
 
     public Executor(Backend backend, TensorPool pool, Graph graph, Weights weights, DType dtype) {
@@ -30,8 +30,8 @@ public final class Executor {
         this.weights = weights;
         this.dtype = dtype;
         this.values = new Tensor[graph.size()];
-        this.bnMean = new double[graph.size()][];
-        this.bnInvStd = new double[graph.size()][];
+        this.bnMean = new Tensor[graph.size()];
+        this.bnInvStd = new Tensor[graph.size()];
     }
 
     private int[] batchShape(Node n) {
@@ -132,8 +132,8 @@ public final class Executor {
             }
             case Op.BatchNorm bn -> {
                 y = pool.take(dtype, batchShape(n));
-                bnMean[n.id()] = new double[bn.channels()];
-                bnInvStd[n.id()] = new double[bn.channels()];
+                bnMean[n.id()] = pool.take(backend.statsType(dtype), bn.channels());
+                bnInvStd[n.id()] = pool.take(backend.statsType(dtype), bn.channels());
                 backend.batchNormForward(values[in[0]], weights.get(bn.param() + ".weight"), weights.get(bn.param() + ".bias"),
                         bn.eps(), y, bnMean[n.id()], bnInvStd[n.id()]);
             }

@@ -218,7 +218,9 @@ public final class Scorer {
             Tensor dLogits = pool.take(DType.F64, logits.shape());
             dLogits.fill(1.0);
             Executor.Gradients grads = ex.backward(dLogits, true, false, Set.of(), (r, t) -> { }, true);
-            return saliency(g, abs, grads.weights());
+            double s = saliency(g, abs, grads.weights());
+            for (Tensor t : abs.all().values()) t.dropDevice(); // their memory goes with this arena
+            return s;
         }
     }
 

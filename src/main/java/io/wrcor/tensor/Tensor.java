@@ -18,8 +18,15 @@ public final class Tensor {
     private final int[] shape;
     private final long numel;
     private final MemorySegment data;
+    private final Residency residency;
 
+    /** A tensor over {@code data}, whose content is its current value (host memory only). */
     public Tensor(DType dtype, MemorySegment data, int... shape) {
+        this(dtype, data, new Residency(true, data.byteSize()), shape);
+    }
+
+    /** A view of a pooled segment sharing the segment's residency (see {@link TensorPool}). */
+    Tensor(DType dtype, MemorySegment data, Residency residency, int... shape) {
         this.dtype = dtype;
         this.shape = shape.clone();
         this.numel = numel(shape);
@@ -28,6 +35,7 @@ public final class Tensor {
                     + dtype + Arrays.toString(shape));
         }
         this.data = data.asSlice(0, numel * dtype.bytes);
+        this.residency = residency;
     }
 
     /** A zero-filled tensor owned by {@code arena}. */
@@ -49,7 +57,38 @@ public final class Tensor {
     public int rank() { return shape.length; }
     public int dim(int i) { return shape[i]; }
     public long numel() { return numel; }
-    public MemorySegment data() { return data; }
+    /**
+     * The host segment, holding the current value (brought back from the device first if only a
+     * device had it). The caller may write it: any device copy is stale afterwards.
+     */
+    public MemorySegment data() {
+        residency.beforeHostWrite(data);
+        return data;
+    }
+
+    /** The host segment for reading only: the current value, and a device copy stays current. */
+    public MemorySegment read() {
+        residency.beforeHostRead(data);
+        return data;
+    }
+
+    /**
+     * The host segment as it is, without bringing anything back or marking anything: for device
+     * backends moving bytes under {@link #residency()}'s bookkeeping.
+     */
+    public MemorySegment hostSegment() {
+        return data;
+    }
+
+    /** Where the current value lives; device backends keep it up to date. */
+    public Residency residency() {
+        return residency;
+    }
+
+    /** Drops any device copy (bringing the value to the host first when only the device had it). */
+    public void dropDevice() {
+        residency.detach(data);
+    }
 
     /** Elements per leading index: the flattened size of one sample for a batch-first tensor. */
     public long rowSize() { return shape.length == 0 ? 1 : numel / shape[0]; }
@@ -57,27 +96,31 @@ public final class Tensor {
     public boolean sameShape(Tensor o) { return Arrays.equals(shape, o.shape); }
 
     public double get(long i) {
-        return dtype == DType.F32 ? data.getAtIndex(F, i) : data.getAtIndex(D, i);
+        MemorySegment s = read();
+        return dtype == DType.F32 ? s.getAtIndex(F, i) : s.getAtIndex(D, i);
     }
 
     public void set(long i, double v) {
-        if (dtype == DType.F32) data.setAtIndex(F, i, (float) v);
-        else data.setAtIndex(D, i, v);
+        MemorySegment s = data();
+        if (dtype == DType.F32) s.setAtIndex(F, i, (float) v);
+        else s.setAtIndex(D, i, v);
     }
 
-    public float getF(long i) { return data.getAtIndex(F, i); }
-    public void setF(long i, float v) { data.setAtIndex(F, i, v); }
-    public double getD(long i) { return data.getAtIndex(D, i); }
-    public void setD(long i, double v) { data.setAtIndex(D, i, v); }
+    public float getF(long i) { return read().getAtIndex(F, i); }
+    public void setF(long i, float v) { data().setAtIndex(F, i, v); }
+    public double getD(long i) { return read().getAtIndex(D, i); }
+    public void setD(long i, double v) { data().setAtIndex(D, i, v); }
 
     public void fill(double v) {
-        if (v == 0.0) { data.fill((byte) 0); return; }
-        for (long i = 0; i < numel; i++) set(i, v);
+        MemorySegment s = data();
+        if (v == 0.0) { s.fill((byte) 0); return; }
+        if (dtype == DType.F32) for (long i = 0; i < numel; i++) s.setAtIndex(F, i, (float) v);
+        else for (long i = 0; i < numel; i++) s.setAtIndex(D, i, v);
     }
 
     public void copyFrom(Tensor src) {
         requireSameShape(src, "copy");
-        if (src.dtype == dtype) { MemorySegment.copy(src.data, 0, data, 0, data.byteSize()); return; }
+        if (src.dtype == dtype) { MemorySegment.copy(src.read(), 0, data(), 0, data.byteSize()); return; }
         for (long i = 0; i < numel; i++) set(i, src.get(i));
     }
 

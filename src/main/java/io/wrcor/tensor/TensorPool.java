@@ -28,11 +28,13 @@ public final class TensorPool implements AutoCloseable {
     private static final class Block {
         final Arena arena;
         final MemorySegment segment;
+        final Residency residency; // a device buffer, if any, follows the segment
         long used;
 
         Block(Arena arena, MemorySegment segment) {
             this.arena = arena;
             this.segment = segment;
+            this.residency = new Residency(false, segment.byteSize());
         }
 
         long bytes() {
@@ -40,6 +42,7 @@ public final class TensorPool implements AutoCloseable {
         }
 
         void free() {
+            residency.free();
             if (arena != null) arena.close();
             else NativeMemory.free(segment);
         }
@@ -99,7 +102,8 @@ public final class TensorPool implements AutoCloseable {
         lent.put(b.segment.address(), b);
         lentBytes += b.bytes();
         peakBytes = Math.max(peakBytes, lentBytes);
-        return new Tensor(dtype, b.segment, shape);
+        b.residency.markUndefined();
+        return new Tensor(dtype, b.segment, b.residency, shape);
     }
 
     private Map.Entry<Long, ArrayDeque<Block>> entry(long bytes) {
@@ -132,7 +136,7 @@ public final class TensorPool implements AutoCloseable {
      * The tensor is invalid afterwards. A tensor the pool did not lend (or already took back) is ignored.
      */
     public void release(Tensor t) {
-        Block b = lent.remove(t.data().address());
+        Block b = lent.remove(t.hostSegment().address());
         if (b == null) return;
         lentBytes -= b.bytes();
         free.computeIfAbsent(b.bytes(), k -> new ArrayDeque<>()).push(b);

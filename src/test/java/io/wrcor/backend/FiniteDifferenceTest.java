@@ -98,11 +98,11 @@ class FiniteDifferenceTest {
             int b = 3, c = 2, h = 3, w = 4;
             Tensor x = normal(a, rnd, DType.F64, b, c, h, w), g = normal(a, rnd, DType.F64, c), be = normal(a, rnd, DType.F64, c);
             Tensor y = Tensor.allocate(a, DType.F64, x.shape()), r = normal(a, rnd, DType.F64, x.shape());
-            double[] mean = new double[c], inv = new double[c];
+            Tensor mean = Tensor.allocate(a, DType.F64, c), inv = Tensor.allocate(a, DType.F64, c);
             REF.batchNormForward(x, g, be, 1e-5, y, mean, inv);
             Tensor dx = Tensor.allocate(a, DType.F64, x.shape());
             REF.batchNormBackward(x, r, g, mean, inv, dx);
-            assertTrue(check(x, dx, r, y, out -> REF.batchNormForward(x, g, be, 1e-5, out, new double[c], new double[c])) < TOL,
+            assertTrue(check(x, dx, r, y, out -> REF.batchNormForward(x, g, be, 1e-5, out, Tensor.allocate(a, DType.F64, c), Tensor.allocate(a, DType.F64, c))) < TOL,
                     "batch norm dL/dx (the batch statistics depend on x)");
         }
     }

@@ -42,7 +42,7 @@ public class BackendBench {
     Backend be;
     Arena arena;
     Tensor x, w3, w1, y, dy, dx, dw3, gamma, beta;
-    double[] mean = new double[16], invStd = new double[16];
+    Tensor mean, invStd;
     Engine engine;
     Batch batch;
     Nb201Arch arch = Nb201Arch.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|skip_connect~2|");
@@ -62,6 +62,8 @@ public class BackendBench {
         gamma = Tensor.allocate(arena, DType.F32, 16);
         gamma.fill(1);
         beta = Tensor.allocate(arena, DType.F32, 16);
+        mean = Tensor.allocate(arena, be.statsType(DType.F32), 16);
+        invStd = Tensor.allocate(arena, be.statsType(DType.F32), 16);
         be.batchNormForward(x, gamma, beta, 1e-5, y, mean, invStd);
         engine = new Engine(be, Nb201Space.INSTANCE, Nb201Space.INSTANCE.defaultSize());
         batch = Cifar10.synthetic(64, 10, 32, 0, arena);

@@ -360,7 +360,14 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
     // ---------------------------------------------------------------- batch norm
 
     @Override
-    public void batchNormForward(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, double[] mean, double[] invStd) {
+    public void batchNormForward(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, Tensor meanOut, Tensor invStdOut) {
+        double[] mean = new double[x.dim(1)], invStd = new double[x.dim(1)];
+        batchNormForward(x, gamma, beta, eps, y, mean, invStd);
+        Backend.store(mean, meanOut);
+        Backend.store(invStd, invStdOut);
+    }
+
+    private void batchNormForward(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, double[] mean, double[] invStd) {
         if (x.dtype() != DType.F32) { ref.batchNormForward(x, gamma, beta, eps, y, mean, invStd); return; }
         int b = x.dim(0), c = x.dim(1);
         long hw = x.numel() / ((long) b * c), count = b * hw;
@@ -506,7 +513,11 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
     }
 
     @Override
-    public void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, double[] mean, double[] invStd, Tensor dx) {
+    public void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, Tensor mean, Tensor invStd, Tensor dx) {
+        batchNormBackward(x, dy, gamma, Backend.values(mean), Backend.values(invStd), dx);
+    }
+
+    private void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, double[] mean, double[] invStd, Tensor dx) {
         if (x.dtype() != DType.F32) { ref.batchNormBackward(x, dy, gamma, mean, invStd, dx); return; }
         int b = x.dim(0), c = x.dim(1);
         long hw = x.numel() / ((long) b * c), count = b * hw;

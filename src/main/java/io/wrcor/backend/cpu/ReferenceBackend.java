@@ -98,7 +98,14 @@ public final class ReferenceBackend implements Backend {
     }
 
     @Override
-    public void batchNormForward(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, double[] mean, double[] invStd) {
+    public void batchNormForward(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, Tensor meanOut, Tensor invStdOut) {
+        double[] mean = new double[x.dim(1)], invStd = new double[x.dim(1)];
+        batchNormForward(x, gamma, beta, eps, y, mean, invStd);
+        Backend.store(mean, meanOut);
+        Backend.store(invStd, invStdOut);
+    }
+
+    void batchNormForward(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, double[] mean, double[] invStd) {
         int b = x.dim(0), c = x.dim(1);
         long hw = x.numel() / ((long) b * c), count = b * hw;
         for (int ch = 0; ch < c; ch++) {
@@ -123,7 +130,11 @@ public final class ReferenceBackend implements Backend {
     }
 
     @Override
-    public void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, double[] mean, double[] invStd, Tensor dx) {
+    public void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, Tensor mean, Tensor invStd, Tensor dx) {
+        batchNormBackward(x, dy, gamma, Backend.values(mean), Backend.values(invStd), dx);
+    }
+
+    void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, double[] mean, double[] invStd, Tensor dx) {
         // dx = gamma * invStd * (dy - mean(dy) - xhat * mean(dy * xhat)), means over batch and space
         int b = x.dim(0), c = x.dim(1);
         long hw = x.numel() / ((long) b * c), count = b * hw;

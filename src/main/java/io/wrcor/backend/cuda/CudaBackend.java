@@ -175,6 +175,11 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
     }
 
     @Override
+    protected void write(long buffer, MemorySegment host) {
+        if (host.byteSize() > 0) cuMemcpyHtoD(buffers.get(buffer), Pointer.to(host.asByteBuffer()), host.byteSize());
+    }
+
+    @Override
     protected void launchKernel(DType t, String name, long n, List<Object> args) {
         if (n <= 0) return;
         Pointer[] params = new Pointer[args.size()];
@@ -208,22 +213,15 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
             return;
         }
         int b = x.dim(0), cin = x.dim(1), cout = w.dim(0), p = x.dim(2) * x.dim(3);
-        long xb = createBuffer(x.data(), x.data().byteSize()), wb = createBuffer(w.data(), w.data().byteSize());
-        long yb = createBuffer(null, y.data().byteSize());
-        try {
-            cublas.sgemmStridedBatched(cublasHandle, p, cout, cin, buffers.get(xb).address(), p, (long) cin * p,
-                    buffers.get(wb).address(), cin, 0, buffers.get(yb).address(), p, (long) cout * p, b);
-            finish();
-            read(yb, y.data());
-        } finally {
-            releaseBuffer(xb);
-            releaseBuffer(wb);
-            releaseBuffer(yb);
-        }
+        long xb = deviceBuffer(x), wb = deviceBuffer(w), yb = deviceBuffer(y);
+        cublas.sgemmStridedBatched(cublasHandle, p, cout, cin, buffers.get(xb).address(), p, (long) cin * p,
+                buffers.get(wb).address(), cin, 0, buffers.get(yb).address(), p, (long) cout * p, b);
+        y.residency().markDeviceWritten();
     }
 
     @Override
     public void close() {
+        releaseTensorBuffers();
         cublas.destroyHandle(cublasHandle);
         for (CUdeviceptr p : buffers.values()) cuMemFree(p);
         buffers.clear();

@@ -202,6 +202,12 @@ public final class OpenClBackend extends KernelBackend implements AutoCloseable 
     }
 
     @Override
+    protected void write(long buffer, MemorySegment host) {
+        if (host.byteSize() == 0) return;
+        check(nclEnqueueWriteBuffer(queue, buffer, CL_TRUE, 0, host.byteSize(), host.address(), 0, 0, 0), "clEnqueueWriteBuffer");
+    }
+
+    @Override
     protected void launchKernel(DType dtype, String name, long n, List<Object> args) {
         long k = kernels.get(dtype).get(name);
         for (int a = 0; a < args.size(); a++) {
@@ -229,6 +235,7 @@ public final class OpenClBackend extends KernelBackend implements AutoCloseable 
 
     @Override
     public void close() {
+        releaseTensorBuffers();
         for (Map<String, Long> ks : kernels.values()) for (long k : ks.values()) clReleaseKernel(k);
         for (long p : programs.values()) clReleaseProgram(p);
         clReleaseCommandQueue(queue);
