@@ -31,6 +31,10 @@ public interface Backend {
     /** dx for training-mode batch norm (the batch statistics depend on x); mean and invStd of any type. */
     void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, Tensor mean, Tensor invStd, Tensor dx);
 
+    /** Waits until every op issued so far has finished (a device backend queues them); for timing. */
+    default void sync() {
+    }
+
     /** The element type of batch-norm statistics for activations of type t: float64 unless a backend says otherwise. */
     default DType statsType(DType t) {
         return DType.F64;

@@ -282,6 +282,11 @@ public abstract class KernelBackend implements Backend {
         }
     }
 
+    @Override
+    public void sync() {
+        finish();
+    }
+
     /** Batch-norm statistics stay on the device, in the activations' precision (what the kernels compute and read). */
     @Override
     public DType statsType(DType t) {

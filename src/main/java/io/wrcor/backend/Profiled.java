@@ -17,11 +17,13 @@ public final class Profiled {
     /** The timed view of {@code inner}; default methods (the correlator) run through the view, so their ops are timed too. */
     public Backend wrap(Backend inner) {
         InvocationHandler h = (proxy, m, args) -> {
-            if (m.isDefault()) return InvocationHandler.invokeDefault(proxy, m, args);
-            if (m.getDeclaringClass() == Object.class) return m.invoke(inner, args);
+            if (m.isDefault() && !overrides(inner, m)) return InvocationHandler.invokeDefault(proxy, m, args);
+            if (m.getDeclaringClass() == Object.class || m.isDefault()) return m.invoke(inner, args);
             long t0 = System.nanoTime();
             try {
-                return m.invoke(inner, args);
+                Object r = m.invoke(inner, args);
+                inner.sync(); // a device backend's kernels run asynchronously: the op's time is until they finish
+                return r;
             } catch (InvocationTargetException e) {
                 throw e.getCause();
             } finally {
@@ -32,6 +34,15 @@ public final class Profiled {
             }
         };
         return (Backend) java.lang.reflect.Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class}, h);
+    }
+
+    /** Whether inner's class implements default method m itself (the device correlator does). */
+    private static boolean overrides(Backend inner, Method m) {
+        try {
+            return !inner.getClass().getMethod(m.getName(), m.getParameterTypes()).isDefault();
+        } catch (NoSuchMethodException e) {
+            return false;
+        }
     }
 
     public void reset() {

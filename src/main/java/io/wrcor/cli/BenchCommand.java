@@ -65,6 +65,7 @@ final class BenchCommand {
                 if (!a.has("--no-warmup")) for (List<Proxy> set : sets) for (Arch arch : archs) engine.score(arch, seed, batch, set);
                 for (List<Proxy> set : sets) {
                     if (profile != null) profile.reset();
+                    if (backend instanceof io.wrcor.backend.KernelBackend kb) kb.resetTransfers();
                     engine.takePeakScratchBytes();
                     double[] secs = new double[n];
                     Progress progress = new Progress(err, n, true);
@@ -79,6 +80,11 @@ final class BenchCommand {
                     double median = n % 2 == 1 ? secs[n / 2] : (secs[n / 2 - 1] + secs[n / 2]) / 2;
                     out.printf("%-28s median %.3f s/arch   min %.3f   max %.3f   peak scratch %.2f GB%n", label(set), median, secs[0],
                             secs[n - 1], engine.takePeakScratchBytes() / 1e9);
+                    if (backend instanceof io.wrcor.backend.KernelBackend kb) {
+                        io.wrcor.backend.KernelBackend.Transfers t = kb.transfers();
+                        out.printf("  per architecture: %.1f KB to the device, %.1f KB back, %d kernel launches; device memory peak %.1f MB%n",
+                                t.bytesIn() / 1e3 / n, t.bytesOut() / 1e3 / n, t.launches() / n, t.deviceBytesPeak() / 1e6);
+                    }
                     if (profile != null) out.print(profile.report(n));
                 }
             } finally {
