@@ -26,6 +26,90 @@ KERNEL void conv_forward(GLOBAL const real *x, GLOBAL const real *w, GLOBAL real
     y[i] = s.sum;
 }
 
+/*
+ * The convolution as an implicit GEMM: per sample b, y_b [cout, P] = w [cout, K] . col_b [K, P] with
+ * K = cin k k and P = ho wo, the columns of x read in place (no im2col buffer). Work groups of
+ * TILE x TILE outputs (dimension 0: output cells, 1: output channels, 2: samples) step through K
+ * one TILE-wide slice at a time, staging the slice of w and of x's columns in local memory. Each
+ * output is the compensated sum over K in order, as conv_forward's (a plain float32 sum moved three
+ * fixtures' snip, grad_norm or wrcor by 2e-4 to 5e-4).
+ */
+KERNEL void conv_gemm_forward(GLOBAL const real *x, GLOBAL const real *w, GLOBAL real *y, int cin, int h, int wd, int cout, int k,
+                              int stride, int pad, int ho, int wo) {
+    LOCAL real ws[TILE][TILE + 1];
+    LOCAL real xs[TILE][TILE + 1];
+    LOCAL int xin[TILE][TILE + 1]; /* whether the column entry is a cell of x (not padding): only those are summed */
+    int tp = LOCAL_ID(0), tc = LOCAL_ID(1);
+    int p = (int) (GROUP_ID(0) * TILE) + tp, co = (int) (GROUP_ID(1) * TILE) + tc;
+    long b = GROUP_ID(2);
+    int np = ho * wo, kk2 = k * k, nk = cin * kk2;
+    int oy = p / wo, ox = p % wo;
+    kahan acc = {0, 0}; /* compensated, as conv_forward: the scores downstream are sensitive to it */
+    for (int k0 = 0; k0 < nk; k0 += TILE) {
+        int kw = k0 + tp; /* this item loads w[co_row = group's tc][kw] */
+        ws[tc][tp] = (co < cout && kw < nk) ? w[(long) co * nk + kw] : (real) 0;
+        int kr = k0 + tc; /* and col[kr][p] */
+        real v = 0;
+        int inside = 0;
+        if (kr < nk && p < np) {
+            int ci = kr / kk2, r = kr % kk2, iy = oy * stride - pad + r / k, ix = ox * stride - pad + r % k;
+            if (iy >= 0 && iy < h && ix >= 0 && ix < wd) {
+                v = x[((b * cin + ci) * h + iy) * wd + ix];
+                inside = 1;
+            }
+        }
+        xs[tc][tp] = v;
+        xin[tc][tp] = inside;
+        BARRIER();
+        int m = nk - k0 < TILE ? nk - k0 : TILE;
+        for (int j = 0; j < m; j++)
+            if (xin[j][tp]) kahan_add(&acc, ws[tc][j] * xs[j][tp]);
+        BARRIER();
+    }
+    if (co < cout && p < np) y[(b * cout + co) * (long) np + p] = acc.sum;
+}
+
+/*
+ * A stride-1 convolution's data gradient as the same tiled implicit GEMM: per sample b,
+ * dx_b [cin, P] = w' [cin, K] . col_b [K, P] with K = cout k k in conv_backward_data's order (co, ky,
+ * kx), w'[ci][co,ky,kx] = w[co,ci,ky,kx] and col[(co,ky,kx)][(iy,ix)] = dy[co, iy + pad - ky, ix + pad - kx]
+ * (only cells inside dy summed, in that order, compensated: the same sums as conv_backward_data).
+ */
+KERNEL void conv_gemm_backward_data(GLOBAL const real *dy, GLOBAL const real *w, GLOBAL real *dx, int cin, int h, int wd, int cout,
+                                    int k, int pad, int ho, int wo) {
+    LOCAL real ws[TILE][TILE + 1];
+    LOCAL real gs[TILE][TILE + 1];
+    LOCAL int gin[TILE][TILE + 1];
+    int tp = LOCAL_ID(0), tc = LOCAL_ID(1);
+    int p = (int) (GROUP_ID(0) * TILE) + tp, ci = (int) (GROUP_ID(1) * TILE) + tc;
+    long b = GROUP_ID(2);
+    int np = h * wd, kk2 = k * k, nk = cout * kk2;
+    int iy = p / wd, ix = p % wd;
+    kahan acc = {0, 0};
+    for (int k0 = 0; k0 < nk; k0 += TILE) {
+        int kw = k0 + tp;
+        ws[tc][tp] = (ci < cin && kw < nk) ? w[((long) (kw / kk2) * cin + ci) * kk2 + kw % kk2] : (real) 0;
+        int kr = k0 + tc;
+        real v = 0;
+        int inside = 0;
+        if (kr < nk && p < np) {
+            int co = kr / kk2, r = kr % kk2, ty = iy + pad - r / k, tx = ix + pad - r % k;
+            if (ty >= 0 && ty < ho && tx >= 0 && tx < wo) {
+                v = dy[((b * cout + co) * ho + ty) * wo + tx];
+                inside = 1;
+            }
+        }
+        gs[tc][tp] = v;
+        gin[tc][tp] = inside;
+        BARRIER();
+        int m = nk - k0 < TILE ? nk - k0 : TILE;
+        for (int j = 0; j < m; j++)
+            if (gin[j][tp]) kahan_add(&acc, gs[j][tp] * ws[tc][j]);
+        BARRIER();
+    }
+    if (ci < cin && p < np) dx[(b * cin + ci) * (long) np + p] = acc.sum;
+}
+
 /* dx[b,ci,iy,ix] = sum over the outputs whose window reads (iy, ix) of dy * w */
 KERNEL void conv_backward_data(GLOBAL const real *dy, GLOBAL const real *w, GLOBAL real *dx, long n,
                                int cin, int h, int wd, int cout, int k, int stride, int pad, int ho, int wo) {

@@ -19,7 +19,7 @@ import java.util.List;
  */
 public abstract class KernelBackend implements Backend {
     /** The kernels every device backend builds, by their names in the sources. */
-    public static final List<String> KERNELS = List.of("conv_forward", "conv_backward_data", "conv_backward_weight", "bn_stats",
+    public static final List<String> KERNELS = List.of("conv_forward", "conv_gemm_forward", "conv_gemm_backward_data", "conv_backward_data", "conv_backward_weight", "bn_stats",
             "bn_apply", "bn_backward_reduce", "bn_backward_apply", "relu_forward", "relu_backward", "add", "scale", "avgpool_forward",
             "avgpool_backward", "maxpool_forward", "maxpool_backward", "channel_copy",
             "depthwise_forward", "depthwise_backward_data", "depthwise_backward_weight", "resize_forward", "resize_backward",
@@ -125,6 +125,15 @@ public abstract class KernelBackend implements Backend {
 
     /** Enqueues kernel {@code name} of precision t over n items; args are Mem, Integer, Long or Real. */
     protected abstract void launchKernel(DType t, String name, long n, List<Object> args);
+
+    /** The side of a tiled kernel's work group (TILE in compat.h). */
+    protected static final int TILE = 16;
+
+    /**
+     * Enqueues a tiled kernel over a gx x gy x gz grid of items (gx and gy multiples of {@link #TILE})
+     * in work groups of TILE x TILE x 1.
+     */
+    protected abstract void launchTiled(DType t, String name, long gx, long gy, long gz, List<Object> args);
 
     /** Waits for every enqueued kernel. */
     protected abstract void finish();
@@ -232,6 +241,14 @@ public abstract class KernelBackend implements Backend {
             return this;
         }
 
+        /** Runs a tiled kernel over at least nx x ny x nz items (rounded up to whole work groups). */
+        Launch tiled(String name, long nx, long ny, long nz) {
+            launchTiled(dtype, name, (nx + TILE - 1) / TILE * TILE, (ny + TILE - 1) / TILE * TILE, nz, List.copyOf(args));
+            launches++;
+            args.clear();
+            return this;
+        }
+
         /** Marks the written tensors as held by the device; copies back the scratch buffers asked for (waiting for the kernels then only). */
         void run() {
             for (Tensor t : written) t.residency().markDeviceWritten();
@@ -258,16 +275,25 @@ public abstract class KernelBackend implements Backend {
 
     // ------------------------------------------------------------------ ops
 
+    /** The convolution as a tiled implicit GEMM (conv_gemm_forward). */
     @Override
     public void convForward(Tensor x, Tensor w, int stride, int pad, Tensor y) {
         try (Launch l = new Launch(x.dtype())) {
-            l.in(x).in(w).out(y).l(y.numel()).i(x.dim(1)).i(x.dim(2)).i(x.dim(3)).i(w.dim(0)).i(w.dim(2)).i(stride).i(pad)
-                    .i(y.dim(2)).i(y.dim(3)).kernel("conv_forward", y.numel()).run();
+            l.in(x).in(w).out(y).i(x.dim(1)).i(x.dim(2)).i(x.dim(3)).i(w.dim(0)).i(w.dim(2)).i(stride).i(pad).i(y.dim(2)).i(y.dim(3))
+                    .tiled("conv_gemm_forward", (long) y.dim(2) * y.dim(3), w.dim(0), x.dim(0)).run();
         }
     }
 
+    /** Stride 1: the tiled implicit GEMM (conv_gemm_backward_data); other strides gather per input cell. */
     @Override
     public void convBackwardData(Tensor dy, Tensor w, int stride, int pad, Tensor dx) {
+        if (stride == 1) {
+            try (Launch l = new Launch(dy.dtype())) {
+                l.in(dy).in(w).out(dx).i(dx.dim(1)).i(dx.dim(2)).i(dx.dim(3)).i(w.dim(0)).i(w.dim(2)).i(pad).i(dy.dim(2)).i(dy.dim(3))
+                        .tiled("conv_gemm_backward_data", (long) dx.dim(2) * dx.dim(3), dx.dim(1), dx.dim(0)).run();
+            }
+            return;
+        }
         try (Launch l = new Launch(dy.dtype())) {
             l.in(dy).in(w).out(dx).l(dx.numel()).i(dx.dim(1)).i(dx.dim(2)).i(dx.dim(3)).i(w.dim(0)).i(w.dim(2)).i(stride).i(pad)
                     .i(dy.dim(2)).i(dy.dim(3)).kernel("conv_backward_data", dx.numel()).run();

@@ -182,6 +182,20 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
     @Override
     protected void launchKernel(DType t, String name, long n, List<Object> args) {
         if (n <= 0) return;
+        long blocks = (n + BLOCK - 1) / BLOCK;
+        if (blocks > Integer.MAX_VALUE) throw new IllegalArgumentException(name + " over " + n + " items is too large for one launch");
+        cuLaunchKernel(functions.get(t).get(name), (int) blocks, 1, 1, BLOCK, 1, 1, 0, null, Pointer.to(params(t, args)), null);
+    }
+
+    @Override
+    protected void launchTiled(DType t, String name, long gx, long gy, long gz, List<Object> args) {
+        if (gx <= 0 || gy <= 0 || gz <= 0) return;
+        if (gx / TILE > Integer.MAX_VALUE || gy / TILE > 65535 || gz > 65535) throw new IllegalArgumentException(name + ": grid too large");
+        cuLaunchKernel(functions.get(t).get(name), (int) (gx / TILE), (int) (gy / TILE), (int) gz, TILE, TILE, 1, 0, null,
+                Pointer.to(params(t, args)), null);
+    }
+
+    private Pointer[] params(DType t, List<Object> args) {
         Pointer[] params = new Pointer[args.size()];
         for (int a = 0; a < params.length; a++) {
             params[a] = switch (args.get(a)) {
@@ -192,10 +206,9 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
                 default -> throw new IllegalStateException("bad kernel argument " + args.get(a));
             };
         }
-        long blocks = (n + BLOCK - 1) / BLOCK;
-        if (blocks > Integer.MAX_VALUE) throw new IllegalArgumentException(name + " over " + n + " items is too large for one launch");
-        cuLaunchKernel(functions.get(t).get(name), (int) blocks, 1, 1, BLOCK, 1, 1, 0, null, Pointer.to(params), null);
+        return params;
     }
+
 
     @Override
     protected void finish() {

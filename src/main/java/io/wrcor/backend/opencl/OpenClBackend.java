@@ -209,6 +209,26 @@ public final class OpenClBackend extends KernelBackend implements AutoCloseable 
 
     @Override
     protected void launchKernel(DType dtype, String name, long n, List<Object> args) {
+        long k = setArgs(dtype, name, args);
+        if (n > 0) {
+            try (MemoryStack stack = MemoryStack.stackPush()) {
+                check(clEnqueueNDRangeKernel(queue, k, 1, null, stack.pointers(n), null, null, null), "launch " + name);
+            }
+        }
+    }
+
+    @Override
+    protected void launchTiled(DType dtype, String name, long gx, long gy, long gz, List<Object> args) {
+        long k = setArgs(dtype, name, args);
+        if (gx > 0 && gy > 0 && gz > 0) {
+            try (MemoryStack stack = MemoryStack.stackPush()) {
+                check(clEnqueueNDRangeKernel(queue, k, 3, null, stack.pointers(gx, gy, gz), stack.pointers(TILE, TILE, 1), null, null),
+                        "launch " + name);
+            }
+        }
+    }
+
+    private long setArgs(DType dtype, String name, List<Object> args) {
         long k = kernels.get(dtype).get(name);
         for (int a = 0; a < args.size(); a++) {
             Object v = args.get(a);
@@ -221,12 +241,9 @@ public final class OpenClBackend extends KernelBackend implements AutoCloseable 
             };
             check(rc, "clSetKernelArg " + name + "#" + a);
         }
-        if (n > 0) {
-            try (MemoryStack stack = MemoryStack.stackPush()) {
-                check(clEnqueueNDRangeKernel(queue, k, 1, null, stack.pointers(n), null, null, null), "launch " + name);
-            }
-        }
+        return k;
     }
+
 
     @Override
     protected void finish() {
