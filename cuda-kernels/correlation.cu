@@ -35,6 +35,33 @@ KERNEL void centred_gram(GLOBAL const real *r, GLOBAL const real *mean, GLOBAL r
 }
 
 /*
+ * centred_gram as a tiled kernel: work groups of TILE x TILE entries (dimension 0: j, 1: i) stage
+ * TILE-long slices of their rows in local memory, so that each row value is read from global
+ * memory once per group instead of once per entry. The same compensated sum in the same order.
+ */
+KERNEL void centred_gram_tiled(GLOBAL const real *r, GLOBAL const real *mean, GLOBAL real *gram, int rows, long d) {
+    LOCAL real as[TILE][TILE + 1];
+    LOCAL real bs[TILE][TILE + 1];
+    int tj = LOCAL_ID(0), ti = LOCAL_ID(1);
+    int i0 = (int) (GROUP_ID(1) * TILE), j0 = (int) (GROUP_ID(0) * TILE);
+    int i = i0 + ti, j = j0 + tj;
+    real ma = i < rows ? mean[i] : (real) 0, mb = j < rows ? mean[j] : (real) 0;
+    kahan s = {0, 0};
+    for (long t0 = 0; t0 < d; t0 += TILE) {
+        /* item (tj, ti) loads row i0 + ti and row j0 + ti at column t0 + tj */
+        long t = t0 + tj;
+        int ra = i0 + ti, rb = j0 + ti;
+        as[ti][tj] = (ra < rows && t < d) ? r[(long) ra * d + t] - mean[ra] : (real) 0;
+        bs[ti][tj] = (rb < rows && t < d) ? r[(long) rb * d + t] - mean[rb] : (real) 0;
+        BARRIER();
+        int m = d - t0 < TILE ? (int) (d - t0) : TILE;
+        for (int u = 0; u < m; u++) kahan_add(&s, as[ti][u] * bs[tj][u]);
+        BARRIER();
+    }
+    if (i < rows && j < rows) gram[(long) i * rows + j] = s.sum;
+}
+
+/*
  * n = accumulators * rows * rows. K[a,i,j] += w[a] |R_ij|, R_ij = G_ij / sqrt(G_ii G_jj) clipped to
  * [-1, 1], unless the response is skipped (a constant row, or a diagonal that is not positive, where
  * numpy's matrix would hold NaN). Item (a, 0, 0) adds counts[a] to used[a] or skipped[a].

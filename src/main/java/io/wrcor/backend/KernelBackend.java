@@ -24,7 +24,7 @@ public abstract class KernelBackend implements Backend {
             "avgpool_backward", "maxpool_forward", "maxpool_backward", "channel_copy",
             "depthwise_forward", "depthwise_backward_data", "depthwise_backward_weight", "resize_forward", "resize_backward",
             "sigmoid_forward", "sigmoid_backward", "channel_scale", "channel_scale_backward", "bias_add", "global_avgpool_forward", "global_avgpool_backward", "linear_forward", "linear_backward_data",
-            "linear_backward_weight", "cross_entropy_grad", "row_stats", "centred_gram", "accumulate_abs_corr");
+            "linear_backward_weight", "cross_entropy_grad", "row_stats", "centred_gram", "centred_gram_tiled", "accumulate_abs_corr");
 
     /** The kernel source files, in cuda-kernels/, after compat.h. */
     public static final List<String> SOURCES = List.of("nn.cu", "correlation.cu");
@@ -546,7 +546,7 @@ public abstract class KernelBackend implements Backend {
             MemorySegment flags = arena.allocate(4L * b), gram = arena.allocate((long) b * b * t.bytes);
             // buffers 0, 1: the response, its row means
             l.in(r).scratch(b, t.bytes, null).scratch(b, 4, flags).l(b).l(d).kernel("row_stats", b);
-            l.buffer(0).buffer(1).scratch((long) b * b, t.bytes, gram).l((long) b * b).i(b).l(d).kernel("centred_gram", (long) b * b).run();
+            l.buffer(0).buffer(1).scratch((long) b * b, t.bytes, gram).i(b).l(d).tiled("centred_gram_tiled", b, b, 1).run();
             for (int i = 0; i < b; i++) if (flags.getAtIndex(ValueLayout.JAVA_INT, i) != 0) return null;
             double[] cov = new double[b * b];
             for (int i = 0; i < cov.length; i++) {
@@ -583,7 +583,7 @@ public abstract class KernelBackend implements Backend {
                     try (Arena a = Arena.ofConfined(); Launch l = new Launch(t)) {
                         // buffers 0, 1, 2, 3: the response, its row means, the constant-row flags, the Gram matrix
                         l.in(response).scratch(b, t.bytes, null).scratch(b, 4, null).l(b).l(d).kernel("row_stats", b);
-                        l.buffer(0).buffer(1).scratch((long) b * b, t.bytes, null).l((long) b * b).i(b).l(d).kernel("centred_gram", (long) b * b);
+                        l.buffer(0).buffer(1).scratch((long) b * b, t.bytes, null).i(b).l(d).tiled("centred_gram_tiled", b, b, 1);
                         l.buffer(3).buffer(2).mem(k).in(weights, accum, a).in(counts, a).mem(used).mem(skipped)
                                 .l((long) accumulators * b * b).i(b).kernel("accumulate_abs_corr", (long) accumulators * b * b).run();
                     }
