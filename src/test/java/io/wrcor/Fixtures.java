@@ -75,18 +75,16 @@ public final class Fixtures {
     }
 
     public static double[] float64File(Path p) {
-        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ); Arena a = Arena.ofShared()) {
-            MemorySegment m = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), a);
-            return m.toArray(ValueLayout.JAVA_DOUBLE_UNALIGNED);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return (double[]) mapped(p, m -> m.toArray(ValueLayout.JAVA_DOUBLE_UNALIGNED));
     }
 
     public static float[] float32File(Path p) {
+        return (float[]) mapped(p, m -> m.toArray(ValueLayout.JAVA_FLOAT_UNALIGNED));
+    }
+
+    private static Object mapped(Path p, java.util.function.Function<MemorySegment, Object> read) {
         try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ); Arena a = Arena.ofShared()) {
-            MemorySegment m = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), a);
-            return m.toArray(ValueLayout.JAVA_FLOAT_UNALIGNED);
+            return read.apply(ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), a));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

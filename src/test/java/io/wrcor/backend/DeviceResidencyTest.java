@@ -20,8 +20,6 @@ import io.wrcor.tensor.Tensor;
 import io.wrcor.tensor.TensorPool;
 import java.lang.foreign.Arena;
 import java.util.List;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -31,27 +29,11 @@ import org.junit.jupiter.api.Test;
  * writes of a device-held tensor move its value exactly when needed.
  */
 class DeviceResidencyTest {
-    static OpenClBackend cl;
-    static String unavailable;
-
-    @BeforeAll
-    static void open() {
-        try {
-            cl = OpenClBackend.open();
-        } catch (OpenClBackend.Unavailable e) {
-            unavailable = e.getMessage();
-        }
-    }
-
-    @AfterAll
-    static void close() {
-        if (cl != null) cl.close();
-    }
+    OpenClBackend cl;
 
     @BeforeEach
     void requireOpenCl() {
-        if (cl == null && "true".equals(System.getenv("CI"))) throw new AssertionError("CI installs PoCL, yet: " + unavailable);
-        org.junit.jupiter.api.Assumptions.assumeTrue(cl != null, "OpenCL unavailable: " + unavailable);
+        cl = OpenClDevice.require();
     }
 
     /**

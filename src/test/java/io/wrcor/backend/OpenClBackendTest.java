@@ -3,14 +3,11 @@ package io.wrcor.backend;
 import static io.wrcor.backend.RandomTensors.normal;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.wrcor.backend.opencl.OpenClBackend;
 import io.wrcor.tensor.DType;
 import io.wrcor.tensor.Tensor;
 import java.lang.foreign.Arena;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 
 /**
@@ -19,28 +16,11 @@ import org.junit.jupiter.api.BeforeEach;
  * PoCL, a missing runtime fails.
  */
 class OpenClBackendTest extends BackendContract {
-    static OpenClBackend cl;
-    static String unavailable;
+    OpenClBackend cl;
 
-    @BeforeAll
-    static void open() {
-        try {
-            cl = OpenClBackend.open();
-        } catch (OpenClBackend.Unavailable e) {
-            unavailable = e.getMessage();
-        }
-    }
-
-    @AfterAll
-    static void close() {
-        if (cl != null) cl.close();
-    }
-
-    /** Skips without OpenCL, except in CI, which installs PoCL: there a missing runtime is a failure. */
     @BeforeEach
     void needsOpenCl() {
-        if (cl == null && "true".equals(System.getenv("CI"))) throw new AssertionError("CI installs PoCL, yet OpenCL is unavailable: " + unavailable);
-        assumeTrue(cl != null, () -> "OpenCL unavailable: " + unavailable);
+        cl = OpenClDevice.require();
     }
 
     @Override
