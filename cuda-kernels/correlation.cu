@@ -45,7 +45,6 @@ KERNEL void centred_gram_tiled(GLOBAL const real *r, GLOBAL const real *mean, GL
     int tj = LOCAL_ID(0), ti = LOCAL_ID(1);
     int i0 = (int) (GROUP_ID(1) * TILE), j0 = (int) (GROUP_ID(0) * TILE);
     int i = i0 + ti, j = j0 + tj;
-    real ma = i < rows ? mean[i] : (real) 0, mb = j < rows ? mean[j] : (real) 0;
     kahan s = {0, 0};
     for (long t0 = 0; t0 < d; t0 += TILE) {
         /* item (tj, ti) loads row i0 + ti and row j0 + ti at column t0 + tj */
