@@ -127,12 +127,14 @@ public final class Engine implements AutoCloseable {
         long[] bytes = new long[n];
         for (var node : graph.nodes()) bytes[node.id()] = node.id() == graph.input() ? 0 : TensorPool.sizeClass(4L * batch * node.sampleSize());
         boolean[] kept = Executor.readByBackward(graph, weightGrads);
-        int[] lastReader = Executor.lastReader(graph);
+        int[] lastReader = Executor.lastReader(graph), fused = Executor.fusedBatchNormRelu(graph);
+        long[] valueBytes = bytes.clone(); // a BN fused with its ReLU has no value of its own
+        for (int i = 0; i < n; i++) if (fused[i] >= 0) valueBytes[i] = 0;
         long live = 0, forwardPeak = 0, keptBytes = 0;
         for (var node : graph.nodes()) {
-            live += bytes[node.id()];
+            live += valueBytes[node.id()];
             forwardPeak = Math.max(forwardPeak, live);
-            for (int i : node.inputs()) if (lastReader[i] == node.id() && !kept[i]) live -= bytes[i];
+            for (int i : node.inputs()) if (lastReader[i] == node.id() && !kept[i]) live -= valueBytes[i];
         }
         for (int i = 0; i < n; i++) if (kept[i]) keptBytes += bytes[i];
         // backward, at node id: the values still held, the gradients of nodes at or below id that a

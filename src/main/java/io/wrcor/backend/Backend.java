@@ -28,6 +28,15 @@ public interface Backend {
      */
     void batchNormForward(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, Tensor mean, Tensor invStd);
 
+    /**
+     * relu(batch norm(x)) into y, for a BN whose output only a ReLU reads (the executor then never
+     * makes the BN output): the same values as the two ops, in one pass where a backend fuses them.
+     */
+    default void batchNormReluForward(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, Tensor mean, Tensor invStd) {
+        batchNormForward(x, gamma, beta, eps, y, mean, invStd);
+        relu(y, y);
+    }
+
     /** dx for training-mode batch norm (the batch statistics depend on x); mean and invStd of any type. */
     void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, Tensor mean, Tensor invStd, Tensor dx);
 

@@ -91,6 +91,25 @@ public final class Executor {
         return read;
     }
 
+    /**
+     * For each batch norm whose output only one ReLU reads, that ReLU's id (else -1): the forward
+     * pass then computes relu(bn(x)) in one op into the ReLU's value and never makes the BN output
+     * (no backward op reads it: BN's backward reads its input, ReLU's its output).
+     */
+    public static int[] fusedBatchNormRelu(Graph graph) {
+        int[] readers = new int[graph.size()], reader = new int[graph.size()];
+        for (Node n : graph.nodes()) for (int i : n.inputs()) { readers[i]++; reader[i] = n.id(); }
+        int[] into = new int[graph.size()];
+        java.util.Arrays.fill(into, -1);
+        for (Node n : graph.nodes()) {
+            int id = n.id();
+            if (n.op() instanceof Op.BatchNorm && readers[id] == 1 && graph.node(reader[id]).op() instanceof Op.Relu && id != graph.logits()) {
+                into[id] = reader[id];
+            }
+        }
+        return into;
+    }
+
     /** The last node (in forward order) that reads each node's value; -1 for none. */
     public static int[] lastReader(Graph graph) {
         int[] last = new int[graph.size()];
@@ -107,8 +126,16 @@ public final class Executor {
         batch = input.dim(0);
         boolean[] kept = keep == Keep.ALL ? null : readByBackward(graph, keep == Keep.FOR_WEIGHT_GRADIENTS);
         int[] lastReader = lastReader(graph);
+        int[] fused = keep == Keep.ALL ? null : fusedBatchNormRelu(graph); // Keep.ALL keeps every value, BN outputs too
+        boolean[] done = new boolean[graph.size()];
         for (Node n : graph.nodes()) {
-            forwardNode(n, input);
+            int r = fused == null ? -1 : fused[n.id()];
+            if (r >= 0 && !wanted.contains(Response.activation(n.id()))) {
+                forwardBatchNormRelu(n, graph.node(r));
+                done[r] = true;
+            } else if (!done[n.id()]) {
+                forwardNode(n, input);
+            }
             Response act = Response.activation(n.id());
             if (wanted.contains(act)) listener.onResponse(act, values[n.id()]);
             if (kept != null) {
@@ -116,6 +143,17 @@ public final class Executor {
             }
         }
         return values[graph.logits()];
+    }
+
+    /** relu(bn(x)) into the ReLU's value; the BN's value stays null (nothing reads it). */
+    private void forwardBatchNormRelu(Node bnNode, Node reluNode) {
+        Op.BatchNorm bn = (Op.BatchNorm) bnNode.op();
+        Tensor y = pool.take(dtype, batchShape(reluNode));
+        bnMean[bnNode.id()] = pool.take(backend.statsType(dtype), bn.channels());
+        bnInvStd[bnNode.id()] = pool.take(backend.statsType(dtype), bn.channels());
+        backend.batchNormReluForward(values[bnNode.inputs()[0]], weights.get(bn.param() + ".weight"), weights.get(bn.param() + ".bias"),
+                bn.eps(), y, bnMean[bnNode.id()], bnInvStd[bnNode.id()]);
+        values[reluNode.id()] = y;
     }
 
     private void forwardNode(Node n, Tensor input) {

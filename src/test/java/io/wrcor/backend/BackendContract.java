@@ -104,6 +104,11 @@ abstract class BackendContract {
             assertClose(y, y2, t, "bn_stats + bn_apply");
             assertArrayEquals(Backend.values(m2), Backend.values(m1), t == DType.F32 ? 1e-5 : 1e-12);
             assertArrayEquals(Backend.values(s2), Backend.values(s1), t == DType.F32 ? 1e-5 * Backend.values(s2)[0] : 1e-12);
+            // fused with the ReLU that follows: relu of the same output
+            Tensor yr = poisoned(a, t, x.shape()), yr2 = Tensor.allocate(a, t, x.shape());
+            be().batchNormReluForward(x, g, be, 1e-3, yr, Tensor.allocate(a, be().statsType(t), c), Tensor.allocate(a, be().statsType(t), c));
+            REF.relu(y2, yr2);
+            assertClose(yr, yr2, t, "batch norm + relu");
             Tensor dy = normal(a, rnd, t, x.shape()), dx = poisoned(a, t, x.shape()), dx2 = Tensor.allocate(a, t, x.shape());
             be().batchNormBackward(x, dy, g, m2, s2, dx);
             REF.batchNormBackward(x, dy, g, m2, s2, dx2);

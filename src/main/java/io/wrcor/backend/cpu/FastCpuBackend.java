@@ -362,13 +362,26 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
     @Override
     public void batchNormForward(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, Tensor meanOut, Tensor invStdOut) {
         double[] mean = new double[x.dim(1)], invStd = new double[x.dim(1)];
-        batchNormForward(x, gamma, beta, eps, y, mean, invStd);
+        batchNormForward(x, gamma, beta, eps, y, mean, invStd, false);
         Backend.store(mean, meanOut);
         Backend.store(invStd, invStdOut);
     }
 
-    private void batchNormForward(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, double[] mean, double[] invStd) {
-        if (x.dtype() != DType.F32) { ref.batchNormForward(x, gamma, beta, eps, y, mean, invStd); return; }
+    /** The ReLU applied in BN's last pass: max(x * scale + shift, 0), as relu of the BN output computes it. */
+    @Override
+    public void batchNormReluForward(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, Tensor meanOut, Tensor invStdOut) {
+        double[] mean = new double[x.dim(1)], invStd = new double[x.dim(1)];
+        batchNormForward(x, gamma, beta, eps, y, mean, invStd, true);
+        Backend.store(mean, meanOut);
+        Backend.store(invStd, invStdOut);
+    }
+
+    private void batchNormForward(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, double[] mean, double[] invStd, boolean relu) {
+        if (x.dtype() != DType.F32) {
+            ref.batchNormForward(x, gamma, beta, eps, y, mean, invStd);
+            if (relu) relu(y, y);
+            return;
+        }
         int b = x.dim(0), c = x.dim(1);
         long hw = x.numel() / ((long) b * c), count = b * hw;
         MemorySegment xs = x.data(), ys = y.data();
@@ -398,7 +411,8 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
                 float scale = (float) (is * gamma.get(ch)), shift = (float) (beta.get(ch) - m * is * gamma.get(ch));
                 for (n = 0; n < b; n++) {
                     long base = (n * (long) c + ch) * hw;
-                    for (long i = 0; i < hw; i++) ys.setAtIndex(F, base + i, xs.getAtIndex(F, base + i) * scale + shift);
+                    if (relu) for (long i = 0; i < hw; i++) ys.setAtIndex(F, base + i, Math.max(xs.getAtIndex(F, base + i) * scale + shift, 0f));
+                    else for (long i = 0; i < hw; i++) ys.setAtIndex(F, base + i, xs.getAtIndex(F, base + i) * scale + shift);
                 }
             }
         });
