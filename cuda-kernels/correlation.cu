@@ -21,25 +21,12 @@ KERNEL void row_stats(GLOBAL const real *r, GLOBAL real *mean, GLOBAL int *is_co
     is_constant[row] = same;
 }
 
-/* n = rows * rows: gram[i,j] = sum_t (r[i,t] - mean[i]) (r[j,t] - mean[j]) */
-KERNEL void centred_gram(GLOBAL const real *r, GLOBAL const real *mean, GLOBAL real *gram, long n, int rows, long d) {
-    long idx = THREAD_INDEX();
-    if (idx >= n) return;
-    int i = (int) (idx / rows), j = (int) (idx % rows);
-    GLOBAL const real *a = r + (long) i * d;
-    GLOBAL const real *b = r + (long) j * d;
-    real ma = mean[i], mb = mean[j];
-    kahan s = {0, 0};
-    for (long t = 0; t < d; t++) kahan_add(&s, (a[t] - ma) * (b[t] - mb));
-    gram[idx] = s.sum;
-}
-
 /*
- * centred_gram as a tiled kernel: work groups of TILE x TILE entries (dimension 0: j, 1: i) stage
- * TILE-long slices of their rows in local memory, so that each row value is read from global
- * memory once per group instead of once per entry. The same compensated sum in the same order.
+ * gram[i,j] = sum_t (r[i,t] - mean[i]) (r[j,t] - mean[j]), compensated, in t's order. Work groups of
+ * TILE x TILE entries (dimension 0: j, 1: i) stage TILE-long slices of their rows in local memory,
+ * so that each row value is read from global memory once per group instead of once per entry.
  */
-KERNEL void centred_gram_tiled(GLOBAL const real *r, GLOBAL const real *mean, GLOBAL real *gram, int rows, long d) {
+KERNEL void centred_gram(GLOBAL const real *r, GLOBAL const real *mean, GLOBAL real *gram, int rows, long d) {
     LOCAL real as[TILE][TILE + 1];
     LOCAL real bs[TILE][TILE + 1];
     int tj = LOCAL_ID(0), ti = LOCAL_ID(1);

@@ -5,34 +5,15 @@
  */
 #include "compat.h"
 
-/* y[b,co,oy,ox] = sum_ci,ky,kx x[b,ci,oy*s-p+ky,ox*s-p+kx] w[co,ci,ky,kx] */
-KERNEL void conv_forward(GLOBAL const real *x, GLOBAL const real *w, GLOBAL real *y, long n,
-                         int cin, int h, int wd, int cout, int k, int stride, int pad, int ho, int wo) {
-    long i = THREAD_INDEX();
-    if (i >= n) return;
-    int ox = (int) (i % wo), oy = (int) ((i / wo) % ho), co = (int) ((i / ((long) wo * ho)) % cout);
-    long b = i / ((long) wo * ho * cout);
-    kahan s = {0, 0};
-    for (int ci = 0; ci < cin; ci++)
-        for (int ky = 0; ky < k; ky++) {
-            int iy = oy * stride - pad + ky;
-            if (iy < 0 || iy >= h) continue;
-            for (int kx = 0; kx < k; kx++) {
-                int ix = ox * stride - pad + kx;
-                if (ix < 0 || ix >= wd) continue;
-                kahan_add(&s, x[((b * cin + ci) * h + iy) * wd + ix] * w[(((long) co * cin + ci) * k + ky) * k + kx]);
-            }
-        }
-    y[i] = s.sum;
-}
-
 /*
- * The convolution as an implicit GEMM: per sample b, y_b [cout, P] = w [cout, K] . col_b [K, P] with
+ * y[b,co,oy,ox] = sum_ci,ky,kx x[b,ci,oy*s-p+ky,ox*s-p+kx] w[co,ci,ky,kx] as an implicit GEMM: per
+ * sample b, y_b [cout, P] = w [cout, K] . col_b [K, P] with
  * K = cin k k and P = ho wo, the columns of x read in place (no im2col buffer). Work groups of
  * TILE x TILE outputs (dimension 0: output cells, 1: output channels, 2: samples) step through K
  * one TILE-wide slice at a time, staging the slice of w and of x's columns in local memory. Each
- * output is the compensated sum over K in order, as conv_forward's (a plain float32 sum moved three
- * fixtures' snip, grad_norm or wrcor by 2e-4 to 5e-4).
+ * output is the compensated sum, over the cells of x its window covers, in K's order (the order of the
+ * per-output kernel this replaced; a plain float32 sum moved three fixtures' snip, grad_norm or wrcor
+ * by 2e-4 to 5e-4, and so did summing the padding's zeros, which moves the compensation).
  */
 KERNEL void conv_gemm_forward(GLOBAL const real *x, GLOBAL const real *w, GLOBAL real *y, int cin, int h, int wd, int cout, int k,
                               int stride, int pad, int ho, int wo) {
@@ -44,7 +25,7 @@ KERNEL void conv_gemm_forward(GLOBAL const real *x, GLOBAL const real *w, GLOBAL
     long b = GROUP_ID(2);
     int np = ho * wo, kk2 = k * k, nk = cin * kk2;
     int oy = p / wo, ox = p % wo;
-    kahan acc = {0, 0}; /* compensated, as conv_forward: the scores downstream are sensitive to it */
+    kahan acc = {0, 0};
     for (int k0 = 0; k0 < nk; k0 += TILE) {
         int kw = k0 + tp; /* this item loads w[co_row = group's tc][kw] */
         ws[tc][tp] = (co < cout && kw < nk) ? w[(long) co * nk + kw] : (real) 0;

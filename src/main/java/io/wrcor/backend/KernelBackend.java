@@ -19,12 +19,12 @@ import java.util.List;
  */
 public abstract class KernelBackend implements Backend {
     /** The kernels every device backend builds, by their names in the sources. */
-    public static final List<String> KERNELS = List.of("conv_forward", "conv_gemm_forward", "conv_gemm_backward_data", "conv_backward_data", "conv_backward_weight", "bn_stats",
+    public static final List<String> KERNELS = List.of("conv_gemm_forward", "conv_gemm_backward_data", "conv_backward_data", "conv_backward_weight", "bn_stats",
             "bn_apply", "bn_backward_reduce", "bn_backward_apply", "relu_forward", "relu_backward", "add", "scale", "avgpool_forward",
             "avgpool_backward", "maxpool_forward", "maxpool_backward", "channel_copy",
             "depthwise_forward", "depthwise_backward_data", "depthwise_backward_weight", "resize_forward", "resize_backward",
             "sigmoid_forward", "sigmoid_backward", "channel_scale", "channel_scale_backward", "bias_add", "global_avgpool_forward", "global_avgpool_backward", "linear_forward", "linear_backward_data",
-            "linear_backward_weight", "cross_entropy_grad", "row_stats", "centred_gram", "centred_gram_tiled", "accumulate_abs_corr");
+            "linear_backward_weight", "cross_entropy_grad", "row_stats", "centred_gram", "accumulate_abs_corr");
 
     /** The kernel source files, in cuda-kernels/, after compat.h. */
     public static final List<String> SOURCES = List.of("nn.cu", "correlation.cu");
@@ -199,6 +199,11 @@ public abstract class KernelBackend implements Backend {
             return this;
         }
 
+        /** Batch-norm statistics: in place when in the launch's precision, else converted and uploaded. */
+        Launch stats(Tensor t, Arena arena) {
+            return t.dtype() == dtype ? in(t) : in(Backend.values(t), arena);
+        }
+
         /** Values in the launch's precision, uploaded. */
         Launch in(double[] values, Arena arena) {
             return in(values, dtype, arena);
@@ -348,14 +353,9 @@ public abstract class KernelBackend implements Backend {
         long hw = x.numel() / ((long) x.dim(0) * c);
         try (Arena arena = Arena.ofConfined(); Launch l = new Launch(x.dtype())) {
             // buffers 0, 1, 2, 3: x, dy, mean, the per-channel sums
-            l.in(x).in(dy);
-            if (mean.dtype() == x.dtype()) l.in(mean);
-            else l.in(Backend.values(mean), arena);
-            l.scratch(2L * c, x.dtype().bytes, null).l(c).i(x.dim(0)).l(hw).kernel("bn_backward_reduce", c);
-            l.buffer(0).buffer(1).out(dx).buffer(2);
-            if (invStd.dtype() == x.dtype()) l.in(invStd);
-            else l.in(Backend.values(invStd), arena);
-            l.in(gamma).buffer(3).l(dx.numel()).i(c).l(hw).l((long) x.dim(0) * hw).kernel("bn_backward_apply", dx.numel()).run();
+            l.in(x).in(dy).stats(mean, arena).scratch(2L * c, x.dtype().bytes, null).l(c).i(x.dim(0)).l(hw).kernel("bn_backward_reduce", c);
+            l.buffer(0).buffer(1).out(dx).buffer(2).stats(invStd, arena).in(gamma).buffer(3).l(dx.numel()).i(c).l(hw)
+                    .l((long) x.dim(0) * hw).kernel("bn_backward_apply", dx.numel()).run();
         }
     }
 
@@ -546,7 +546,7 @@ public abstract class KernelBackend implements Backend {
             MemorySegment flags = arena.allocate(4L * b), gram = arena.allocate((long) b * b * t.bytes);
             // buffers 0, 1: the response, its row means
             l.in(r).scratch(b, t.bytes, null).scratch(b, 4, flags).l(b).l(d).kernel("row_stats", b);
-            l.buffer(0).buffer(1).scratch((long) b * b, t.bytes, gram).i(b).l(d).tiled("centred_gram_tiled", b, b, 1).run();
+            l.buffer(0).buffer(1).scratch((long) b * b, t.bytes, gram).i(b).l(d).tiled("centred_gram", b, b, 1).run();
             for (int i = 0; i < b; i++) if (flags.getAtIndex(ValueLayout.JAVA_INT, i) != 0) return null;
             double[] cov = new double[b * b];
             for (int i = 0; i < cov.length; i++) {
@@ -583,7 +583,7 @@ public abstract class KernelBackend implements Backend {
                     try (Arena a = Arena.ofConfined(); Launch l = new Launch(t)) {
                         // buffers 0, 1, 2, 3: the response, its row means, the constant-row flags, the Gram matrix
                         l.in(response).scratch(b, t.bytes, null).scratch(b, 4, null).l(b).l(d).kernel("row_stats", b);
-                        l.buffer(0).buffer(1).scratch((long) b * b, t.bytes, null).i(b).l(d).tiled("centred_gram_tiled", b, b, 1);
+                        l.buffer(0).buffer(1).scratch((long) b * b, t.bytes, null).i(b).l(d).tiled("centred_gram", b, b, 1);
                         l.buffer(3).buffer(2).mem(k).in(weights, accum, a).in(counts, a).mem(used).mem(skipped)
                                 .l((long) accumulators * b * b).i(b).kernel("accumulate_abs_corr", (long) accumulators * b * b).run();
                     }

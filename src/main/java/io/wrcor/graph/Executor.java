@@ -147,13 +147,19 @@ public final class Executor {
 
     /** relu(bn(x)) into the ReLU's value; the BN's value stays null (nothing reads it). */
     private void forwardBatchNormRelu(Node bnNode, Node reluNode) {
-        Op.BatchNorm bn = (Op.BatchNorm) bnNode.op();
-        Tensor y = pool.take(dtype, batchShape(reluNode));
-        bnMean[bnNode.id()] = pool.take(backend.statsType(dtype), bn.channels());
-        bnInvStd[bnNode.id()] = pool.take(backend.statsType(dtype), bn.channels());
-        backend.batchNormReluForward(values[bnNode.inputs()[0]], weights.get(bn.param() + ".weight"), weights.get(bn.param() + ".bias"),
-                bn.eps(), y, bnMean[bnNode.id()], bnInvStd[bnNode.id()]);
-        values[reluNode.id()] = y;
+        values[reluNode.id()] = batchNorm(bnNode, true);
+    }
+
+    /** BN node n's output (relu of it with {@code relu}), keeping its statistics for the backward pass. */
+    private Tensor batchNorm(Node n, boolean relu) {
+        Op.BatchNorm bn = (Op.BatchNorm) n.op();
+        Tensor y = pool.take(dtype, batchShape(n));
+        bnMean[n.id()] = pool.take(backend.statsType(dtype), bn.channels());
+        bnInvStd[n.id()] = pool.take(backend.statsType(dtype), bn.channels());
+        Tensor x = values[n.inputs()[0]], gamma = weights.get(bn.param() + ".weight"), beta = weights.get(bn.param() + ".bias");
+        if (relu) backend.batchNormReluForward(x, gamma, beta, bn.eps(), y, bnMean[n.id()], bnInvStd[n.id()]);
+        else backend.batchNormForward(x, gamma, beta, bn.eps(), y, bnMean[n.id()], bnInvStd[n.id()]);
+        return y;
     }
 
     private void forwardNode(Node n, Tensor input) {
@@ -168,13 +174,7 @@ public final class Executor {
                 y = pool.take(dtype, batchShape(n));
                 backend.convForward(values[in[0]], weights.get(c.param() + ".weight"), c.stride(), c.pad(), y);
             }
-            case Op.BatchNorm bn -> {
-                y = pool.take(dtype, batchShape(n));
-                bnMean[n.id()] = pool.take(backend.statsType(dtype), bn.channels());
-                bnInvStd[n.id()] = pool.take(backend.statsType(dtype), bn.channels());
-                backend.batchNormForward(values[in[0]], weights.get(bn.param() + ".weight"), weights.get(bn.param() + ".bias"),
-                        bn.eps(), y, bnMean[n.id()], bnInvStd[n.id()]);
-            }
+            case Op.BatchNorm bn -> y = batchNorm(n, false);
             case Op.Relu r -> {
                 y = pool.take(dtype, batchShape(n));
                 backend.relu(values[in[0]], y);

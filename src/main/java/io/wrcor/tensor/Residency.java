@@ -51,9 +51,7 @@ public final class Residency {
     void detach(MemorySegment host) {
         if (device == null) return;
         beforeHostRead(host);
-        device.release();
-        device = null;
-        deviceCurrent = false;
+        free();
     }
 
     public boolean hostCurrent() {

@@ -1,6 +1,11 @@
 package io.wrcor.util;
 
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 
 /** Where wrcor keeps files it can rebuild (unpacked natives, device binaries). */
 public final class CacheDir {
@@ -16,5 +21,24 @@ public final class CacheDir {
         String xdg = System.getenv("XDG_CACHE_HOME");
         Path base = xdg != null && !xdg.isBlank() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache");
         return base.resolve("wrcor");
+    }
+
+    /**
+     * Writes {@code in} to {@code file} through a temporary file beside it and an atomic rename, so
+     * that a reader (another process filling the same cache) sees the whole file or none.
+     */
+    public static void writeAtomically(Path file, InputStream in) throws IOException {
+        Files.createDirectories(file.getParent());
+        Path tmp = Files.createTempFile(file.getParent(), file.getFileName().toString(), ".part");
+        try {
+            Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
+            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    public static void writeAtomically(Path file, byte[] bytes) throws IOException {
+        writeAtomically(file, new ByteArrayInputStream(bytes));
     }
 }

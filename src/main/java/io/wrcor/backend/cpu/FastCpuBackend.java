@@ -360,18 +360,19 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
     // ---------------------------------------------------------------- batch norm
 
     @Override
-    public void batchNormForward(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, Tensor meanOut, Tensor invStdOut) {
-        double[] mean = new double[x.dim(1)], invStd = new double[x.dim(1)];
+    public void batchNormForward(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, Tensor mean, Tensor invStd) {
         batchNormForward(x, gamma, beta, eps, y, mean, invStd, false);
-        Backend.store(mean, meanOut);
-        Backend.store(invStd, invStdOut);
     }
 
     /** The ReLU applied in BN's last pass: max(x * scale + shift, 0), as relu of the BN output computes it. */
     @Override
-    public void batchNormReluForward(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, Tensor meanOut, Tensor invStdOut) {
-        double[] mean = new double[x.dim(1)], invStd = new double[x.dim(1)];
+    public void batchNormReluForward(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, Tensor mean, Tensor invStd) {
         batchNormForward(x, gamma, beta, eps, y, mean, invStd, true);
+    }
+
+    private void batchNormForward(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, Tensor meanOut, Tensor invStdOut, boolean relu) {
+        double[] mean = new double[x.dim(1)], invStd = new double[x.dim(1)];
+        batchNormForward(x, gamma, beta, eps, y, mean, invStd, relu);
         Backend.store(mean, meanOut);
         Backend.store(invStd, invStdOut);
     }
@@ -775,11 +776,10 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
             }
         }
 
-        /** The adjoint of {@link #split}: the input plane's cells that windows read, from the phase planes; zeros elsewhere. */
-        void join(float[] phases, float[] plane) {
-            join(phases, 0, plane);
-        }
-
+        /**
+         * The adjoint of {@link #split}: the input plane's cells that windows read, from the phase
+         * planes at phases[base..]; zeros elsewhere.
+         */
         void join(float[] phases, int base, float[] plane) {
             java.util.Arrays.fill(plane, 0f);
             int rows = rows(), cols = cols();

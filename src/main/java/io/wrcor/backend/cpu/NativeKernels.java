@@ -12,7 +12,6 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.util.HexFormat;
 
@@ -103,14 +102,8 @@ public final class NativeKernels {
             lib = in.readAllBytes();
         }
         String hash = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(lib)).substring(0, 16);
-        Path dir = CacheDir.root().resolve("native-" + hash);
-        Files.createDirectories(dir);
-        Path target = dir.resolve(name);
-        if (!Files.exists(target)) {
-            Path tmp = Files.createTempFile(dir, name, ".part");
-            Files.write(tmp, lib);
-            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        }
+        Path target = CacheDir.root().resolve("native-" + hash).resolve(name);
+        if (!Files.exists(target)) CacheDir.writeAtomically(target, lib);
         return new NativeKernels(SymbolLookup.libraryLookup(target, Arena.global()), variant);
     }
 

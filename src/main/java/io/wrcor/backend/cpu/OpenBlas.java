@@ -12,7 +12,6 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 
 /**
  * OpenBLAS's CBLAS through FFM. Uses the system's {@code libopenblas.so.0} when it has one, else the
@@ -92,11 +91,9 @@ public final class OpenBlas {
         for (String lib : JAR_LIBS) {
             Path target = dir.resolve(lib);
             if (!Files.exists(target)) {
-                Path tmp = Files.createTempFile(dir, lib, ".part");
                 try (InputStream in = OpenBlas.class.getResourceAsStream(JAR_DIR + lib)) {
-                    Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
+                    CacheDir.writeAtomically(target, in);
                 }
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             }
             last = SymbolLookup.libraryLookup(target, global);
         }

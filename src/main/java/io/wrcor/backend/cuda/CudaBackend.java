@@ -209,7 +209,6 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
         return params;
     }
 
-
     @Override
     protected void finish() {
         cuCtxSynchronize();

@@ -244,7 +244,6 @@ public final class OpenClBackend extends KernelBackend implements AutoCloseable 
         return k;
     }
 
-
     @Override
     protected void finish() {
         check(clFinish(queue), "clFinish");

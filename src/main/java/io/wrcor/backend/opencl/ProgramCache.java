@@ -9,7 +9,6 @@ import java.nio.IntBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
@@ -94,10 +93,7 @@ final class ProgramCache {
                 MemoryUtil.memFree(bin);
             }
         }
-        Files.createDirectories(file.getParent());
-        Path tmp = Files.createTempFile(file.getParent(), "program", ".part");
-        Files.write(tmp, bytes);
-        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        CacheDir.writeAtomically(file, bytes);
     }
 
     private static String key(String... parts) {

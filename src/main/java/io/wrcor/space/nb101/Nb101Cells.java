@@ -7,7 +7,6 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
@@ -82,12 +81,9 @@ public final class Nb101Cells {
         long[] c = enumerate();
         if (c.length != COUNT) throw new IllegalStateException("enumerated " + c.length + " NAS-Bench-101 cells, expected " + COUNT);
         try {
-            Files.createDirectories(file.getParent());
             ByteBuffer b = ByteBuffer.allocate(8 * c.length).order(ByteOrder.LITTLE_ENDIAN);
             b.asLongBuffer().put(c);
-            Path tmp = Files.createTempFile(file.getParent(), CACHE, ".tmp");
-            Files.write(tmp, b.array());
-            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            CacheDir.writeAtomically(file, b.array());
         } catch (IOException e) {
             System.err.println("wrcor: could not cache the NAS-Bench-101 cells in " + file + " (" + e.getMessage() + "); they are rebuilt next time");
         }
