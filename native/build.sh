@@ -6,5 +6,5 @@ set -euo pipefail
 cc="$1"; out="$2"
 here="$(cd "$(dirname "$0")" && pwd)"
 mkdir -p "$out"
-"$cc" -O3 -std=gnu11 -ffp-contract=fast -fPIC -shared -mavx2 -mfma "$here/cpu_kernels.c" -o "$out/libwrcor-cpu-avx2.so"
-"$cc" -O3 -std=gnu11 -ffp-contract=fast -fPIC -shared "$here/cpu_kernels.c" -o "$out/libwrcor-cpu-x86-64.so"
+"$cc" -O3 -std=gnu11 -ffp-contract=fast -fPIC -shared -Wno-psabi -mavx2 -mfma "$here/cpu_kernels.c" -o "$out/libwrcor-cpu-avx2.so"
+"$cc" -O3 -std=gnu11 -ffp-contract=fast -fPIC -shared -Wno-psabi "$here/cpu_kernels.c" -o "$out/libwrcor-cpu-x86-64.so"

@@ -139,12 +139,16 @@ public final class Engine implements AutoCloseable {
         for (int i = 0; i < n; i++) if (kept[i]) keptBytes += bytes[i];
         // backward, at node id: the values still held, the gradients of nodes at or below id that a
         // later node has passed one to, and the new input gradient with a possible sum beside it
+        // a ReLU after a fused BN may leave its mask to the BN's backward step: its output is held until then
+        int[] maskFor = new int[n];
+        java.util.Arrays.fill(maskFor, -1);
+        for (int i = 0; i < n; i++) if (fused[i] >= 0) maskFor[fused[i]] = i;
         long backwardPeak = 0, perSample = 0;
         for (int id = n - 1; id >= 0; id--) {
             long frontier = 0, fresh = 0, keptBelow = 0;
-            for (int j = 0; j <= id; j++) {
-                if (lastReader[j] > id || j == id) frontier += bytes[j];
-                if (kept[j]) keptBelow += bytes[j];
+            for (int j = 0; j < n; j++) {
+                if (j <= id && (lastReader[j] > id || j == id)) frontier += bytes[j];
+                if (kept[j] && (j <= id || (maskFor[j] >= 0 && maskFor[j] <= id))) keptBelow += bytes[j];
             }
             for (int i : graph.node(id).inputs()) fresh += 2 * bytes[i];
             // a pass with another after it holds every kept value; the last one gives them back as it goes

@@ -40,6 +40,20 @@ public interface Backend {
     /** dx for training-mode batch norm (the batch statistics depend on x); mean and invStd of any type. */
     void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, Tensor mean, Tensor invStd, Tensor dx);
 
+    /** Whether {@link #batchNormReluBackward} is implemented for activations of type t. */
+    default boolean fusesReluBackward(DType t) {
+        return false;
+    }
+
+    /**
+     * dx of a batch norm whose output only a ReLU reads, from that ReLU's output y and the gradient
+     * dy of y: batchNormBackward(x, reluBackward(y, dy)) without making the ReLU's input gradient.
+     * Called only where {@link #fusesReluBackward} says so.
+     */
+    default void batchNormReluBackward(Tensor x, Tensor y, Tensor dy, Tensor gamma, Tensor mean, Tensor invStd, Tensor dx) {
+        throw new UnsupportedOperationException(name() + " does not fuse a ReLU's backward pass into batch norm's");
+    }
+
     /** Waits until every op issued so far has finished (a device backend queues them); for timing. */
     default void sync() {
     }

@@ -268,6 +268,18 @@ public final class Executor {
     public Gradients backward(Tensor dLogits, boolean weightGrads, boolean inputGrad, Set<Response> wanted,
                                ResponseListener listener, boolean lastPass) {
         holders.clear();
+        // a ReLU whose input is a BN that only it reads passes its gradient on unmasked, and the BN's
+        // backward step applies the mask (one pass fewer), where the backend fuses the two and
+        // neither gradient in between is a wanted response
+        int[] maskedBy = new int[graph.size()];
+        java.util.Arrays.fill(maskedBy, -1);
+        if (backend.fusesReluBackward(dtype)) {
+            int[] fused = fusedBatchNormRelu(graph);
+            for (int bn = 0; bn < fused.length; bn++) {
+                int r = fused[bn];
+                if (r >= 0 && !wanted.contains(Response.gradInput(r)) && !wanted.contains(Response.gradOutput(bn))) maskedBy[bn] = r;
+            }
+        }
         Tensor[] grads = new Tensor[graph.size()];
         boolean[] shared = new boolean[graph.size()]; // grads[i] is also another node's gradient: never write into it
         Map<String, Tensor> wgrads = new HashMap<>();
@@ -283,12 +295,21 @@ public final class Executor {
                 if (lastPass) releaseValue(id);
                 continue;
             }
-            backwardNode(n, g, grads, shared, wgrads, weightGrads, inputGrad, wanted, listener);
+            int deferred = -1; // this ReLU's input BN, which masks the gradient passed on unmasked
+            if (n.op() instanceof Op.Relu) for (int bn : n.inputs()) if (maskedBy[bn] == id) deferred = bn;
+            if (deferred >= 0) {
+                accumulate(grads, shared, deferred, g, false);
+            } else if (maskedBy[id] >= 0) {
+                backwardBatchNormRelu(n, values[maskedBy[id]], g, grads, shared);
+                if (lastPass) releaseValue(maskedBy[id]);
+            } else {
+                backwardNode(n, g, grads, shared, wgrads, weightGrads, inputGrad, wanted, listener);
+            }
             if (id != graph.input() && g != dLogits) {
                 grads[id] = null;
                 drop(g);
             }
-            if (lastPass) releaseValue(id);
+            if (lastPass && deferred < 0) releaseValue(id); // a deferring ReLU's output is the mask, read at its BN
         }
         return new Gradients(grads, wgrads);
     }
@@ -320,6 +341,15 @@ public final class Executor {
         if (id == graph.input() || values[id] == null) return;
         pool.release(values[id]);
         values[id] = null;
+    }
+
+    /** BN node n's backward step for the gradient g of the ReLU after it, masked by that ReLU's output y. */
+    private void backwardBatchNormRelu(Node n, Tensor y, Tensor g, Tensor[] grads, boolean[] shared) {
+        Op.BatchNorm bn = (Op.BatchNorm) n.op();
+        int in = n.inputs()[0];
+        Tensor dx = pool.take(dtype, batchShape(graph.node(in)));
+        backend.batchNormReluBackward(values[in], y, g, weights.get(bn.param() + ".weight"), bnMean[n.id()], bnInvStd[n.id()], dx);
+        accumulate(grads, shared, in, dx, true);
     }
 
     private void backwardNode(Node n, Tensor g, Tensor[] grads, boolean[] shared, Map<String, Tensor> wgrads, boolean weightGrads,

@@ -71,6 +71,96 @@ class NativeKernelsTest {
         assertThrows(IndexOutOfBoundsException.class, () -> nk.multiTap(4, 3, w, new int[]{0, 1, 2}, src, dst, 0));
     }
 
+    @Test
+    void batchNormKernelsRefuseSpansOutsideTheirSegments() {
+        try (Arena a = Arena.ofConfined()) {
+            var x = a.allocate(4 * 100);
+            double[] out = new double[2];
+            var p = new NativeKernels.Planes(3, 40, 20); // planes at 0, 40, 80: the last ends at float 100
+            nk.bnStats(p, x, 0, out);
+            assertThrows(IndexOutOfBoundsException.class, () -> nk.bnStats(p, x, 1, out));
+            assertThrows(IndexOutOfBoundsException.class, () -> nk.bnApply(p, x, a.allocate(4 * 99), 0, 1f, 0f, false));
+            assertThrows(IndexOutOfBoundsException.class, () -> nk.bnGradSums(p, x, a.allocate(4 * 50), x, 0, 0f, out));
+            assertThrows(IndexOutOfBoundsException.class, () -> nk.bnGradApply(p, x, null, x, -1, 0f, 1f, 0f, 0f, x));
+            assertThrows(IllegalArgumentException.class, () -> new NativeKernels.Planes(2, 10, 20));
+        }
+    }
+
+    /** The fused ReLU is Java's Math.max(v, 0f) to the bit: NaN stays, -0 and negatives become +0; its mask passes NaN's gradient. */
+    @Test
+    void batchNormReluMatchesMathMaxBitForBit() {
+        float[] v = {1.5f, -2f, -0f, 0f, Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, 3e-39f, -3e-39f};
+        try (Arena a = Arena.ofConfined()) {
+            int n = 40; // the first 32 through the vector loop, the rest through the scalar tail
+            var x = a.allocate(4L * n);
+            var y = a.allocate(4L * n);
+            for (int i = 0; i < n; i++) x.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, v[i % v.length]);
+            nk.bnApply(new NativeKernels.Planes(1, n, n), x, y, 0, 1f, 0f, true);
+            for (int i = 0; i < n; i++) {
+                float want = Math.max(v[i % v.length], 0f), got = y.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i);
+                assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(got), "element " + i + " of relu(" + v[i % v.length] + ")");
+            }
+            // gradient 1 everywhere, masked by y: sum = number of elements that pass
+            var ones = a.allocate(4L * n);
+            for (int i = 0; i < n; i++) ones.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, 1f);
+            double[] out = new double[2];
+            nk.bnGradSums(new NativeKernels.Planes(1, n, n), ones, y, x.fill((byte) 0), 0, 0f, out);
+            int pass = 0;
+            for (int i = 0; i < n; i++) if (Float.floatToRawIntBits(y.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i)) > 0) pass++;
+            assertEquals(pass, out[0]);
+        }
+    }
+
+    /**
+     * The native batch norm computes the Java loops' sums in their order, so the two forms agree to
+     * the bit: forward (with and without the fused ReLU), backward, and backward through the ReLU's
+     * mask against the Java ReLU backward followed by the Java BN backward. Plane sizes cover the
+     * vector loops' remainders and an odd batch the side-by-side planes' remainder.
+     */
+    @ParameterizedTest
+    @CsvSource({"5,3,9,9", "4,2,1,1", "3,4,33,31", "7,2,2,3", "2,3,56,56"})
+    void batchNormWithNativeKernelsEqualsTheJavaLoopsBitForBit(int b, int c, int h, int w) {
+        try (Arena a = Arena.ofShared(); FastCpuBackend fast = new FastCpuBackend(2, true); FastCpuBackend java = new FastCpuBackend(2, false)) {
+            assertTrue(fast.fusesReluBackward(DType.F32) && !java.fusesReluBackward(DType.F32));
+            Tensor x = normal(a, rnd, DType.F32, b, c, h, w), g = normal(a, rnd, DType.F32, c), be = normal(a, rnd, DType.F32, c);
+            for (long i = 0; i < x.numel(); i++) x.set(i, 0.7 + 3 * x.get(i));
+            Tensor dy = normal(a, rnd, DType.F32, b, c, h, w);
+            for (boolean relu : new boolean[]{false, true}) {
+                Tensor y1 = Tensor.allocate(a, DType.F32, x.shape()), y2 = Tensor.allocate(a, DType.F32, x.shape());
+                Tensor m1 = Tensor.allocate(a, DType.F64, c), s1 = Tensor.allocate(a, DType.F64, c);
+                Tensor m2 = Tensor.allocate(a, DType.F64, c), s2 = Tensor.allocate(a, DType.F64, c);
+                if (relu) {
+                    fast.batchNormReluForward(x, g, be, 1e-3, y1, m1, s1);
+                    java.batchNormReluForward(x, g, be, 1e-3, y2, m2, s2);
+                } else {
+                    fast.batchNormForward(x, g, be, 1e-3, y1, m1, s1);
+                    java.batchNormForward(x, g, be, 1e-3, y2, m2, s2);
+                }
+                assertBitsEqual(m2, m1, "mean");
+                assertBitsEqual(s2, s1, "1/std");
+                assertBitsEqual(y2, y1, relu ? "relu(bn(x))" : "bn(x)");
+                Tensor dx1 = Tensor.allocate(a, DType.F32, x.shape()), dx2 = Tensor.allocate(a, DType.F32, x.shape());
+                if (relu) {
+                    Tensor dr = Tensor.allocate(a, DType.F32, x.shape());
+                    fast.batchNormReluBackward(x, y1, dy, g, m1, s1, dx1);
+                    java.reluBackward(y2, dy, dr);
+                    java.batchNormBackward(x, dr, g, m2, s2, dx2);
+                } else {
+                    fast.batchNormBackward(x, dy, g, m1, s1, dx1);
+                    java.batchNormBackward(x, dy, g, m2, s2, dx2);
+                }
+                assertBitsEqual(dx2, dx1, relu ? "bn backward through the relu mask" : "bn backward");
+            }
+        }
+    }
+
+    private static void assertBitsEqual(Tensor want, Tensor got, String what) {
+        for (long i = 0; i < want.numel(); i++) {
+            assertEquals(Double.doubleToRawLongBits(want.get(i)), Double.doubleToRawLongBits(got.get(i)),
+                    what + ": element " + i + " is " + got.get(i) + ", the Java loops give " + want.get(i));
+        }
+    }
+
     /** Batch 9: stacks of small planes with a partial last stack; stride 2 gathers phase by phase. */
     @ParameterizedTest
     @CsvSource({"9,5,14,14,3,1", "9,4,13,11,5,1", "3,3,23,23,7,1", "9,5,14,14,3,2", "4,3,17,16,5,2", "3,2,29,29,7,2", "2,3,60,60,3,1"})

@@ -386,6 +386,21 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         int b = x.dim(0), c = x.dim(1);
         long hw = x.numel() / ((long) b * c), count = b * hw;
         MemorySegment xs = x.data(), ys = y.data();
+        if (nk != null) {
+            NativeKernels.Planes planes = new NativeKernels.Planes(b, c * hw, hw);
+            parallelFor(c, (worker, from, to) -> {
+                double[] sums = new double[2];
+                for (int ch = from; ch < to; ch++) {
+                    nk.bnStats(planes, xs, ch * hw, sums);
+                    double m = sums[0] / count, is = 1.0 / Math.sqrt(sums[1] / count + eps);
+                    mean[ch] = m;
+                    invStd[ch] = is;
+                    float scale = (float) (is * gamma.get(ch)), shift = (float) (beta.get(ch) - m * is * gamma.get(ch));
+                    nk.bnApply(planes, xs, ys, ch * hw, scale, shift, relu);
+                }
+            });
+            return;
+        }
         parallelFor(c, (worker, from, to) -> {
             for (int ch = from; ch < to; ch++) {
                 // two planes at a time, each with its own accumulators (eight chains in flight instead of
@@ -532,8 +547,39 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         batchNormBackward(x, dy, gamma, Backend.values(mean), Backend.values(invStd), dx);
     }
 
+    /** With the native kernels, the ReLU's mask is applied in BN's two backward passes (float32 only). */
+    @Override
+    public boolean fusesReluBackward(DType t) {
+        return nk != null && t == DType.F32;
+    }
+
+    @Override
+    public void batchNormReluBackward(Tensor x, Tensor y, Tensor dy, Tensor gamma, Tensor mean, Tensor invStd, Tensor dx) {
+        if (!fusesReluBackward(x.dtype())) throw new UnsupportedOperationException("batchNormReluBackward needs the native kernels and float32");
+        nativeBatchNormBackward(x, y, dy, gamma, Backend.values(mean), Backend.values(invStd), dx);
+    }
+
+    /** dx of batch norm for the gradient dy, masked where the ReLU output y is not positive when y is not null. */
+    private void nativeBatchNormBackward(Tensor x, Tensor y, Tensor dy, Tensor gamma, double[] mean, double[] invStd, Tensor dx) {
+        int b = x.dim(0), c = x.dim(1);
+        long hw = x.numel() / ((long) b * c), count = b * hw;
+        MemorySegment xs = x.data(), gs = dy.data(), ds = dx.data(), ys = y == null ? null : y.data();
+        NativeKernels.Planes planes = new NativeKernels.Planes(b, c * hw, hw);
+        parallelFor(c, (worker, from, to) -> {
+            double[] acc = new double[2];
+            for (int ch = from; ch < to; ch++) {
+                float m = (float) mean[ch];
+                nk.bnGradSums(planes, gs, ys, xs, ch * hw, m, acc);
+                double is = invStd[ch], scale = gamma.get(ch) * is;
+                double mdy = acc[0] / count, mdyx = acc[1] * is / count;
+                nk.bnGradApply(planes, gs, ys, xs, ch * hw, m, (float) scale, (float) (scale * mdy), (float) (scale * is * mdyx), ds);
+            }
+        });
+    }
+
     private void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, double[] mean, double[] invStd, Tensor dx) {
         if (x.dtype() != DType.F32) { ref.batchNormBackward(x, dy, gamma, mean, invStd, dx); return; }
+        if (nk != null) { nativeBatchNormBackward(x, null, dy, gamma, mean, invStd, dx); return; }
         int b = x.dim(0), c = x.dim(1);
         long hw = x.numel() / ((long) b * c), count = b * hw;
         MemorySegment xs = x.data(), gs = dy.data(), ds = dx.data();

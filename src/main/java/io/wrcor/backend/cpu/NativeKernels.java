@@ -42,7 +42,7 @@ public final class NativeKernels {
         }
     }
 
-    private final MethodHandle multiTap;
+    private final MethodHandle multiTap, bnStats, bnApply, bnGradSums, bnGradApply;
     private final String variant;
 
     private NativeKernels(SymbolLookup lookup, String variant) {
@@ -50,6 +50,17 @@ public final class NativeKernels {
         // critical: reads and writes Java arrays in place (the GC waits for the call)
         multiTap = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_multi_tap").orElseThrow(),
                 FunctionDescriptor.ofVoid(I, I, P, P, P, P), Linker.Option.critical(true));
+        ValueLayout L = ValueLayout.JAVA_LONG, Fl = ValueLayout.JAVA_FLOAT;
+        // off-heap tensors only: no heap access, and no thread-state change around these short calls
+        Linker.Option off = Linker.Option.critical(false);
+        bnStats = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_bn_stats").orElseThrow(),
+                FunctionDescriptor.ofVoid(I, L, L, P, P), off);
+        bnApply = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_bn_apply").orElseThrow(),
+                FunctionDescriptor.ofVoid(I, L, L, P, Fl, Fl, I, P), off);
+        bnGradSums = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_bn_grad_sums").orElseThrow(),
+                FunctionDescriptor.ofVoid(I, L, L, P, P, P, Fl, P), off);
+        bnGradApply = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_bn_grad_apply").orElseThrow(),
+                FunctionDescriptor.ofVoid(I, L, L, P, P, P, Fl, Fl, Fl, Fl, P), off);
         this.variant = variant;
     }
 
@@ -87,6 +98,85 @@ public final class NativeKernels {
         } catch (Throwable t) {
             throw new IllegalStateException("wrcor_multi_tap failed", t);
         }
+    }
+
+    /**
+     * The planes of one channel: {@code planes} runs of {@code hw} floats, run p starting at float
+     * {@code base + p * stride} of {@code seg}. Checked against the segment before any native access.
+     */
+    public record Planes(int planes, long stride, long hw) {
+        public Planes {
+            if (planes < 1 || hw < 1 || stride < hw) throw new IllegalArgumentException("planes " + planes + ", stride " + stride + ", hw " + hw);
+        }
+
+        MemorySegment at(MemorySegment seg, long base, String what) {
+            long end = base + (planes - 1) * stride + hw;
+            if (base < 0 || 4 * end > seg.byteSize()) {
+                throw new IndexOutOfBoundsException(what + ": floats [" + base + ", " + end + ") of a segment of " + seg.byteSize() / 4);
+            }
+            return seg.asSlice(4 * base);
+        }
+    }
+
+    /**
+     * Batch statistics of one channel: out[0] = sum of x, out[1] = sum of (x - m)^2 with m the
+     * float nearest the mean. The same sums in the same order as FastCpuBackend's Java loops (four
+     * float lanes per plane, planes added in double), to the bit.
+     */
+    public void bnStats(Planes p, MemorySegment x, long base, double[] out) {
+        MemorySegment xs = p.at(x, base, "bnStats x");
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment o = a.allocate(16, 8);
+            bnStats.invokeExact(p.planes(), p.stride(), p.hw(), xs, o);
+            out[0] = o.getAtIndex(ValueLayout.JAVA_DOUBLE, 0);
+            out[1] = o.getAtIndex(ValueLayout.JAVA_DOUBLE, 1);
+        } catch (Throwable t) {
+            throw rethrow("wrcor_bn_stats", t);
+        }
+    }
+
+    /** y = x * scale + shift (then max(., 0) as Java's Math.max with {@code relu}) over one channel's planes. */
+    public void bnApply(Planes p, MemorySegment x, MemorySegment y, long base, float scale, float shift, boolean relu) {
+        MemorySegment xs = p.at(x, base, "bnApply x"), ys = p.at(y, base, "bnApply y");
+        try {
+            bnApply.invokeExact(p.planes(), p.stride(), p.hw(), xs, scale, shift, relu ? 1 : 0, ys);
+        } catch (Throwable t) {
+            throw rethrow("wrcor_bn_apply", t);
+        }
+    }
+
+    /**
+     * out[0] = sum of g, out[1] = sum of g * (x - m) over one channel's planes, where g is dy, or dy
+     * where the ReLU output {@code y} is positive when y is not null.
+     */
+    public void bnGradSums(Planes p, MemorySegment dy, MemorySegment y, MemorySegment x, long base, float m, double[] out) {
+        MemorySegment gs = p.at(dy, base, "bnGradSums dy"), xs = p.at(x, base, "bnGradSums x");
+        MemorySegment ys = y == null ? MemorySegment.NULL : p.at(y, base, "bnGradSums y");
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment o = a.allocate(16, 8);
+            bnGradSums.invokeExact(p.planes(), p.stride(), p.hw(), gs, ys, xs, m, o);
+            out[0] = o.getAtIndex(ValueLayout.JAVA_DOUBLE, 0);
+            out[1] = o.getAtIndex(ValueLayout.JAVA_DOUBLE, 1);
+        } catch (Throwable t) {
+            throw rethrow("wrcor_bn_grad_sums", t);
+        }
+    }
+
+    /** dx = k1 * g - k2 - k3 * (x - m) over one channel's planes, g as in {@link #bnGradSums}. */
+    public void bnGradApply(Planes p, MemorySegment dy, MemorySegment y, MemorySegment x, long base, float m, float k1, float k2, float k3,
+                            MemorySegment dx) {
+        MemorySegment gs = p.at(dy, base, "bnGradApply dy"), xs = p.at(x, base, "bnGradApply x"), ds = p.at(dx, base, "bnGradApply dx");
+        MemorySegment ys = y == null ? MemorySegment.NULL : p.at(y, base, "bnGradApply y");
+        try {
+            bnGradApply.invokeExact(p.planes(), p.stride(), p.hw(), gs, ys, xs, m, k1, k2, k3, ds);
+        } catch (Throwable t) {
+            throw rethrow("wrcor_bn_grad_apply", t);
+        }
+    }
+
+    private static IllegalStateException rethrow(String fn, Throwable t) {
+        if (t instanceof RuntimeException re) throw re;
+        return new IllegalStateException(fn + " failed", t);
     }
 
     private static NativeKernels load() throws Exception {
