@@ -172,7 +172,7 @@ abstract class BackendContract {
     }
 
     @ParameterizedTest
-    @CsvSource({"F32,2,5,9,7,3,1,1", "F32,3,4,8,8,5,2,2", "F32,2,3,11,9,7,2,3", "F64,2,3,7,7,3,2,1", "F64,1,2,6,5,5,1,2", "F32,16,8,22,22,5,2,2", "F32,2,3,8,9,3,2,0", "F32,3,4,14,14,7,1,3", "F32,2,2,15,16,7,2,3"})
+    @CsvSource({"F32,2,5,9,7,3,1,1", "F32,3,4,8,8,5,2,2", "F32,2,3,11,9,7,2,3", "F64,2,3,7,7,3,2,1", "F64,1,2,6,5,5,1,2", "F32,16,8,22,22,5,2,2", "F32,2,3,8,9,3,2,0", "F32,3,4,14,14,7,1,3", "F32,2,2,15,16,7,2,3", "F64,1,3,8,9,3,2,0", "F64,1,4,15,16,7,2,3", "F64,2,3,14,14,7,1,3", "F64,1,2,9,9,5,2,2"})
     void depthwiseKernelsMatchTheReference(DType t, int b, int c, int h, int w, int k, int stride, int pad) {
         try (Arena a = Arena.ofShared()) {
             Tensor x = normal(a, rnd, t, b, c, h, w), wt = normal(a, rnd, t, c, 1, k, k);

@@ -859,7 +859,7 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
 
     @Override
     public void depthwiseForward(Tensor x, Tensor w, int stride, int pad, Tensor y) {
-        if (x.dtype() != DType.F32) { ref.depthwiseForward(x, w, stride, pad, y); return; }
+        if (x.dtype() == DType.F64) { depthwiseF64(0, x, w, y, stride, pad); return; }
         int b = x.dim(0), c = x.dim(1), h = x.dim(2), wd = x.dim(3), k = w.dim(2), ho = y.dim(2), wo = y.dim(3);
         Phases ph = new Phases(h, wd, k, stride, pad, ho, wo);
         int len = ph.length(), group = stackOf(ph, b); // plane i of a stack at i * len
@@ -904,7 +904,7 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
 
     @Override
     public void depthwiseBackwardData(Tensor dy, Tensor w, int stride, int pad, Tensor dx) {
-        if (dy.dtype() != DType.F32) { ref.depthwiseBackwardData(dy, w, stride, pad, dx); return; }
+        if (dy.dtype() == DType.F64) { depthwiseF64(1, dx, w, dy, stride, pad); return; }
         int b = dx.dim(0), c = dx.dim(1), h = dx.dim(2), wd = dx.dim(3), k = w.dim(2), ho = dy.dim(2), wo = dy.dim(3);
         Phases ph = new Phases(h, wd, k, stride, pad, ho, wo);
         int len = ph.length(), group = stackOf(ph, b);
@@ -966,7 +966,7 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
 
     @Override
     public void depthwiseBackwardWeight(Tensor x, Tensor dy, int stride, int pad, Tensor dw) {
-        if (x.dtype() != DType.F32) { ref.depthwiseBackwardWeight(x, dy, stride, pad, dw); return; }
+        if (x.dtype() == DType.F64) { depthwiseF64(2, x, dw, dy, stride, pad); return; }
         int b = x.dim(0), c = x.dim(1), h = x.dim(2), wd = x.dim(3), k = dw.dim(2), ho = dy.dim(2), wo = dy.dim(3);
         Phases ph = new Phases(h, wd, k, stride, pad, ho, wo);
         MemorySegment xs = x.data(), gs = dy.data(), ws = dw.data();
@@ -985,6 +985,62 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
                         for (int kx = 0; kx < k; kx++) acc[ky * k + kx] += blas.sdot(ph.outLen, g, 0, phases, ph.tap(ky, kx));
                 }
                 for (int i = 0; i < k * k; i++) ws.setAtIndex(F, (long) ch * k * k + i, (float) acc[i]);
+            }
+        });
+    }
+
+    /**
+     * The float64 depthwise convolution (synflow's one-sample pass) on zero-padded planes: mode 0
+     * y = conv(x, w), mode 1 x = the data gradient for the output gradient y, mode 2 w = the weight
+     * gradient for input x and output gradient y. Plain double loops with a row of outputs or
+     * gradients kept while the taps pass over it.
+     */
+    private void depthwiseF64(int mode, Tensor x, Tensor w, Tensor y, int s, int pad) {
+        int b = x.dim(0), c = x.dim(1), h = x.dim(2), wd = x.dim(3), k = w.dim(2), ho = y.dim(2), wo = y.dim(3);
+        int ph = (ho - 1) * s + k, pw = (wo - 1) * s + k, rows = Math.min(h, ph - pad), cols = Math.min(wd, pw - pad);
+        MemorySegment xs = x.data(), ws = w.data(), ys = y.data();
+        parallelFor(c, (worker, from, to) -> {
+            double[] pp = new double[ph * pw], plane = new double[ho * wo], wk = new double[k * k], dw = new double[k * k];
+            for (int ch = from; ch < to; ch++) {
+                MemorySegment.copy(ws, D, (long) ch * k * k * 8, wk, 0, k * k);
+                java.util.Arrays.fill(dw, 0.0);
+                for (int n = 0; n < b; n++) {
+                    long xp = ((long) n * c + ch) * h * wd, yp = ((long) n * c + ch) * ho * wo;
+                    java.util.Arrays.fill(pp, 0.0);
+                    if (mode != 1) for (int iy = 0; iy < rows; iy++) MemorySegment.copy(xs, D, (xp + (long) iy * wd) * 8, pp, (iy + pad) * pw + pad, cols);
+                    if (mode != 0) MemorySegment.copy(ys, D, yp * 8, plane, 0, ho * wo);
+                    else java.util.Arrays.fill(plane, 0.0);
+                    for (int oy = 0; oy < ho; oy++) {
+                        int o = oy * wo;
+                        for (int ky = 0; ky < k; ky++)
+                            for (int kx = 0; kx < k; kx++) {
+                                int row = (oy * s + ky) * pw + kx, t = ky * k + kx;
+                                double wt = wk[t];
+                                switch (mode) {
+                                    case 0 -> { for (int ox = 0; ox < wo; ox++) plane[o + ox] += wt * pp[row + ox * s]; }
+                                    case 1 -> { for (int ox = 0; ox < wo; ox++) pp[row + ox * s] += wt * plane[o + ox]; }
+                                    default -> {
+                                        double a = 0;
+                                        for (int ox = 0; ox < wo; ox++) a += plane[o + ox] * pp[row + ox * s];
+                                        dw[t] += a;
+                                    }
+                                }
+                            }
+                    }
+                    if (mode == 0) MemorySegment.copy(plane, 0, ys, D, yp * 8, ho * wo);
+                    if (mode == 1) { // the cells no window reads get no gradient
+                        for (int iy = 0; iy < h; iy++) {
+                            long at = (xp + (long) iy * wd) * 8;
+                            if (iy < rows) {
+                                MemorySegment.copy(pp, (iy + pad) * pw + pad, xs, D, at, cols);
+                                if (cols < wd) xs.asSlice(at + 8L * cols, 8L * (wd - cols)).fill((byte) 0);
+                            } else {
+                                xs.asSlice(at, 8L * wd).fill((byte) 0);
+                            }
+                        }
+                    }
+                }
+                if (mode == 2) MemorySegment.copy(dw, 0, ws, D, (long) ch * k * k * 8, k * k);
             }
         });
     }
