@@ -15,7 +15,9 @@ import io.wrcor.space.SearchSpaces;
 import io.wrcor.tensor.Tensor;
 import io.wrcor.tensor.TensorPool;
 import java.lang.foreign.Arena;
+import io.wrcor.graph.Response;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.Map;
@@ -138,26 +140,45 @@ public final class Engine implements AutoCloseable {
         }
         for (int i = 0; i < n; i++) if (kept[i]) keptBytes += bytes[i];
         // backward, at node id: the values still held, the gradients of nodes at or below id that a
-        // later node has passed one to, and the new input gradient with a possible sum beside it
+        // later node has passed one to, and the new input gradient with a possible sum beside it;
+        // only at the nodes whose gradient the pass computes (Executor.gradientsNeeded)
         // a ReLU after a fused BN may leave its mask to the BN's backward step: its output is held until then
         int[] maskFor = new int[n];
         java.util.Arrays.fill(maskFor, -1);
         for (int i = 0; i < n; i++) if (fused[i] >= 0) maskFor[fused[i]] = i;
         long backwardPeak = 0, perSample = 0;
-        for (int id = n - 1; id >= 0; id--) {
-            long frontier = 0, fresh = 0, keptBelow = 0;
-            for (int j = 0; j < n; j++) {
-                if (j <= id && (lastReader[j] > id || j == id)) frontier += bytes[j];
-                if (kept[j] && (j <= id || (maskFor[j] >= 0 && maskFor[j] <= id))) keptBelow += bytes[j];
-            }
-            for (int i : graph.node(id).inputs()) fresh += 2 * bytes[i];
+        if (needs.contains(Proxy.Need.CE_BACKWARD)) {
+            Set<Response> ceWanted = new HashSet<>();
+            for (Proxy p : proxies) if (p.isCorrelation()) for (Proxy.Term t : p.terms(graph)) if (t.response().isGradient()) ceWanted.add(t.response());
+            boolean[] need = Executor.gradientsNeeded(graph, weightGrads, false, ceWanted);
             // a pass with another after it holds every kept value; the last one gives them back as it goes
-            long held = twoPasses ? keptBytes : keptBelow;
-            backwardPeak = Math.max(backwardPeak, held + frontier + fresh);
+            backwardPeak = backwardPeak(graph, bytes, kept, lastReader, maskFor, need, twoPasses ? keptBytes : -1);
+        }
+        if (needs.contains(Proxy.Need.INPUT_JACOBIAN)) {
+            boolean[] all = new boolean[n];
+            java.util.Arrays.fill(all, true);
+            backwardPeak = Math.max(backwardPeak, backwardPeak(graph, bytes, kept, lastReader, maskFor, all, -1));
         }
         for (var node : graph.nodes()) perSample += node.sampleSize();
         long synflow = 2 * 8 * perSample; // one float64 sample, values and gradients
         return (long) (1.2 * Math.max(forwardPeak, backwardPeak)) + synflow;
+    }
+
+    /** The replayed peak of one backward pass over the nodes it computes; held: the kept values' bytes if it holds them all, else -1. */
+    private static long backwardPeak(Graph graph, long[] bytes, boolean[] kept, int[] lastReader, int[] maskFor, boolean[] need, long held) {
+        int n = graph.size();
+        long peak = 0;
+        for (int id = n - 1; id >= 0; id--) {
+            if (!need[id]) continue;
+            long frontier = 0, fresh = 0, keptBelow = 0;
+            for (int j = 0; j < n; j++) {
+                if (j <= id && need[j] && (lastReader[j] > id || j == id)) frontier += bytes[j];
+                if (kept[j] && (j <= id || (maskFor[j] >= 0 && maskFor[j] <= id))) keptBelow += bytes[j];
+            }
+            for (int i : graph.node(id).inputs()) if (need[i]) fresh += 2 * bytes[i];
+            peak = Math.max(peak, (held >= 0 ? held : keptBelow) + frontier + fresh);
+        }
+        return peak;
     }
 
     /** The memory this engine may use: its scratch pool's budget (80% of physical memory). */

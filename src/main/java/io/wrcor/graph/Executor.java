@@ -268,6 +268,7 @@ public final class Executor {
     public Gradients backward(Tensor dLogits, boolean weightGrads, boolean inputGrad, Set<Response> wanted,
                                ResponseListener listener, boolean lastPass) {
         holders.clear();
+        need = gradientsNeeded(graph, weightGrads, inputGrad, wanted);
         // a ReLU whose input is a BN that only it reads passes its gradient on unmasked, and the BN's
         // backward step applies the mask (one pass fewer), where the backend fuses the two and
         // neither gradient in between is a wanted response
@@ -277,7 +278,7 @@ public final class Executor {
             int[] fused = fusedBatchNormRelu(graph);
             for (int bn = 0; bn < fused.length; bn++) {
                 int r = fused[bn];
-                if (r >= 0 && !wanted.contains(Response.gradInput(r)) && !wanted.contains(Response.gradOutput(bn))) maskedBy[bn] = r;
+                if (r >= 0 && need[bn] && !wanted.contains(Response.gradInput(r)) && !wanted.contains(Response.gradOutput(bn))) maskedBy[bn] = r;
             }
         }
         Tensor[] grads = new Tensor[graph.size()];
@@ -312,6 +313,28 @@ public final class Executor {
             if (lastPass && deferred < 0) releaseValue(id); // a deferring ReLU's output is the mask, read at its BN
         }
         return new Gradients(grads, wgrads);
+    }
+
+    /** Per node, whether the running backward pass computes the gradient of its output. */
+    private boolean[] need = new boolean[0];
+
+    /**
+     * Which nodes' output gradients a backward pass must compute: those reported as responses, those
+     * of layers whose weight gradients are asked for, the network input's when asked for, and every
+     * node on a path from one of those to the logits. Nothing below the first of them is computed
+     * (for wrcor alone, the layers before the first response site get no backward step).
+     */
+    public static boolean[] gradientsNeeded(Graph graph, boolean weightGrads, boolean inputGrad, Set<Response> wanted) {
+        boolean[] need = new boolean[graph.size()];
+        for (Node n : graph.nodes()) {
+            int id = n.id();
+            boolean local = wanted.contains(Response.gradOutput(id)) || wanted.contains(Response.gradInput(id))
+                    || (id == graph.input() && inputGrad)
+                    || (weightGrads && (n.op() instanceof Op.Conv || n.op() instanceof Op.DepthwiseConv || n.op() instanceof Op.Linear));
+            for (int i : n.inputs()) local |= need[i];
+            need[id] = local;
+        }
+        return need;
     }
 
     /** Slots of grads[] that hold each gradient tensor (an Add shares its gradient with its inputs). */
@@ -368,19 +391,21 @@ public final class Executor {
                     backend.convBackwardWeight(x, g, c.stride(), c.pad(), dw);
                     wgrads.put(c.param() + ".weight", dw);
                 }
-                if (in[0] != graph.input() || inputGrad) {
+                if (need[in[0]]) {
                     Tensor dx = pool.take(dtype, inShape);
                     backend.convBackwardData(g, w, c.stride(), c.pad(), dx);
                     accumulate(grads, shared, in[0], dx, true);
                 }
             }
             case Op.BatchNorm bn -> {
+                if (!need[in[0]]) return;
                 Tensor x = values[in[0]];
                 Tensor dx = pool.take(dtype, inShape);
                 backend.batchNormBackward(x, g, weights.get(bn.param() + ".weight"), bnMean[id], bnInvStd[id], dx);
                 accumulate(grads, shared, in[0], dx, true);
             }
             case Op.Relu r -> {
+                if (!need[in[0]] && !wanted.contains(Response.gradInput(id))) return;
                 // the mask from the output: relu(x) > 0 exactly where x > 0, and the output is what
                 // the forward pass keeps (the input, a BN output, is given back early)
                 Tensor y = values[id];
@@ -391,12 +416,14 @@ public final class Executor {
                 accumulate(grads, shared, in[0], dx, true);
             }
             case Op.AvgPool p -> {
+                if (!need[in[0]]) return;
                 Tensor dx = pool.take(dtype, inShape);
                 backend.avgPoolBackward(g, p.k(), p.stride(), p.pad(), p.countIncludePad(), dx);
                 accumulate(grads, shared, in[0], dx, true);
             }
             case Op.Zero z -> { } // d(x * 0)/dx = 0: nothing reaches x through this edge
             case Op.MaxPool p -> {
+                if (!need[in[0]]) return;
                 Tensor x = values[in[0]];
                 Tensor dx = pool.take(dtype, inShape);
                 backend.maxPoolBackward(x, g, p.k(), p.stride(), p.pad(), dx);
@@ -411,7 +438,7 @@ public final class Executor {
                     backend.depthwiseBackwardWeight(x, g, c.stride(), c.pad(), dw);
                     wgrads.put(c.param() + ".weight", dw);
                 }
-                if (in[0] != graph.input() || inputGrad) {
+                if (need[in[0]]) {
                     Tensor dx = pool.take(dtype, inShape);
                     backend.depthwiseBackwardData(g, w, c.stride(), c.pad(), dx);
                     accumulate(grads, shared, in[0], dx, true);
@@ -419,38 +446,45 @@ public final class Executor {
             }
             case Op.Bias bi -> accumulate(grads, shared, in[0], g, false); // d(x + b)/dx = 1; biases are no proxy's weights
             case Op.Resize r -> {
-                if (in[0] != graph.input() || inputGrad) {
+                if (need[in[0]]) {
                     Tensor dx = pool.take(dtype, inShape);
                     backend.resizeBackward(g, dx);
                     accumulate(grads, shared, in[0], dx, true);
                 }
             }
             case Op.Sigmoid sg -> {
+                if (!need[in[0]]) return;
                 Tensor dx = pool.take(dtype, g.shape());
                 backend.sigmoidBackward(values[id], g, dx);
                 accumulate(grads, shared, in[0], dx, true);
             }
             case Op.ChannelScale cs -> {
                 Tensor x = values[in[0]], sc = values[in[1]];
-                Tensor dx = pool.take(dtype, inShape);
-                backend.channelScale(g, sc, dx);
-                Tensor ds = pool.take(dtype, sc.shape());
-                backend.channelScaleBackwardScale(x, g, ds);
-                accumulate(grads, shared, in[0], dx, true);
-                accumulate(grads, shared, in[1], ds, true);
+                if (need[in[0]]) {
+                    Tensor dx = pool.take(dtype, inShape);
+                    backend.channelScale(g, sc, dx);
+                    accumulate(grads, shared, in[0], dx, true);
+                }
+                if (need[in[1]]) {
+                    Tensor ds = pool.take(dtype, sc.shape());
+                    backend.channelScaleBackwardScale(x, g, ds);
+                    accumulate(grads, shared, in[1], ds, true);
+                }
             }
             case Op.Concat c -> {
                 int at = 0;
                 for (int k : in) {
                     int ck = graph.node(k).shape()[0];
-                    Tensor dx = pool.take(dtype, batchShape(graph.node(k)));
-                    backend.channelCopy(g, at, dx, 0, ck);
-                    accumulate(grads, shared, k, dx, true);
+                    if (need[k]) {
+                        Tensor dx = pool.take(dtype, batchShape(graph.node(k)));
+                        backend.channelCopy(g, at, dx, 0, ck);
+                        accumulate(grads, shared, k, dx, true);
+                    }
                     at += ck;
                 }
             }
             case Op.Slice sl -> {
-                Tensor x = values[in[0]];
+                if (!need[in[0]]) return;
                 Tensor dx = pool.take(dtype, inShape);
                 dx.fill(0.0); // the channels cut off get no gradient
                 backend.channelCopy(g, 0, dx, 0, sl.channels());
@@ -460,6 +494,7 @@ public final class Executor {
                 for (int k : in) accumulate(grads, shared, k, g, false);
             }
             case Op.GlobalAvgPool gp -> {
+                if (!need[in[0]]) return;
                 Tensor dx = pool.take(dtype, inShape);
                 backend.globalAvgPoolBackward(g, dx);
                 accumulate(grads, shared, in[0], dx, true);
@@ -473,9 +508,11 @@ public final class Executor {
                     backend.linearBackwardWeight(x, g, dw);
                     wgrads.put(l.param() + ".weight", dw);
                 }
-                Tensor dx = pool.take(dtype, inShape);
-                backend.linearBackwardData(g, w, dx);
-                accumulate(grads, shared, in[0], dx, true);
+                if (need[in[0]]) {
+                    Tensor dx = pool.take(dtype, inShape);
+                    backend.linearBackwardData(g, w, dx);
+                    accumulate(grads, shared, in[0], dx, true);
+                }
             }
         }
     }
@@ -486,6 +523,10 @@ public final class Executor {
      * gradient goes to a fresh tensor.
      */
     private void accumulate(Tensor[] grads, boolean[] shared, int node, Tensor contribution, boolean owned) {
+        if (!need[node]) { // no one reads this gradient
+            if (owned) pool.release(contribution);
+            return;
+        }
         if (grads[node] == null) {
             grads[node] = contribution;
             shared[node] = !owned;

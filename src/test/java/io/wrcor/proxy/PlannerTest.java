@@ -66,6 +66,42 @@ class PlannerTest {
         assertEquals(bns, bnForward.get(), "one training-mode forward pass (synflow's network has no BN; a BN fused with its ReLU counts once)");
     }
 
+    /**
+     * A backward pass computes gradients only down to the first node that needs one: for wrcor alone
+     * in the MobileNetV2-like space (its sites are the SE units' ReLUs) the stem and the first
+     * block's main path get no backward step, and the score is the same, to the bit, as when
+     * jacob_cor makes the pass go down to the input.
+     */
+    @Test
+    void backwardPassesStopBelowTheLastGradientNeeded() {
+        io.wrcor.space.SearchSpace space = io.wrcor.space.SearchSpaces.get("mbv2");
+        NetSize size = new NetSize(1, 1, 10, 64);
+        io.wrcor.space.Arch arch = space.parse("SuperConvK3BNRELU(3,16,2,1)SuperResIDWE6K3(16,24,2,8,2)SuperResIDWE4K5(24,32,1,16,1)SuperConvK1BNRELU(32,64,1,1)@64");
+        Graph g = space.build(arch, size, true);
+        Set<Response> sites = new HashSet<>();
+        for (Proxy.Term t : Proxy.WRCOR.terms(g)) if (t.response().isGradient()) sites.add(t.response());
+        boolean[] need = io.wrcor.graph.Executor.gradientsNeeded(g, false, false, sites);
+        int first = sites.stream().mapToInt(Response::node).min().orElseThrow();
+        for (int id = 0; id < g.size(); id++) {
+            if (id < first) assertTrue(!need[id], "node " + id + " lies below every site");
+        }
+        assertTrue(need[g.logits()] && need[first]);
+        assertTrue(io.wrcor.graph.Executor.gradientsNeeded(g, false, true, sites)[g.input()]);
+
+        AtomicInteger alone = new AtomicInteger(), withJacobian = new AtomicInteger();
+        try (Arena a = Arena.ofShared(); Engine e1 = new Engine(counting(alone, "batchNormBackward", "depthwiseBackwardData"), space, size);
+             Engine e2 = new Engine(counting(withJacobian, "batchNormBackward", "depthwiseBackwardData"), space, size)) {
+            Batch batch = Cifar10.synthetic(4, 10, 64, 1, a);
+            double w1 = e1.score(arch, 3, batch, List.of(Proxy.WRCOR)).score(Proxy.WRCOR);
+            int ceOnly = alone.get();
+            Scorer.Result both = e2.score(arch, 3, batch, List.of(Proxy.WRCOR, Proxy.JACOB_COR));
+            assertEquals(Double.doubleToLongBits(w1), Double.doubleToLongBits(both.score(Proxy.WRCOR)), "wrcor alone and beside jacob_cor");
+            long bnAndDepthwise = g.nodes().stream().filter(n -> n.op() instanceof io.wrcor.graph.Op.BatchNorm || n.op() instanceof io.wrcor.graph.Op.DepthwiseConv).count();
+            assertTrue(ceOnly > 0 && ceOnly < bnAndDepthwise, "wrcor's backward pass: " + ceOnly + " BN/depthwise steps of " + bnAndDepthwise);
+            assertEquals(ceOnly + bnAndDepthwise, withJacobian.get(), "the jacobian's pass goes through every BN and depthwise layer");
+        }
+    }
+
     @Test
     void ablationKernelsAddUp() {
         try (Arena a = Arena.ofShared(); Engine e = new Engine(new ReferenceBackend(), Nb201Space.INSTANCE, NET)) {
