@@ -54,6 +54,25 @@ public interface Backend {
         throw new UnsupportedOperationException(name() + " does not fuse a ReLU's backward pass into batch norm's");
     }
 
+    /**
+     * Another backend on the same device for another engine thread, so that several architectures
+     * are in flight at once ({@code --in-flight K}): its own command queue or stream (and worker
+     * threads on the CPU), sharing what was compiled. Each lane is driven by one thread; lanes are
+     * closed independently (shared resources are reference counted).
+     */
+    default Backend newLane() {
+        throw new UnsupportedOperationException(name() + " has no lanes for several architectures in flight");
+    }
+
+    /** Makes this backend usable from the calling thread (CUDA: its context current there); a no-op elsewhere. */
+    default void attachThread() {
+    }
+
+    /** Memory of the device the tensors live on, in bytes; 0 for the host (its budget is the pool's). */
+    default long deviceMemoryBytes() {
+        return 0;
+    }
+
     /** Waits until every op issued so far has finished (a device backend queues them); for timing. */
     default void sync() {
     }

@@ -29,7 +29,7 @@ final class BenchCommand {
     }
 
     static void run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = new Args(argv, 1, Set.of("--space", "--archs", "--batch", "--threads", "--seed", "--data", "--sets", "--backend", "--flops-limit", "--largest-of"), Set.of("--profile", "--no-warmup"));
+        Args a = new Args(argv, 1, Set.of("--space", "--archs", "--batch", "--threads", "--seed", "--data", "--sets", "--backend", "--flops-limit", "--largest-of", "--in-flight"), Set.of("--profile", "--no-warmup"));
         int n = a.getInt("--archs", 20, 1, 15_625), batchSize = a.getInt("--batch", 64, 2, 1 << 16);
         int threads = a.getInt("--threads", 2, 1, 1024);
         long seed = a.getLong("--seed", 0);
@@ -52,9 +52,31 @@ final class BenchCommand {
             for (Arch arch : archs) out.printf("candidate needing %.2f GB (estimate): %s%n", need.get(arch) / 1e9, arch);
         }
 
+        List<Integer> inFlight = new ArrayList<>();
+        if (a.has("--in-flight")) {
+            for (String k : a.get("--in-flight", "").split(",")) {
+                try {
+                    int v = Integer.parseInt(k.trim());
+                    if (v < 1 || v > 64) throw new NumberFormatException();
+                    inFlight.add(v);
+                } catch (NumberFormatException e) {
+                    throw new UsageException("option --in-flight expects numbers of lanes from 1 to 64 separated by commas, got '" + a.get("--in-flight", "") + "'");
+                }
+            }
+            if (a.has("--profile")) throw new UsageException("--profile times one lane's ops; it cannot be combined with --in-flight");
+        }
+
         try (Arena arena = Arena.ofShared()) {
             Batch batch = Session.batch(a.get("--data", null), batchSize, net.classes(), net.imageSize(), seed, arena);
             Backend backend = Session.backend(a.get("--backend", "cpu"), threads, err);
+            if (!inFlight.isEmpty()) {
+                try {
+                    inFlight(out, err, backend, space, net, batch, archs, sets, inFlight, seed, !a.has("--no-warmup"));
+                } finally {
+                    Session.close(backend);
+                }
+                return;
+            }
             Profiled profile = a.has("--profile") ? new Profiled() : null;
             try (Engine engine = new Engine(profile == null ? backend : profile.wrap(backend), space, net)) {
                 out.printf("backend %s, batch %d, %d %s %s architectures (seed %d), %s data%n", backend.name(), batchSize, n,
@@ -89,6 +111,54 @@ final class BenchCommand {
                 }
             } finally {
                 Session.close(backend);
+            }
+        }
+    }
+
+    /**
+     * Throughput with K architectures in flight, for each K: every architecture scored once untimed
+     * (the lanes' JIT, programs and pools warm), then once timed; architectures per second over the
+     * wall time, the median seconds one architecture took in its lane, and the transfers per
+     * architecture summed over the lanes.
+     */
+    private static void inFlight(PrintStream out, PrintStream err, Backend backend, SearchSpace space, NetSize net, Batch batch, List<Arch> archs,
+                                 List<List<Proxy>> sets, List<Integer> ks, long seed, boolean warmup) {
+        int n = archs.size();
+        out.printf("backend %s, batch %d, %d random %s architectures (seed %d), in flight %s%n", backend.name(), batch.size(), n, space.name(), seed, ks);
+        for (List<Proxy> set : sets) {
+            double base = 0;
+            for (int k : ks) {
+                try (io.wrcor.InFlight lanes = new io.wrcor.InFlight(backend, space, net, batch, k)) {
+                    if (warmup) lanes.score(archs, seed, null, set, (i, r, s) -> { });
+                    long in = 0, back = 0, launches = 0, peak = 0;
+                    for (int l = 0; l < k; l++) if (lanes.backend(l) instanceof io.wrcor.backend.KernelBackend kb) kb.resetTransfers();
+                    double[] secs = new double[n];
+                    Progress progress = new Progress(err, n, true);
+                    long t0 = System.nanoTime();
+                    lanes.score(archs, seed, null, set, (i, r, s) -> {
+                        secs[i] = s;
+                        progress.step(label(set) + " x" + k);
+                    });
+                    double wall = (System.nanoTime() - t0) / 1e9;
+                    for (int l = 0; l < k; l++) {
+                        if (lanes.backend(l) instanceof io.wrcor.backend.KernelBackend kb) {
+                            io.wrcor.backend.KernelBackend.Transfers t = kb.transfers();
+                            in += t.bytesIn();
+                            back += t.bytesOut();
+                            launches += t.launches();
+                            peak += t.deviceBytesPeak();
+                        }
+                    }
+                    Arrays.sort(secs);
+                    double median = n % 2 == 1 ? secs[n / 2] : (secs[n / 2 - 1] + secs[n / 2]) / 2, rate = n / wall;
+                    if (k == ks.getFirst()) base = rate;
+                    out.printf("%-28s in flight %2d: %7.2f arch/s (%.2fx of %d in flight), wall %.1f s, median %.3f s/arch in its lane%n",
+                            label(set), k, rate, rate / base, ks.getFirst(), wall, median);
+                    if (backend instanceof io.wrcor.backend.KernelBackend) {
+                        out.printf("  per architecture: %.1f KB to the device, %.1f KB back, %d kernel launches; device memory peak %.1f MB over %d lanes%n",
+                                in / 1e3 / n, back / 1e3 / n, launches / n, peak / 1e6, k);
+                    }
+                }
             }
         }
     }

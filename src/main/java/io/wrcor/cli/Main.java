@@ -45,6 +45,9 @@ public final class Main {
                                   proxy definition) are reused, so a rerun only computes what is missing; held
                                   locked while in use
               --format F          jsonl (default) or csv, for stdout and --out (default from --out's extension)
+              --in-flight K       score K architectures at once, each on its own lane of the backend (queue or
+                                  stream, scratch pool, weights); rows still come out and are appended in input
+                                  order (default 1, on a GPU as many as half its memory holds, at most 8)
               --quiet             no progress (else a bar on a terminal, a plain line every 10 s otherwise)
             """;
 
@@ -102,6 +105,7 @@ public final class Main {
               --no-warmup         skip the untimed pass (first architectures then include JIT compilation)
               --largest-of M      time the --archs candidates that need the most memory among M sampled
               --flops-limit F     mbv2: the sampler's FLOPs limit (default 600e6)
+              --in-flight 'K,...' throughput (architectures per second) with K architectures in flight, each K
             """;
 
     static final String USAGE = HEADER + "\n" + COMMON + "\n" + SCORE + "\n" + CORRELATE + "\n" + SEARCH + "\n" + BENCH;

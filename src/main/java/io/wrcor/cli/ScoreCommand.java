@@ -42,16 +42,16 @@ final class ScoreCommand {
                         a.get("--out", ""), printStored ? "" : " (their rows are not printed again; --print-stored prints them)");
             }
             Progress progress = new Progress(err, archs.size() - stored.size(), !a.has("--quiet"));
-            for (String s : archs) {
-                boolean fresh = !stored.contains(s);
-                if (!fresh && !printStored) continue;
-                String note = fresh ? scoring.space().note(scoring.space().parse(s)) : null;
+            List<String> todo = archs.stream().filter(s -> printStored || !stored.contains(s)).toList();
+            for (String s : todo) {
+                String note = stored.contains(s) ? null : scoring.space().note(scoring.space().parse(s));
                 if (note != null) err.println("wrcor: note: " + s + ": " + note);
-                ResultsFile.Row row = scoring.score(s, proxies);
+            }
+            scoring.scoreAll(todo, proxies, row -> {
                 out.println(csv ? row.toCsv(labels) : row.toJson());
                 out.flush();
-                if (fresh) progress.step();
-            }
+                if (!stored.contains(row.arch())) progress.step();
+            });
         }
     }
 

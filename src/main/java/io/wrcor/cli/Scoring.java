@@ -32,7 +32,7 @@ import java.util.Set;
 final class Scoring implements AutoCloseable {
     /** Options every scoring command accepts. */
     static final Set<String> OPTIONS = Set.of("--space", "--flops-limit", "--weights", "--data", "--batch", "--seed", "--threads", "--backend", "--channels",
-            "--cells", "--classes", "--out", "--format");
+            "--cells", "--classes", "--out", "--format", "--in-flight");
 
     private final Arena arena = Arena.ofShared();
     private final TensorFolder folder;
@@ -43,6 +43,9 @@ final class Scoring implements AutoCloseable {
     private final String run;
     private final Backend backend;
     private final Engine engine;
+    private final int inFlight;
+    private final NetSize network;
+    private io.wrcor.InFlight lanes; // made on first use when --in-flight K > 1
     private ResultsFile results;
     private final Map<String, ResultsFile.Row> memory = new HashMap<>();
     private final Map<String, String> hashes = new HashMap<>();
@@ -59,7 +62,7 @@ final class Scoring implements AutoCloseable {
             space = spaceOf(a, folder);
             NetSize dflt = folder != null ? Engine.sizeOf(folder) : space.defaultSize();
             String data = a.get("--data", null);
-            NetSize network = new NetSize(a.getInt("--channels", dflt.channels(), 1, 4096), a.getInt("--cells", dflt.cells(), 1, 64),
+            network = new NetSize(a.getInt("--channels", dflt.channels(), 1, 4096), a.getInt("--cells", dflt.cells(), 1, 64),
                     a.getInt("--classes", dflt.classes(), 1, 1_000_000),
                     data != null && !Session.isImageFolder(data) ? io.wrcor.data.Cifar10.SIZE : dflt.imageSize());
             boolean folderBatch = folder != null && folder.batch() != null && data == null;
@@ -85,6 +88,7 @@ final class Scoring implements AutoCloseable {
             }
             backend = Session.backend(a.get("--backend", "cpu"), a.getInt("--threads", 2, 1, 1024), err);
             engine = new Engine(backend, space, network);
+            inFlight = a.has("--in-flight") ? a.getInt("--in-flight", 1, 1, 64) : Session.defaultInFlight(backend, space, network, batch.size());
         } catch (RuntimeException e) {
             closeQuietly();
             throw e;
@@ -166,22 +170,78 @@ final class Scoring implements AutoCloseable {
      * is not known yet. The returned row holds exactly the requested proxies, in their order.
      */
     ResultsFile.Row score(String arch, List<Proxy> proxies) {
-        ResultsFile.Row known = memory.get(arch);
-        if (known == null && results != null) known = results.known(arch);
-        List<Proxy> missing = new ArrayList<>();
-        for (Proxy p : proxies) if (known == null || !known.scores().containsKey(p.label)) missing.add(p);
+        List<Proxy> missing = missing(arch, proxies);
         if (!missing.isEmpty()) {
             Arch parsed = space.parse(arch);
             long t0 = System.nanoTime();
             Scorer.Result r = fixedWeights != null ? engine.score(parsed, fixedWeights, batch, missing)
                     : engine.score(parsed, seed, batch, missing);
-            Map<String, Double> fresh = new LinkedHashMap<>();
-            for (var e : r.scores().entrySet()) fresh.put(e.getKey().label, e.getValue());
-            ResultsFile.Row row = new ResultsFile.Row(arch, fresh, (System.nanoTime() - t0) / 1e9, run, ResultsFile.currentDefs(fresh.keySet()))
-                    .withHash(hashOf(arch, parsed));
-            if (results != null) results.append(row);
-            known = known == null ? row : ResultsFile.union(known, row);
+            store(arch, parsed, r, (System.nanoTime() - t0) / 1e9);
         }
+        return rowOf(arch, proxies);
+    }
+
+    /** The proxies of {@code proxies} not known yet for an architecture. */
+    private List<Proxy> missing(String arch, List<Proxy> proxies) {
+        ResultsFile.Row known = memory.get(arch);
+        if (known == null && results != null) known = results.known(arch);
+        List<Proxy> missing = new ArrayList<>();
+        for (Proxy p : proxies) if (known == null || !known.scores().containsKey(p.label)) missing.add(p);
+        return missing;
+    }
+
+    /** Appends freshly computed scores (to the results file at once) and merges them into what is known. */
+    private void store(String arch, Arch parsed, Scorer.Result r, double seconds) {
+        ResultsFile.Row known = memory.get(arch);
+        if (known == null && results != null) known = results.known(arch);
+        Map<String, Double> fresh = new LinkedHashMap<>();
+        for (var e : r.scores().entrySet()) fresh.put(e.getKey().label, e.getValue());
+        ResultsFile.Row row = new ResultsFile.Row(arch, fresh, seconds, run, ResultsFile.currentDefs(fresh.keySet())).withHash(hashOf(arch, parsed));
+        if (results != null) results.append(row);
+        memory.put(arch, known == null ? row : ResultsFile.union(known, row));
+    }
+
+    /**
+     * {@link #score} of every architecture, in order, each row handed to {@code each} as soon as it
+     * and every earlier one are known. With {@code --in-flight K} (K > 1) the architectures that
+     * need computing run K at a time on the backend's lanes; rows are still appended and handed over
+     * in input order.
+     */
+    void scoreAll(List<String> archs, List<Proxy> proxies, java.util.function.Consumer<ResultsFile.Row> each) {
+        if (inFlight <= 1) {
+            for (String arch : archs) each.accept(score(arch, proxies));
+            return;
+        }
+        // runs of consecutive architectures that miss the same proxies go through the lanes together
+        int i = 0;
+        while (i < archs.size()) {
+            List<Proxy> missing = missing(archs.get(i), proxies);
+            if (missing.isEmpty()) {
+                each.accept(rowOf(archs.get(i), proxies));
+                i++;
+                continue;
+            }
+            int j = i + 1;
+            while (j < archs.size() && missing(archs.get(j), proxies).equals(missing)) j++;
+            List<String> run = archs.subList(i, j);
+            List<Arch> parsed = run.stream().map(space::parse).toList();
+            if (lanes == null) lanes = new io.wrcor.InFlight(backend, space, network, batch, inFlight);
+            lanes.score(parsed, seed, fixedWeights, missing, (k, r, secs) -> {
+                store(run.get(k), parsed.get(k), r, secs);
+                each.accept(rowOf(run.get(k), proxies));
+            });
+            i = j;
+        }
+    }
+
+    int inFlight() {
+        return inFlight;
+    }
+
+    /** The known row of an architecture, holding exactly {@code proxies}, in their order. */
+    private ResultsFile.Row rowOf(String arch, List<Proxy> proxies) {
+        ResultsFile.Row known = memory.get(arch);
+        if (known == null && results != null) known = results.known(arch);
         memory.put(arch, known);
         Map<String, Double> wanted = new LinkedHashMap<>();
         for (Proxy p : proxies) wanted.put(p.label, known.scores().get(p.label));
@@ -195,6 +255,7 @@ final class Scoring implements AutoCloseable {
         } catch (IOException e) {
             throw new UsageException("closing results file " + results.path() + ": " + io.wrcor.util.Files2.reason(e));
         } finally {
+            if (lanes != null) lanes.close();
             engine.close();
             Session.close(backend);
             arena.close();

@@ -22,6 +22,23 @@ final class Session {
         }
     }
 
+    /**
+     * {@code --in-flight}'s default: 1 on the host (its threads already share each op) and on a CPU
+     * OpenCL device; on a GPU, as many architectures as half its memory holds at this batch by the
+     * engine's memory estimate (all proxies, the largest of 16 sampled architectures), at most 8.
+     */
+    static int defaultInFlight(Backend b, io.wrcor.space.SearchSpace space, io.wrcor.space.NetSize net, int batch) {
+        long mem = b.deviceMemoryBytes();
+        if (mem <= 0 || (b instanceof io.wrcor.backend.opencl.OpenClBackend o && !o.isGpu())) return 1;
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(0);
+        long need = 1;
+        for (int i = 0; i < 16; i++) {
+            need = Math.max(need, io.wrcor.Engine.memoryNeeded(space.build(space.sample(rnd), net, true), batch,
+                    java.util.List.of(io.wrcor.proxy.Proxy.values())));
+        }
+        return (int) Math.max(1, Math.min(8, mem / 2 / need));
+    }
+
     /** Whether {@code --data} names an ImageFolder (a folder) rather than a CIFAR-10 binary file. */
     static boolean isImageFolder(String data) {
         return java.nio.file.Files.isDirectory(Path.of(data));

@@ -62,6 +62,29 @@ class CliTest {
         assertTrue((Double) row.get("seconds") >= 0);
     }
 
+    /** Three in flight: the same rows, scores and file order as one at a time; a rerun resumes through the lanes too. */
+    @Test
+    void scoreWithSeveralInFlightPrintsAndAppendsTheSameRowsInTheSameOrder() throws IOException {
+        Path one = tmp.resolve("one.jsonl"), three = tmp.resolve("three.jsonl");
+        Run a = run(smallScore("--sample", "7", "--proxies", "wrcor,naswot,jacob_cor", "--out", one.toString(), "--in-flight", "1"));
+        assertEquals(0, a.code(), a.err());
+        Run b = run(smallScore("--sample", "4", "--proxies", "wrcor,naswot,jacob_cor", "--out", three.toString(), "--in-flight", "3"));
+        assertEquals(0, b.code(), b.err());
+        Run c = run(smallScore("--sample", "7", "--proxies", "wrcor,naswot,jacob_cor", "--out", three.toString(), "--in-flight", "3"));
+        assertEquals(0, c.code(), c.err());
+        assertTrue(c.err().contains("resuming: 4 of 7"), c.err());
+        List<Map<String, Object>> rowsOne = Files.readAllLines(one).stream().map(Json::parseObject).toList();
+        List<Map<String, Object>> rowsThree = Files.readAllLines(three).stream().map(Json::parseObject).toList();
+        assertEquals(7, rowsThree.size());
+        for (int i = 0; i < 7; i++) {
+            assertEquals(rowsOne.get(i).get("arch"), rowsThree.get(i).get("arch"), "row " + i);
+            assertEquals(rowsOne.get(i).get("scores"), rowsThree.get(i).get("scores"), "row " + i);
+        }
+        List<String> printed = Stream.concat(b.out().lines(), c.out().lines()).map(l -> (String) Json.parseObject(l).get("arch")).toList();
+        assertEquals(rowsOne.stream().map(r -> (String) r.get("arch")).toList(), printed);
+        assertBadInput(run(smallScore("--sample", "2", "--in-flight", "0")), "--in-flight");
+    }
+
     @Test
     void interruptedRunResumesWhereItStopped() throws IOException {
         Path out = tmp.resolve("results.jsonl");

@@ -61,6 +61,12 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         java.util.Arrays.fill(partial, MemorySegment.NULL);
     }
 
+    /** Another fast CPU backend with as many worker threads (a lane of its own). */
+    @Override
+    public Backend newLane() {
+        return new FastCpuBackend(threads, nk != null);
+    }
+
     @Override
     public String name() {
         return "cpu (" + threads + " threads, " + blas.origin() + ", "

@@ -8,6 +8,12 @@ import io.wrcor.tensor.Tensor;
  * no blocking, threads or native code. Slow on purpose; every other backend is tested against it.
  */
 public final class ReferenceBackend implements Backend {
+    /** The reference ops keep no state: another instance is a lane. */
+    @Override
+    public Backend newLane() {
+        return new ReferenceBackend();
+    }
+
     @Override
     public String name() {
         return "reference";

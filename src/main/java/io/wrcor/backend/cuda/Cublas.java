@@ -25,6 +25,7 @@ final class Cublas {
     private final MethodHandle create;
     private final MethodHandle destroy;
     private final MethodHandle sgemmStridedBatched;
+    private final MethodHandle setStream;
     final String origin;
 
     private Cublas(SymbolLookup lib, String origin) {
@@ -35,6 +36,7 @@ final class Cublas {
         // cublasSgemmStridedBatched(handle, transa, transb, m, n, k, *alpha, A, lda, strideA, B, ldb, strideB, *beta, C, ldc, strideC, count)
         sgemmStridedBatched = linker.downcallHandle(lib.find("cublasSgemmStridedBatched").orElseThrow(),
                 FunctionDescriptor.of(I, P, I, I, I, I, I, P, P, I, L, P, I, L, P, P, I, L, I));
+        setStream = linker.downcallHandle(lib.find("cublasSetStream_v2").orElseThrow(), FunctionDescriptor.of(I, P, P));
         this.origin = origin;
     }
 
@@ -67,6 +69,15 @@ final class Cublas {
             MemorySegment h = a.allocate(ValueLayout.ADDRESS);
             check((int) create.invokeExact(h), "cublasCreate");
             return h.get(ValueLayout.ADDRESS, 0).address();
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** The stream a handle's calls are queued on (a raw CUstream). */
+    void setStream(long handle, long stream) {
+        try {
+            check((int) setStream.invokeExact(MemorySegment.ofAddress(handle), MemorySegment.ofAddress(stream)), "cublasSetStream");
         } catch (Throwable t) {
             throw rethrow(t);
         }

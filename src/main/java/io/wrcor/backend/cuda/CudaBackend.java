@@ -36,13 +36,44 @@ import jcuda.driver.JCudaDriver;
 public final class CudaBackend extends KernelBackend implements AutoCloseable {
     private static final int BLOCK = 256;
 
-    private final CUcontext context = new CUcontext();
+    private final Shared shared;
+    private final CUcontext context;
     private final String deviceName;
-    private final List<CUmodule> modules = new ArrayList<>();
-    private final Map<DType, Map<String, CUfunction>> functions = new EnumMap<>(DType.class);
+    private final Map<DType, Map<String, CUfunction>> functions;
     private final Map<Long, DevicePointer> buffers = new HashMap<>();
     private final Cublas cublas;
     private final long cublasHandle;
+    private final Stream stream = new Stream();
+
+    /** The context and loaded modules, shared by a backend and its lanes, freed when the last of them closes. */
+    private static final class Shared {
+        final CUcontext context = new CUcontext();
+        final CUdevice device;
+        final List<CUmodule> modules = new ArrayList<>();
+        final Map<DType, Map<String, CUfunction>> functions = new EnumMap<>(DType.class);
+        int users;
+
+        Shared(CUdevice device) {
+            this.device = device;
+        }
+
+        synchronized void retain() {
+            users++;
+        }
+
+        synchronized void release() {
+            if (--users > 0) return;
+            for (CUmodule m : modules) cuModuleUnload(m);
+            cuCtxDestroy(context);
+        }
+    }
+
+    /** A stream whose raw handle cuBLAS (called through FFM) can take. */
+    private static final class Stream extends jcuda.driver.CUstream {
+        long address() {
+            return getNativePointer();
+        }
+    }
 
     /** A device allocation whose raw address cuBLAS (called through FFM) can take. */
     private static final class DevicePointer extends CUdeviceptr {
@@ -63,8 +94,12 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
         super(true);
         this.deviceName = deviceName;
         this.cublas = cublas;
+        this.shared = new Shared(device);
+        this.context = shared.context;
+        this.functions = shared.functions;
+        shared.retain();
         cuCtxCreate(context, 0, device);
-        this.cublasHandle = cublas.createHandle();
+        List<CUmodule> modules = shared.modules;
         for (DType t : DType.values()) {
             Map<String, CUfunction> fs = new HashMap<>();
             for (String source : KernelBackend.SOURCES) {
@@ -86,6 +121,48 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
             }
             functions.put(t, fs);
         }
+        this.cublasHandle = streamAndHandle();
+    }
+
+    /**
+     * A lane: the same context and modules, its own non-blocking stream (so that lanes' kernels
+     * overlap; the legacy default stream would serialise them) and its own cuBLAS handle on it.
+     */
+    private CudaBackend(CudaBackend parent) {
+        super(true);
+        this.deviceName = parent.deviceName;
+        this.cublas = parent.cublas;
+        this.shared = parent.shared;
+        this.context = shared.context;
+        this.functions = shared.functions;
+        shared.retain();
+        cuCtxSetCurrent(context);
+        this.cublasHandle = streamAndHandle();
+    }
+
+    private long streamAndHandle() {
+        cuStreamCreate(stream, jcuda.driver.CUstream_flags.CU_STREAM_NON_BLOCKING);
+        long h = cublas.createHandle();
+        cublas.setStream(h, stream.address());
+        return h;
+    }
+
+    @Override
+    public CudaBackend newLane() {
+        return new CudaBackend(this);
+    }
+
+    /** The driver API works on the calling thread's current context: an engine thread makes it this one. */
+    @Override
+    public void attachThread() {
+        cuCtxSetCurrent(context);
+    }
+
+    @Override
+    public long deviceMemoryBytes() {
+        long[] bytes = new long[1];
+        cuDeviceTotalMem(bytes, shared.device);
+        return bytes[0];
     }
 
     /** The PTX text of a built kernel file (a resource of the jar), null-terminated for the driver. */
@@ -158,7 +235,7 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
     protected long createBuffer(MemorySegment host, long bytes) {
         DevicePointer p = new DevicePointer();
         cuMemAlloc(p, Math.max(bytes, 1));
-        if (host != null && bytes > 0) cuMemcpyHtoD(p, Pointer.to(host.asSlice(0, bytes).asByteBuffer()), bytes);
+        if (host != null && bytes > 0) cuMemcpyHtoDAsync(p, Pointer.to(host.asSlice(0, bytes).asByteBuffer()), bytes, stream);
         long id = nextBuffer++;
         buffers.put(id, p);
         return id;
@@ -171,12 +248,16 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
 
     @Override
     protected void read(long buffer, MemorySegment host) {
-        if (host.byteSize() > 0) cuMemcpyDtoH(Pointer.to(host.asByteBuffer()), buffers.get(buffer), host.byteSize());
+        if (host.byteSize() == 0) return;
+        // in this lane's stream order, after its kernels; pageable host memory: complete on return
+        cuMemcpyDtoHAsync(Pointer.to(host.asByteBuffer()), buffers.get(buffer), host.byteSize(), stream);
+        cuStreamSynchronize(stream);
     }
 
     @Override
     protected void write(long buffer, MemorySegment host) {
-        if (host.byteSize() > 0) cuMemcpyHtoD(buffers.get(buffer), Pointer.to(host.asByteBuffer()), host.byteSize());
+        // staged from pageable memory before the call returns, applied in this lane's stream order
+        if (host.byteSize() > 0) cuMemcpyHtoDAsync(buffers.get(buffer), Pointer.to(host.asByteBuffer()), host.byteSize(), stream);
     }
 
     @Override
@@ -184,14 +265,14 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
         if (n <= 0) return;
         long blocks = (n + BLOCK - 1) / BLOCK;
         if (blocks > Integer.MAX_VALUE) throw new IllegalArgumentException(name + " over " + n + " items is too large for one launch");
-        cuLaunchKernel(functions.get(t).get(name), (int) blocks, 1, 1, BLOCK, 1, 1, 0, null, Pointer.to(params(t, args)), null);
+        cuLaunchKernel(functions.get(t).get(name), (int) blocks, 1, 1, BLOCK, 1, 1, 0, stream, Pointer.to(params(t, args)), null);
     }
 
     @Override
     protected void launchTiled(DType t, String name, long gx, long gy, long gz, List<Object> args) {
         if (gx <= 0 || gy <= 0 || gz <= 0) return;
         if (gx / TILE > Integer.MAX_VALUE || gy / TILE > 65535 || gz > 65535) throw new IllegalArgumentException(name + ": grid too large");
-        cuLaunchKernel(functions.get(t).get(name), (int) (gx / TILE), (int) (gy / TILE), (int) gz, TILE, TILE, 1, 0, null,
+        cuLaunchKernel(functions.get(t).get(name), (int) (gx / TILE), (int) (gy / TILE), (int) gz, TILE, TILE, 1, 0, stream,
                 Pointer.to(params(t, args)), null);
     }
 
@@ -211,7 +292,7 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
 
     @Override
     protected void finish() {
-        cuCtxSynchronize();
+        cuStreamSynchronize(stream);
     }
 
     /**
@@ -233,11 +314,12 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
 
     @Override
     public void close() {
+        cuCtxSetCurrent(context); // closed from any thread
         releaseTensorBuffers();
         cublas.destroyHandle(cublasHandle);
         for (CUdeviceptr p : buffers.values()) cuMemFree(p);
         buffers.clear();
-        for (CUmodule m : modules) cuModuleUnload(m);
-        cuCtxDestroy(context);
+        cuStreamDestroy(stream);
+        shared.release();
     }
 }

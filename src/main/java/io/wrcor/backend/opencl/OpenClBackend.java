@@ -32,8 +32,10 @@ import org.lwjgl.system.MemoryUtil;
 public final class OpenClBackend extends KernelBackend implements AutoCloseable {
 
     private final long context;
+    private final long device;
     private final long queue;
     private final String deviceName;
+    private final boolean fp64;
     private final Map<DType, Long> programs = new EnumMap<>(DType.class);
     private final Map<DType, Map<String, Long>> kernels = new EnumMap<>(DType.class);
 
@@ -47,6 +49,8 @@ public final class OpenClBackend extends KernelBackend implements AutoCloseable 
     private OpenClBackend(long platform, long device, String deviceName, boolean fp64) throws Unavailable {
         super(fp64);
         this.deviceName = deviceName;
+        this.device = device;
+        this.fp64 = fp64;
         try (MemoryStack stack = MemoryStack.stackPush()) {
             IntBuffer err = stack.mallocInt(1);
             PointerBuffer props = stack.mallocPointer(3).put(CL_CONTEXT_PLATFORM).put(platform).put(0).flip();
@@ -68,6 +72,41 @@ public final class OpenClBackend extends KernelBackend implements AutoCloseable 
                 kernels.put(t, ks);
             }
         }
+    }
+
+    /** A lane: the same context and built programs (retained), its own command queue and kernel objects. */
+    private OpenClBackend(OpenClBackend parent) {
+        super(parent.fp64);
+        this.deviceName = parent.deviceName;
+        this.device = parent.device;
+        this.fp64 = parent.fp64;
+        this.context = parent.context;
+        check(clRetainContext(context), "clRetainContext");
+        try (MemoryStack stack = MemoryStack.stackPush()) {
+            IntBuffer err = stack.mallocInt(1);
+            queue = clCreateCommandQueue(context, device, 0, err);
+            check(err.get(0), "clCreateCommandQueue");
+            for (var e : parent.programs.entrySet()) {
+                check(clRetainProgram(e.getValue()), "clRetainProgram");
+                programs.put(e.getKey(), e.getValue());
+                Map<String, Long> ks = new HashMap<>();
+                for (String k : KernelBackend.KERNELS) {
+                    ks.put(k, clCreateKernel(e.getValue(), k, err)); // kernel objects hold their arguments: one set per lane
+                    check(err.get(0), "clCreateKernel " + k);
+                }
+                kernels.put(e.getKey(), ks);
+            }
+        }
+    }
+
+    @Override
+    public OpenClBackend newLane() {
+        return new OpenClBackend(this);
+    }
+
+    @Override
+    public long deviceMemoryBytes() {
+        return deviceLong(device, CL_DEVICE_GLOBAL_MEM_SIZE);
     }
 
     /** The first GPU, else the first device of any kind (WRCOR_OPENCL_DEVICE=i picks the i-th of all devices). */
