@@ -5,8 +5,9 @@
 #                                    its PTX, JCuda, the test classes and JUnit's console launcher, ~57 MB)
 #   benchmarks/gpu-check.sh run      there, from the repository root with target/gpu-bundle carried:
 #                                    every kernel against the reference on random inputs (CudaBackendTest),
-#                                    every fixture on CUDA (FixtureParityTest), then the scoring throughput;
-#                                    prints a short table last. The fixtures are read from $WRCOR_SHARED
+#                                    every fixture on CUDA (FixtureParityTest), then the scoring throughput over
+#                                    $ARCHS (2000) NAS-Bench-201 architectures with K in $IN_FLIGHT (1,2,4,8) in
+#                                    flight, with transfers and peak device memory; prints a short table last. The fixtures are read from $WRCOR_SHARED
 #                                    (default ../shared, else ./shared).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -45,26 +46,23 @@ run)
     --select-method 'io.wrcor.proxy.FixtureParityTest#cudaBackendMatchesEveryFixture(java.lang.String)' \
     --details=summary --disable-banner > "$bundle/tests.log" 2>&1
   tests_rc=$?
-  "$java" "${flags[@]}" -cp "$cp" io.wrcor.cli.Main bench --backend cuda --archs "${ARCHS:-50}" --sets wrcor \
-    > "$bundle/bench.log" 2>&1
+  "$java" "${flags[@]}" -cp "$cp" io.wrcor.cli.Main bench --backend cuda --archs "${ARCHS:-2000}" --sets wrcor \
+    --in-flight "${IN_FLIGHT:-1,2,4,8}" > "$bundle/bench.log" 2>&1
   bench_rc=$?
   set -e
   tail -25 "$bundle/tests.log"
   cat "$bundle/bench.log"
-  median=$(sed -n 's/^wrcor *median \([0-9.]*\) s.*/\1/p' "$bundle/bench.log")
   echo
   echo "| check | result |"
   echo "| --- | --- |"
   echo "| GPU | $gpu |"
   echo "| kernels vs reference + fixtures on CUDA | $( [ $tests_rc = 0 ] && echo passed || echo "FAILED (see target/gpu-bundle/tests.log)") |"
   echo "| tests run / failed | $(sed -n 's/.*\[ *\([0-9]*\) tests successful.*/\1 successful/p' "$bundle/tests.log" | head -1), $(sed -n 's/.*\[ *\([0-9]*\) tests failed.*/\1 failed/p' "$bundle/tests.log" | head -1) |"
-  if [ "$bench_rc" = 0 ] && [ -n "$median" ]; then
-    echo "| wrcor, batch 64, median s/arch | $median |"
-    echo "| architectures/s (one at a time) | $(awk -v m="$median" 'BEGIN { printf "%.1f", 1 / m }') |"
-    echo "| all 15,625 of NAS-Bench-201 at that rate | $(awk -v m="$median" 'BEGIN { printf "%.0f s", 15625 * m }') |"
-  else
-    echo "| throughput | FAILED (see target/gpu-bundle/bench.log) |"
-  fi
+  # one row per K: "wrcor  in flight  K:  R arch/s (...), wall W s, median M s/arch in its lane" and its transfers line
+  awk '/in flight +[0-9]+:/ { k = $4; sub(":", "", k); rate = $5; med = $0; sub(/.*median /, "", med); sub(/ s\/arch.*/, "", med);
+         printf "| wrcor, batch 64, %s in flight | %s arch/s, all 15,625 NAS-Bench-201 cells in %.0f s; %s s per architecture in its lane |\n", k, rate, 15625 / rate, med }
+       /per architecture:/ { line = $0; sub(/^ *per architecture: */, "", line); printf "|   transfers and memory | %s |\n", line }' "$bundle/bench.log"
+  [ "$bench_rc" = 0 ] || echo "| throughput | FAILED (see target/gpu-bundle/bench.log) |"
   [ $tests_rc = 0 ] && [ $bench_rc = 0 ]
   ;;
 *)

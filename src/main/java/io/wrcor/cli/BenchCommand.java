@@ -116,8 +116,8 @@ final class BenchCommand {
     }
 
     /**
-     * Throughput with K architectures in flight, for each K: every architecture scored once untimed
-     * (the lanes' JIT, programs and pools warm), then once timed; architectures per second over the
+     * Throughput with K architectures in flight, for each K: two architectures per lane scored
+     * untimed (the lanes' JIT, programs and pools warm), then every architecture once, timed; architectures per second over the
      * wall time, the median seconds one architecture took in its lane, and the transfers per
      * architecture summed over the lanes.
      */
@@ -129,7 +129,8 @@ final class BenchCommand {
             double base = 0;
             for (int k : ks) {
                 try (io.wrcor.InFlight lanes = new io.wrcor.InFlight(backend, space, net, batch, k)) {
-                    if (warmup) lanes.score(archs, seed, null, set, (i, r, s) -> { });
+                    // warm-up: two architectures per lane (JIT, programs, each lane's pool)
+                    if (warmup) lanes.score(archs.subList(0, Math.min(n, 2 * k)), seed, null, set, (i, r, s) -> { });
                     long in = 0, back = 0, launches = 0, peak = 0;
                     for (int l = 0; l < k; l++) if (lanes.backend(l) instanceof io.wrcor.backend.KernelBackend kb) kb.resetTransfers();
                     double[] secs = new double[n];
