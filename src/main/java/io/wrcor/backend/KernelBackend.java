@@ -9,6 +9,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Every op of the {@link Backend} interface as launches of the kernels in {@code cuda-kernels/}: the
@@ -28,6 +29,85 @@ public abstract class KernelBackend implements Backend {
 
     /** The kernel source files, in cuda-kernels/, after compat.h. */
     public static final List<String> SOURCES = List.of("nn.cu", "correlation.cu");
+
+    /** A kernel parameter as its source declares it: a pointer to real, int or accum elements, or an int, long or real value. */
+    public record Param(String type, boolean pointer, String name) {
+        /** The element or value size in bytes for a launch in precision t on a device with or without fp64. */
+        int bytes(DType t, DType accum) {
+            return switch (type) {
+                case "real" -> t.bytes;
+                case "accum" -> accum.bytes;
+                case "int" -> 4;
+                case "long" -> 8;
+                default -> throw new IllegalStateException("parameter type " + type);
+            };
+        }
+    }
+
+    /**
+     * Every kernel's parameters, read from the kernel sources when this class is loaded; a kernel of
+     * {@link #KERNELS} that the sources do not declare, or a parameter of a type the launches cannot
+     * pass, fails here, before any device is opened. Each launch's arguments are then checked
+     * against the declaration (count, pointer or value, element size) on every backend, so a
+     * mismatch the CUDA driver would take silently fails the OpenCL (PoCL) tests first.
+     */
+    public static final Map<String, List<Param>> SIGNATURES = signatures();
+
+    private static Map<String, List<Param>> signatures() {
+        Map<String, List<Param>> sig = new java.util.HashMap<>();
+        java.util.regex.Pattern kernel = java.util.regex.Pattern.compile("KERNEL\\s+void\\s+(\\w+)\\s*\\(([^)]*)\\)");
+        for (String source : SOURCES) {
+            String text;
+            try (java.io.InputStream in = KernelBackend.class.getResourceAsStream("/cuda-kernels/" + source)) {
+                if (in == null) throw new IllegalStateException("kernel source cuda-kernels/" + source + " is missing from the build");
+                text = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+            java.util.regex.Matcher m = kernel.matcher(text);
+            while (m.find()) {
+                List<Param> params = new ArrayList<>();
+                for (String p : m.group(2).split(",")) {
+                    String[] words = p.replace("*", " * ").trim().split("\\s+");
+                    boolean pointer = p.contains("*");
+                    String type = words[words.length - (pointer ? 3 : 2)], name = words[words.length - 1];
+                    if (!List.of("real", "accum", "int", "long").contains(type) || (!pointer && type.equals("accum"))) {
+                        throw new IllegalStateException("kernel " + m.group(1) + ": parameter '" + p.trim() + "' has a type no launch passes");
+                    }
+                    params.add(new Param(type, pointer, name));
+                }
+                sig.put(m.group(1), List.copyOf(params));
+            }
+        }
+        for (String k : KERNELS) if (!sig.containsKey(k)) throw new IllegalStateException("kernel " + k + " is not declared in " + SOURCES);
+        return Map.copyOf(sig);
+    }
+
+    /** The arguments of one launch against the kernel's declaration; an IllegalArgumentException names the first mismatch. */
+    static void checkArguments(String kernel, DType t, DType accum, List<Object> args) {
+        List<Param> params = SIGNATURES.get(kernel);
+        if (params == null) throw new IllegalArgumentException("no kernel named " + kernel);
+        if (params.size() != args.size()) {
+            throw new IllegalArgumentException(kernel + " takes " + params.size() + " arguments, the launch passes " + args.size());
+        }
+        for (int i = 0; i < params.size(); i++) {
+            Param p = params.get(i);
+            Object a = args.get(i);
+            int want = p.bytes(t, accum);
+            String bad = switch (a) {
+                case Mem m when p.pointer() -> m.elemBytes() != 0 && m.elemBytes() != want
+                        ? "a buffer of " + m.elemBytes() + "-byte elements for " + want + "-byte " + p.type() : null;
+                case Integer x when !p.pointer() && p.type().equals("int") -> null;
+                case Long x when !p.pointer() && p.type().equals("long") -> null;
+                case Real x when !p.pointer() && p.type().equals("real") -> null;
+                default -> "a " + a.getClass().getSimpleName();
+            };
+            if (bad != null) {
+                throw new IllegalArgumentException(kernel + " argument " + i + " (" + p.type() + (p.pointer() ? " *" : "") + " " + p.name()
+                        + "): the launch passes " + bad);
+            }
+        }
+    }
 
     /** Element type of the K accumulators on the device: float64 where the device has it. */
     protected final DType accum;
@@ -170,7 +250,7 @@ public abstract class KernelBackend implements Backend {
 
         /** A device buffer that outlives this launch (the caller releases it). */
         Launch mem(long handle) {
-            args.add(new Mem(handle));
+            args.add(new Mem(handle, 0));
             return this;
         }
 
@@ -178,7 +258,7 @@ public abstract class KernelBackend implements Backend {
         Launch in(int[] values, Arena arena) {
             MemorySegment s = arena.allocate(4L * Math.max(1, values.length));
             for (int i = 0; i < values.length; i++) s.setAtIndex(ValueLayout.JAVA_INT, i, values[i]);
-            args.add(new Mem(buffer(s, s.byteSize())));
+            args.add(new Mem(buffer(s, s.byteSize()), 4));
             return this;
         }
 
@@ -186,7 +266,7 @@ public abstract class KernelBackend implements Backend {
         Launch in(Tensor t) {
             long b = deviceBuffer(t);
             buffers.add(b);
-            args.add(new Mem(b));
+            args.add(new Mem(b, t.dtype().bytes));
             return this;
         }
 
@@ -194,7 +274,7 @@ public abstract class KernelBackend implements Backend {
         Launch out(Tensor t) {
             long b = deviceBuffer(t);
             buffers.add(b);
-            args.add(new Mem(b));
+            args.add(new Mem(b, t.dtype().bytes));
             written.add(t);
             return this;
         }
@@ -216,7 +296,7 @@ public abstract class KernelBackend implements Backend {
                 if (t == DType.F32) s.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) values[i]);
                 else s.setAtIndex(ValueLayout.JAVA_DOUBLE, i, values[i]);
             }
-            args.add(new Mem(buffer(s, s.byteSize())));
+            args.add(new Mem(buffer(s, s.byteSize()), t.bytes));
             return this;
         }
 
@@ -224,13 +304,13 @@ public abstract class KernelBackend implements Backend {
         Launch scratch(long elems, int elemBytes, MemorySegment host) {
             long b = buffer(null, elems * elemBytes);
             if (host != null) downloads.add(new Object[]{b, host});
-            args.add(new Mem(b));
+            args.add(new Mem(b, elemBytes));
             return this;
         }
 
         /** The {@code index}-th device buffer this launch made (in order of in/out/scratch), passed again. */
         Launch buffer(int index) {
-            args.add(new Mem(buffers.get(index)));
+            args.add(new Mem(buffers.get(index), 0));
             return this;
         }
 
@@ -240,6 +320,7 @@ public abstract class KernelBackend implements Backend {
 
         /** Runs a kernel over n items with the arguments added so far, then clears them (buffers stay). */
         Launch kernel(String name, long n) {
+            checkArguments(name, dtype, accum, args);
             launchKernel(dtype, name, n, List.copyOf(args));
             launches++;
             args.clear();
@@ -248,6 +329,7 @@ public abstract class KernelBackend implements Backend {
 
         /** Runs a tiled kernel over at least nx x ny x nz items (rounded up to whole work groups). */
         Launch tiled(String name, long nx, long ny, long nz) {
+            checkArguments(name, dtype, accum, args);
             launchTiled(dtype, name, (nx + TILE - 1) / TILE * TILE, (ny + TILE - 1) / TILE * TILE, nz, List.copyOf(args));
             launches++;
             args.clear();
@@ -272,8 +354,8 @@ public abstract class KernelBackend implements Backend {
         }
     }
 
-    /** A kernel argument: a device buffer. */
-    protected record Mem(long handle) {}
+    /** A kernel argument: a device buffer, with the size of its elements where the launch knows it (else 0). */
+    protected record Mem(long handle, int elemBytes) {}
 
     /** A kernel argument in the launch's precision (float or double). */
     protected record Real(double v) {}
