@@ -85,39 +85,46 @@ public class BackendBench {
     @Benchmark
     public void conv3x3Forward() {
         be.convForward(x, w3, 1, 1, y);
+        be.sync(); // a device backend queues its kernels: the op is done when they are
     }
 
     @Benchmark
     public void conv3x3BackwardData() {
         be.convBackwardData(dy, w3, 1, 1, dx);
+        be.sync(); // a device backend queues its kernels: the op is done when they are
     }
 
     @Benchmark
     public void conv3x3BackwardWeight() {
         be.convBackwardWeight(x, dy, 1, 1, dw3);
+        be.sync(); // a device backend queues its kernels: the op is done when they are
     }
 
     @Benchmark
     public void conv1x1Forward() {
         be.convForward(x, w1, 1, 0, y);
+        be.sync(); // a device backend queues its kernels: the op is done when they are
     }
 
     @Benchmark
     public void batchNormForwardBackward() {
         be.batchNormForward(x, gamma, beta, 1e-5, y, mean, invStd);
         be.batchNormBackward(x, dy, gamma, mean, invStd, dx);
+        be.sync(); // a device backend queues its kernels: the op is done when they are
     }
 
     @Benchmark
     public void reluForwardBackward() {
         be.relu(x, y);
         be.reluBackward(x, dy, dx);
+        be.sync(); // a device backend queues its kernels: the op is done when they are
     }
 
     @Benchmark
     public void avgPool3x3ForwardBackward() {
         be.avgPoolForward(x, 3, 1, 1, false, y);
         be.avgPoolBackward(dy, 3, 1, 1, false, dx);
+        be.sync(); // a device backend queues its kernels: the op is done when they are
     }
 
     @Benchmark
