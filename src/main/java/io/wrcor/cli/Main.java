@@ -108,7 +108,14 @@ public final class Main {
               --in-flight 'K,...' throughput (architectures per second) with K architectures in flight, each K
             """;
 
-    static final String USAGE = HEADER + "\n" + COMMON + "\n" + SCORE + "\n" + CORRELATE + "\n" + SEARCH + "\n" + BENCH;
+    static final String SERVE = """
+            wrcor serve: the engine as an HTTP/JSON service (GET /v1/health, POST /v1/score), until SIGTERM
+              --host H (127.0.0.1)  --port P (8080; 0 picks a free one)  --backend NAME  --threads T
+              --token-file FILE   require 'Authorization: Bearer TOKEN' on every request; needed to bind to
+                                  an address other than loopback
+            """;
+
+    static final String USAGE = HEADER + "\n" + COMMON + "\n" + SCORE + "\n" + CORRELATE + "\n" + SEARCH + "\n" + BENCH + "\n" + SERVE;
 
     /** The usage text of one command. */
     static String usage(String command) {
@@ -117,6 +124,7 @@ public final class Main {
             case "correlate" -> CORRELATE + "\n" + COMMON;
             case "search" -> SEARCH + "\n" + COMMON;
             case "bench" -> BENCH;
+            case "serve" -> SERVE;
             default -> USAGE;
         };
     }
@@ -151,6 +159,7 @@ public final class Main {
             switch (args[0]) {
                 case "score" -> ScoreCommand.run(args, out, err);
                 case "bench" -> BenchCommand.run(args, out, err);
+                case "serve" -> ServeCommand.run(args, out, err);
                 case "correlate" -> CorrelateCommand.run(args, out, err);
                 case "search" -> SearchCommand.run(args, out, err);
                 case "help", "--help", "-h" -> out.print(USAGE);

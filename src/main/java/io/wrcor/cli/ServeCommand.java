@@ -1,0 +1,59 @@
+package io.wrcor.cli;
+
+import io.wrcor.backend.Backend;
+import io.wrcor.serve.Server;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+
+/** {@code wrcor serve}: the HTTP/JSON service (see {@link Server}); runs until SIGTERM or SIGINT. */
+final class ServeCommand {
+    private ServeCommand() {
+    }
+
+    static void run(String[] argv, PrintStream out, PrintStream err) {
+        Args a = new Args(argv, 1, Set.of("--host", "--port", "--token-file", "--backend", "--threads"), Set.of());
+        String host = a.get("--host", "127.0.0.1");
+        int port = a.getInt("--port", 8080, 0, 65535);
+        String token = null;
+        if (a.has("--token-file")) {
+            Path f = Path.of(a.get("--token-file", ""));
+            try {
+                token = Files.readString(f).strip();
+            } catch (IOException e) {
+                throw new UsageException("token file " + f + ": " + io.wrcor.util.Files2.reason(e));
+            }
+            if (token.isEmpty() || token.chars().anyMatch(c -> c <= ' ')) throw new UsageException("token file " + f + " must hold one token without spaces");
+        }
+        Backend backend = Session.backend(a.get("--backend", "cpu"), a.getInt("--threads", 2, 1, 1024), err);
+        Server server;
+        try {
+            server = new Server(host, port, backend, token, Server.Limits.DEFAULT);
+        } catch (IllegalArgumentException e) {
+            Session.close(backend);
+            throw new UsageException(e.getMessage());
+        } catch (IOException e) {
+            Session.close(backend);
+            throw new UsageException("cannot listen on " + host + ":" + port + ": " + e.getMessage());
+        }
+        // SIGTERM and SIGINT end the wait below: the server stops accepting, finishes the running request,
+        // and the command returns normally (exit 0)
+        CountDownLatch stop = new CountDownLatch(1);
+        for (String sig : new String[]{"TERM", "INT"}) sun.misc.Signal.handle(new sun.misc.Signal(sig), s -> stop.countDown());
+        err.printf("wrcor: serving on http://%s:%d (%s)%s; stop with SIGTERM%n", host, server.port(), backend.name(),
+                token != null ? ", token required" : ", loopback only");
+        err.flush();
+        try {
+            stop.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            err.println("wrcor: stopping: no new requests; finishing the running one");
+            server.close();
+            Session.close(backend);
+        }
+    }
+}

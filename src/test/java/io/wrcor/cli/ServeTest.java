@@ -1,0 +1,155 @@
+package io.wrcor.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.wrcor.Engine;
+import io.wrcor.backend.cpu.FastCpuBackend;
+import io.wrcor.data.Batch;
+import io.wrcor.data.Cifar10;
+import io.wrcor.proxy.Proxy;
+import io.wrcor.serve.Server;
+import io.wrcor.space.NetSize;
+import io.wrcor.space.SearchSpaces;
+import io.wrcor.util.Json;
+import java.lang.foreign.Arena;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** {@code wrcor serve} on a free loopback port: the routes, the scores, bad requests answered 4xx with a JSON error, the token. */
+class ServeTest {
+    static final String A1 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|";
+    static final String A2 = "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_3x3~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|";
+    static FastCpuBackend cpu;
+    static Server server;
+    static final HttpClient client = HttpClient.newHttpClient();
+
+    @BeforeAll
+    static void start() throws Exception {
+        cpu = new FastCpuBackend(1);
+        server = new Server("127.0.0.1", 0, cpu, null, new Server.Limits(4096, 3, 4, 64));
+    }
+
+    @AfterAll
+    static void stop() {
+        server.close();
+        cpu.close();
+    }
+
+    record Answer(int status, Map<String, Object> body) {}
+
+    static Answer call(Server s, String method, String path, String body, String... headers) throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + s.port() + path));
+        for (int i = 0; i < headers.length; i += 2) b.header(headers[i], headers[i + 1]);
+        b.method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
+        HttpResponse<String> r = client.send(b.build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals("application/json", r.headers().firstValue("Content-Type").orElse(""), path);
+        return new Answer(r.statusCode(), Json.parseObject(r.body()));
+    }
+
+    static String small(String archs, String extra) {
+        return "{\"archs\": " + archs + ", \"channels\": 4, \"cells\": 1, \"batch\": 8" + extra + "}";
+    }
+
+    @Test
+    void healthAnswersWithTheBackend() throws Exception {
+        Answer a = call(server, "GET", "/v1/health", null);
+        assertEquals(200, a.status());
+        assertEquals("ok", a.body().get("status"));
+        assertTrue(((String) a.body().get("backend")).startsWith("cpu"));
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void scoreAnswersTheEngineScoresForEachArchitectureInOrder() throws Exception {
+        Answer a = call(server, "POST", "/v1/score", small("[\"" + A1 + "\", \"" + A2 + "\"]", ", \"proxies\": [\"wrcor\", \"naswot\"], \"seed\": 3"),
+                "Content-Type", "application/json");
+        assertEquals(200, a.status(), String.valueOf(a.body()));
+        List<Map<String, Object>> rows = (List<Map<String, Object>>) a.body().get("results");
+        assertEquals(List.of(A1, A2), rows.stream().map(r -> r.get("arch")).toList());
+        try (Arena arena = Arena.ofShared(); FastCpuBackend be = new FastCpuBackend(1);
+             Engine e = new Engine(be, SearchSpaces.get("nb201"), new NetSize(4, 1, 10, 32))) {
+            Batch batch = Cifar10.synthetic(8, 10, 32, 3, arena);
+            for (int i = 0; i < 2; i++) {
+                var want = e.score(SearchSpaces.get("nb201").parse(i == 0 ? A1 : A2), 3, batch, List.of(Proxy.WRCOR, Proxy.NASWOT));
+                Map<String, Object> scores = (Map<String, Object>) rows.get(i).get("scores");
+                assertEquals(want.score(Proxy.WRCOR), Json.toDouble(scores.get("wrcor")), 0.0);
+                assertEquals(want.score(Proxy.NASWOT), Json.toDouble(scores.get("naswot")), 0.0);
+            }
+        }
+    }
+
+    /** Each bad request: its status, and a word the error must contain. */
+    @Test
+    void badRequestsAreAnsweredWithAJsonErrorNamingTheProblemAndTheServerKeepsServing() throws Exception {
+        String big = "[\"" + A1 + "\"" + (", \"" + A1 + "\"").repeat(60) + "]";
+        Object[][] cases = {
+                {"POST", "/v1/score", "{\"archs\": [", 400, "JSON"},
+                {"POST", "/v1/score", "[1, 2]", 400, "JSON object"},
+                {"POST", "/v1/score", "", 400, "JSON"},
+                {"POST", "/v1/score", small("[\"" + A1 + "\"]", ", \"colour\": 1"), 400, "colour"},
+                {"POST", "/v1/score", "{\"channels\": 4}", 400, "archs"},
+                {"POST", "/v1/score", small("\"" + A1 + "\"", ""), 400, "archs"},
+                {"POST", "/v1/score", small("[]", ""), 400, "empty"},
+                {"POST", "/v1/score", small("[7]", ""), 400, "archs[0]"},
+                {"POST", "/v1/score", small("[\"|nor_conv_3x3~0|+\"]", ""), 400, "archs[0]"},
+                {"POST", "/v1/score", small("[\"" + A1.replace("avg_pool_3x3", "max_pool_9x9") + "\"]", ""), 400, "max_pool_9x9"},
+                {"POST", "/v1/score", small("[\"" + A1 + "\"]", ", \"proxies\": [\"wrcorr\"]"), 400, "wrcorr"},
+                {"POST", "/v1/score", small("[\"" + A1 + "\"]", ", \"proxies\": \"wrcor\""), 400, "proxies"},
+                {"POST", "/v1/score", small("[\"" + A1 + "\"]", ", \"proxies\": []"), 400, "proxies"},
+                {"POST", "/v1/score", small("[\"" + A1 + "\"]", ", \"space\": \"nb999\""), 400, "nb999"},
+                {"POST", "/v1/score", small("[\"" + A1 + "\"]", ", \"space\": 201"), 400, "space"},
+                {"POST", "/v1/score", "{\"archs\": [\"" + A1 + "\"], \"batch\": -4}", 400, "batch"},
+                {"POST", "/v1/score", "{\"archs\": [\"" + A1 + "\"], \"batch\": \"64\"}", 400, "batch"},
+                {"POST", "/v1/score", "{\"archs\": [\"" + A1 + "\"], \"batch\": 8.5}", 400, "batch"},
+                {"POST", "/v1/score", "{\"archs\": [\"" + A1 + "\"], \"batch\": 100000}", 400, "batch"},
+                {"POST", "/v1/score", "{\"archs\": [\"" + A1 + "\"], \"seed\": -1}", 400, "seed"},
+                {"POST", "/v1/score", "{\"archs\": [\"" + A1 + "\"], \"channels\": 0}", 400, "channels"},
+                {"POST", "/v1/score", small("[\"" + A1 + "\", \"" + A1 + "\", \"" + A1 + "\", \"" + A1 + "\"]", ""), 413, "limit"},
+                {"POST", "/v1/score", small(big, ""), 413, "limit"},
+                {"GET", "/v1/score", null, 405, "POST"},
+                {"DELETE", "/v1/health", null, 405, "GET"},
+                {"GET", "/v2/score", null, 404, "/v2/score"},
+                {"GET", "/../../etc/passwd", null, 404, "no route"},
+        };
+        for (Object[] c : cases) {
+            Answer a = call(server, (String) c[0], (String) c[1], (String) c[2], "Content-Type", "application/json");
+            String what = c[0] + " " + c[1] + " " + c[2];
+            assertEquals((int) c[3], a.status(), what + " -> " + a.body());
+            String error = String.valueOf(a.body().get("error"));
+            assertTrue(error.contains((String) c[4]), what + ": the error should mention '" + c[4] + "': " + error);
+        }
+        Answer wrongType = call(server, "POST", "/v1/score", small("[\"" + A1 + "\"]", ""), "Content-Type", "text/plain");
+        assertEquals(415, wrongType.status());
+        assertEquals(200, call(server, "GET", "/v1/health", null).status(), "still serving after " + cases.length + " bad requests");
+    }
+
+    @Test
+    void serveRefusesToLeaveLoopbackWithoutATokenAndNamesABadTokenFile() {
+        CliTest.Run r = CliTest.run("serve", "--host", "0.0.0.0", "--port", "0");
+        CliTest.assertBadInput(r, "--token-file");
+        CliTest.assertBadInput(CliTest.run("serve", "--port", "0", "--token-file", "/nonexistent/token"), "/nonexistent/token");
+        CliTest.assertBadInput(CliTest.run("serve", "--port", "70000"), "--port");
+    }
+
+    @Test
+    void aTokenIsRequiredOnEveryRequestWhenGivenAndToLeaveLoopback() throws Exception {
+        try (FastCpuBackend be = new FastCpuBackend(1); Server s = new Server("127.0.0.1", 0, be, "s3cret-token", Server.Limits.DEFAULT)) {
+            assertEquals(401, call(s, "GET", "/v1/health", null).status());
+            assertEquals(401, call(s, "GET", "/v1/health", null, "Authorization", "Bearer wrong").status());
+            assertEquals(200, call(s, "GET", "/v1/health", null, "Authorization", "Bearer s3cret-token").status());
+        }
+        try (FastCpuBackend be = new FastCpuBackend(1)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Server("0.0.0.0", 0, be, null, Server.Limits.DEFAULT));
+            assertTrue(e.getMessage().contains("--token-file"), e.getMessage());
+        }
+    }
+}
