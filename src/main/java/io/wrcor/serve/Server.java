@@ -39,7 +39,7 @@ import java.util.concurrent.RejectedExecutionException;
  * ({@code jdk.httpserver}): maintained with the JDK, no dependency to vet or ship, and in the jlink
  * runtime the GPU bundle already carries.
  *
- * <p>Routes (version prefix {@code /v1}): {@code GET /v1/health}, {@code POST /v1/score}. Every
+ * <p>Routes (version prefix {@code /v1}): {@link #ROUTES}, described by the OpenAPI document it serves. Every
  * answer is JSON; every error is a 4xx with {@code {"error": "..."}} naming the problem. All scoring
  * runs on one engine thread in arrival order (the backend is driven by one thread); a full queue
  * answers 429. With a token, every request must carry {@code Authorization: Bearer TOKEN} (401).
@@ -115,9 +115,13 @@ public final class Server implements AutoCloseable {
                     }
                 }
                 String path = ex.getRequestURI().getPath(), method = ex.getRequestMethod();
+                if (ROUTES.containsKey(path)) requireMethod(method, ROUTES.get(path));
                 switch (path) {
+                    case "/v1/ready" -> send(ex, 200, "{\"ready\": true, \"queued\": " + engineThread.getQueue().size() + "}");
+                    case "/v1/backends" -> send(ex, 200, backends());
+                    case "/v1/metrics" -> sendText(ex, 200, metrics());
+                    case "/v1/openapi.json" -> send(ex, 200, openApi());
                     case "/v1/health" -> {
-                        requireMethod(method, "GET");
                         Map<String, Object> body = new LinkedHashMap<>();
                         body.put("status", "ok");
                         body.put("backend", backend.name());
@@ -125,17 +129,85 @@ public final class Server implements AutoCloseable {
                         send(ex, 200, toJson(body));
                     }
                     case "/v1/score" -> {
-                        requireMethod(method, "POST");
                         Map<String, Object> req = parseBody(ex);
                         send(ex, 200, score(req));
                     }
-                    default -> throw new HttpError(404, "no route " + path + " (routes: GET /v1/health, POST /v1/score)");
+                    default -> throw new HttpError(404, "no route " + path + " (routes: " + String.join(", ",
+                            ROUTES.entrySet().stream().map(r -> r.getValue() + " " + r.getKey()).sorted().toList()) + ")");
                 }
             } catch (HttpError e) {
+                errors.computeIfAbsent(e.status, k -> new java.util.concurrent.atomic.AtomicLong()).incrementAndGet();
                 send(ex, e.status, error(e.getMessage()));
             } catch (RuntimeException e) {
+                errors.computeIfAbsent(500, k -> new java.util.concurrent.atomic.AtomicLong()).incrementAndGet();
                 send(ex, 500, error("internal error: " + e));
             }
+        }
+    }
+
+    /** Every route and its method; the OpenAPI document (resource openapi.json) must describe exactly these (ServeTest). */
+    public static final Map<String, String> ROUTES = Map.of("/v1/health", "GET", "/v1/ready", "GET", "/v1/backends", "GET",
+            "/v1/metrics", "GET", "/v1/openapi.json", "GET", "/v1/score", "POST");
+
+    private final Map<Integer, java.util.concurrent.atomic.AtomicLong> errors = new java.util.concurrent.ConcurrentHashMap<>();
+    private final java.util.concurrent.atomic.AtomicLong scored = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.DoubleAdder scoreSeconds = new java.util.concurrent.atomic.DoubleAdder();
+    private String backendsJson;
+
+    /** Prometheus text format (0.0.4). */
+    private String metrics() {
+        StringBuilder sb = new StringBuilder();
+        sb.append("# HELP wrcor_requests_total HTTP requests received.\n# TYPE wrcor_requests_total counter\n");
+        sb.append("wrcor_requests_total ").append(requests.get()).append('\n');
+        sb.append("# HELP wrcor_errors_total Requests answered with an error status.\n# TYPE wrcor_errors_total counter\n");
+        new java.util.TreeMap<>(errors).forEach((k, v) -> sb.append("wrcor_errors_total{status=\"").append(k).append("\"} ").append(v.get()).append('\n'));
+        sb.append("# HELP wrcor_architectures_scored_total Architectures scored.\n# TYPE wrcor_architectures_scored_total counter\n");
+        sb.append("wrcor_architectures_scored_total ").append(scored.get()).append('\n');
+        sb.append("# HELP wrcor_queue_depth Scoring requests waiting for the engine.\n# TYPE wrcor_queue_depth gauge\n");
+        sb.append("wrcor_queue_depth ").append(engineThread.getQueue().size()).append('\n');
+        sb.append("# HELP wrcor_architecture_seconds Seconds per scored architecture.\n# TYPE wrcor_architecture_seconds summary\n");
+        sb.append("wrcor_architecture_seconds_sum ").append(scoreSeconds.sum()).append('\n');
+        sb.append("wrcor_architecture_seconds_count ").append(scored.get()).append('\n');
+        return sb.toString();
+    }
+
+    /** The backends this machine has, each "available" or why not; probed once, on first request. */
+    private synchronized String backends() {
+        if (backendsJson == null) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            for (String name : List.of("cpu", "opencl", "cuda")) {
+                if (backend.name().startsWith(name)) {
+                    m.put(name, "serving");
+                    continue;
+                }
+                try {
+                    Backend b = io.wrcor.backend.Backends.open(name, 1, note -> { });
+                    if (b instanceof AutoCloseable c) c.close();
+                    m.put(name, "available");
+                } catch (Exception | LinkageError e) {
+                    m.put(name, "unavailable: " + e.getMessage());
+                }
+            }
+            backendsJson = "{\"serving\": " + Json.quote(backend.name()) + ", \"backends\": " + toJson(m) + "}";
+        }
+        return backendsJson;
+    }
+
+    private static String openApi() {
+        try (InputStream in = Server.class.getResourceAsStream("/openapi.json")) {
+            if (in == null) throw new IllegalStateException("openapi.json is missing from the build");
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    private static void sendText(HttpExchange ex, int status, String body) throws IOException {
+        byte[] b = body.getBytes(StandardCharsets.UTF_8);
+        ex.getResponseHeaders().set("Content-Type", "text/plain; version=0.0.4");
+        ex.sendResponseHeaders(status, b.length);
+        try (OutputStream out = ex.getResponseBody()) {
+            out.write(b);
         }
     }
 
@@ -254,6 +326,8 @@ public final class Server implements AutoCloseable {
         for (int i = 0; i < archs.size(); i++) {
             long t0 = System.nanoTime();
             Scorer.Result r = engine.score(archs.get(i), seed, batch, proxies);
+            scored.incrementAndGet();
+            scoreSeconds.add((System.nanoTime() - t0) / 1e9);
             Map<String, Double> scores = new LinkedHashMap<>();
             for (Proxy p : proxies) scores.put(p.label, r.score(p));
             ResultsFile.Row row = new ResultsFile.Row(archs.get(i).toString(), scores, (System.nanoTime() - t0) / 1e9, run,

@@ -132,6 +132,53 @@ class ServeTest {
         assertEquals(200, call(server, "GET", "/v1/health", null).status(), "still serving after " + cases.length + " bad requests");
     }
 
+    /** The served OpenAPI document describes exactly the routes the server answers, with their methods. */
+    @Test
+    @SuppressWarnings("unchecked")
+    void theOpenApiDocumentMatchesTheRealRoutes() throws Exception {
+        Answer a = call(server, "GET", "/v1/openapi.json", null);
+        assertEquals(200, a.status());
+        Map<String, Object> paths = (Map<String, Object>) a.body().get("paths");
+        Map<String, String> documented = new java.util.TreeMap<>();
+        for (var e : paths.entrySet()) {
+            Map<String, Object> ops = (Map<String, Object>) e.getValue();
+            assertEquals(1, ops.size(), e.getKey());
+            documented.put(e.getKey(), ops.keySet().iterator().next().toUpperCase());
+        }
+        assertEquals(new java.util.TreeMap<>(Server.ROUTES), documented);
+        for (var e : documented.entrySet()) {
+            HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + e.getKey()));
+            String body = e.getValue().equals("POST") ? small("[\"" + A1 + "\"]", "") : null;
+            b.method(e.getValue(), body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body)).header("Content-Type", "application/json");
+            assertEquals(200, client.send(b.build(), HttpResponse.BodyHandlers.ofString()).statusCode(), e.getValue() + " " + e.getKey());
+            String other = e.getValue().equals("GET") ? "POST" : "GET";
+            HttpRequest wrong = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + e.getKey()))
+                    .method(other, HttpRequest.BodyPublishers.noBody()).build();
+            assertEquals(405, client.send(wrong, HttpResponse.BodyHandlers.ofString()).statusCode(), other + " " + e.getKey());
+        }
+    }
+
+    @Test
+    void metricsAreInPrometheusTextFormatAndCountWhatHappened() throws Exception {
+        call(server, "POST", "/v1/score", small("[\"" + A1 + "\"]", ""), "Content-Type", "application/json");
+        call(server, "GET", "/v1/nothing", null);
+        HttpResponse<String> r = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/v1/metrics")).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, r.statusCode());
+        assertTrue(r.headers().firstValue("Content-Type").orElse("").startsWith("text/plain"));
+        String m = r.body();
+        for (String line : m.lines().toList()) {
+            assertTrue(line.startsWith("# HELP ") || line.startsWith("# TYPE ") || line.matches("wrcor_[a-z_]+(\\{status=\"\\d+\"\\})? [0-9.eE+-]+"), line);
+        }
+        assertTrue(m.contains("wrcor_errors_total{status=\"404\"}"), m);
+        long scored = Long.parseLong(m.lines().filter(l -> l.startsWith("wrcor_architectures_scored_total ")).findFirst().orElseThrow().split(" ")[1]);
+        assertTrue(scored >= 1, m);
+        Answer b = call(server, "GET", "/v1/backends", null);
+        assertEquals(200, b.status());
+        assertEquals("serving", ((Map<?, ?>) b.body().get("backends")).get("cpu"));
+        assertEquals(200, call(server, "GET", "/v1/ready", null).status());
+    }
+
     @Test
     void serveRefusesToLeaveLoopbackWithoutATokenAndNamesABadTokenFile() {
         CliTest.Run r = CliTest.run("serve", "--host", "0.0.0.0", "--port", "0");
