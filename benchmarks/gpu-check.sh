@@ -26,7 +26,7 @@ bundle)
   cp "$root"/target/lib/jcuda*.jar "$bundle/lib/"
   cp "$root"/target/gpu-bundle-tools/junit-platform-console-standalone-*.jar "$bundle/junit-console.jar"
   cp -r "$root/target/test-classes" "$bundle/test-classes"
-  "$jdk/bin/jlink" --add-modules java.base,java.logging,java.management,jdk.unsupported --strip-debug --no-man-pages \
+  "$jdk/bin/jlink" --add-modules java.base,java.logging,java.management,java.net.http,jdk.httpserver,jdk.unsupported --strip-debug --no-man-pages \
     --no-header-files --compress=zip-9 --output "$bundle/jre"
   du -sh "$bundle"
   ;;
