@@ -179,6 +179,33 @@ class ServeTest {
         assertEquals(200, call(server, "GET", "/v1/ready", null).status());
     }
 
+    /** The Python client's example (standard library only) against this server: scores, the predictor wrapper, a refusal. */
+    @Test
+    @SuppressWarnings("unchecked")
+    void thePythonClientExampleRunsAgainstTheRealServer() throws Exception {
+        java.nio.file.Path python = java.nio.file.Path.of("/usr/bin/python3");
+        if (!java.nio.file.Files.isExecutable(python)) {
+            if ("true".equals(System.getenv("CI"))) throw new AssertionError("CI installs python3, yet /usr/bin/python3 is missing");
+            org.junit.jupiter.api.Assumptions.assumeTrue(false, "no /usr/bin/python3");
+        }
+        Process p = new ProcessBuilder(python.toString(), "clients/python/example.py", "--url", "http://127.0.0.1:" + server.port(), "--small")
+                .redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), out);
+        assertEquals(0, p.exitValue(), out);
+        Answer a = call(server, "POST", "/v1/score", small("[\"" + A1 + "\", \"" + A2 + "\"]", ", \"proxies\": [\"wrcor\", \"naswot\"]"),
+                "Content-Type", "application/json");
+        List<Map<String, Object>> rows = (List<Map<String, Object>>) a.body().get("results");
+        for (Map<String, Object> row : rows) {
+            Map<String, Object> sc = (Map<String, Object>) row.get("scores");
+            String line = String.format(java.util.Locale.ROOT, "%s  wrcor %.6f  naswot %.6f", row.get("arch"), Json.toDouble(sc.get("wrcor")), Json.toDouble(sc.get("naswot")));
+            assertTrue(out.contains(line), "expected '" + line + "' in:\n" + out);
+        }
+        assertTrue(out.contains("health: ok"), out);
+        assertTrue(out.contains(String.format(java.util.Locale.ROOT, "predictor.query: %.6f", Json.toDouble(((Map<String, Object>) rows.getFirst().get("scores")).get("wrcor")))), out);
+        assertTrue(out.contains("refused: 400") && out.contains("not_an_op"), out);
+    }
+
     @Test
     void serveRefusesToLeaveLoopbackWithoutATokenAndNamesABadTokenFile() {
         CliTest.Run r = CliTest.run("serve", "--host", "0.0.0.0", "--port", "0");
