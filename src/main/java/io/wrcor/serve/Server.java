@@ -50,6 +50,15 @@ public final class Server implements AutoCloseable {
         public static final Limits DEFAULT = new Limits(1 << 20, 256, 64, 256);
     }
 
+    static {
+        // a client that sends part of a request and stalls would hold a handler thread for ever: the
+        // JDK server closes a connection whose request takes longer than this (seconds), and one
+        // whose response cannot be written in time
+        String limit = System.getProperty("wrcor.serve.requestSeconds", "30");
+        if (System.getProperty("sun.net.httpserver.maxReqTime") == null) System.setProperty("sun.net.httpserver.maxReqTime", limit);
+        if (System.getProperty("sun.net.httpserver.maxRspTime") == null) System.setProperty("sun.net.httpserver.maxRspTime", "3600");
+    }
+
     private final HttpServer http;
     private final Backend backend;
     private final String token;

@@ -28,6 +28,10 @@ import org.junit.jupiter.api.Test;
 class ServeTest {
     static final String A1 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|";
     static final String A2 = "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_3x3~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|";
+    static {
+        System.setProperty("wrcor.serve.requestSeconds", "2"); // before the server class loads: a stalled request is cut after 2 s
+    }
+
     static FastCpuBackend cpu;
     static Server server;
     static final HttpClient client = HttpClient.newHttpClient();
@@ -204,6 +208,23 @@ class ServeTest {
         assertTrue(out.contains("health: ok"), out);
         assertTrue(out.contains(String.format(java.util.Locale.ROOT, "predictor.query: %.6f", Json.toDouble(((Map<String, Object>) rows.getFirst().get("scores")).get("wrcor")))), out);
         assertTrue(out.contains("refused: 400") && out.contains("not_an_op"), out);
+    }
+
+    /** A client that sends half a body and stalls is cut off; the server keeps answering others meanwhile and after. */
+    @Test
+    void aStalledPartialRequestDoesNotHangTheServer() throws Exception {
+        try (java.net.Socket slow = new java.net.Socket("127.0.0.1", server.port())) {
+            slow.getOutputStream().write(("POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"archs\": [")
+                    .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            slow.getOutputStream().flush();
+            assertEquals(200, call(server, "GET", "/v1/health", null).status(), "others are answered while one stalls");
+            slow.setSoTimeout(20_000);
+            long t0 = System.nanoTime();
+            int b = slow.getInputStream().read(); // the server closes the connection (or answers an error) once the limit passes
+            double waited = (System.nanoTime() - t0) / 1e9;
+            assertTrue(waited < 15, "cut off after " + waited + " s (byte " + b + ")");
+        }
+        assertEquals(200, call(server, "GET", "/v1/health", null).status());
     }
 
     @Test
