@@ -212,12 +212,7 @@ public final class Server implements AutoCloseable {
     }
 
     private static void sendText(HttpExchange ex, int status, String body) throws IOException {
-        byte[] b = body.getBytes(StandardCharsets.UTF_8);
-        ex.getResponseHeaders().set("Content-Type", "text/plain; version=0.0.4");
-        ex.sendResponseHeaders(status, b.length);
-        try (OutputStream out = ex.getResponseBody()) {
-            out.write(b);
-        }
+        send(ex, status, body, "text/plain; version=0.0.4");
     }
 
     private static void requireMethod(String method, String want) {
@@ -377,8 +372,12 @@ public final class Server implements AutoCloseable {
     }
 
     private static void send(HttpExchange ex, int status, String body) throws IOException {
+        send(ex, status, body, "application/json");
+    }
+
+    private static void send(HttpExchange ex, int status, String body, String contentType) throws IOException {
         byte[] b = body.getBytes(StandardCharsets.UTF_8);
-        ex.getResponseHeaders().set("Content-Type", "application/json");
+        ex.getResponseHeaders().set("Content-Type", contentType);
         ex.sendResponseHeaders(status, b.length);
         try (OutputStream out = ex.getResponseBody()) {
             out.write(b);
