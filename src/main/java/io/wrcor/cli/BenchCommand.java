@@ -98,15 +98,9 @@ final class BenchCommand {
                         progress.step(label(set));
                     }
                     Arrays.sort(secs);
-
-                    double median = n % 2 == 1 ? secs[n / 2] : (secs[n / 2 - 1] + secs[n / 2]) / 2;
-                    out.printf("%-28s median %.3f s/arch   min %.3f   max %.3f   peak scratch %.2f GB%n", label(set), median, secs[0],
+                    out.printf("%-28s median %.3f s/arch   min %.3f   max %.3f   peak scratch %.2f GB%n", label(set), median(secs), secs[0],
                             secs[n - 1], engine.takePeakScratchBytes() / 1e9);
-                    if (backend instanceof io.wrcor.backend.KernelBackend kb) {
-                        io.wrcor.backend.KernelBackend.Transfers t = kb.transfers();
-                        out.printf("  per architecture: %.1f KB to the device, %.1f KB back, %d kernel launches; device memory peak %.1f MB%n",
-                                t.bytesIn() / 1e3 / n, t.bytesOut() / 1e3 / n, t.launches() / n, t.deviceBytesPeak() / 1e6);
-                    }
+                    if (backend instanceof io.wrcor.backend.KernelBackend kb) out.println(transfers(List.of(kb.transfers()), n));
                     if (profile != null) out.print(profile.report(n));
                 }
             } finally {
@@ -131,7 +125,6 @@ final class BenchCommand {
                 try (io.wrcor.InFlight lanes = new io.wrcor.InFlight(backend, space, net, batch, k)) {
                     // warm-up: two architectures per lane (JIT, programs, each lane's pool)
                     if (warmup) lanes.score(archs.subList(0, Math.min(n, 2 * k)), seed, null, set, (i, r, s) -> { });
-                    long in = 0, back = 0, launches = 0, peak = 0;
                     for (int l = 0; l < k; l++) if (lanes.backend(l) instanceof io.wrcor.backend.KernelBackend kb) kb.resetTransfers();
                     double[] secs = new double[n];
                     Progress progress = new Progress(err, n, true);
@@ -140,28 +133,36 @@ final class BenchCommand {
                         secs[i] = s;
                         progress.step(label(set) + " x" + k);
                     });
-                    double wall = (System.nanoTime() - t0) / 1e9;
-                    for (int l = 0; l < k; l++) {
-                        if (lanes.backend(l) instanceof io.wrcor.backend.KernelBackend kb) {
-                            io.wrcor.backend.KernelBackend.Transfers t = kb.transfers();
-                            in += t.bytesIn();
-                            back += t.bytesOut();
-                            launches += t.launches();
-                            peak += t.deviceBytesPeak();
-                        }
-                    }
+                    double wall = (System.nanoTime() - t0) / 1e9, rate = n / wall;
+                    List<io.wrcor.backend.KernelBackend.Transfers> perLane = new ArrayList<>();
+                    for (int l = 0; l < k; l++) if (lanes.backend(l) instanceof io.wrcor.backend.KernelBackend kb) perLane.add(kb.transfers());
                     Arrays.sort(secs);
-                    double median = n % 2 == 1 ? secs[n / 2] : (secs[n / 2 - 1] + secs[n / 2]) / 2, rate = n / wall;
                     if (k == ks.getFirst()) base = rate;
                     out.printf("%-28s in flight %2d: %7.2f arch/s (%.2fx of %d in flight), wall %.1f s, median %.3f s/arch in its lane%n",
-                            label(set), k, rate, rate / base, ks.getFirst(), wall, median);
-                    if (backend instanceof io.wrcor.backend.KernelBackend) {
-                        out.printf("  per architecture: %.1f KB to the device, %.1f KB back, %d kernel launches; device memory peak %.1f MB over %d lanes%n",
-                                in / 1e3 / n, back / 1e3 / n, launches / n, peak / 1e6, k);
-                    }
+                            label(set), k, rate, rate / base, ks.getFirst(), wall, median(secs));
+                    if (!perLane.isEmpty()) out.println(transfers(perLane, n) + " over " + k + " lanes");
                 }
             }
         }
+    }
+
+    /** The median of sorted values. */
+    private static double median(double[] sorted) {
+        int n = sorted.length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    }
+
+    /** The transfers per architecture over n architectures, summed over lanes (device memory peaks added: each lane holds its own). */
+    private static String transfers(List<io.wrcor.backend.KernelBackend.Transfers> lanes, int n) {
+        long in = 0, back = 0, launches = 0, peak = 0;
+        for (io.wrcor.backend.KernelBackend.Transfers t : lanes) {
+            in += t.bytesIn();
+            back += t.bytesOut();
+            launches += t.launches();
+            peak += t.deviceBytesPeak();
+        }
+        return String.format("  per architecture: %.1f KB to the device, %.1f KB back, %d kernel launches; device memory peak %.1f MB",
+                in / 1e3 / n, back / 1e3 / n, launches / n, peak / 1e6);
     }
 
     private static String label(List<Proxy> set) {

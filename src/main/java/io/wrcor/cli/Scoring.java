@@ -43,7 +43,7 @@ final class Scoring implements AutoCloseable {
     private final String run;
     private final Backend backend;
     private final Engine engine;
-    private final int inFlight;
+    private final Integer inFlightOption; // --in-flight K, or null: the backend's default, worked out when first needed
     private final NetSize network;
     private io.wrcor.InFlight lanes; // made on first use when --in-flight K > 1
     private ResultsFile results;
@@ -88,7 +88,7 @@ final class Scoring implements AutoCloseable {
             }
             backend = Session.backend(a.get("--backend", "cpu"), a.getInt("--threads", 2, 1, 1024), err);
             engine = new Engine(backend, space, network);
-            inFlight = a.has("--in-flight") ? a.getInt("--in-flight", 1, 1, 64) : Session.defaultInFlight(backend, space, network, batch.size());
+            inFlightOption = a.has("--in-flight") ? a.getInt("--in-flight", 1, 1, 64) : null;
         } catch (RuntimeException e) {
             closeQuietly();
             throw e;
@@ -155,9 +155,14 @@ final class Scoring implements AutoCloseable {
 
     /** The cached row of an architecture if it already has every one of {@code proxies}, else null. */
     ResultsFile.Row cached(String arch, List<Proxy> proxies) {
-        ResultsFile.Row r = memory.get(arch);
-        if (r == null && results != null) r = results.known(arch);
+        ResultsFile.Row r = known(arch);
         return r != null && hasAll(r, proxies) ? r : null;
+    }
+
+    /** What is known of an architecture: computed in this run, else stored in the results file; null if nothing. */
+    private ResultsFile.Row known(String arch) {
+        ResultsFile.Row r = memory.get(arch);
+        return r == null && results != null ? results.known(arch) : r;
     }
 
     private static boolean hasAll(ResultsFile.Row r, List<Proxy> proxies) {
@@ -183,8 +188,7 @@ final class Scoring implements AutoCloseable {
 
     /** The proxies of {@code proxies} not known yet for an architecture. */
     private List<Proxy> missing(String arch, List<Proxy> proxies) {
-        ResultsFile.Row known = memory.get(arch);
-        if (known == null && results != null) known = results.known(arch);
+        ResultsFile.Row known = known(arch);
         List<Proxy> missing = new ArrayList<>();
         for (Proxy p : proxies) if (known == null || !known.scores().containsKey(p.label)) missing.add(p);
         return missing;
@@ -192,8 +196,7 @@ final class Scoring implements AutoCloseable {
 
     /** Appends freshly computed scores (to the results file at once) and merges them into what is known. */
     private void store(String arch, Arch parsed, Scorer.Result r, double seconds) {
-        ResultsFile.Row known = memory.get(arch);
-        if (known == null && results != null) known = results.known(arch);
+        ResultsFile.Row known = known(arch);
         Map<String, Double> fresh = new LinkedHashMap<>();
         for (var e : r.scores().entrySet()) fresh.put(e.getKey().label, e.getValue());
         ResultsFile.Row row = new ResultsFile.Row(arch, fresh, seconds, run, ResultsFile.currentDefs(fresh.keySet())).withHash(hashOf(arch, parsed));
@@ -208,6 +211,8 @@ final class Scoring implements AutoCloseable {
      * in input order.
      */
     void scoreAll(List<String> archs, List<Proxy> proxies, java.util.function.Consumer<ResultsFile.Row> each) {
+        int inFlight = archs.size() <= 1 ? 1
+                : inFlightOption != null ? inFlightOption : Session.defaultInFlight(backend, space, network, batch.size());
         if (inFlight <= 1) {
             for (String arch : archs) each.accept(score(arch, proxies));
             return;
@@ -234,14 +239,9 @@ final class Scoring implements AutoCloseable {
         }
     }
 
-    int inFlight() {
-        return inFlight;
-    }
-
     /** The known row of an architecture, holding exactly {@code proxies}, in their order. */
     private ResultsFile.Row rowOf(String arch, List<Proxy> proxies) {
-        ResultsFile.Row known = memory.get(arch);
-        if (known == null && results != null) known = results.known(arch);
+        ResultsFile.Row known = known(arch);
         memory.put(arch, known);
         Map<String, Double> wanted = new LinkedHashMap<>();
         for (Proxy p : proxies) wanted.put(p.label, known.scores().get(p.label));

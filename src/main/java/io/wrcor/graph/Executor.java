@@ -304,7 +304,7 @@ public final class Executor {
                 backwardBatchNormRelu(n, values[maskedBy[id]], g, grads, shared);
                 if (lastPass) releaseValue(maskedBy[id]);
             } else {
-                backwardNode(n, g, grads, shared, wgrads, weightGrads, inputGrad, wanted, listener);
+                backwardNode(n, g, grads, shared, wgrads, weightGrads, wanted, listener);
             }
             if (id != graph.input() && g != dLogits) {
                 grads[id] = null;
@@ -376,7 +376,7 @@ public final class Executor {
     }
 
     private void backwardNode(Node n, Tensor g, Tensor[] grads, boolean[] shared, Map<String, Tensor> wgrads, boolean weightGrads,
-                              boolean inputGrad, Set<Response> wanted, ResponseListener listener) {
+                              Set<Response> wanted, ResponseListener listener) {
         int id = n.id();
         int[] in = n.inputs();
         int[] inShape = in.length > 0 ? batchShape(graph.node(in[0])) : null; // the input's value may be given back already

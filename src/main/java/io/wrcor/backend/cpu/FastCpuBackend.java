@@ -392,52 +392,55 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         int b = x.dim(0), c = x.dim(1);
         long hw = x.numel() / ((long) b * c), count = b * hw;
         MemorySegment xs = x.data(), ys = y.data();
-        if (nk != null) {
-            NativeKernels.Planes planes = new NativeKernels.Planes(b, c * hw, hw);
-            parallelFor(c, (worker, from, to) -> {
-                double[] sums = new double[2];
-                for (int ch = from; ch < to; ch++) {
-                    nk.bnStats(planes, xs, ch * hw, sums);
-                    double m = sums[0] / count, is = 1.0 / Math.sqrt(sums[1] / count + eps);
-                    mean[ch] = m;
-                    invStd[ch] = is;
-                    float scale = (float) (is * gamma.get(ch)), shift = (float) (beta.get(ch) - m * is * gamma.get(ch));
-                    nk.bnApply(planes, xs, ys, ch * hw, scale, shift, relu);
-                }
-            });
-            return;
-        }
+        NativeKernels.Planes planes = nk == null ? null : new NativeKernels.Planes(b, c * hw, hw);
         parallelFor(c, (worker, from, to) -> {
+            double[] sums = new double[2];
             for (int ch = from; ch < to; ch++) {
-                // two planes at a time, each with its own accumulators (eight chains in flight instead of
-                // four): the same sums in the same order as one plane at a time, to the bit
-                float[] pair = new float[2];
-                double s = 0;
-                int n = 0;
-                for (; n + 1 < b; n += 2) {
-                    sum2(xs, (n * (long) c + ch) * hw, ((n + 1) * (long) c + ch) * hw, hw, pair);
-                    s += pair[0];
-                    s += pair[1];
-                }
-                if (n < b) s += sum(xs, (n * (long) c + ch) * hw, hw);
-                double m = s / count, v = 0;
-                for (n = 0; n + 1 < b; n += 2) {
-                    sumSquaredDeviations2(xs, (n * (long) c + ch) * hw, ((n + 1) * (long) c + ch) * hw, hw, (float) m, pair);
-                    v += pair[0];
-                    v += pair[1];
-                }
-                if (n < b) v += sumSquaredDeviations(xs, (n * (long) c + ch) * hw, hw, (float) m);
-                double is = 1.0 / Math.sqrt(v / count + eps);
+                // the native kernels compute the Java loops' sums in their order: the same bits either way
+                if (nk != null) nk.bnStats(planes, xs, ch * hw, sums);
+                else channelStats(xs, b, c, ch, hw, count, sums);
+                double m = sums[0] / count, is = 1.0 / Math.sqrt(sums[1] / count + eps);
                 mean[ch] = m;
                 invStd[ch] = is;
                 float scale = (float) (is * gamma.get(ch)), shift = (float) (beta.get(ch) - m * is * gamma.get(ch));
-                for (n = 0; n < b; n++) {
+                if (nk != null) {
+                    nk.bnApply(planes, xs, ys, ch * hw, scale, shift, relu);
+                    continue;
+                }
+                for (int n = 0; n < b; n++) {
                     long base = (n * (long) c + ch) * hw;
                     if (relu) for (long i = 0; i < hw; i++) ys.setAtIndex(F, base + i, Math.max(xs.getAtIndex(F, base + i) * scale + shift, 0f));
                     else for (long i = 0; i < hw; i++) ys.setAtIndex(F, base + i, xs.getAtIndex(F, base + i) * scale + shift);
                 }
             }
         });
+    }
+
+    /**
+     * sums[0] = sum of channel ch's values, sums[1] = sum of their squared deviations from the float
+     * nearest the mean; two planes at a time, each with its own accumulators (eight chains in flight
+     * instead of four): the same sums in the same order as one plane at a time, to the bit.
+     */
+    private static void channelStats(MemorySegment xs, int b, int c, int ch, long hw, long count, double[] sums) {
+        float[] pair = new float[2];
+        double s = 0;
+        int n = 0;
+        for (; n + 1 < b; n += 2) {
+            sum2(xs, (n * (long) c + ch) * hw, ((n + 1) * (long) c + ch) * hw, hw, pair);
+            s += pair[0];
+            s += pair[1];
+        }
+        if (n < b) s += sum(xs, (n * (long) c + ch) * hw, hw);
+        float m = (float) (s / count);
+        double v = 0;
+        for (n = 0; n + 1 < b; n += 2) {
+            sumSquaredDeviations2(xs, (n * (long) c + ch) * hw, ((n + 1) * (long) c + ch) * hw, hw, m, pair);
+            v += pair[0];
+            v += pair[1];
+        }
+        if (n < b) v += sumSquaredDeviations(xs, (n * (long) c + ch) * hw, hw, m);
+        sums[0] = s;
+        sums[1] = v;
     }
 
     // Reductions over one plane with four independent float accumulators: a single accumulator
@@ -562,43 +565,42 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
     @Override
     public void batchNormReluBackward(Tensor x, Tensor y, Tensor dy, Tensor gamma, Tensor mean, Tensor invStd, Tensor dx) {
         if (!fusesReluBackward(x.dtype())) throw new UnsupportedOperationException("batchNormReluBackward needs the native kernels and float32");
-        nativeBatchNormBackward(x, y, dy, gamma, Backend.values(mean), Backend.values(invStd), dx);
-    }
-
-    /** dx of batch norm for the gradient dy, masked where the ReLU output y is not positive when y is not null. */
-    private void nativeBatchNormBackward(Tensor x, Tensor y, Tensor dy, Tensor gamma, double[] mean, double[] invStd, Tensor dx) {
-        int b = x.dim(0), c = x.dim(1);
-        long hw = x.numel() / ((long) b * c), count = b * hw;
-        MemorySegment xs = x.data(), gs = dy.data(), ds = dx.data(), ys = y == null ? null : y.data();
-        NativeKernels.Planes planes = new NativeKernels.Planes(b, c * hw, hw);
-        parallelFor(c, (worker, from, to) -> {
-            double[] acc = new double[2];
-            for (int ch = from; ch < to; ch++) {
-                float m = (float) mean[ch];
-                nk.bnGradSums(planes, gs, ys, xs, ch * hw, m, acc);
-                double is = invStd[ch], scale = gamma.get(ch) * is;
-                double mdy = acc[0] / count, mdyx = acc[1] * is / count;
-                nk.bnGradApply(planes, gs, ys, xs, ch * hw, m, (float) scale, (float) (scale * mdy), (float) (scale * is * mdyx), ds);
-            }
-        });
+        batchNormBackward(x, y, dy, gamma, Backend.values(mean), Backend.values(invStd), dx);
     }
 
     private void batchNormBackward(Tensor x, Tensor dy, Tensor gamma, double[] mean, double[] invStd, Tensor dx) {
         if (x.dtype() != DType.F32) { ref.batchNormBackward(x, dy, gamma, mean, invStd, dx); return; }
-        if (nk != null) { nativeBatchNormBackward(x, null, dy, gamma, mean, invStd, dx); return; }
+        batchNormBackward(x, null, dy, gamma, mean, invStd, dx);
+    }
+
+    /**
+     * dx of batch norm for the gradient dy (float32), masked where the ReLU output y is not positive
+     * when y is not null (the native kernels only). The native kernels compute the Java loops' sums
+     * in their order and the same products: the same bits either way.
+     */
+    private void batchNormBackward(Tensor x, Tensor y, Tensor dy, Tensor gamma, double[] mean, double[] invStd, Tensor dx) {
         int b = x.dim(0), c = x.dim(1);
         long hw = x.numel() / ((long) b * c), count = b * hw;
-        MemorySegment xs = x.data(), gs = dy.data(), ds = dx.data();
+        MemorySegment xs = x.data(), gs = dy.data(), ds = dx.data(), ys = y == null ? null : y.data();
+        NativeKernels.Planes planes = nk == null ? null : new NativeKernels.Planes(b, c * hw, hw);
         parallelFor(c, (worker, from, to) -> {
+            double[] acc = new double[2];
             for (int ch = from; ch < to; ch++) {
                 float m = (float) mean[ch];
-                double[] acc = new double[2];
-                for (int n = 0; n < b; n++) sumAndProductDeviations(gs, xs, (n * (long) c + ch) * hw, hw, m, acc);
-                double sdy = acc[0], sdyx = acc[1];
+                if (nk != null) {
+                    nk.bnGradSums(planes, gs, ys, xs, ch * hw, m, acc);
+                } else {
+                    acc[0] = acc[1] = 0;
+                    for (int n = 0; n < b; n++) sumAndProductDeviations(gs, xs, (n * (long) c + ch) * hw, hw, m, acc);
+                }
                 double is = invStd[ch], scale = gamma.get(ch) * is;
-                double mdy = sdy / count, mdyx = sdyx * is / count; // mean(dy * xhat)
+                double mdy = acc[0] / count, mdyx = acc[1] * is / count; // mean(dy * xhat)
                 // dx = scale * (dy - mdy - xhat * mdyx), xhat = (x - m) * is
                 float k1 = (float) scale, k2 = (float) (scale * mdy), k3 = (float) (scale * is * mdyx);
+                if (nk != null) {
+                    nk.bnGradApply(planes, gs, ys, xs, ch * hw, m, k1, k2, k3, ds);
+                    continue;
+                }
                 for (int n = 0; n < b; n++) {
                     long base = (n * (long) c + ch) * hw;
                     for (long i = 0; i < hw; i++) {

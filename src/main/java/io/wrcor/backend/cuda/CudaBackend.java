@@ -37,9 +37,7 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
     private static final int BLOCK = 256;
 
     private final Shared shared;
-    private final CUcontext context;
     private final String deviceName;
-    private final Map<DType, Map<String, CUfunction>> functions;
     private final Map<Long, DevicePointer> buffers = new HashMap<>();
     private final Cublas cublas;
     private final long cublasHandle;
@@ -95,17 +93,14 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
         this.deviceName = deviceName;
         this.cublas = cublas;
         this.shared = new Shared(device);
-        this.context = shared.context;
-        this.functions = shared.functions;
         shared.retain();
-        cuCtxCreate(context, 0, device);
-        List<CUmodule> modules = shared.modules;
+        cuCtxCreate(shared.context, 0, device);
         for (DType t : DType.values()) {
             Map<String, CUfunction> fs = new HashMap<>();
             for (String source : KernelBackend.SOURCES) {
                 CUmodule module = new CUmodule();
                 cuModuleLoadData(module, ptx(source.replace(".cu", "") + "-" + (t == DType.F32 ? "f32" : "f64") + "-" + ptxTarget + ".ptx"));
-                modules.add(module);
+                shared.modules.add(module);
                 for (String k : KernelBackend.KERNELS) {
                     CUfunction f = new CUfunction();
                     try {
@@ -119,7 +114,7 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
             for (String k : KernelBackend.KERNELS) {
                 if (!fs.containsKey(k)) throw new IllegalStateException("kernel " + k + " is missing from the PTX");
             }
-            functions.put(t, fs);
+            shared.functions.put(t, fs);
         }
         this.cublasHandle = streamAndHandle();
     }
@@ -133,10 +128,8 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
         this.deviceName = parent.deviceName;
         this.cublas = parent.cublas;
         this.shared = parent.shared;
-        this.context = shared.context;
-        this.functions = shared.functions;
         shared.retain();
-        cuCtxSetCurrent(context);
+        cuCtxSetCurrent(shared.context);
         this.cublasHandle = streamAndHandle();
     }
 
@@ -155,7 +148,7 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
     /** The driver API works on the calling thread's current context: an engine thread makes it this one. */
     @Override
     public void attachThread() {
-        cuCtxSetCurrent(context);
+        cuCtxSetCurrent(shared.context);
     }
 
     @Override
@@ -228,7 +221,7 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
 
     @Override
     protected boolean hasPrograms(DType t) {
-        return functions.containsKey(t);
+        return shared.functions.containsKey(t);
     }
 
     @Override
@@ -265,14 +258,14 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
         if (n <= 0) return;
         long blocks = (n + BLOCK - 1) / BLOCK;
         if (blocks > Integer.MAX_VALUE) throw new IllegalArgumentException(name + " over " + n + " items is too large for one launch");
-        cuLaunchKernel(functions.get(t).get(name), (int) blocks, 1, 1, BLOCK, 1, 1, 0, stream, Pointer.to(params(t, args)), null);
+        cuLaunchKernel(shared.functions.get(t).get(name), (int) blocks, 1, 1, BLOCK, 1, 1, 0, stream, Pointer.to(params(t, args)), null);
     }
 
     @Override
     protected void launchTiled(DType t, String name, long gx, long gy, long gz, List<Object> args) {
         if (gx <= 0 || gy <= 0 || gz <= 0) return;
         if (gx / TILE > Integer.MAX_VALUE || gy / TILE > 65535 || gz > 65535) throw new IllegalArgumentException(name + ": grid too large");
-        cuLaunchKernel(functions.get(t).get(name), (int) (gx / TILE), (int) (gy / TILE), (int) gz, TILE, TILE, 1, 0, stream,
+        cuLaunchKernel(shared.functions.get(t).get(name), (int) (gx / TILE), (int) (gy / TILE), (int) gz, TILE, TILE, 1, 0, stream,
                 Pointer.to(params(t, args)), null);
     }
 
@@ -314,7 +307,7 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
 
     @Override
     public void close() {
-        cuCtxSetCurrent(context); // closed from any thread
+        cuCtxSetCurrent(shared.context); // closed from any thread
         releaseTensorBuffers();
         cublas.destroyHandle(cublasHandle);
         for (CUdeviceptr p : buffers.values()) cuMemFree(p);

@@ -35,7 +35,6 @@ public final class OpenClBackend extends KernelBackend implements AutoCloseable 
     private final long device;
     private final long queue;
     private final String deviceName;
-    private final boolean fp64;
     private final Map<DType, Long> programs = new EnumMap<>(DType.class);
     private final Map<DType, Map<String, Long>> kernels = new EnumMap<>(DType.class);
 
@@ -50,7 +49,6 @@ public final class OpenClBackend extends KernelBackend implements AutoCloseable 
         super(fp64);
         this.deviceName = deviceName;
         this.device = device;
-        this.fp64 = fp64;
         try (MemoryStack stack = MemoryStack.stackPush()) {
             IntBuffer err = stack.mallocInt(1);
             PointerBuffer props = stack.mallocPointer(3).put(CL_CONTEXT_PLATFORM).put(platform).put(0).flip();
@@ -64,22 +62,29 @@ public final class OpenClBackend extends KernelBackend implements AutoCloseable 
                 long program = ProgramCache.build(context, device, deviceName + " " + deviceString(device, CL_DRIVER_VERSION), source,
                         "-DREAL_IS_DOUBLE=" + (t == DType.F64 ? 1 : 0) + " -DHAS_FP64=" + (fp64 ? 1 : 0));
                 programs.put(t, program);
-                Map<String, Long> ks = new HashMap<>();
-                for (String k : KernelBackend.KERNELS) {
-                    ks.put(k, clCreateKernel(program, k, err));
-                    check(err.get(0), "clCreateKernel " + k);
-                }
-                kernels.put(t, ks);
+                kernels.put(t, createKernels(program));
             }
+        }
+    }
+
+    /** Every kernel of a built program (kernel objects hold their arguments: each queue needs its own). */
+    private static Map<String, Long> createKernels(long program) {
+        try (MemoryStack stack = MemoryStack.stackPush()) {
+            IntBuffer err = stack.mallocInt(1);
+            Map<String, Long> ks = new HashMap<>();
+            for (String k : KernelBackend.KERNELS) {
+                ks.put(k, clCreateKernel(program, k, err));
+                check(err.get(0), "clCreateKernel " + k);
+            }
+            return ks;
         }
     }
 
     /** A lane: the same context and built programs (retained), its own command queue and kernel objects. */
     private OpenClBackend(OpenClBackend parent) {
-        super(parent.fp64);
+        super(parent.accum == DType.F64);
         this.deviceName = parent.deviceName;
         this.device = parent.device;
-        this.fp64 = parent.fp64;
         this.context = parent.context;
         check(clRetainContext(context), "clRetainContext");
         try (MemoryStack stack = MemoryStack.stackPush()) {
@@ -89,12 +94,7 @@ public final class OpenClBackend extends KernelBackend implements AutoCloseable 
             for (var e : parent.programs.entrySet()) {
                 check(clRetainProgram(e.getValue()), "clRetainProgram");
                 programs.put(e.getKey(), e.getValue());
-                Map<String, Long> ks = new HashMap<>();
-                for (String k : KernelBackend.KERNELS) {
-                    ks.put(k, clCreateKernel(e.getValue(), k, err)); // kernel objects hold their arguments: one set per lane
-                    check(err.get(0), "clCreateKernel " + k);
-                }
-                kernels.put(e.getKey(), ks);
+                kernels.put(e.getKey(), createKernels(e.getValue()));
             }
         }
     }
