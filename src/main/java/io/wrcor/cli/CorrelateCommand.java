@@ -15,7 +15,6 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.SplittableRandom;
 
 /**
  * {@code wrcor correlate}: scores K architectures of the NAS-Bench-201 ground-truth table (cached in
@@ -57,7 +56,7 @@ final class CorrelateCommand {
             gt = GroundTruth.load(Defaults.groundTruth(a.get("--gt", null), scoring.space()), scoring.space()).requireComplete();
             k = a.has("--all") ? gt.size() : a.has("--sample") ? a.getInt("--sample", 650, 2, Integer.MAX_VALUE) : Math.min(650, gt.size());
             if (k > gt.size()) throw new UsageException("--sample " + k + " is larger than the " + gt.size() + " architectures in the ground truth");
-            picked = sample(gt.size(), k, seed);
+            picked = GroundTruth.pick(gt.size(), k, seed);
             scores = new double[proxies.size()][k];
             long cached = java.util.Arrays.stream(picked).filter(i -> scoring.cached(gt.arch(i), proxies) != null).count();
             if (cached > 0) err.printf("wrcor: %d of %d architectures already scored in %s%n", cached, k, scoresFile);
@@ -124,18 +123,6 @@ final class CorrelateCommand {
         } catch (IOException e) {
             throw new UsageException("cannot write the report to " + report + ": " + io.wrcor.util.Files2.reason(e));
         }
-    }
-
-    /** k distinct indices of [0, n) drawn by a seeded partial shuffle. */
-    static int[] sample(int n, int k, long seed) {
-        int[] idx = new int[n];
-        for (int i = 0; i < n; i++) idx[i] = i;
-        SplittableRandom rnd = new SplittableRandom(seed);
-        for (int i = 0; i < k; i++) {
-            int j = i + rnd.nextInt(n - i);
-            int t = idx[i]; idx[i] = idx[j]; idx[j] = t;
-        }
-        return java.util.Arrays.copyOf(idx, k);
     }
 
     private static String fmt(double v) {

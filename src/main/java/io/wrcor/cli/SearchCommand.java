@@ -3,9 +3,6 @@ package io.wrcor.cli;
 import io.wrcor.eval.GroundTruth;
 import io.wrcor.proxy.Proxy;
 import io.wrcor.search.Objective;
-import io.wrcor.search.RandomSearch;
-import io.wrcor.search.RegularizedEvolution;
-import io.wrcor.search.Reinforce;
 import io.wrcor.search.Search;
 import io.wrcor.space.Arch;
 import io.wrcor.space.SearchSpace;
@@ -43,12 +40,13 @@ final class SearchCommand {
         String algo = a.get("--algo", "evolution");
         int runs = a.getInt("--runs", 1, 1, 10_000);
         long seed = a.getLong("--seed", 0);
-        Search search = switch (algo) {
-            case "random" -> new RandomSearch();
-            case "evolution" -> new RegularizedEvolution(a.getInt("--population", 64, 1, 1_000_000), a.getInt("--tournament", 10, 1, 1_000_000));
-            case "reinforce" -> new Reinforce(doubleOption(a, "--lr", 1e-3), doubleOption(a, "--ema", 0.9), a.getInt("--calibration", 100, 2, 1_000_000));
-            default -> throw new UsageException("unknown search '" + algo + "' (expected random, evolution or reinforce)");
-        };
+        Search search;
+        try {
+            search = Search.of(algo, a.getInt("--population", 64, 1, 1_000_000), a.getInt("--tournament", 10, 1, 1_000_000),
+                    doubleOption(a, "--lr", 1e-3), doubleOption(a, "--ema", 0.9), a.getInt("--calibration", 100, 2, 1_000_000));
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage());
+        }
         String pick = a.get("--pick", "running");
         if (!pick.equals("copeland") && !pick.equals("running")) throw new UsageException("unknown --pick '" + pick + "' (expected copeland or running)");
         String pickRule = pick.equals("running")

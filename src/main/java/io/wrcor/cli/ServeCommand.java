@@ -15,7 +15,7 @@ final class ServeCommand {
     }
 
     static void run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = new Args(argv, 1, Set.of("--host", "--port", "--token-file", "--backend", "--threads"), Set.of());
+        Args a = new Args(argv, 1, Set.of("--host", "--port", "--token-file", "--backend", "--threads", "--data-dir", "--in-flight"), Set.of());
         String host = a.get("--host", "127.0.0.1");
         int port = a.getInt("--port", 8080, 0, 65535);
         String token = null;
@@ -31,7 +31,10 @@ final class ServeCommand {
         Backend backend = Session.backend(a.get("--backend", "cpu"), a.getInt("--threads", 2, 1, 1024), err);
         Server server;
         try {
-            server = new Server(host, port, backend, token, Server.Limits.DEFAULT);
+            Path dataDir = Path.of(a.get("--data-dir", "wrcor-data"));
+            int inFlight = a.has("--in-flight") ? a.getInt("--in-flight", 1, 1, 64) : 1;
+            server = new Server(backend, new Server.Options(host, port, token, Server.Limits.DEFAULT, dataDir, inFlight,
+                    space -> Defaults.groundTruth(null, space)));
         } catch (IllegalArgumentException e) {
             Session.close(backend);
             throw new UsageException(e.getMessage());
@@ -43,15 +46,16 @@ final class ServeCommand {
         // and the command returns normally (exit 0)
         CountDownLatch stop = new CountDownLatch(1);
         for (String sig : new String[]{"TERM", "INT"}) sun.misc.Signal.handle(new sun.misc.Signal(sig), s -> stop.countDown());
-        err.printf("wrcor: serving on http://%s:%d (%s)%s; stop with SIGTERM%n", host, server.port(), backend.name(),
-                token != null ? ", token required" : ", loopback only");
+        err.printf("wrcor: serving on http://%s:%d (%s, %s)%s; stop with SIGTERM%n", host, server.port(), backend.name(),
+                "data directory " + a.get("--data-dir", "wrcor-data"), token != null ? ", token required" : ", loopback only");
+        if (server.resumedJobs() > 0) err.printf("wrcor: resumed %d unfinished jobs%n", server.resumedJobs());
         err.flush();
         try {
             stop.await();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } finally {
-            err.println("wrcor: stopping: no new requests; finishing the running one");
+            err.println("wrcor: stopping: no new requests; running jobs stop where they are and resume on the next start");
             server.close();
             Session.close(backend);
         }

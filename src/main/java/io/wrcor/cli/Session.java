@@ -3,8 +3,6 @@ package io.wrcor.cli;
 import io.wrcor.backend.Backend;
 import io.wrcor.backend.Backends;
 import io.wrcor.data.Batch;
-import io.wrcor.data.Cifar10;
-import io.wrcor.data.ImageFolder;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
 
@@ -50,14 +48,7 @@ final class Session {
      * synthetic default when it is null.
      */
     static Batch batch(String data, int batch, int classes, int imageSize, long seed, Arena arena) {
-        if (data == null) return Cifar10.synthetic(batch, classes, imageSize, seed, arena);
-        if (isImageFolder(data)) return ImageFolder.open(Path.of(data)).batch(batch, seed, imageSize, classes, arena);
-        Batch b = Cifar10.read(Path.of(data)).batch(batch, seed, arena);
-        if (b.input().dim(2) != imageSize) {
-            throw new UsageException("data file " + data + " holds 32x32 CIFAR-10 images; this network takes " + imageSize + "x" + imageSize
-                    + " inputs (give an ImageFolder of JPEG/PNG images with --data DIR)");
-        }
-        return b;
+        return io.wrcor.data.Inputs.batch(data == null ? null : Path.of(data), batch, classes, imageSize, seed, arena);
     }
 
     static void close(Backend b) {

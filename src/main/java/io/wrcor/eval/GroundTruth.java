@@ -141,4 +141,19 @@ public final class GroundTruth {
         for (double v : accuracy[dataset]) if (v > a) better++;
         return better + 1;
     }
+
+    /** k distinct indices of [0, n) drawn by a seeded partial shuffle (the rows {@code correlate} scores). */
+    public static int[] pick(int n, int k, long seed) {
+        if (k < 0 || k > n) throw new IllegalArgumentException("cannot pick " + k + " of " + n + " rows");
+        int[] idx = new int[n];
+        for (int i = 0; i < n; i++) idx[i] = i;
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(seed);
+        for (int i = 0; i < k; i++) {
+            int j = i + rnd.nextInt(n - i);
+            int t = idx[i];
+            idx[i] = idx[j];
+            idx[j] = t;
+        }
+        return java.util.Arrays.copyOf(idx, k);
+    }
 }

@@ -11,6 +11,19 @@ public interface Search {
         void evaluated(int step, Arch arch, double[] signedScores, Arch best);
     }
 
+    /**
+     * A search by name: {@code random}, {@code evolution} (regularised evolution with this population
+     * and tournament size) or {@code reinforce} (this learning rate, baseline EMA and calibration).
+     */
+    static Search of(String algo, int population, int tournament, double lr, double ema, int calibration) {
+        return switch (algo) {
+            case "random" -> new RandomSearch();
+            case "evolution" -> new RegularizedEvolution(population, tournament);
+            case "reinforce" -> new Reinforce(lr, ema, calibration);
+            default -> throw new IllegalArgumentException("unknown search '" + algo + "' (expected random, evolution or reinforce)");
+        };
+    }
+
     /** The best architecture after {@code n} evaluations (the search's own budget). */
     Arch run(SearchSpace space, Objective objective, int n, RandomGenerator rnd, Listener listener);
 

@@ -5,7 +5,6 @@ import com.sun.net.httpserver.HttpServer;
 import io.wrcor.Engine;
 import io.wrcor.backend.Backend;
 import io.wrcor.data.Batch;
-import io.wrcor.data.Cifar10;
 import io.wrcor.proxy.Proxy;
 import io.wrcor.proxy.Scorer;
 import io.wrcor.results.ResultsFile;
@@ -21,17 +20,17 @@ import java.io.OutputStream;
 import java.lang.foreign.Arena;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.Future;
-import java.util.concurrent.ThreadPoolExecutor;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
 
 /**
  * {@code wrcor serve}: the engine as an HTTP/JSON service, so that one warm process (JIT, scratch
@@ -45,9 +44,45 @@ import java.util.concurrent.RejectedExecutionException;
  * answers 429. With a token, every request must carry {@code Authorization: Bearer TOKEN} (401).
  */
 public final class Server implements AutoCloseable {
-    /** Limits on what one request may ask. */
-    public record Limits(int maxBodyBytes, int maxArchs, int maxQueue, int maxBatch) {
-        public static final Limits DEFAULT = new Limits(1 << 20, 256, 64, 256);
+    /**
+     * Limits on what one request may ask: body bytes, architectures per score request, score
+     * requests waiting for the engine (then 429), input batch size, unfinished jobs (then 429),
+     * architectures per job.
+     */
+    public record Limits(int maxBodyBytes, int maxArchs, int maxQueue, int maxBatch, int maxJobs, int maxJobArchs) {
+        public static final Limits DEFAULT = new Limits(1 << 20, 256, 256, 256, 64, 100_000);
+    }
+
+    /**
+     * How to serve: where ({@code host}, {@code port}; 0 picks a free one), the token (null: loopback
+     * only), the limits, the data directory (jobs, results files, and the only place request paths
+     * may name), architectures in flight on the backend (0: the backend's default), and the
+     * ground-truth table of a space when a request names none (may throw; null: none).
+     */
+    public record Options(String host, int port, String token, Limits limits, Path dataDir, int inFlight, Function<SearchSpace, Path> groundTruth) {
+        public static Options loopback(Path dataDir) {
+            return new Options("127.0.0.1", 0, null, Limits.DEFAULT, dataDir, 1, null);
+        }
+
+        public Options withToken(String t) {
+            return new Options(host, port, t, limits, dataDir, inFlight, groundTruth);
+        }
+
+        public Options withHost(String h) {
+            return new Options(h, port, token, limits, dataDir, inFlight, groundTruth);
+        }
+
+        public Options withLimits(Limits l) {
+            return new Options(host, port, token, l, dataDir, inFlight, groundTruth);
+        }
+
+        public Options withInFlight(int k) {
+            return new Options(host, port, token, limits, dataDir, k, groundTruth);
+        }
+
+        public Options withGroundTruth(Function<SearchSpace, Path> g) {
+            return new Options(host, port, token, limits, dataDir, inFlight, g);
+        }
     }
 
     static {
@@ -56,46 +91,67 @@ public final class Server implements AutoCloseable {
         // whose response cannot be written in time
         String limit = System.getProperty("wrcor.serve.requestSeconds", "30");
         if (System.getProperty("sun.net.httpserver.maxReqTime") == null) System.setProperty("sun.net.httpserver.maxReqTime", limit);
-        if (System.getProperty("sun.net.httpserver.maxRspTime") == null) System.setProperty("sun.net.httpserver.maxRspTime", "3600");
+        if (System.getProperty("sun.net.httpserver.maxRspTime") == null) System.setProperty("sun.net.httpserver.maxRspTime", "86400");
     }
 
     private final HttpServer http;
     private final Backend backend;
     private final String token;
     private final Limits limits;
-    private final ThreadPoolExecutor engineThread;
-    private final Map<String, Engine> engines = new HashMap<>(); // per space and network size; engine thread only
-    private final Map<String, Batch> batches = new HashMap<>(); // per space, size, batch and seed; engine thread only
+    private final Path dataDir, dataReal;
+    private final Function<SearchSpace, Path> groundTruth;
+    private final Scheduler scheduler;
+    private final Jobs jobs;
+    private final Map<String, Batch> batches = new HashMap<>(); // per space, size, batch, seed and data; guarded by itself
+    private long batchBytes;
+    private static final long MAX_BATCH_BYTES = 1L << 30;
     private final Arena arena = Arena.ofShared();
-    private final java.util.concurrent.atomic.AtomicLong requests = new java.util.concurrent.atomic.AtomicLong();
+    private final AtomicLong requests = new AtomicLong();
+    private final AtomicInteger waiting = new AtomicInteger(); // score requests not answered yet
+    private volatile boolean stopping;
 
-    /**
-     * Starts serving on host:port (port 0: a free one, see {@link #port()}).
-     *
-     * @param token null for none: then only a loopback address is accepted
-     */
-    public Server(String host, int port, Backend backend, String token, Limits limits) throws IOException {
-        InetSocketAddress at = new InetSocketAddress(host, port);
-        if (at.isUnresolved()) throw new IllegalArgumentException("cannot resolve host " + host);
-        if (token == null && !at.getAddress().isLoopbackAddress()) {
-            throw new IllegalArgumentException("binding to " + host + " (not a loopback address) needs a token: give --token-file FILE");
+    /** Starts serving (port 0: a free one, see {@link #port()}); resumes the data directory's unfinished jobs. */
+    public Server(Backend backend, Options o) throws IOException {
+        InetSocketAddress at = new InetSocketAddress(o.host(), o.port());
+        if (at.isUnresolved()) throw new IllegalArgumentException("cannot resolve host " + o.host());
+        if (o.token() == null && !at.getAddress().isLoopbackAddress()) {
+            throw new IllegalArgumentException("binding to " + o.host() + " (not a loopback address) needs a token: give --token-file FILE");
         }
         this.backend = backend;
-        this.token = token;
-        this.limits = limits;
-        this.engineThread = new ThreadPoolExecutor(1, 1, 0, TimeUnit.SECONDS, new ArrayBlockingQueue<>(limits.maxQueue()), r -> {
-            Thread t = new Thread(r, "wrcor-engine");
-            t.setDaemon(true);
-            return t;
-        });
-        this.http = HttpServer.create(at, 64);
+        this.token = o.token();
+        this.limits = o.limits();
+        this.groundTruth = o.groundTruth();
+        this.dataDir = o.dataDir().toAbsolutePath().normalize();
+        try {
+            Files.createDirectories(dataDir);
+            this.dataReal = dataDir.toRealPath();
+        } catch (IOException e) {
+            throw new IllegalArgumentException("data directory " + dataDir + ": " + io.wrcor.util.Files2.reason(e));
+        }
+        int k = o.inFlight() > 0 ? o.inFlight() : 1;
+        this.scheduler = new Scheduler(backend, k);
+        try {
+            this.jobs = new Jobs(dataDir, scheduler, this::jobSpec, this::jobOut, limits.maxJobs());
+            this.http = HttpServer.create(at, 256);
+        } catch (IOException | RuntimeException e) {
+            scheduler.close();
+            throw e;
+        }
         http.createContext("/", this::handle);
-        http.setExecutor(java.util.concurrent.Executors.newFixedThreadPool(8, r -> {
-            Thread t = new Thread(r, "wrcor-http");
-            t.setDaemon(true);
-            return t;
-        }));
+        // one virtual thread per exchange: a request waiting for its scores, or a client following a job's
+        // results, holds no platform thread
+        http.setExecutor(Executors.newVirtualThreadPerTaskExecutor());
         http.start();
+    }
+
+    /** Architectures queued for the backend. */
+    int queued() {
+        return scheduler.queued();
+    }
+
+    /** Jobs the data directory held unfinished at start, now running again. */
+    public int resumedJobs() {
+        return jobs.resumed();
     }
 
     public int port() {
@@ -112,10 +168,29 @@ public final class Server implements AutoCloseable {
         }
     }
 
+    /** A route: method and path, where {id} stands for a job id. */
+    public record Route(String method, String path) {
+        boolean matches(String p) {
+            String[] t = path.split("/"), q = p.split("/", -1);
+            if (t.length != q.length) return false;
+            for (int i = 0; i < t.length; i++) {
+                if (t[i].equals("{id}") ? !q[i].matches("[A-Za-z0-9_-]{1,64}") : !t[i].equals(q[i])) return false;
+            }
+            return true;
+        }
+    }
+
+    /** Every route; the OpenAPI document (resource openapi.json) must describe exactly these (ServeTest). */
+    public static final List<Route> ROUTES = List.of(new Route("GET", "/v1/health"), new Route("GET", "/v1/ready"), new Route("GET", "/v1/backends"),
+            new Route("GET", "/v1/metrics"), new Route("GET", "/v1/openapi.json"), new Route("POST", "/v1/score"), new Route("POST", "/v1/jobs"),
+            new Route("GET", "/v1/jobs"), new Route("GET", "/v1/jobs/{id}"), new Route("DELETE", "/v1/jobs/{id}"),
+            new Route("GET", "/v1/jobs/{id}/results"));
+
     private void handle(HttpExchange ex) throws IOException {
         requests.incrementAndGet();
         try (ex) {
             try {
+                String client = clientOf(ex);
                 if (token != null) {
                     String auth = ex.getRequestHeaders().getFirst("Authorization");
                     if (auth == null || !java.security.MessageDigest.isEqual(("Bearer " + token).getBytes(StandardCharsets.UTF_8),
@@ -124,60 +199,156 @@ public final class Server implements AutoCloseable {
                     }
                 }
                 String path = ex.getRequestURI().getPath(), method = ex.getRequestMethod();
-                if (ROUTES.containsKey(path)) requireMethod(method, ROUTES.get(path));
-                switch (path) {
-                    case "/v1/ready" -> send(ex, 200, "{\"ready\": true, \"queued\": " + engineThread.getQueue().size() + "}");
-                    case "/v1/backends" -> send(ex, 200, backends());
-                    case "/v1/metrics" -> sendText(ex, 200, metrics());
-                    case "/v1/openapi.json" -> send(ex, 200, openApi());
-                    case "/v1/health" -> {
-                        Map<String, Object> body = new LinkedHashMap<>();
-                        body.put("status", "ok");
-                        body.put("backend", backend.name());
-                        body.put("queued", engineThread.getQueue().size());
-                        send(ex, 200, toJson(body));
+                List<Route> matching = ROUTES.stream().filter(r -> r.matches(path)).toList();
+                if (matching.isEmpty()) {
+                    throw new HttpError(404, "no route " + path + " (routes: " + String.join(", ", ROUTES.stream().map(r -> r.method() + " " + r.path()).toList()) + ")");
+                }
+                Route route = matching.stream().filter(r -> r.method().equals(method)).findFirst().orElseThrow(() -> new HttpError(405,
+                        "method " + method + " not allowed here; use " + String.join(" or ", matching.stream().map(Route::method).toList())));
+                String[] parts = path.split("/");
+                switch (route.method() + " " + route.path()) {
+                    case "GET /v1/ready" -> send(ex, stopping ? 503 : 200, "{\"ready\": " + !stopping + ", \"queued\": " + scheduler.queued() + "}");
+                    case "GET /v1/backends" -> send(ex, 200, backends());
+                    case "GET /v1/metrics" -> sendText(ex, 200, metrics());
+                    case "GET /v1/openapi.json" -> send(ex, 200, openApi());
+                    case "GET /v1/health" -> send(ex, 200, "{\"status\": \"ok\", \"backend\": " + Json.quote(backend.name()) + ", \"lanes\": "
+                            + scheduler.lanes() + ", \"queued\": " + scheduler.queued() + "}");
+                    case "POST /v1/score" -> send(ex, 200, score(client, parseBody(ex)));
+                    case "POST /v1/jobs" -> {
+                        if (stopping) throw new HttpError(503, "the server is stopping");
+                        String text = bodyText(ex);
+                        Job job = jobs.create(client, text, parseObject(text));
+                        ex.getResponseHeaders().set("Location", "/v1/jobs/" + job.id);
+                        send(ex, 201, job.statusJson());
                     }
-                    case "/v1/score" -> {
-                        Map<String, Object> req = parseBody(ex);
-                        send(ex, 200, score(req));
+                    case "GET /v1/jobs" -> {
+                        StringBuilder sb = new StringBuilder("{\"jobs\": [");
+                        List<Job> all = jobs.all();
+                        for (int i = 0; i < all.size(); i++) sb.append(i == 0 ? "" : ", ").append(all.get(i).statusJson());
+                        send(ex, 200, sb.append("]}").toString());
                     }
-                    default -> throw new HttpError(404, "no route " + path + " (routes: " + String.join(", ",
-                            ROUTES.entrySet().stream().map(r -> r.getValue() + " " + r.getKey()).sorted().toList()) + ")");
+                    case "GET /v1/jobs/{id}" -> send(ex, 200, job(parts[3]).statusJson());
+                    case "DELETE /v1/jobs/{id}" -> {
+                        Job job = job(parts[3]);
+                        if (!job.cancel(scheduler)) throw new HttpError(409, "job " + job.id + " is already " + job.state().label());
+                        send(ex, 200, job.statusJson());
+                    }
+                    case "GET /v1/jobs/{id}/results" -> results(ex, job(parts[3]));
+                    default -> throw new IllegalStateException("route without a handler: " + route);
                 }
             } catch (HttpError e) {
-                errors.computeIfAbsent(e.status, k -> new java.util.concurrent.atomic.AtomicLong()).incrementAndGet();
+                errors.computeIfAbsent(e.status, k -> new AtomicLong()).incrementAndGet();
                 send(ex, e.status, error(e.getMessage()));
             } catch (RuntimeException e) {
-                errors.computeIfAbsent(500, k -> new java.util.concurrent.atomic.AtomicLong()).incrementAndGet();
+                errors.computeIfAbsent(500, k -> new AtomicLong()).incrementAndGet();
                 send(ex, 500, error("internal error: " + e));
             }
         }
     }
 
-    /** Every route and its method; the OpenAPI document (resource openapi.json) must describe exactly these (ServeTest). */
-    public static final Map<String, String> ROUTES = Map.of("/v1/health", "GET", "/v1/ready", "GET", "/v1/backends", "GET",
-            "/v1/metrics", "GET", "/v1/openapi.json", "GET", "/v1/score", "POST");
+    private Job job(String id) {
+        Job j = jobs.get(id);
+        if (j == null) throw new HttpError(404, "no job " + id);
+        return j;
+    }
 
-    private final Map<Integer, java.util.concurrent.atomic.AtomicLong> errors = new java.util.concurrent.ConcurrentHashMap<>();
-    private final java.util.concurrent.atomic.AtomicLong scored = new java.util.concurrent.atomic.AtomicLong();
-    private final java.util.concurrent.atomic.DoubleAdder scoreSeconds = new java.util.concurrent.atomic.DoubleAdder();
+    /**
+     * Who asks, for the fair share: the {@code X-Client-Id} header (letters, digits, {@code ._:-}, at
+     * most 64), else the caller's address.
+     */
+    private static String clientOf(HttpExchange ex) {
+        String id = ex.getRequestHeaders().getFirst("X-Client-Id");
+        if (id == null) return ex.getRemoteAddress().getAddress().getHostAddress();
+        if (!id.matches("[A-Za-z0-9._:-]{1,64}")) throw new HttpError(400, "X-Client-Id must be 1-64 letters, digits or ._:- characters");
+        return id;
+    }
+
+    /**
+     * A job's rows as JSON lines from row {@code from} (default 0); with {@code follow=true} the
+     * answer stays open and each row is sent as it becomes known, until the job ends.
+     */
+    private void results(HttpExchange ex, Job job) throws IOException {
+        Map<String, String> q = query(ex);
+        for (String k : q.keySet()) if (!k.equals("from") && !k.equals("follow")) throw new HttpError(400, "unknown parameter '" + k + "' (from, follow)");
+        int from;
+        try {
+            from = Integer.parseInt(q.getOrDefault("from", "0"));
+        } catch (NumberFormatException e) {
+            throw new HttpError(400, "from: expected a row number, got '" + q.get("from") + "'");
+        }
+        if (from < 0) throw new HttpError(400, "from: " + from + " is negative");
+        String follow = q.getOrDefault("follow", "false");
+        if (!follow.equals("true") && !follow.equals("false")) throw new HttpError(400, "follow: expected true or false, got '" + follow + "'");
+        ex.getResponseHeaders().set("Content-Type", "application/x-ndjson");
+        try {
+            if (follow.equals("false")) {
+                StringBuilder sb = new StringBuilder();
+                for (String r : job.rows(from, 0)) sb.append(r).append('\n');
+                byte[] b = sb.toString().getBytes(StandardCharsets.UTF_8);
+                ex.sendResponseHeaders(200, b.length == 0 ? -1 : b.length);
+                if (b.length > 0) {
+                    try (OutputStream out = ex.getResponseBody()) {
+                        out.write(b);
+                    }
+                }
+                return;
+            }
+            ex.sendResponseHeaders(200, 0); // chunked
+            try (OutputStream out = ex.getResponseBody()) {
+                int at = from;
+                while (true) {
+                    boolean settled = job.settled();
+                    List<String> rows = job.rows(at, 1000);
+                    for (String r : rows) out.write((r + "\n").getBytes(StandardCharsets.UTF_8));
+                    if (!rows.isEmpty()) out.flush();
+                    at += rows.size();
+                    if (rows.isEmpty() && (settled || stopping)) break;
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private static Map<String, String> query(HttpExchange ex) {
+        Map<String, String> q = new LinkedHashMap<>();
+        String raw = ex.getRequestURI().getRawQuery();
+        if (raw == null || raw.isEmpty()) return q;
+        for (String kv : raw.split("&")) {
+            int eq = kv.indexOf('=');
+            String k = java.net.URLDecoder.decode(eq < 0 ? kv : kv.substring(0, eq), StandardCharsets.UTF_8);
+            q.put(k, eq < 0 ? "" : java.net.URLDecoder.decode(kv.substring(eq + 1), StandardCharsets.UTF_8));
+        }
+        return q;
+    }
+
+    private final Map<Integer, AtomicLong> errors = new java.util.concurrent.ConcurrentHashMap<>();
     private String backendsJson;
 
     /** Prometheus text format (0.0.4). */
     private String metrics() {
         StringBuilder sb = new StringBuilder();
-        sb.append("# HELP wrcor_requests_total HTTP requests received.\n# TYPE wrcor_requests_total counter\n");
-        sb.append("wrcor_requests_total ").append(requests.get()).append('\n');
-        sb.append("# HELP wrcor_errors_total Requests answered with an error status.\n# TYPE wrcor_errors_total counter\n");
+        metric(sb, "wrcor_requests_total", "counter", "HTTP requests received.").append("wrcor_requests_total ").append(requests.get()).append('\n');
+        metric(sb, "wrcor_errors_total", "counter", "Requests answered with an error status.");
         new java.util.TreeMap<>(errors).forEach((k, v) -> sb.append("wrcor_errors_total{status=\"").append(k).append("\"} ").append(v.get()).append('\n'));
-        sb.append("# HELP wrcor_architectures_scored_total Architectures scored.\n# TYPE wrcor_architectures_scored_total counter\n");
-        sb.append("wrcor_architectures_scored_total ").append(scored.get()).append('\n');
-        sb.append("# HELP wrcor_queue_depth Scoring requests waiting for the engine.\n# TYPE wrcor_queue_depth gauge\n");
-        sb.append("wrcor_queue_depth ").append(engineThread.getQueue().size()).append('\n');
-        sb.append("# HELP wrcor_architecture_seconds Seconds per scored architecture.\n# TYPE wrcor_architecture_seconds summary\n");
-        sb.append("wrcor_architecture_seconds_sum ").append(scoreSeconds.sum()).append('\n');
-        sb.append("wrcor_architecture_seconds_count ").append(scored.get()).append('\n');
+        metric(sb, "wrcor_architectures_scored_total", "counter", "Architectures scored (requests and jobs).")
+                .append("wrcor_architectures_scored_total ").append(scheduler.scored()).append('\n');
+        metric(sb, "wrcor_queue_depth", "gauge", "Architectures queued for the backend.").append("wrcor_queue_depth ").append(scheduler.queued()).append('\n');
+        metric(sb, "wrcor_architectures_running", "gauge", "Architectures being scored now.")
+                .append("wrcor_architectures_running ").append(scheduler.running()).append('\n');
+        metric(sb, "wrcor_score_requests_waiting", "gauge", "Score requests not answered yet.")
+                .append("wrcor_score_requests_waiting ").append(waiting.get()).append('\n');
+        metric(sb, "wrcor_lanes", "gauge", "Architectures the backend scores at once.").append("wrcor_lanes ").append(scheduler.lanes()).append('\n');
+        metric(sb, "wrcor_jobs", "gauge", "Jobs by state.");
+        jobs.counts().forEach((k, v) -> sb.append("wrcor_jobs{state=\"").append(k).append("\"} ").append(v).append('\n'));
+        metric(sb, "wrcor_architecture_seconds", "summary", "Seconds per scored architecture.");
+        sb.append("wrcor_architecture_seconds_sum ").append(scheduler.scoredSeconds()).append('\n');
+        sb.append("wrcor_architecture_seconds_count ").append(scheduler.scored()).append('\n');
         return sb.toString();
+    }
+
+    private static StringBuilder metric(StringBuilder sb, String name, String type, String help) {
+        return sb.append("# HELP ").append(name).append(' ').append(help).append("\n# TYPE ").append(name).append(' ').append(type).append('\n');
     }
 
     /** The backends this machine has, each "available" or why not; probed once, on first request. */
@@ -215,11 +386,11 @@ public final class Server implements AutoCloseable {
         send(ex, status, body, "text/plain; version=0.0.4");
     }
 
-    private static void requireMethod(String method, String want) {
-        if (!method.equals(want)) throw new HttpError(405, "method " + method + " not allowed here; use " + want);
+    private Map<String, Object> parseBody(HttpExchange ex) throws IOException {
+        return parseObject(bodyText(ex));
     }
 
-    private Map<String, Object> parseBody(HttpExchange ex) throws IOException {
+    private String bodyText(HttpExchange ex) throws IOException {
         String type = ex.getRequestHeaders().getFirst("Content-Type");
         if (type != null && !type.toLowerCase().startsWith("application/json")) throw new HttpError(415, "Content-Type must be application/json, got " + type);
         String declared = ex.getRequestHeaders().getFirst("Content-Length");
@@ -235,12 +406,14 @@ public final class Server implements AutoCloseable {
             body = in.readNBytes(limits.maxBodyBytes() + 1);
         }
         if (body.length > limits.maxBodyBytes()) throw new HttpError(413, "body is over the limit of " + limits.maxBodyBytes() + " bytes");
-        String text;
         try {
-            text = StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(body)).toString();
+            return StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(body)).toString();
         } catch (java.nio.charset.CharacterCodingException e) {
             throw new HttpError(400, "body is not valid UTF-8");
         }
+    }
+
+    private static Map<String, Object> parseObject(String text) {
         try {
             return Json.parseObject(text);
         } catch (RuntimeException e) {
@@ -248,23 +421,46 @@ public final class Server implements AutoCloseable {
         }
     }
 
-    /** POST /v1/score: validated in full before any work, then run on the engine thread. */
-    private String score(Map<String, Object> req) {
+    /** Fields every scoring request may give (the CLI's settings). */
+    private static final List<String> SETTINGS = List.of("space", "proxies", "batch", "seed", "channels", "cells", "classes", "data");
+
+    private static void onlyFields(Map<String, Object> req, List<String> allowed) {
         for (String k : req.keySet()) {
-            if (!List.of("space", "archs", "proxies", "batch", "seed", "channels", "cells", "classes").contains(k)) {
-                throw new HttpError(400, "unknown field '" + k + "' (fields: space, archs, proxies, batch, seed, channels, cells, classes)");
-            }
+            if (!allowed.contains(k)) throw new HttpError(400, "unknown field '" + k + "' (fields: " + String.join(", ", allowed) + ")");
         }
-        SearchSpace space;
+    }
+
+    private static SearchSpace spaceOf(Map<String, Object> req) {
         try {
-            space = SearchSpaces.get(string(req, "space", "nb201"));
+            return SearchSpaces.get(string(req, "space", "nb201"));
+        } catch (HttpError e) {
+            throw e;
         } catch (RuntimeException e) {
             throw new HttpError(400, "space: " + e.getMessage());
         }
+    }
+
+    private static List<Proxy> proxiesOf(Map<String, Object> req, String dflt) {
+        Object p = req.get("proxies");
+        if (p == null) return Proxy.parseList(dflt);
+        if (!(p instanceof List<?> pl) || pl.isEmpty()) throw new HttpError(400, "proxies: expected a non-empty list of proxy names");
+        List<String> names = new ArrayList<>();
+        for (int i = 0; i < pl.size(); i++) {
+            if (!(pl.get(i) instanceof String s)) throw new HttpError(400, "proxies[" + i + "]: expected a string");
+            names.add(s);
+        }
+        try {
+            return Proxy.parseList(String.join(",", names));
+        } catch (RuntimeException e) {
+            throw new HttpError(400, "proxies: " + e.getMessage());
+        }
+    }
+
+    private static List<Arch> archsOf(Map<String, Object> req, SearchSpace space, int max) {
         Object archsValue = req.get("archs");
         if (!(archsValue instanceof List<?> archList)) throw new HttpError(400, "archs: expected a list of architecture strings");
         if (archList.isEmpty()) throw new HttpError(400, "archs: the list is empty");
-        if (archList.size() > limits.maxArchs()) throw new HttpError(413, "archs: " + archList.size() + " architectures, over the limit of " + limits.maxArchs() + " per request");
+        if (archList.size() > max) throw new HttpError(413, "archs: " + archList.size() + " architectures, over the limit of " + max + " per request");
         List<Arch> archs = new ArrayList<>();
         for (int i = 0; i < archList.size(); i++) {
             if (!(archList.get(i) instanceof String s)) throw new HttpError(400, "archs[" + i + "]: expected a string");
@@ -274,74 +470,294 @@ public final class Server implements AutoCloseable {
                 throw new HttpError(400, "archs[" + i + "]: " + e.getMessage());
             }
         }
-        List<Proxy> proxies;
-        Object p = req.get("proxies");
-        if (p == null) {
-            proxies = List.of(Proxy.WRCOR);
-        } else {
-            if (!(p instanceof List<?> pl) || pl.isEmpty()) throw new HttpError(400, "proxies: expected a non-empty list of proxy names");
-            List<String> names = new ArrayList<>();
-            for (int i = 0; i < pl.size(); i++) {
-                if (!(pl.get(i) instanceof String s)) throw new HttpError(400, "proxies[" + i + "]: expected a string");
-                names.add(s);
-            }
-            try {
-                proxies = Proxy.parseList(String.join(",", names));
-            } catch (RuntimeException e) {
-                throw new HttpError(400, "proxies: " + e.getMessage());
-            }
-        }
+        return archs;
+    }
+
+    /** The settings of a request: network size, input batch (built once per distinct settings), seed. */
+    private Settings settingsOf(Map<String, Object> req, SearchSpace space) {
         NetSize d = space.defaultSize();
         int batchSize = integer(req, "batch", 64, 2, limits.maxBatch());
         long seed = integer(req, "seed", 0, 0, Integer.MAX_VALUE);
+        String data = string(req, "data", null);
+        Path dataPath = data == null ? null : inDataDir("data", data, true);
         NetSize net = new NetSize(integer(req, "channels", d.channels(), 1, 4096), integer(req, "cells", d.cells(), 1, 64),
-                integer(req, "classes", d.classes(), 1, 1_000_000), d.imageSize());
-        for (Arch a : archs) {
-            long need = Engine.memoryNeeded(space.build(a, net, true), batchSize, proxies);
-            if (need > Engine.memoryBudget()) {
-                throw new HttpError(413, "architecture " + a + " needs about " + need / 1_000_000_000.0 + " GB at batch " + batchSize
-                        + ", over this server's " + Engine.memoryBudget() / 1_000_000_000.0 + " GB");
+                integer(req, "classes", d.classes(), 1, 1_000_000), data != null && !Files.isDirectory(dataPath) ? io.wrcor.data.Cifar10.SIZE : d.imageSize());
+        String key = space.name() + " " + net.key() + " " + batchSize + " " + seed + " " + data;
+        Batch batch;
+        synchronized (batches) {
+            batch = batches.get(key);
+            if (batch == null) {
+                long bytes = (long) batchSize * 3 * net.imageSize() * net.imageSize() * 4;
+                if (batchBytes + bytes > MAX_BATCH_BYTES) {
+                    throw new HttpError(503, "this server holds " + batches.size() + " input batches (" + batchBytes / 1_000_000 + " MB), its limit;"
+                            + " reuse the batch, seed and data of earlier requests, or restart it");
+                }
+                try {
+                    batch = io.wrcor.data.Inputs.batch(dataPath, batchSize, net.classes(), net.imageSize(), seed, arena);
+                } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
+                    throw new HttpError(400, "data: " + e.getMessage().replace(dataReal + "/", "").replace(dataDir + "/", ""));
+                }
+                batches.put(key, batch);
+                batchBytes += bytes;
             }
         }
-        Future<String> f;
+        String run = new RunKey(space.name(), net.key(), RunKey.initWeights(seed), RunKey.input(batch), RunKey.PRECISION).text();
+        return new Settings(space, net, batchSize, seed, data, batch, run);
+    }
+
+    /**
+     * A path a request names, relative to the data directory: never absolute, never with
+     * {@code ..}, and (following links) inside the data directory; {@code mustExist} for inputs.
+     */
+    private Path inDataDir(String field, String rel, boolean mustExist) {
+        if (rel.isEmpty() || rel.indexOf('\0') >= 0 || rel.startsWith("/") || rel.startsWith("\\") || rel.matches("^[A-Za-z]:.*")) {
+            throw new HttpError(400, field + ": '" + rel + "' must be a path relative to the server's data directory");
+        }
+        for (String seg : rel.split("[/\\\\]")) {
+            if (seg.equals("..")) throw new HttpError(400, field + ": '" + rel + "' may not contain '..' (paths stay inside the data directory)");
+        }
+        Path p = dataDir.resolve(rel).normalize();
+        if (!p.startsWith(dataDir)) throw new HttpError(400, field + ": '" + rel + "' is outside the data directory");
         try {
-            f = engineThread.submit(() -> run(space, net, batchSize, seed, archs, proxies));
-        } catch (RejectedExecutionException e) {
+            // the deepest existing ancestor, links followed, must still be inside
+            Path existing = p;
+            while (existing != null && !Files.exists(existing, java.nio.file.LinkOption.NOFOLLOW_LINKS)) existing = existing.getParent();
+            if (existing != null && !existing.toRealPath().startsWith(dataReal)) {
+                throw new HttpError(400, field + ": '" + rel + "' leads outside the data directory (through a link)");
+            }
+        } catch (IOException e) {
+            throw new HttpError(400, field + ": '" + rel + "': " + io.wrcor.util.Files2.reason(e));
+        }
+        if (mustExist && !Files.exists(p)) throw new HttpError(400, field + ": '" + rel + "' does not exist in the data directory");
+        return p;
+    }
+
+    /** POST /v1/score: validated in full before any work, then its architectures are queued for the lanes (fair share per client). */
+    private String score(String client, Map<String, Object> req) {
+        if (stopping) throw new HttpError(503, "the server is stopping");
+        List<String> fields = new ArrayList<>(SETTINGS);
+        fields.add("archs");
+        onlyFields(req, fields);
+        SearchSpace space = spaceOf(req);
+        List<Arch> archs = archsOf(req, space, limits.maxArchs());
+        List<Proxy> proxies = proxiesOf(req, "wrcor");
+        Settings settings = settingsOf(req, space);
+        for (Arch a : archs) checkMemory(space.build(a, settings.net(), true), a, settings.batchSize(), proxies);
+        if (waiting.incrementAndGet() > limits.maxQueue()) {
+            waiting.decrementAndGet();
             throw new HttpError(429, "the scoring queue is full (" + limits.maxQueue() + " requests); retry later");
         }
         try {
-            return f.get();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new HttpError(503, "interrupted");
-        } catch (ExecutionException e) {
-            if (e.getCause() instanceof IllegalArgumentException iae) throw new HttpError(400, iae.getMessage());
-            throw new IllegalStateException(e.getCause());
+            return scoreNow(client, settings, archs, proxies);
+        } finally {
+            waiting.decrementAndGet();
         }
     }
 
-    /** On the engine thread: the rows, as the CLI prints them. */
-    private String run(SearchSpace space, NetSize net, int batchSize, long seed, List<Arch> archs, List<Proxy> proxies) {
-        Engine engine = engines.computeIfAbsent(space.name() + " " + net.key(), k -> new Engine(backend, space, net));
-        Batch batch = batches.computeIfAbsent(space.name() + " " + net.key() + " " + batchSize + " " + seed,
-                k -> Cifar10.synthetic(batchSize, net.classes(), net.imageSize(), seed, arena));
-        String run = new RunKey(space.name(), net.key(), RunKey.initWeights(seed), RunKey.input(batch), RunKey.PRECISION).text();
-        StringBuilder sb = new StringBuilder("{\"results\": [");
-        for (int i = 0; i < archs.size(); i++) {
-            long t0 = System.nanoTime();
-            Scorer.Result r = engine.score(archs.get(i), seed, batch, proxies);
-            scored.incrementAndGet();
-            scoreSeconds.add((System.nanoTime() - t0) / 1e9);
-            Map<String, Double> scores = new LinkedHashMap<>();
-            for (Proxy p : proxies) scores.put(p.label, r.score(p));
-            ResultsFile.Row row = new ResultsFile.Row(archs.get(i).toString(), scores, (System.nanoTime() - t0) / 1e9, run,
-                    ResultsFile.currentDefs(scores.keySet()));
-            sb.append(i == 0 ? "" : ", ").append(row.toJson());
+    private void checkMemory(io.wrcor.graph.Graph g, Arch a, int batchSize, List<Proxy> proxies) {
+        long need = Engine.memoryNeeded(g, batchSize, proxies);
+        if (need > Engine.memoryBudget()) {
+            throw new HttpError(413, "architecture " + a + " needs about " + need / 1_000_000_000.0 + " GB at batch " + batchSize
+                    + ", over this server's " + Engine.memoryBudget() / 1_000_000_000.0 + " GB");
         }
+    }
+
+    /** Queues the architectures and waits for them; the rows, as the CLI prints them, in request order. */
+    private String scoreNow(String client, Settings settings, List<Arch> archs, List<Proxy> proxies) {
+        int n = archs.size();
+        String[] rows = new String[n];
+        RuntimeException[] failure = new RuntimeException[1];
+        java.util.concurrent.CountDownLatch left = new java.util.concurrent.CountDownLatch(n);
+        Object owner = new Object();
+        List<Scheduler.Work> work = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            final int k = i;
+            work.add(new Scheduler.Work() {
+                @Override
+                public Settings settings() {
+                    return settings;
+                }
+
+                @Override
+                public Arch arch() {
+                    return archs.get(k);
+                }
+
+                @Override
+                public List<Proxy> proxies() {
+                    return proxies;
+                }
+
+                @Override
+                public void done(Scorer.Result r, double seconds) {
+                    Map<String, Double> scores = new LinkedHashMap<>();
+                    for (Proxy p : proxies) scores.put(p.label, r.score(p));
+                    String a = archs.get(k).toString(), key = settings.space().key(archs.get(k));
+                    rows[k] = new ResultsFile.Row(a, scores, seconds, settings.run(), ResultsFile.currentDefs(scores.keySet()))
+                            .withHash(key.equals(a) ? null : key).toJson();
+                    left.countDown();
+                }
+
+                @Override
+                public void failed(RuntimeException e) {
+                    synchronized (failure) {
+                        if (failure[0] == null) failure[0] = e;
+                    }
+                    left.countDown();
+                }
+            });
+        }
+        try {
+            scheduler.submit(client, owner, work);
+        } catch (IllegalStateException e) {
+            throw new HttpError(503, "the server is stopping");
+        }
+        try {
+            left.await();
+        } catch (InterruptedException e) {
+            scheduler.cancel(owner);
+            Thread.currentThread().interrupt();
+            throw new HttpError(503, "interrupted");
+        }
+        synchronized (failure) {
+            if (failure[0] != null) {
+                scheduler.cancel(owner);
+                if (failure[0] instanceof IllegalArgumentException iae) throw new HttpError(400, iae.getMessage());
+                throw failure[0];
+            }
+        }
+        StringBuilder sb = new StringBuilder("{\"results\": [");
+        for (int i = 0; i < n; i++) sb.append(i == 0 ? "" : ", ").append(rows[i]);
         return sb.append("]}").toString();
     }
 
-    private static String string(Map<String, Object> req, String key, String dflt) {
+    /** Fields of a job request. */
+    private static final List<String> JOB_FIELDS;
+
+    static {
+        List<String> f = new ArrayList<>(SETTINGS);
+        f.addAll(List.of("kind", "archs", "sample", "all", "out", "gt", "algo", "n", "population", "tournament", "objective"));
+        JOB_FIELDS = List.copyOf(f);
+    }
+
+    /** A job request, checked in full (paths, sizes, architectures) before the job is accepted. */
+    private Job.Spec jobSpec(Map<String, Object> req) {
+        onlyFields(req, JOB_FIELDS);
+        String kind = string(req, "kind", null);
+        if (kind == null) throw new HttpError(400, "kind: missing (score, correlate or search)");
+        SearchSpace space = spaceOf(req);
+        Map<String, List<String>> only = Map.of("score", List.of("archs", "sample"), "correlate", List.of("sample", "all", "gt"),
+                "search", List.of("algo", "n", "population", "tournament", "objective", "gt"));
+        if (!only.containsKey(kind)) throw new HttpError(400, "kind: unknown '" + kind + "' (score, correlate or search)");
+        for (var e : only.entrySet()) {
+            if (e.getKey().equals(kind)) continue;
+            for (String k : e.getValue()) {
+                if (req.containsKey(k) && !only.get(kind).contains(k)) throw new HttpError(400, k + ": not a field of a " + kind + " job");
+            }
+        }
+        switch (kind) {
+            case "score" -> {
+                List<Proxy> proxies = proxiesOf(req, "wrcor");
+                List<Arch> archs;
+                if (req.containsKey("archs") == req.containsKey("sample")) throw new HttpError(400, "a score job needs archs (a list) or sample (a count), not both");
+                Settings settings = settingsOf(req, space);
+                if (req.containsKey("archs")) {
+                    archs = archsOf(req, space, limits.maxJobArchs());
+                } else {
+                    int n = integer(req, "sample", 0, 1, limits.maxJobArchs());
+                    java.util.LinkedHashSet<Arch> drawn = new java.util.LinkedHashSet<>();
+                    java.util.SplittableRandom rnd = new java.util.SplittableRandom(settings.seed());
+                    for (int i = 0; drawn.size() < n && i < 20L * n; i++) drawn.add(space.sample(rnd));
+                    archs = List.copyOf(drawn);
+                }
+                checkSome(archs, settings, proxies);
+                return new Job.Spec(kind, settings, proxies, archs, null, 0, null, null, null, 0);
+            }
+            case "correlate" -> {
+                List<Proxy> proxies = proxiesOf(req, "wrcor,naswot,synflow,jacob_cor,params,flops");
+                Settings settings = settingsOf(req, space);
+                io.wrcor.eval.GroundTruth gt = groundTruthOf(req, space, true);
+                boolean all = req.get("all") instanceof Boolean b ? b : false;
+                if (req.containsKey("all") && !(req.get("all") instanceof Boolean)) throw new HttpError(400, "all: expected true or false");
+                if (all && req.containsKey("sample")) throw new HttpError(400, "give sample or all, not both");
+                int k = all ? gt.size() : integer(req, "sample", Math.min(650, gt.size()), 2, gt.size());
+                checkSome(List.of(space.parse(gt.arch(0))), settings, proxies);
+                return new Job.Spec(kind, settings, proxies, List.of(), gt, k, null, null, null, 0);
+            }
+            default -> {
+                if (req.containsKey("proxies")) throw new HttpError(400, "proxies: a search job scores its objective's proxies; give objective");
+                io.wrcor.vote.Vote objective;
+                try {
+                    objective = io.wrcor.vote.Vote.parse(string(req, "objective", io.wrcor.vote.Vote.PUBLISHED));
+                } catch (HttpError e) {
+                    throw e;
+                } catch (RuntimeException e) {
+                    throw new HttpError(400, "objective: " + e.getMessage());
+                }
+                String algo = string(req, "algo", "evolution");
+                io.wrcor.search.Search search;
+                try {
+                    search = io.wrcor.search.Search.of(algo, integer(req, "population", 64, 1, 1_000_000), integer(req, "tournament", 10, 1, 1_000_000),
+                            1e-3, 0.9, 100);
+                } catch (HttpError e) {
+                    throw e;
+                } catch (IllegalArgumentException e) {
+                    throw new HttpError(400, "algo: " + e.getMessage());
+                }
+                int n = integer(req, "n", space.publishedEvaluations(), 1, limits.maxJobArchs());
+                Settings settings = settingsOf(req, space);
+                io.wrcor.eval.GroundTruth gt = groundTruthOf(req, space, false);
+                checkSome(List.of(), settings, objective.members());
+                return new Job.Spec(kind, settings, objective.members(), List.of(), gt, 0, search, algo, objective, n);
+            }
+        }
+    }
+
+    /** The memory check on the first architectures of a job and a few drawn from its space (the largest may only come later). */
+    private void checkSome(List<Arch> archs, Settings s, List<Proxy> proxies) {
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(0);
+        List<Arch> some = new ArrayList<>(archs.subList(0, Math.min(16, archs.size())));
+        for (int i = 0; i < 4; i++) some.add(s.space().sample(rnd));
+        for (Arch a : some) checkMemory(s.space().build(a, s.net(), true), a, s.batchSize(), proxies);
+    }
+
+    /** The request's {@code gt} (in the data directory), else the space's default table; null when optional and there is none. */
+    private io.wrcor.eval.GroundTruth groundTruthOf(Map<String, Object> req, SearchSpace space, boolean required) {
+        String gt = string(req, "gt", null);
+        Path p;
+        if (gt != null) {
+            p = inDataDir("gt", gt, true);
+        } else {
+            try {
+                p = groundTruth == null ? null : groundTruth.apply(space);
+            } catch (RuntimeException e) {
+                if (!required) return null;
+                throw new HttpError(400, "gt: no table given and " + e.getMessage());
+            }
+            if (p == null) {
+                if (!required) return null;
+                throw new HttpError(400, "gt: this server has no accuracy table for " + space.name() + "; give gt (a file in the data directory)");
+            }
+        }
+        try {
+            io.wrcor.eval.GroundTruth t = io.wrcor.eval.GroundTruth.load(p, space);
+            return required ? t.requireComplete() : t;
+        } catch (RuntimeException e) {
+            throw new HttpError(400, "gt: " + (gt != null ? e.getMessage().replace(dataReal + "/", "").replace(dataDir + "/", "") : e.getMessage()));
+        }
+    }
+
+    /** A job's results file: {@code out} in the data directory (a .jsonl file), or null for the job's own. */
+    private Path jobOut(Map<String, Object> req) {
+        String out = string(req, "out", null);
+        if (out == null) return null;
+        Path p = inDataDir("out", out, false);
+        if (!out.endsWith(".jsonl")) throw new HttpError(400, "out: '" + out + "' must be a .jsonl file (JSON lines)");
+        if (Files.isDirectory(p)) throw new HttpError(400, "out: '" + out + "' is a folder");
+        return p;
+    }
+
+    static String string(Map<String, Object> req, String key, String dflt) {
         Object v = req.get(key);
         if (v == null) return dflt;
         if (!(v instanceof String s)) throw new HttpError(400, key + ": expected a string");
@@ -384,17 +800,18 @@ public final class Server implements AutoCloseable {
         }
     }
 
-    /** Stops accepting, lets the running request finish (up to 30 s), then frees the engines. */
+    /**
+     * Graceful stop: no new requests or jobs (503), running jobs stop where they are and stay
+     * resumable, answers under way finish (up to 30 s), the lanes finish the architectures they
+     * are scoring (their scores are stored), then everything is closed.
+     */
     @Override
     public void close() {
-        http.stop(1);
-        engineThread.shutdown();
-        try {
-            engineThread.awaitTermination(30, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        for (Engine e : engines.values()) e.close();
+        stopping = true;
+        jobs.stop();
+        http.stop(30);
+        scheduler.close();
+        jobs.close();
         arena.close();
     }
 }

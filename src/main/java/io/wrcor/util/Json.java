@@ -151,6 +151,48 @@ public final class Json {
         return sb.append('"').toString();
     }
 
+    /**
+     * A value as read by {@link #parse} (maps, lists, strings, numbers, booleans, null) written back
+     * as JSON; whole numbers without a fraction, non-finite ones as {@link #number} writes them.
+     */
+    public static String write(Object v) {
+        StringBuilder sb = new StringBuilder();
+        write(v, sb);
+        return sb.toString();
+    }
+
+    private static void write(Object v, StringBuilder sb) {
+        switch (v) {
+            case null -> sb.append("null");
+            case String str -> sb.append(quote(str));
+            case Boolean b -> sb.append(b);
+            case Number n -> {
+                double d = n.doubleValue();
+                sb.append(d == Math.rint(d) && Math.abs(d) < 1e15 ? Long.toString((long) d) : number(d));
+            }
+            case Map<?, ?> m -> {
+                sb.append('{');
+                boolean first = true;
+                for (var e : m.entrySet()) {
+                    if (!first) sb.append(", ");
+                    first = false;
+                    sb.append(quote(String.valueOf(e.getKey()))).append(": ");
+                    write(e.getValue(), sb);
+                }
+                sb.append('}');
+            }
+            case List<?> l -> {
+                sb.append('[');
+                for (int k = 0; k < l.size(); k++) {
+                    if (k > 0) sb.append(", ");
+                    write(l.get(k), sb);
+                }
+                sb.append(']');
+            }
+            default -> throw new IllegalArgumentException("cannot write " + v.getClass().getSimpleName() + " as JSON");
+        }
+    }
+
     /** A score as JSON: non-finite values as the strings "nan", "inf", "-inf". */
     public static String number(double v) {
         if (Double.isNaN(v)) return "\"nan\"";

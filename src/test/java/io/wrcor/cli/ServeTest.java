@@ -29,17 +29,21 @@ class ServeTest {
     static final String A1 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|";
     static final String A2 = "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_3x3~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|";
     static {
-        System.setProperty("wrcor.serve.requestSeconds", "2"); // before the server class loads: a stalled request is cut after 2 s
+        // read once per JVM when the first server starts; the build sets it for every test class (pom.xml), this for a run from an IDE
+        if (System.getProperty("wrcor.serve.requestSeconds") == null) System.setProperty("wrcor.serve.requestSeconds", "2");
     }
 
     static FastCpuBackend cpu;
     static Server server;
     static final HttpClient client = HttpClient.newHttpClient();
 
+    @org.junit.jupiter.api.io.TempDir
+    static java.nio.file.Path dataDir;
+
     @BeforeAll
     static void start() throws Exception {
         cpu = new FastCpuBackend(1);
-        server = new Server("127.0.0.1", 0, cpu, null, new Server.Limits(4096, 3, 4, 64));
+        server = new Server(cpu, Server.Options.loopback(dataDir).withLimits(new Server.Limits(4096, 3, 4, 64, 4, 1000)));
     }
 
     @AfterAll
@@ -136,29 +140,38 @@ class ServeTest {
         assertEquals(200, call(server, "GET", "/v1/health", null).status(), "still serving after " + cases.length + " bad requests");
     }
 
-    /** The served OpenAPI document describes exactly the routes the server answers, with their methods. */
+    /** The served OpenAPI document describes exactly the routes the server answers, with their methods; each answers. */
     @Test
     @SuppressWarnings("unchecked")
     void theOpenApiDocumentMatchesTheRealRoutes() throws Exception {
         Answer a = call(server, "GET", "/v1/openapi.json", null);
         assertEquals(200, a.status());
         Map<String, Object> paths = (Map<String, Object>) a.body().get("paths");
-        Map<String, String> documented = new java.util.TreeMap<>();
+        java.util.Set<String> documented = new java.util.TreeSet<>();
         for (var e : paths.entrySet()) {
-            Map<String, Object> ops = (Map<String, Object>) e.getValue();
-            assertEquals(1, ops.size(), e.getKey());
-            documented.put(e.getKey(), ops.keySet().iterator().next().toUpperCase());
+            for (String method : ((Map<String, Object>) e.getValue()).keySet()) documented.add(method.toUpperCase() + " " + e.getKey());
         }
-        assertEquals(new java.util.TreeMap<>(Server.ROUTES), documented);
-        for (var e : documented.entrySet()) {
-            HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + e.getKey()));
-            String body = e.getValue().equals("POST") ? small("[\"" + A1 + "\"]", "") : null;
-            b.method(e.getValue(), body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body)).header("Content-Type", "application/json");
-            assertEquals(200, client.send(b.build(), HttpResponse.BodyHandlers.ofString()).statusCode(), e.getValue() + " " + e.getKey());
-            String other = e.getValue().equals("GET") ? "POST" : "GET";
-            HttpRequest wrong = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + e.getKey()))
+        java.util.Set<String> real = new java.util.TreeSet<>();
+        for (Server.Route r : Server.ROUTES) real.add(r.method() + " " + r.path());
+        assertEquals(real, documented);
+        // a job to address the {id} routes with (cancelled by the DELETE route below)
+        Answer job = call(server, "POST", "/v1/jobs", "{\"kind\": \"score\", \"sample\": 50, \"channels\": 4, \"cells\": 1, \"batch\": 8, \"seed\": 9}",
+                "Content-Type", "application/json");
+        assertEquals(201, job.status(), String.valueOf(job.body()));
+        String id = (String) job.body().get("id");
+        List<String> order = real.stream().sorted(java.util.Comparator.comparing((String r) -> r.startsWith("DELETE"))).toList();
+        for (String r : order) {
+            String method = r.substring(0, r.indexOf(' ')), path = r.substring(r.indexOf(' ') + 1).replace("{id}", id);
+            HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + path));
+            String body = !method.equals("POST") ? null : path.endsWith("/jobs")
+                    ? "{\"kind\": \"score\", \"archs\": [\"" + A1 + "\"], \"channels\": 4, \"cells\": 1, \"batch\": 8}" : small("[\"" + A1 + "\"]", "");
+            b.method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body)).header("Content-Type", "application/json");
+            int status = client.send(b.build(), HttpResponse.BodyHandlers.ofString()).statusCode();
+            assertEquals(path.endsWith("/jobs") && method.equals("POST") ? 201 : 200, status, r);
+            String other = method.equals("PATCH") ? "GET" : "PATCH";
+            HttpRequest wrong = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + path))
                     .method(other, HttpRequest.BodyPublishers.noBody()).build();
-            assertEquals(405, client.send(wrong, HttpResponse.BodyHandlers.ofString()).statusCode(), other + " " + e.getKey());
+            assertEquals(405, client.send(wrong, HttpResponse.BodyHandlers.ofString()).statusCode(), other + " " + path);
         }
     }
 
@@ -172,7 +185,7 @@ class ServeTest {
         assertTrue(r.headers().firstValue("Content-Type").orElse("").startsWith("text/plain"));
         String m = r.body();
         for (String line : m.lines().toList()) {
-            assertTrue(line.startsWith("# HELP ") || line.startsWith("# TYPE ") || line.matches("wrcor_[a-z_]+(\\{status=\"\\d+\"\\})? [0-9.eE+-]+"), line);
+            assertTrue(line.startsWith("# HELP ") || line.startsWith("# TYPE ") || line.matches("wrcor_[a-z_]+(\\{(status|state)=\"[a-z0-9]+\"\\})? [0-9.eE+-]+"), line);
         }
         assertTrue(m.contains("wrcor_errors_total{status=\"404\"}"), m);
         long scored = Long.parseLong(m.lines().filter(l -> l.startsWith("wrcor_architectures_scored_total ")).findFirst().orElseThrow().split(" ")[1]);
@@ -237,13 +250,13 @@ class ServeTest {
 
     @Test
     void aTokenIsRequiredOnEveryRequestWhenGivenAndToLeaveLoopback() throws Exception {
-        try (FastCpuBackend be = new FastCpuBackend(1); Server s = new Server("127.0.0.1", 0, be, "s3cret-token", Server.Limits.DEFAULT)) {
+        try (FastCpuBackend be = new FastCpuBackend(1); Server s = new Server(be, Server.Options.loopback(dataDir.resolve("token")).withToken("s3cret-token"))) {
             assertEquals(401, call(s, "GET", "/v1/health", null).status());
             assertEquals(401, call(s, "GET", "/v1/health", null, "Authorization", "Bearer wrong").status());
             assertEquals(200, call(s, "GET", "/v1/health", null, "Authorization", "Bearer s3cret-token").status());
         }
         try (FastCpuBackend be = new FastCpuBackend(1)) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Server("0.0.0.0", 0, be, null, Server.Limits.DEFAULT));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Server(be, Server.Options.loopback(dataDir.resolve("open")).withHost("0.0.0.0")));
             assertTrue(e.getMessage().contains("--token-file"), e.getMessage());
         }
     }
