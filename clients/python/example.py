@@ -1,4 +1,5 @@
-"""Scores two NAS-Bench-201 cells through a running `wrcor serve`, then shows a refused request.
+"""Scores two NAS-Bench-201 cells through a running `wrcor serve`, shows a refused request, then runs
+a small job (ten sampled cells) and follows its rows as they are scored.
 
     bin/wrcor serve &
     python3 clients/python/example.py                     # or --url http://HOST:PORT --token TOKEN
@@ -33,6 +34,12 @@ def main():
         client.score(["|not_an_op~0|+|none~0|none~1|+|none~0|none~1|none~2|"], **settings)
     except WrcorError as e:
         print(f"refused: {e.status} {e.message}")
+    job = client.create_job("score", sample=10, seed=1, proxies=["wrcor"], **settings)
+    print(f"job {job['id']}: {job['total']} architectures")
+    best = max(client.results(job["id"], follow=True), key=lambda row: row["scores"]["wrcor"])
+    status = client.wait(job["id"], poll=0.2)
+    print(f"job {status['state']}: {status['done']} of {status['total']} scored ({status['computed']} computed, "
+          f"{status['reused']} already stored); best wrcor {best['scores']['wrcor']:.6f} {best['arch']}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,11 @@
 
     predictor = ZeroCostPredictor(client, proxy="wrcor")  # NASLib-style: query(arch) -> score
     predictor.query("|nor_conv_3x3~0|+|...|")
+
+    job = client.create_job("score", sample=1000, proxies=["wrcor"])  # long runs: a job
+    for row in client.results(job["id"], follow=True):                # rows as they are scored
+        ...
+    client.job(job["id"])["state"]                                    # "done"; cancel_job(id) stops it
 """
 import json
 import math
@@ -30,12 +35,14 @@ _SPECIAL = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
 class Client:
-    def __init__(self, url="http://127.0.0.1:8080", token=None, timeout=3600):
+    def __init__(self, url="http://127.0.0.1:8080", token=None, timeout=3600, client_id=None):
+        """client_id names this client for the server's fair share (X-Client-Id; default: its address)."""
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.client_id = client_id
 
-    def _request(self, method, path, body=None):
+    def _open(self, method, path, body=None):
         data = None if body is None else json.dumps(body).encode("utf-8")
         req = urllib.request.Request(self.url + path, data=data, method=method)
         req.add_header("Accept", "application/json")
@@ -43,15 +50,20 @@ class Client:
             req.add_header("Content-Type", "application/json")
         if self.token:
             req.add_header("Authorization", "Bearer " + self.token)
+        if self.client_id:
+            req.add_header("X-Client-Id", self.client_id)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as r:
-                return json.loads(r.read().decode("utf-8"))
+            return urllib.request.urlopen(req, timeout=self.timeout)
         except urllib.error.HTTPError as e:
             try:
                 message = json.loads(e.read().decode("utf-8")).get("error", e.reason)
             except ValueError:
                 message = e.reason
             raise WrcorError(e.code, message) from None
+
+    def _request(self, method, path, body=None):
+        with self._open(method, path, body) as r:
+            return json.loads(r.read().decode("utf-8"))
 
     def health(self):
         return self._request("GET", "/v1/health")
@@ -62,10 +74,48 @@ class Client:
         settings: batch, seed, channels, cells, classes (the CLI's meanings)."""
         body = {"space": space, "archs": list(archs), "proxies": list(proxies)}
         body.update(settings)
-        rows = self._request("POST", "/v1/score", body)["results"]
-        for row in rows:
-            row["scores"] = {k: _SPECIAL.get(v, v) if isinstance(v, str) else v for k, v in row["scores"].items()}
-        return rows
+        return [_floats(row) for row in self._request("POST", "/v1/score", body)["results"]]
+
+    def create_job(self, kind, space="nb201", **fields):
+        """Starts a job; kind: "score" (archs=[...] or sample=N), "correlate" (sample=N or all=True, gt),
+        "search" (algo, n, objective, population, tournament, gt); plus proxies, batch, seed,
+        channels, cells, classes, data, out. Returns its status (id, state, total, ...)."""
+        body = {"kind": kind, "space": space}
+        body.update({k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()})
+        return self._request("POST", "/v1/jobs", body)
+
+    def job(self, job_id):
+        """A job's status: state, done/total, progress, eta_seconds, and result once done."""
+        return self._request("GET", "/v1/jobs/" + job_id)
+
+    def jobs(self):
+        return self._request("GET", "/v1/jobs")["jobs"]
+
+    def cancel_job(self, job_id):
+        return self._request("DELETE", "/v1/jobs/" + job_id)
+
+    def results(self, job_id, start=0, follow=False):
+        """A job's rows from row `start`; with follow=True, yields each row as the server scores it, until the job ends."""
+        path = "/v1/jobs/%s/results?from=%d&follow=%s" % (job_id, start, "true" if follow else "false")
+        with self._open("GET", path) as r:
+            for line in r:
+                if line.strip():
+                    yield _floats(json.loads(line.decode("utf-8")))
+
+    def wait(self, job_id, poll=1.0):
+        """Polls until the job is over (done, failed or cancelled) and returns its status."""
+        import time
+        while True:
+            status = self.job(job_id)
+            if status["state"] in ("done", "failed", "cancelled"):
+                return status
+            time.sleep(poll)
+
+
+def _floats(row):
+    if "scores" in row:
+        row["scores"] = {k: _SPECIAL.get(v, v) if isinstance(v, str) else v for k, v in row["scores"].items()}
+    return row
 
 
 class ZeroCostPredictor:

@@ -221,6 +221,7 @@ class ServeTest {
         assertTrue(out.contains("health: ok"), out);
         assertTrue(out.contains(String.format(java.util.Locale.ROOT, "predictor.query: %.6f", Json.toDouble(((Map<String, Object>) rows.getFirst().get("scores")).get("wrcor")))), out);
         assertTrue(out.contains("refused: 400") && out.contains("not_an_op"), out);
+        assertTrue(out.contains("job done: 10 of 10 scored"), out);
     }
 
     /** A client that sends half a body and stalls is cut off; the server keeps answering others meanwhile and after. */
@@ -258,6 +259,84 @@ class ServeTest {
         try (FastCpuBackend be = new FastCpuBackend(1)) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Server(be, Server.Options.loopback(dataDir.resolve("open")).withHost("0.0.0.0")));
             assertTrue(e.getMessage().contains("--token-file"), e.getMessage());
+        }
+    }
+
+    /** {@code wrcor serve} as its own process on a free port; its stderr is read for the port. */
+    record Proc(Process process, int port, StringBuilder err) {}
+
+    static Proc serveProcess(java.nio.file.Path data) throws Exception {
+        String javaBin = java.nio.file.Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        Process p = new ProcessBuilder(javaBin, "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), "io.wrcor.cli.Main",
+                "serve", "--port", "0", "--threads", "1", "--data-dir", data.toString()).redirectErrorStream(true).start();
+        StringBuilder err = new StringBuilder();
+        java.io.BufferedReader r = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream(), java.nio.charset.StandardCharsets.UTF_8));
+        java.util.concurrent.CompletableFuture<Integer> port = new java.util.concurrent.CompletableFuture<>();
+        Thread.ofPlatform().daemon(true).start(() -> {
+            try {
+                for (String line; (line = r.readLine()) != null; ) {
+                    synchronized (err) {
+                        err.append(line).append('\n');
+                    }
+                    java.util.regex.Matcher m = java.util.regex.Pattern.compile("serving on http://127.0.0.1:(\\d+)").matcher(line);
+                    if (m.find()) port.complete(Integer.parseInt(m.group(1)));
+                }
+            } catch (java.io.IOException ignored) {
+                // the process ended
+            }
+            port.completeExceptionally(new AssertionError("serve ended without serving: " + err));
+        });
+        return new Proc(p, port.get(60, java.util.concurrent.TimeUnit.SECONDS), err);
+    }
+
+    static Map<String, Object> get(int port, String path) throws Exception {
+        HttpResponse<String> r = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).build(), HttpResponse.BodyHandlers.ofString());
+        return Json.parseObject(r.body());
+    }
+
+    /**
+     * SIGTERM stops the real server gracefully (exit 0) with its running job checkpointed; the
+     * next server on the same data directory resumes the job and computes each architecture once.
+     */
+    @Test
+    void sigtermStopsGracefullyAndTheNextServerResumesTheJob() throws Exception {
+        java.nio.file.Path data = dataDir.resolve("sigterm");
+        Proc first = serveProcess(data);
+        HttpResponse<String> created = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + first.port() + "/v1/jobs"))
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"kind\": \"score\", \"sample\": 30, \"channels\": 4, \"cells\": 1, \"batch\": 8}")).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(201, created.statusCode(), created.body());
+        String id = (String) Json.parseObject(created.body()).get("id");
+        long until = System.nanoTime() + 60_000_000_000L;
+        while (((Number) get(first.port(), "/v1/jobs/" + id).get("done")).intValue() < 2 && System.nanoTime() < until) Thread.sleep(20);
+        first.process().destroy(); // SIGTERM
+        assertTrue(first.process().waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "still running after SIGTERM: " + first.err());
+        assertEquals(0, first.process().exitValue(), first.err().toString());
+        java.nio.file.Path jobDir = data.resolve("jobs").resolve(id);
+        assertEquals("interrupted", Json.parseObject(java.nio.file.Files.readString(jobDir.resolve("job.json"))).get("state"), first.err().toString());
+
+        Proc second = serveProcess(data);
+        try {
+            until = System.nanoTime() + 120_000_000_000L;
+            Map<String, Object> st;
+            do {
+                st = get(second.port(), "/v1/jobs/" + id);
+                Thread.sleep(50);
+            } while (!"done".equals(st.get("state")) && System.nanoTime() < until);
+            assertEquals("done", st.get("state"), st.toString());
+            assertTrue(((Number) st.get("reused")).intValue() >= 2, st.toString());
+            synchronized (second.err()) {
+                assertTrue(second.err().toString().contains("resumed 1 unfinished jobs"), second.err().toString());
+            }
+            Map<String, Integer> perArch = new java.util.HashMap<>();
+            for (String line : java.nio.file.Files.readAllLines(jobDir.resolve("scores.jsonl"))) perArch.merge((String) Json.parseObject(line).get("arch"), 1, Integer::sum);
+            assertEquals(30, perArch.size());
+            assertTrue(perArch.values().stream().allMatch(n -> n == 1), "computed twice: " + perArch);
+        } finally {
+            second.process().destroy();
+            assertTrue(second.process().waitFor(60, java.util.concurrent.TimeUnit.SECONDS));
+            assertEquals(0, second.process().exitValue(), second.err().toString());
         }
     }
 }
