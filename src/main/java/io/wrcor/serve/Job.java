@@ -110,13 +110,15 @@ final class Job {
             };
             finish(State.DONE, null, res);
         } catch (Stopped e) {
+            drain();
             synchronized (lock) {
                 if (state == State.CANCELLED) return;
                 state = State.INTERRUPTED;
             }
             persist.run();
         } catch (RuntimeException e) {
-            scheduler.cancel(this);
+            dropped(scheduler.cancel(this));
+            drain();
             finish(State.FAILED, e.getMessage() == null ? e.toString() : e.getMessage(), null);
         }
     }
@@ -139,9 +141,32 @@ final class Job {
             state = State.CANCELLED;
             lock.notifyAll();
         }
-        scheduler.cancel(this);
+        dropped(scheduler.cancel(this));
         persist.run();
         return true;
+    }
+
+    /** {@code n} of this job's queued architectures were dropped from the scheduler: they will not report back. */
+    void dropped(int n) {
+        synchronized (lock) {
+            pending -= n;
+            lock.notifyAll();
+        }
+    }
+
+    /**
+     * Waits (up to 10 minutes) until the architectures a lane is scoring for this job have reported
+     * back, so their scores are stored before the job lets its results file go.
+     */
+    private void drain() {
+        synchronized (lock) {
+            long until = System.currentTimeMillis() + 600_000;
+            try {
+                while (pending > 0 && System.currentTimeMillis() < until) lock.wait(200);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
     }
 
     /** The server stops: the job stays resumable (its state on disk says interrupted). */
@@ -240,7 +265,8 @@ final class Job {
         public void failed(RuntimeException e) {
             synchronized (lock) {
                 pending--;
-                if (failure[0] == null) failure[0] = new IllegalArgumentException("scoring " + arch + ": " + e.getMessage(), e);
+                if (e instanceof Scheduler.StoppingException) stopping = true; // the job stays resumable
+                else if (failure[0] == null) failure[0] = new IllegalArgumentException("scoring " + arch + ": " + e.getMessage(), e);
                 lock.notifyAll();
             }
         }

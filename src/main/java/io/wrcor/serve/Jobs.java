@@ -131,7 +131,7 @@ final class Jobs implements AutoCloseable {
             String id;
             do {
                 id = Instant.now().truncatedTo(ChronoUnit.SECONDS).toString().replaceAll("[-:TZ]", "").substring(0, 14) + "-"
-                        + Long.toHexString(Double.doubleToLongBits(Math.random())).substring(0, 6);
+                        + String.format("%06x", java.util.concurrent.ThreadLocalRandom.current().nextInt(1 << 24));
             } while (jobs.containsKey(id) || Files.exists(jobsDir.resolve(id)));
             Job job = make(id, client, Instant.now().toString(), requestText, request, true, spec);
             jobs.put(id, job);
@@ -236,7 +236,8 @@ final class Jobs implements AutoCloseable {
 
     /**
      * Stops every running job where it is (each stays resumable: its job file says interrupted),
-     * dropping their queued architectures and waiting up to 10 s for their runners.
+     * dropping their queued architectures and waiting (up to a minute each) for their runners, which wait for
+     * the architectures being scored to be stored.
      */
     void stop() {
         List<Thread> ts;
@@ -244,13 +245,13 @@ final class Jobs implements AutoCloseable {
             closing = true;
             for (Job j : jobs.values()) {
                 j.stop();
-                scheduler.cancel(j);
+                j.dropped(scheduler.cancel(j));
             }
             ts = List.copyOf(runners);
         }
         for (Thread t : ts) {
             try {
-                t.join(10_000);
+                t.join(60_000);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 break;

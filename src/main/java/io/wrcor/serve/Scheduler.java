@@ -41,6 +41,13 @@ final class Scheduler implements AutoCloseable {
         void failed(RuntimeException error);
     }
 
+    /** The failure of work still queued when the server stops. */
+    static final class StoppingException extends IllegalStateException {
+        StoppingException() {
+            super("the server is stopping");
+        }
+    }
+
     private static final class Owner {
         final Object key;
         final String client;
@@ -238,11 +245,27 @@ final class Scheduler implements AutoCloseable {
         }
     }
 
-    /** Stops handing out work; the lanes finish what they are scoring (waiting up to {@code seconds}). */
+    /**
+     * Stops handing out work: what is queued fails with "the server is stopping" (its requests are
+     * answered 503), the lanes finish what they are scoring (waiting up to {@code seconds}).
+     */
     void stop(double seconds) {
+        List<Work> left = new ArrayList<>();
         synchronized (lock) {
             stopping = true;
+            for (Owner o : owners.values()) left.addAll(o.queue);
+            owners.clear();
+            byClient.clear();
+            ring.clear();
+            queued = 0;
             lock.notifyAll();
+        }
+        for (Work w : left) {
+            try {
+                w.failed(new StoppingException());
+            } catch (RuntimeException e) {
+                System.err.println("wrcor: serve: " + e);
+            }
         }
         long until = System.nanoTime() + (long) (seconds * 1e9);
         for (Thread t : lanes) {

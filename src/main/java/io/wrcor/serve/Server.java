@@ -622,6 +622,7 @@ public final class Server implements AutoCloseable {
         synchronized (failure) {
             if (failure[0] != null) {
                 scheduler.cancel(owner);
+                if (failure[0] instanceof Scheduler.StoppingException) throw new HttpError(503, "the server is stopping");
                 if (failure[0] instanceof IllegalArgumentException iae) throw new HttpError(400, iae.getMessage());
                 throw failure[0];
             }

@@ -297,6 +297,28 @@ class JobsTest {
         }
     }
 
+    /** With two lanes (--in-flight 2) a job's scores are those of one lane, each architecture stored once. */
+    @Test
+    void twoLanesScoreAJobAsOneLaneDoes() throws Exception {
+        String req = "{\"kind\": \"score\", \"sample\": 8, \"seed\": 5, \"proxies\": [\"wrcor\", \"snip\"], " + SMALL + "}";
+        Map<String, Map<String, Object>> one = new HashMap<>(), two = new HashMap<>();
+        for (int lanes : new int[]{1, 2}) {
+            Path data = tmp.resolve("lanes" + lanes);
+            try (Server s = new Server(cpu, Server.Options.loopback(data).withInFlight(lanes))) {
+                assertEquals(lanes, ((Number) call(s, "GET", "/v1/health", null).body().get("lanes")).intValue());
+                String id = (String) job(s, req).get("id");
+                assertEquals("done", await(s, id, "done", "failed").get("state"));
+                for (Map<String, Object> r : rows(call(s, "GET", "/v1/jobs/" + id + "/results", null).text())) {
+                    (lanes == 1 ? one : two).put((String) r.get("arch"), r);
+                }
+                assertTrue(linesPerArch(data.resolve("jobs").resolve(id).resolve("scores.jsonl")).values().stream().allMatch(n -> n == 1));
+            }
+        }
+        assertEquals(8, one.size());
+        assertEquals(one.keySet(), two.keySet());
+        for (String a : one.keySet()) assertEquals(one.get(a).get("scores"), two.get(a).get("scores"), a);
+    }
+
     static Map<String, Object> job(Server s, String body, String... headers) throws Exception {
         String[] h = new String[headers.length + 2];
         h[0] = "Content-Type";
