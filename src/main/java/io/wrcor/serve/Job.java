@@ -199,6 +199,11 @@ final class Job {
             Arch parsed = spec.settings().space().parse(a);
             work.add(new ArchWork(parsed, failure, true));
         }
+        runAll(scheduler, work, failure);
+    }
+
+    /** Queues this job's work and waits until every piece has reported back; the first failure is thrown. */
+    private void runAll(Scheduler scheduler, List<Scheduler.Work> work, RuntimeException[] failure) {
         synchronized (lock) {
             checkGoing();
             pending += work.size();
@@ -312,26 +317,7 @@ final class Job {
                 ResultsFile.Row known = store.cached(a, spec.proxies());
                 if (known == null) {
                     RuntimeException[] failure = new RuntimeException[1];
-                    int before;
-                    synchronized (lock) {
-                        checkGoing();
-                        before = computed;
-                        pending++;
-                    }
-                    scheduler.submit(client, Job.this, List.of(new ArchWork(arch, failure, false)));
-                    synchronized (lock) {
-                        try {
-                            while (pending > 0 && failure[0] == null) {
-                                checkGoing();
-                                lock.wait(1000);
-                            }
-                        } catch (InterruptedException e) {
-                            Thread.currentThread().interrupt();
-                            throw new Stopped();
-                        }
-                        if (failure[0] != null) throw failure[0];
-                        assert computed == before + 1;
-                    }
+                    runAll(scheduler, List.of(new ArchWork(arch, failure, false)), failure);
                     known = store.cached(a, spec.proxies());
                 } else {
                     synchronized (lock) {
