@@ -32,7 +32,7 @@ final class CorrelateCommand {
 
     static void run(String[] argv, PrintStream out, PrintStream err) {
         Set<String> withValue = new HashSet<>(Scoring.OPTIONS);
-        withValue.addAll(Set.of("--gt", "--sample", "--proxies", "--votes", "--vote-rules", "--report", "--run-dir"));
+        withValue.addAll(Set.of("--gt", "--sample", "--proxies", "--votes", "--vote-rules", "--report", "--run-dir", "--arch-file"));
         Args a = new Args(argv, 1, withValue, Set.of("--all", "--quiet"));
         List<Vote> votes = new ArrayList<>();
         for (String v : a.get("--votes", Vote.PUBLISHED).split(";")) if (!v.isBlank()) votes.add(Vote.parse(v));
@@ -54,9 +54,24 @@ final class CorrelateCommand {
         try (Scoring scoring = new Scoring(a, proxies, scoresFile, err)) {
             spaceName = scoring.space().name();
             gt = GroundTruth.load(Defaults.groundTruth(a.get("--gt", null), scoring.space()), scoring.space()).requireComplete();
-            k = a.has("--all") ? gt.size() : a.has("--sample") ? a.getInt("--sample", 650, 2, Integer.MAX_VALUE) : Math.min(650, gt.size());
-            if (k > gt.size()) throw new UsageException("--sample " + k + " is larger than the " + gt.size() + " architectures in the ground truth");
-            picked = GroundTruth.pick(gt.size(), k, seed);
+            if (a.has("--arch-file") && (a.has("--all") || a.has("--sample"))) throw new UsageException("give --arch-file, --sample or --all, not several");
+            if (a.has("--arch-file")) {
+                java.util.LinkedHashSet<Integer> rows = new java.util.LinkedHashSet<>();
+                for (String f : a.all("--arch-file")) {
+                    for (String arch : ScoreCommand.readArchFile(f, scoring.space())) {
+                        int row = gt.find(arch);
+                        if (row < 0) throw new UsageException(f + ": architecture " + arch + " is not in the ground truth");
+                        rows.add(row);
+                    }
+                }
+                if (rows.size() < 2) throw new UsageException("--arch-file: " + rows.size() + " distinct architectures; a rank correlation needs at least 2");
+                picked = rows.stream().mapToInt(Integer::intValue).toArray();
+                k = picked.length;
+            } else {
+                k = a.has("--all") ? gt.size() : a.has("--sample") ? a.getInt("--sample", 650, 2, Integer.MAX_VALUE) : Math.min(650, gt.size());
+                if (k > gt.size()) throw new UsageException("--sample " + k + " is larger than the " + gt.size() + " architectures in the ground truth");
+                picked = GroundTruth.pick(gt.size(), k, seed);
+            }
             scores = new double[proxies.size()][k];
             long cached = java.util.Arrays.stream(picked).filter(i -> scoring.cached(gt.arch(i), proxies) != null).count();
             if (cached > 0) err.printf("wrcor: %d of %d architectures already scored in %s%n", cached, k, scoresFile);
@@ -75,7 +90,10 @@ final class CorrelateCommand {
             double[][] signed = new double[k][v.members().size()];
             for (int i = 0; i < k; i++)
                 for (int m = 0; m < v.members().size(); m++) signed[i][m] = v.signs()[m] * scores[proxies.indexOf(v.members().get(m))][i];
-            for (Vote.Rule r : rules) entries.add(new Entry("vote(" + v.label() + ") " + r.label, Vote.combine(r, signed)));
+            // a vote with its own rule (a named ensemble, or members@rule) is ranked by that rule only
+            for (Vote.Rule r : v.rule() != null ? List.of(v.rule()) : rules) {
+                entries.add(new Entry("vote(" + v.label() + ") " + r.label, Vote.combine(r, signed)));
+            }
         }
 
         List<String> ds = gt.datasets();
@@ -98,7 +116,8 @@ final class CorrelateCommand {
         for (String d : ds) { header.add(d + " rho"); header.add(d + " tau"); }
         header.add("n");
 
-        out.printf("%d %s architectures (seed %d), %s; Spearman rho and Kendall tau-b against accuracy%n", k, spaceName, seed,
+        out.printf("%d %s architectures (%s), %s; Spearman rho and Kendall tau-b against accuracy%n", k, spaceName,
+                a.has("--arch-file") ? "from " + String.join(", ", a.all("--arch-file")) + ", weights seed " + seed : "seed " + seed,
                 a.has("--weights") ? "fixed weights" : "data " + a.get("--data", "synthetic") + ", batch " + a.get("--batch", "64"));
         printTable(out, header, rows);
 

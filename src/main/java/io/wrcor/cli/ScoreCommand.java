@@ -59,20 +59,25 @@ final class ScoreCommand {
     private static List<String> architectures(Args a, SearchSpace space, String folderArch, long seed) {
         List<String> archs = new ArrayList<>();
         for (String s : a.all("--arch")) archs.add(space.parse(Genotypes.resolve(space, s)).toString());
-        for (String f : a.all("--arch-file")) {
-            List<String> lines = Files2.readLines("arch file", Path.of(f));
-            for (int i = 0; i < lines.size(); i++) {
-                String line = lines.get(i).strip();
-                if (line.isEmpty() || line.startsWith("#")) continue;
-                try {
-                    archs.add(space.parse(Genotypes.resolve(space, line)).toString());
-                } catch (IllegalArgumentException e) {
-                    throw new UsageException(f + ", line " + (i + 1) + ": " + e.getMessage());
-                }
-            }
-        }
+        for (String f : a.all("--arch-file")) archs.addAll(readArchFile(f, space));
         if (a.has("--sample")) archs.addAll(sampleDistinct(space, a.getInt("--sample", 0, 1, 10_000_000), seed));
         if (archs.isEmpty() && folderArch != null) archs.add(folderArch);
+        return archs;
+    }
+
+    /** The architectures of a file, one per line (blank lines and # comments skipped), canonical; a bad one names its line. */
+    static List<String> readArchFile(String f, SearchSpace space) {
+        List<String> archs = new ArrayList<>();
+        List<String> lines = Files2.readLines("arch file", Path.of(f));
+        for (int i = 0; i < lines.size(); i++) {
+            String line = lines.get(i).strip();
+            if (line.isEmpty() || line.startsWith("#")) continue;
+            try {
+                archs.add(space.parse(Genotypes.resolve(space, line)).toString());
+            } catch (IllegalArgumentException e) {
+                throw new UsageException(f + ", line " + (i + 1) + ": " + e.getMessage());
+            }
+        }
         return archs;
     }
 

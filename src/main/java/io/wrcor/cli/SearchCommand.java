@@ -48,11 +48,23 @@ final class SearchCommand {
             throw new UsageException(e.getMessage());
         }
         String pick = a.get("--pick", "running");
-        if (!pick.equals("copeland") && !pick.equals("running")) throw new UsageException("unknown --pick '" + pick + "' (expected copeland or running)");
-        String pickRule = pick.equals("running")
-                ? "the search's running best (the published rule: a candidate that wins or ties the objective's pairwise majority"
-                        + " against the best replaces it; a vote's majority is not transitive, so it can fall)"
-                : "the Copeland winner of all evaluated architectures (most pairwise-majority wins minus losses)";
+        Vote.Rule pickBy;
+        if (pick.equals("running")) {
+            pickBy = null;
+        } else {
+            try {
+                pickBy = Vote.Rule.parse(pick);
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("unknown --pick '" + pick + "' (expected running, copeland, soft-z, soft-rank or log-rank)");
+            }
+        }
+        String pickRule = pickBy == null
+                ? "the search's running best (the published rule: a candidate that wins or ties the objective against the best replaces it;"
+                        + " a vote's pairwise majority is not transitive, so it can fall)"
+                : pickBy == Vote.Rule.COPELAND ? "the Copeland winner of all evaluated architectures (most pairwise-majority wins minus losses)"
+                : "the best of all evaluated architectures by " + pickBy.label + " of " + objectiveVote.membersLabel();
+        Vote.Rule soft = objectiveVote.rule() == null || objectiveVote.rule() == Vote.Rule.COPELAND ? null : objectiveVote.rule();
+        int calibration = a.getInt("--calibration", 100, 2, 1_000_000);
         Path runDir = a.has("--run-dir") ? Path.of(a.get("--run-dir", "")) : Defaults.newRunFolder("search");
         Path scoresFile = a.has("--out") ? Path.of(a.get("--out", "")) : runDir.resolve("scores.jsonl");
         Path trajectory = a.has("--trajectory") ? Path.of(a.get("--trajectory", "")) : runDir.resolve("trajectory.jsonl");
@@ -73,32 +85,47 @@ final class SearchCommand {
             if (proxies.contains(Proxy.WRCOR) && !report.contains(Proxy.WRCOR_RELU_ONLY)) report.add(Proxy.WRCOR_RELU_ONLY);
             gt = a.has("--no-gt") ? null : groundTruthOrNull(a.get("--gt", null), space, err);
             found = new double[gt == null ? 0 : gt.datasets().size()][runs];
+            // a soft objective is calibrated on one sample of the space, the same for every run (scored once, cached)
+            List<Arch> calibrationSample = new ArrayList<>();
+            if (soft != null) {
+                SplittableRandom calRnd = new SplittableRandom(seed ^ 0x5EEDCA11L);
+                for (int i = 0; i < calibration; i++) calibrationSample.add(space.sample(calRnd));
+                err.printf("wrcor: objective %s: calibrating %s on %d architectures of the space%n", objectiveVote.label(), soft.label, calibration);
+                Progress calProgress = new Progress(err, "calibration", calibration, !a.has("--quiet"));
+                for (Arch c : calibrationSample) {
+                    scoring.score(c.toString(), proxies);
+                    calProgress.step();
+                }
+            }
             for (int r = 0; r < runs; r++) {
                 long runSeed = seed + r;
                 long t0 = System.nanoTime();
                 Progress progress = new Progress(err, "evaluations", n, !a.has("--quiet"));
-                Objective objective = new Objective() {
-                    @Override
-                    public Vote vote() {
-                        return objectiveVote;
-                    }
+                java.util.function.Function<Arch, double[]> members = arch -> objectiveVote.signed(scoring.score(arch.toString(), proxies).scores());
+                Objective objective = soft != null ? new io.wrcor.search.Calibrated(objectiveVote, soft, members, calibrationSample)
+                        : new Objective() {
+                            @Override
+                            public Vote vote() {
+                                return objectiveVote;
+                            }
 
-                    @Override
-                    public double[] signedScores(Arch arch) {
-                        return objectiveVote.signed(scoring.score(arch.toString(), proxies).scores());
-                    }
-                };
+                            @Override
+                            public double[] signedScores(Arch arch) {
+                                return members.apply(arch);
+                            }
+                        };
                 final int run = r;
-                Map<Arch, double[]> seen = new LinkedHashMap<>();
+                Map<Arch, double[]> seen = new LinkedHashMap<>(); // the members' signed scores
                 double[] bestSeen = {Double.NaN};
                 Arch running = search.run(space, objective, n, new SplittableRandom(runSeed), (step, arch, scores, bestSoFar) -> {
+                    double[] m = members.apply(arch);
                     seen.remove(arch);
-                    seen.put(arch, scores); // in order of last evaluation
-                    writeStep(traj, trajectory, run, step, arch, scores, bestSoFar, objectiveVote);
+                    seen.put(arch, m); // in order of last evaluation
+                    writeStep(traj, trajectory, run, step, arch, m, bestSoFar, objectiveVote);
                     progress.step(progressNote(gt, bestSoFar, arch, bestSeen));
                 });
-                Ranked byCopeland = copeland(seen);
-                Arch best = pick.equals("running") ? running : byCopeland.archs().getFirst();
+                Ranked ranked = ranked(seen, pickBy == null ? Vote.Rule.COPELAND : pickBy);
+                Arch best = pickBy == null ? running : ranked.archs().getFirst();
                 double secs = (System.nanoTime() - t0) / 1e9;
                 Map<String, Double> scores = scoring.score(best.toString(), report).scores();
                 lastFound = best.toString();
@@ -129,11 +156,13 @@ final class SearchCommand {
                     out.println("  accuracy   not in the ground-truth table");
                     for (double[] f : found) f[r] = Double.NaN;
                 }
-                out.println("  top five of the evaluated by Copeland score (pairwise-majority wins minus losses):");
+                Vote.Rule listed = pickBy == null ? Vote.Rule.COPELAND : pickBy;
+                out.println("  top five of the evaluated by " + (listed == Vote.Rule.COPELAND ? "Copeland score (pairwise-majority wins minus losses)"
+                        : listed.label + " of " + objectiveVote.membersLabel()) + ":");
                 json.append(", \"top5_copeland\": [");
-                for (int i = 0; i < Math.min(5, byCopeland.archs().size()); i++) {
-                    Arch c = byCopeland.archs().get(i);
-                    double cs = byCopeland.scores()[i];
+                for (int i = 0; i < Math.min(5, ranked.archs().size()); i++) {
+                    Arch c = ranked.archs().get(i);
+                    double cs = ranked.scores()[i];
                     int row = gt == null ? -1 : gt.find(c.toString());
                     String acc = row >= 0 ? String.format("  %s %.2f%%", gt.datasets().getFirst(), gt.accuracy(0, row)) : "";
                     out.printf("    %d. %+5.0f  %s%s%s%n", i + 1, cs, c, acc, c.equals(best) ? "  (found)" : "");
@@ -160,7 +189,7 @@ final class SearchCommand {
         out.printf("  every proxy of the found architecture:  bin/wrcor score%s --arch '%s'%s%n",
                 a.has("--space") ? " --space " + a.get("--space", "") : "", lastFound, a.has("--data") ? " --data " + a.get("--data", "") : "");
         if (!a.has("--out")) out.printf("  rerun reusing these scores:             bin/wrcor %s --out %s%n", String.join(" ", quoted(argv)), scoresFile);
-        if (pick.equals("running")) out.println("  the Copeland winner instead:            add --pick copeland (no new scoring with --out above)");
+        if (pickBy == null) out.println("  the Copeland winner instead:            add --pick copeland (no new scoring with --out above)");
         out.println("  more runs for mean and spread:          add --runs 5");
     }
 
@@ -218,15 +247,17 @@ final class SearchCommand {
      * comparisons.
      */
     static List<Arch> copelandOrder(Map<Arch, double[]> seen) {
-        return copeland(seen).archs();
+        return ranked(seen, Vote.Rule.COPELAND).archs();
     }
 
-    /** Architectures by Copeland score, highest first, with their scores in the same order. */
+    /** Architectures by a rule's combined score, highest first, with their scores in the same order. */
     record Ranked(List<Arch> archs, double[] scores) {}
 
-    private static Ranked copeland(Map<Arch, double[]> seen) {
+    /** The evaluated architectures ranked by {@code rule} over the members' signed scores; a tie goes to the one evaluated last. */
+    private static Ranked ranked(Map<Arch, double[]> seen, Vote.Rule rule) {
         List<Arch> archs = new ArrayList<>(seen.keySet());
-        double[] copeland = Vote.combine(Vote.Rule.COPELAND, seen.values().toArray(double[][]::new));
+        double[] copeland = Vote.combine(rule, seen.values().toArray(double[][]::new));
+        for (int i = 0; i < copeland.length; i++) if (Double.isNaN(copeland[i])) copeland[i] = Double.NEGATIVE_INFINITY; // a NaN never wins
         Integer[] idx = new Integer[archs.size()];
         for (int i = 0; i < idx.length; i++) idx[i] = i;
         java.util.Arrays.sort(idx, (x, y) -> copeland[x] != copeland[y] ? Double.compare(copeland[y], copeland[x]) : Integer.compare(y, x));

@@ -12,8 +12,13 @@ import io.wrcor.vote.Vote;
 public interface Objective {
     Vote vote();
 
-    /** The members' signed scores of an architecture (computed or from the cache). */
+    /** The members' signed scores of an architecture (computed or from the cache); {@link #width()} values. */
     double[] signedScores(Arch arch);
+
+    /** How many values {@link #signedScores} gives: the vote's members, or 1 for a calibrated soft ensemble. */
+    default int width() {
+        return vote().members().size();
+    }
 
     /** +1 when a beats b, -1 when b beats a, 0 when neither does. */
     default int compare(double[] a, double[] b) {

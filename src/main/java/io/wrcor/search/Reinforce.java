@@ -136,7 +136,7 @@ public final class Reinforce implements Search {
 
     @Override
     public Arch run(SearchSpace space, Objective objective, int n, RandomGenerator rnd, Listener listener) {
-        int m = objective.vote().members().size();
+        int m = objective.width();
         double[][] cal = new double[calibration][];
         for (int i = 0; i < calibration; i++) cal[i] = objective.signedScores(space.sample(rnd));
         double[] mean = new double[m], sd = new double[m], lowest = new double[m];

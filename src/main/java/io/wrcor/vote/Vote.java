@@ -13,8 +13,20 @@ import java.util.Map;
  * @param members proxies in the order given
  * @param signs   +1 or -1 per member
  */
-public record Vote(List<Proxy> members, int[] signs) {
+public record Vote(List<Proxy> members, int[] signs, String name, Rule rule) {
     public static final String PUBLISHED = "synflow,jacob_cor,wrcor";
+
+    public Vote(List<Proxy> members, int[] signs) {
+        this(members, signs, null, null);
+    }
+
+    /**
+     * Ensembles with a name, accepted wherever a vote or objective is: {@code published} (the
+     * paper's vote, ranked by its pairwise majority) and {@code recommended} (this engine's choice,
+     * see the README's ensemble study), each with the rule that combines it.
+     */
+    public static final Map<String, String> NAMED = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(Map.of(
+            "published", PUBLISHED + "@copeland")));
 
     /** How a vote turns into one score per architecture. */
     public enum Rule {
@@ -23,7 +35,12 @@ public record Vote(List<Proxy> members, int[] signs) {
         /** Mean of the members' z-scores. */
         SOFT_Z("soft-z"),
         /** Mean of the members' ranks. */
-        SOFT_RANK("soft-rank");
+        SOFT_RANK("soft-rank"),
+        /**
+         * AZ-NAS's non-linear rank aggregation: the sum over members of log(rank / N), rank 1 the
+         * lowest of N; one bad member pulls a candidate down more than a good one lifts it.
+         */
+        LOG_RANK("log-rank");
 
         public final String label;
 
@@ -33,12 +50,27 @@ public record Vote(List<Proxy> members, int[] signs) {
 
         public static Rule parse(String s) {
             for (Rule r : values()) if (r.label.equals(s.trim())) return r;
-            throw new IllegalArgumentException("unknown vote rule '" + s + "' (expected copeland, soft-z or soft-rank)");
+            throw new IllegalArgumentException("unknown vote rule '" + s + "' (expected copeland, soft-z, soft-rank or log-rank)");
         }
     }
 
-    /** {@code name[:+|:-],...}, e.g. {@code synflow,jacob_cor,wrcor} or {@code wrcor:+,params:-}. */
+    /**
+     * {@code name[:+|:-],...[@rule]}, e.g. {@code synflow,jacob_cor,wrcor}, {@code wrcor:+,params:-}
+     * or {@code naswot,synflow@log-rank}; or a {@link #NAMED} ensemble ({@code published},
+     * {@code recommended}).
+     */
     public static Vote parse(String spec) {
+        String named = NAMED.get(spec.strip());
+        if (named != null) {
+            Vote v = parse(named);
+            return new Vote(v.members, v.signs, spec.strip(), v.rule);
+        }
+        Rule rule = null;
+        int at = spec.indexOf('@');
+        if (at >= 0) {
+            rule = Rule.parse(spec.substring(at + 1));
+            spec = spec.substring(0, at);
+        }
         List<Proxy> members = new ArrayList<>();
         List<Integer> signs = new ArrayList<>();
         for (String item : spec.split(",")) {
@@ -65,10 +97,17 @@ public record Vote(List<Proxy> members, int[] signs) {
             members.add(p);
             signs.add(sign);
         }
-        return new Vote(List.copyOf(members), signs.stream().mapToInt(Integer::intValue).toArray());
+        return new Vote(List.copyOf(members), signs.stream().mapToInt(Integer::intValue).toArray(), null, rule);
     }
 
+    /** The name of a named ensemble, else its members (with signs and rule). */
     public String label() {
+        if (name != null) return name;
+        return membersLabel() + (rule == null ? "" : "@" + rule.label);
+    }
+
+    /** Its members with their signs, {@code a,b:-}. */
+    public String membersLabel() {
         List<String> parts = new ArrayList<>();
         for (int i = 0; i < members.size(); i++) parts.add(members.get(i).label + (signs[i] < 0 ? ":-" : ""));
         return String.join(",", parts);
@@ -115,13 +154,17 @@ public record Vote(List<Proxy> members, int[] signs) {
                         out[j] -= c;
                     }
             }
-            case SOFT_Z, SOFT_RANK -> {
+            case SOFT_Z, SOFT_RANK, LOG_RANK -> {
                 int m = n == 0 ? 0 : signed[0].length;
                 for (int k = 0; k < m; k++) {
                     double[] col = new double[n];
                     for (int i = 0; i < n; i++) col[i] = signed[i][k];
                     double[] t = rule == Rule.SOFT_Z ? zScores(col) : ranksKeepingNaN(col);
-                    for (int i = 0; i < n; i++) out[i] += t[i] / m;
+                    if (rule == Rule.LOG_RANK) {
+                        for (int i = 0; i < n; i++) out[i] += Math.log(t[i] / n);
+                    } else {
+                        for (int i = 0; i < n; i++) out[i] += t[i] / m;
+                    }
                 }
             }
         }
@@ -156,5 +199,16 @@ public record Vote(List<Proxy> members, int[] signs) {
     @Override
     public String toString() {
         return label();
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof Vote v && members.equals(v.members) && java.util.Arrays.equals(signs, v.signs) && java.util.Objects.equals(name, v.name)
+                && rule == v.rule;
+    }
+
+    @Override
+    public int hashCode() {
+        return java.util.Objects.hash(members, java.util.Arrays.hashCode(signs), name, rule);
     }
 }

@@ -70,6 +70,40 @@ class StudyCliTest {
         assertEquals(2.0, Json.parseObject(lines.getLast()).get("run"));
     }
 
+    /** correlate --arch-file studies exactly the listed architectures; a vote with its own rule is ranked by it alone. */
+    @Test
+    void correlateStudiesAnArchitectureFileAndANamedRule() throws IOException {
+        Path list = tmp.resolve("archs.txt");
+        Files.writeString(list, "# five cells\n|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|\n"
+                + "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_3x3~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|\n\n"
+                + "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|\n|skip_connect~0|+|nor_conv_1x1~0|nor_conv_1x1~1|+|none~0|none~1|nor_conv_3x3~2|\n"
+                + "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|\n");
+        Path out = tmp.resolve("scores.jsonl");
+        CliTest.Run r = run(args("correlate", "--arch-file", list.toString(), "--proxies", "naswot,params", "--votes", "naswot,params@log-rank",
+                "--out", out.toString()));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().startsWith("5 nb201 architectures (from " + list), r.out());
+        assertTrue(r.out().contains("vote(naswot,params@log-rank) log-rank"), r.out());
+        assertTrue(!r.out().contains(") copeland") && !r.out().contains(") soft-z"), "only the vote's own rule: " + r.out());
+        assertEquals(5, Files.readAllLines(out).size());
+        Files.writeString(tmp.resolve("bad.txt"), "|nor_conv_3x3~0|+|bogus~0|none~1|+|none~0|none~1|none~2|\n");
+        assertBadInput(run(args("correlate", "--arch-file", tmp.resolve("bad.txt").toString())), "line 1");
+        assertBadInput(run(args("correlate", "--arch-file", list.toString(), "--sample", "5")), "not several");
+    }
+
+    /** A soft objective is calibrated once (the same sample for every run) and a rule can pick from everything evaluated. */
+    @Test
+    void searchWithALogRankObjectiveAndPick() throws IOException {
+        Path out = tmp.resolve("scores.jsonl");
+        CliTest.Run r = run(args("search", "--algo", "random", "--n", "6", "--objective", "naswot,params@log-rank", "--calibration", "5",
+                "--pick", "log-rank", "--runs", "2", "--out", out.toString()));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("calibrating log-rank on 5 architectures"), r.err());
+        assertTrue(r.out().contains("picked as  the best of all evaluated architectures by log-rank of naswot,params"), r.out());
+        assertTrue(r.out().contains("top five of the evaluated by log-rank of naswot,params"), r.out());
+        assertBadInput(run(args("search", "--n", "3", "--objective", "naswot", "--pick", "best")), "--pick");
+    }
+
     @Test
     void copelandWinnerBeatsACondorcetCycle() {
         java.util.Map<io.wrcor.space.Arch, double[]> seen = new java.util.LinkedHashMap<>();

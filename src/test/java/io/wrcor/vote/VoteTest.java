@@ -56,4 +56,35 @@ class VoteTest {
         double sd1 = Math.sqrt(2.0 / 3), sd2 = Math.sqrt(200.0 / 3);
         assertEquals(((1 - 2) / sd1 + (10 - 20) / sd2) / 2, z[0], 1e-12);
     }
+
+    /** AZ-NAS's aggregation: sum over members of log(rank / N), rank 1 the lowest. */
+    @Test
+    void logRankSumsTheLogsOfTheRankFractions() {
+        double[][] signed = {{1, 10}, {2, 30}, {3, 20}};
+        double[] v = Vote.combine(Vote.Rule.LOG_RANK, signed);
+        assertEquals(Math.log(1 / 3.0) + Math.log(1 / 3.0), v[0], 1e-12);
+        assertEquals(Math.log(2 / 3.0) + Math.log(3 / 3.0), v[1], 1e-12);
+        assertEquals(Math.log(3 / 3.0) + Math.log(2 / 3.0), v[2], 1e-12);
+        // one bad member pulls harder than a good one lifts: (2, 2) beats (1, 3) by log-rank, ties it by mean rank
+        double[][] t = {{2, 2}, {1, 3}, {3, 1}};
+        double[] lr = Vote.combine(Vote.Rule.LOG_RANK, t), sr = Vote.combine(Vote.Rule.SOFT_RANK, t);
+        assertTrue(lr[0] > lr[1] && lr[0] > lr[2]);
+        assertEquals(sr[0], sr[1], 1e-12);
+    }
+
+    @Test
+    void aVoteMayNameItsRuleAndNamedEnsemblesResolve() {
+        Vote v = Vote.parse("naswot,params:-@log-rank");
+        assertEquals(Vote.Rule.LOG_RANK, v.rule());
+        assertEquals(List.of(Proxy.NASWOT, Proxy.PARAMS), v.members());
+        assertEquals("naswot,params:-@log-rank", v.label());
+        assertEquals("naswot,params:-", v.membersLabel());
+        Vote published = Vote.parse("published");
+        assertEquals(Vote.parse(Vote.PUBLISHED).members(), published.members());
+        assertEquals("published", published.label());
+        assertEquals(Vote.Rule.COPELAND, published.rule());
+        for (String name : Vote.NAMED.keySet()) assertEquals(name, Vote.parse(name).label());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Vote.parse("naswot@best"));
+        assertTrue(e.getMessage().contains("best"), e.getMessage());
+    }
 }
