@@ -86,10 +86,8 @@ final class SearchCommand {
             gt = a.has("--no-gt") ? null : groundTruthOrNull(a.get("--gt", null), space, err);
             found = new double[gt == null ? 0 : gt.datasets().size()][runs];
             // a soft objective is calibrated on one sample of the space, the same for every run (scored once, cached)
-            List<Arch> calibrationSample = new ArrayList<>();
+            List<Arch> calibrationSample = soft == null ? List.of() : io.wrcor.search.Calibrated.referenceSample(space, seed, calibration);
             if (soft != null) {
-                SplittableRandom calRnd = new SplittableRandom(seed ^ 0x5EEDCA11L);
-                for (int i = 0; i < calibration; i++) calibrationSample.add(space.sample(calRnd));
                 err.printf("wrcor: objective %s: calibrating %s on %d architectures of the space%n", objectiveVote.label(), soft.label, calibration);
                 Progress calProgress = new Progress(err, "calibration", calibration, !a.has("--quiet"));
                 for (Arch c : calibrationSample) {

@@ -54,6 +54,14 @@ public final class Calibrated implements Objective {
         }
     }
 
+    /** The reference sample the searches calibrate on: {@code n} draws of the space from the seed (the same for every run of a seed). */
+    public static List<Arch> referenceSample(io.wrcor.space.SearchSpace space, long seed, int n) {
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(seed ^ 0x5EEDCA11L);
+        List<Arch> out = new java.util.ArrayList<>();
+        for (int i = 0; i < n; i++) out.add(space.sample(rnd));
+        return out;
+    }
+
     @Override
     public Vote vote() {
         return vote;

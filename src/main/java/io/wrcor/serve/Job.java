@@ -305,28 +305,38 @@ final class Job {
     /** The search, one evaluation at a time through the scheduler (each waits for the one before); a row per step. */
     private String search(Scheduler scheduler) {
         Vote vote = spec.objective();
-        Objective objective = new Objective() {
-            @Override
-            public Vote vote() {
-                return vote;
-            }
-
-            @Override
-            public double[] signedScores(Arch arch) {
-                String a = arch.toString();
-                ResultsFile.Row known = store.cached(a, spec.proxies());
-                if (known == null) {
-                    RuntimeException[] failure = new RuntimeException[1];
-                    runAll(scheduler, List.of(new ArchWork(arch, failure, false)), failure);
-                    known = store.cached(a, spec.proxies());
-                } else {
-                    synchronized (lock) {
-                        reused++;
-                    }
+        java.util.function.Function<Arch, double[]> members = arch -> {
+            String a = arch.toString();
+            ResultsFile.Row known = store.cached(a, spec.proxies());
+            if (known == null) {
+                RuntimeException[] failure = new RuntimeException[1];
+                runAll(scheduler, List.of(new ArchWork(arch, failure, false)), failure);
+                known = store.cached(a, spec.proxies());
+            } else {
+                synchronized (lock) {
+                    reused++;
                 }
-                return vote.signed(known.scores());
             }
+            return vote.signed(known.scores());
         };
+        Objective objective;
+        if (vote.rule() != null && vote.rule() != Vote.Rule.COPELAND) {
+            // a soft ensemble: calibrated on the same reference sample as the CLI's search
+            List<Arch> reference = io.wrcor.search.Calibrated.referenceSample(spec.settings().space(), spec.settings().seed(), 100);
+            objective = new io.wrcor.search.Calibrated(vote, vote.rule(), members, reference);
+        } else {
+            objective = new Objective() {
+                @Override
+                public Vote vote() {
+                    return vote;
+                }
+
+                @Override
+                public double[] signedScores(Arch arch) {
+                    return members.apply(arch);
+                }
+            };
+        }
         Arch best = spec.search().run(spec.settings().space(), objective, spec.evaluations(), new SplittableRandom(spec.settings().seed()),
                 (step, arch, scores, bestSoFar) -> {
                     String row = "{\"step\": " + step + ", \"arch\": " + Json.quote(arch.toString()) + ", \"scores\": "

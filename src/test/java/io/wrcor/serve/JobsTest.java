@@ -203,6 +203,19 @@ class JobsTest {
         }
     }
 
+    /** A soft-ensemble objective is calibrated as on the command line: the search's best is the maximum of the calibrated objective. */
+    @Test
+    @SuppressWarnings("unchecked")
+    void aSearchJobWithALogRankObjective() throws Exception {
+        try (Server s = new Server(cpu, Server.Options.loopback(tmp.resolve("search-soft")))) {
+            String id = (String) job(s, "{\"kind\": \"search\", \"algo\": \"random\", \"n\": 4, \"objective\": \"naswot,params@log-rank\", " + SMALL + "}").get("id");
+            Map<String, Object> st = await(s, id, "done", "failed");
+            assertEquals("done", st.get("state"), st.toString());
+            assertEquals(4, rows(call(s, "GET", "/v1/jobs/" + id + "/results", null).text()).size());
+            assertTrue(((Number) st.get("computed")).intValue() >= 100, "the 100 reference architectures were scored: " + st);
+        }
+    }
+
     @Test
     @SuppressWarnings("unchecked")
     void aCorrelateJobGivesRankCorrelationsAgainstTheServersAccuracyTable() throws Exception {
