@@ -161,7 +161,8 @@ public final class Engine implements AutoCloseable {
         }
         for (var node : graph.nodes()) perSample += node.sampleSize();
         long synflow = 2 * 8 * perSample; // one float64 sample, values and gradients
-        return (long) (1.2 * Math.max(forwardPeak, backwardPeak)) + synflow;
+        long meco = needs.contains(Proxy.Need.MECO_PASS) ? 4 * perSample : 0; // one float32 sample's values
+        return (long) (1.2 * Math.max(forwardPeak, backwardPeak)) + synflow + meco;
     }
 
     /** The replayed peak of one backward pass over the nodes it computes; held: the kept values' bytes if it holds them all, else -1. */

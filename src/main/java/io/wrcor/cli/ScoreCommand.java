@@ -23,16 +23,17 @@ final class ScoreCommand {
         Set<String> withValue = new HashSet<>(Scoring.OPTIONS);
         withValue.addAll(Set.of("--arch", "--arch-file", "--sample", "--proxies"));
         Args a = new Args(argv, 1, withValue, Set.of("--quiet", "--print-stored"));
-        List<Proxy> proxies = a.has("--proxies") ? Proxy.parseList(a.get("--proxies", "")) : List.of(Proxy.values());
-        List<String> labels = proxies.stream().map(p -> p.label).toList();
+        List<Proxy> given = a.has("--proxies") ? Proxy.parseList(a.get("--proxies", "")) : null; // null: every proxy the space computes
         boolean csv = ResultsFile.formatOf(a.get("--format", null), a.has("--out") ? Path.of(a.get("--out", "")) : null)
                 == ResultsFile.Format.CSV;
-        try (Scoring scoring = new Scoring(a, proxies, err)) {
-            List<String> given = architectures(a, scoring.space(), scoring.folderArch(), a.getLong("--seed", 0));
-            if (given.isEmpty()) throw new UsageException("no architectures: give --arch, --arch-file, --sample or --weights");
-            List<String> archs = List.copyOf(new LinkedHashSet<>(given));
-            if (archs.size() < given.size()) {
-                err.printf("wrcor: %d architectures given, %d distinct; each is scored and printed once%n", given.size(), archs.size());
+        try (Scoring scoring = new Scoring(a, given, err)) {
+            List<Proxy> proxies = scoring.columns();
+            List<String> labels = proxies.stream().map(p -> p.label).toList();
+            List<String> listed = architectures(a, scoring.space(), scoring.folderArch(), a.getLong("--seed", 0));
+            if (listed.isEmpty()) throw new UsageException("no architectures: give --arch, --arch-file, --sample or --weights");
+            List<String> archs = List.copyOf(new LinkedHashSet<>(listed));
+            if (archs.size() < listed.size()) {
+                err.printf("wrcor: %d architectures given, %d distinct; each is scored and printed once%n", listed.size(), archs.size());
             }
             if (csv) out.println(ResultsFile.csvHeader(labels));
             boolean printStored = a.has("--print-stored");

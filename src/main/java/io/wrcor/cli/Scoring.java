@@ -45,6 +45,7 @@ final class Scoring implements AutoCloseable {
     private final Engine engine;
     private final Integer inFlightOption; // --in-flight K, or null: the backend's default, worked out when first needed
     private final NetSize network;
+    private final List<Proxy> columns; // the proxies asked for, or (none given) every proxy the space computes
     private io.wrcor.InFlight lanes; // made on first use when --in-flight K > 1
     private ResultsFile results;
     private final Map<String, ResultsFile.Row> memory = new HashMap<>();
@@ -54,12 +55,22 @@ final class Scoring implements AutoCloseable {
         this(a, csvColumns, a.has("--out") ? Path.of(a.get("--out", "")) : null, err);
     }
 
-    /** As above, with the results file {@code out} (null: keep scores in memory only). */
+    /** The proxies given to the constructor, or every proxy the space computes when none were. */
+    List<Proxy> columns() {
+        return columns;
+    }
+
+    /** As above, with the results file {@code out} (null: keep scores in memory only); {@code csvColumns} null: every proxy the space computes. */
     Scoring(Args a, List<Proxy> csvColumns, Path out, java.io.PrintStream err) {
         try {
             seed = a.getLong("--seed", 0);
             folder = a.has("--weights") ? TensorFolder.load(Path.of(a.get("--weights", "")), arena) : null;
             space = spaceOf(a, folder);
+            columns = csvColumns != null ? csvColumns : space.proxies();
+            for (Proxy p : columns) {
+                if (!space.supports(p)) throw new UsageException(p.label + " is not defined for the " + space.name() + " space yet (proxies there: "
+                        + String.join(",", space.proxies().stream().map(q -> q.label).toList()) + ")");
+            }
             NetSize dflt = folder != null ? Engine.sizeOf(folder) : space.defaultSize();
             String data = a.get("--data", null);
             network = new NetSize(a.getInt("--channels", dflt.channels(), 1, 4096), a.getInt("--cells", dflt.cells(), 1, 64),
@@ -77,7 +88,7 @@ final class Scoring implements AutoCloseable {
             run = new RunKey(space.name(), network.key(),
                     folder != null ? "folder:" + folder.digest() : RunKey.initWeights(seed), RunKey.input(batch), RunKey.PRECISION).text();
             results = out == null ? null
-                    : new ResultsFile(out, ResultsFile.formatOf(a.get("--format", null), out), csvColumns.stream().map(p -> p.label).toList(), run);
+                    : new ResultsFile(out, ResultsFile.formatOf(a.get("--format", null), out), columns.stream().map(p -> p.label).toList(), run);
             if (results != null && results.otherSettings() > 0) {
                 err.printf("wrcor: %s holds %d rows scored with other settings (network, weights, data or batch); they are kept, not reused%n",
                         out, results.otherSettings());

@@ -8,7 +8,11 @@ import java.util.List;
  * A network as a list of nodes in topological order (every input id is smaller than the node's id),
  * with the response sites that WRCor and its relatives read, as the space's builder declares them.
  */
-public record Graph(List<Node> nodes, int input, int logits, List<Site> sites) {
+public record Graph(List<Node> nodes, int input, int logits, List<Site> sites, List<Integer> moduleOutputs) {
+
+    public Graph(List<Node> nodes, int input, int logits, List<Site> sites) {
+        this(nodes, input, logits, sites, List.of());
+    }
 
     /**
      * A response site: a place in the network where the correlation proxies hook, with the weight
@@ -30,6 +34,17 @@ public record Graph(List<Node> nodes, int input, int logits, List<Site> sites) {
         return nodes.get(id);
     }
 
+    /**
+     * The values the published MeCo code's forward hooks see, one entry per hooked module of the
+     * reference model (a node output by a module and its wrappers appears once for each); empty
+     * when the space does not declare them. Modules whose first sample reshapes to one column (the
+     * pooled features, the logits) are left out: their correlation matrix is all NaN, zeroed, and
+     * adds nothing.
+     */
+    public List<Integer> moduleOutputs() {
+        return moduleOutputs;
+    }
+
     public int size() {
         return nodes.size();
     }
@@ -38,6 +53,7 @@ public record Graph(List<Node> nodes, int input, int logits, List<Site> sites) {
     public static final class Builder {
         private final List<Node> nodes = new ArrayList<>();
         private final List<Site> sites = new ArrayList<>();
+        private final List<Integer> moduleOutputs = new ArrayList<>();
 
         public int add(Op op, int[] shape, int... inputs) {
             for (int in : inputs) {
@@ -59,8 +75,15 @@ public record Graph(List<Node> nodes, int input, int logits, List<Site> sites) {
             sites.add(s);
         }
 
+        /** {@code times} modules of the reference model output node {@code id} (see {@link Graph#moduleOutputs}). */
+        public void moduleOutput(int id, int times) {
+            if (id < 0 || id >= nodes.size()) throw new IllegalArgumentException("node " + id + " does not exist");
+            for (int i = 0; i < times; i++) moduleOutputs.add(id);
+        }
+
         public Graph build(int input, int logits) {
-            return new Graph(Collections.unmodifiableList(new ArrayList<>(nodes)), input, logits, Collections.unmodifiableList(new ArrayList<>(sites)));
+            return new Graph(Collections.unmodifiableList(new ArrayList<>(nodes)), input, logits, Collections.unmodifiableList(new ArrayList<>(sites)),
+                    List.copyOf(moduleOutputs));
         }
     }
 }

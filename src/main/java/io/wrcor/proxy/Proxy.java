@@ -25,7 +25,14 @@ public enum Proxy {
     SNIP("snip"),
     GRAD_NORM("grad_norm"),
     PARAMS("params"),
-    FLOPS("flops");
+    FLOPS("flops"),
+    /**
+     * MeCo (Jiang et al., NeurIPS 2023) as its authors' NAS-Bench-201 code computes it: one image
+     * through the network (training-mode BN over that image), and for the output of every module
+     * of their model, the smallest eigenvalue of the correlation matrix of its channels over the
+     * spatial positions (NaN entries zeroed), summed.
+     */
+    MECO("meco");
 
     /** What the passes over one architecture must produce. */
     public enum Need {
@@ -38,7 +45,9 @@ public enum Proxy {
         /** Backward pass of the summed logits to the input. */
         INPUT_JACOBIAN,
         /** synflow's own float64 pass over the BN-free network. */
-        SYNFLOW_PASS
+        SYNFLOW_PASS,
+        /** meco's own forward pass of the batch's first image. */
+        MECO_PASS
     }
 
     private enum Sites { ACTIVATIONS, GRADIENTS, ALL }
@@ -102,6 +111,7 @@ public enum Proxy {
             case NASWOT -> EnumSet.of(Need.FORWARD);
             case JACOB_COR -> EnumSet.of(Need.FORWARD, Need.INPUT_JACOBIAN);
             case SYNFLOW -> EnumSet.of(Need.SYNFLOW_PASS);
+            case MECO -> EnumSet.of(Need.MECO_PASS);
             case SNIP, GRAD_NORM -> EnumSet.of(Need.FORWARD, Need.CE_BACKWARD, Need.CE_WEIGHT_GRADS);
             default -> EnumSet.noneOf(Need.class);
         };

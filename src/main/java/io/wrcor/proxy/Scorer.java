@@ -125,6 +125,7 @@ public final class Scorer {
                 scores.put(Proxy.JACOB_COR, jacobCor(correlate(g.node(graph.input())), b));
             }
             if (needs.contains(Proxy.Need.SYNFLOW_PASS)) scores.put(Proxy.SYNFLOW, synflow(synflowGraph, weights, batch));
+            if (needs.contains(Proxy.Need.MECO_PASS)) scores.put(Proxy.MECO, meco(graph, weights, batch));
 
             double[][] k = correlator.kernels();
             for (int i = 0; i < nc; i++) {
@@ -222,6 +223,78 @@ public final class Scorer {
             for (Tensor t : abs.all().values()) t.dropDevice(); // their memory goes with this arena
             return s;
         }
+    }
+
+    /**
+     * meco: the batch's first image alone through the training-mode network; for each module output
+     * the published code hooks ({@link Graph#moduleOutputs}, a node once per module), the smallest
+     * eigenvalue of the channels' correlation matrix over the spatial positions, summed.
+     */
+    private double meco(Graph g, Weights weights, Batch batch) {
+        if (g.moduleOutputs().isEmpty()) {
+            throw new IllegalArgumentException("meco is not defined for this space yet (its reference model's module outputs are not declared)");
+        }
+        Map<Integer, Integer> times = new HashMap<>();
+        for (int node : g.moduleOutputs()) times.merge(node, 1, Integer::sum);
+        Set<Response> wanted = new HashSet<>();
+        for (int node : times.keySet()) wanted.add(Response.activation(node));
+        Tensor in = batch.input();
+        Tensor first = pool.take(DType.F32, 1, in.dim(1), in.dim(2), in.dim(3));
+        long n = first.numel();
+        for (long i = 0; i < n; i++) first.set(i, in.get(i));
+        double[] sum = {0};
+        Executor ex = new Executor(backend, pool, g, weights, DType.F32);
+        ex.forward(first, wanted, (r, t) -> {
+            double v = t == null ? 0 : minEigenvalueOfChannelCorrelation(t);
+            if (Double.isFinite(v)) sum[0] += times.get(r.node()) * v;
+        }, Executor.Keep.FOR_BACKWARD);
+        return sum[0];
+    }
+
+    /**
+     * The smallest eigenvalue of the C x C correlation matrix (torch.corrcoef: clipped to [-1, 1]) of
+     * a [1, C, H, W] value's channels over its H W positions, a constant channel's row and column
+     * (NaN there) zeroed.
+     */
+    static double minEigenvalueOfChannelCorrelation(Tensor t) {
+        int c = t.dim(1);
+        long hw = t.numel() / c;
+        double[][] centred = new double[c][];
+        double[] norm = new double[c];
+        for (int i = 0; i < c; i++) {
+            double[] row = new double[(int) hw];
+            double mean = 0;
+            for (int k = 0; k < hw; k++) {
+                row[k] = t.get(i * hw + k);
+                mean += row[k];
+            }
+            mean /= hw;
+            double ss = 0;
+            for (int k = 0; k < hw; k++) {
+                row[k] -= mean;
+                ss += row[k] * row[k];
+            }
+            centred[i] = row;
+            norm[i] = Math.sqrt(ss);
+        }
+        double[] r = new double[c * c];
+        for (int i = 0; i < c; i++) {
+            for (int j = i; j < c; j++) {
+                double v;
+                if (norm[i] == 0 || norm[j] == 0) {
+                    v = 0;
+                } else {
+                    double dot = 0;
+                    double[] a = centred[i], b = centred[j];
+                    for (int k = 0; k < a.length; k++) dot += a[k] * b[k];
+                    v = Math.max(-1, Math.min(1, dot / (norm[i] * norm[j])));
+                }
+                r[i * c + j] = r[j * c + i] = v;
+            }
+        }
+        double min = Double.POSITIVE_INFINITY;
+        for (double e : LinAlg.symmetricEigenvalues(r, c)) min = Math.min(min, e);
+        return min;
     }
 
     /** Trainable parameters: conv and linear weights, linear bias, BN gamma and beta. */

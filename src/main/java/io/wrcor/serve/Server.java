@@ -456,6 +456,10 @@ public final class Server implements AutoCloseable {
         }
     }
 
+    private static void supported(SearchSpace space, List<Proxy> proxies) {
+        for (Proxy p : proxies) if (!space.supports(p)) throw new HttpError(400, "proxies: " + p.label + " is not defined for the " + space.name() + " space yet");
+    }
+
     private static List<Arch> archsOf(Map<String, Object> req, SearchSpace space, int max) {
         Object archsValue = req.get("archs");
         if (!(archsValue instanceof List<?> archList)) throw new HttpError(400, "archs: expected a list of architecture strings");
@@ -541,6 +545,7 @@ public final class Server implements AutoCloseable {
         SearchSpace space = spaceOf(req);
         List<Arch> archs = archsOf(req, space, limits.maxArchs());
         List<Proxy> proxies = proxiesOf(req, "wrcor");
+        supported(space, proxies);
         Settings settings = settingsOf(req, space);
         for (Arch a : archs) checkMemory(space.build(a, settings.net(), true), a, settings.batchSize(), proxies);
         if (waiting.incrementAndGet() > limits.maxQueue()) {
@@ -659,6 +664,7 @@ public final class Server implements AutoCloseable {
         switch (kind) {
             case "score" -> {
                 List<Proxy> proxies = proxiesOf(req, "wrcor");
+                supported(space, proxies);
                 List<Arch> archs;
                 if (req.containsKey("archs") == req.containsKey("sample")) throw new HttpError(400, "a score job needs archs (a list) or sample (a count), not both");
                 Settings settings = settingsOf(req, space);
@@ -676,6 +682,7 @@ public final class Server implements AutoCloseable {
             }
             case "correlate" -> {
                 List<Proxy> proxies = proxiesOf(req, "wrcor,naswot,synflow,jacob_cor,params,flops");
+                supported(space, proxies);
                 Settings settings = settingsOf(req, space);
                 io.wrcor.eval.GroundTruth gt = groundTruthOf(req, space, true);
                 boolean all = req.get("all") instanceof Boolean b ? b : false;
@@ -708,6 +715,7 @@ public final class Server implements AutoCloseable {
                 int n = integer(req, "n", space.publishedEvaluations(), 1, limits.maxJobArchs());
                 Settings settings = settingsOf(req, space);
                 io.wrcor.eval.GroundTruth gt = groundTruthOf(req, space, false);
+                supported(space, objective.members());
                 checkSome(List.of(), settings, objective.members());
                 return new Job.Spec(kind, settings, objective.members(), List.of(), gt, 0, search, algo, objective, n);
             }

@@ -51,6 +51,19 @@ public interface SearchSpace {
     /** The network size a weights folder's {@code meta} describes, {@code dflt} for what it does not say. */
     NetSize sizeOf(Map<String, Object> meta, NetSize dflt);
 
+    /**
+     * Whether this space computes {@code p}: meco needs the module outputs of its authors'
+     * reference model, declared so far for NAS-Bench-201 only.
+     */
+    default boolean supports(io.wrcor.proxy.Proxy p) {
+        return true;
+    }
+
+    /** The proxies this space computes, in their declared order. */
+    default java.util.List<io.wrcor.proxy.Proxy> proxies() {
+        return java.util.Arrays.stream(io.wrcor.proxy.Proxy.values()).filter(this::supports).toList();
+    }
+
     /** Something a user should know about scoring this architecture (printed once per architecture), or null. */
     /** What the search reports about a found architecture besides its scores (e.g. its input resolution), or null. */
     default String details(Arch arch) {

@@ -122,4 +122,10 @@ public final class Mbv2Space implements SearchSpace {
         return new GroundTruthFormat(null, List.of("structure", "resolution"), List.of("top1"), List.of("imagenet-top1"), 0,
                 values -> values.get(0) + "@" + values.get(1));
     }
+
+    /** meco's module outputs are declared for NAS-Bench-201 only so far. */
+    @Override
+    public boolean supports(io.wrcor.proxy.Proxy p) {
+        return p != io.wrcor.proxy.Proxy.MECO;
+    }
 }

@@ -195,4 +195,10 @@ public final class Nb101Space implements SearchSpace {
         return new GroundTruthFormat("nb101-val-accuracy-500.csv", List.of("pruned_matrix", "pruned_ops"), List.of("val_accuracy_108ep"),
                 List.of("cifar10-val"), 0, values -> values.get(0) + " " + values.get(1));
     }
+
+    /** meco's module outputs are declared for NAS-Bench-201 only so far. */
+    @Override
+    public boolean supports(io.wrcor.proxy.Proxy p) {
+        return p != io.wrcor.proxy.Proxy.MECO;
+    }
 }

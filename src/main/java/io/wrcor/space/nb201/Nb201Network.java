@@ -10,6 +10,14 @@ import java.util.List;
  * block to 2C, N cells, a block to 4C, N cells, then BN -> ReLU ("lastact"), global average pool
  * and a linear classifier. Node parameter names are those of the reference model's state_dict.
  *
+ * <p>The module outputs meco reads ({@link Graph#moduleOutputs}) are those of the MeCo authors'
+ * NAS-Bench-201 model (HamsterMimi/MeCo, correlation/foresight/models/nasbench2.py at 0d830dd): the
+ * same network (its cell convs carry a bias and its cell BNs no affine parameters, which the BN
+ * after each conv makes no difference to) with this module tree: stem (Sequential: conv, BN),
+ * cells (an edge's ReLUConvBN: unit, Sequential, ReLU, conv, BN; POOLING and its AvgPool2d; Identity;
+ * Zero), each stack a Sequential of cells, reductions (conv_a, conv_b, a Sequential of AvgPool2d and
+ * conv), lastact (Sequential: BN, in-place ReLU), pooling, classifier.
+ *
  * @param channels   C (16 in the benchmark)
  * @param cells      N, cells per stage (5 in the benchmark)
  * @param classes    classifier outputs
@@ -44,6 +52,10 @@ public record Nb201Network(int channels, int cells, int classes, int imageSize) 
         int x = b.add(new Op.Input(), new int[]{3, imageSize, imageSize});
         int input = x;
         x = ctx.convBn(x, "stem.0", "stem.1", 3, channels, 3, 1, 1);
+        if (batchNorm) {
+            b.moduleOutput(x - 1, 1); // stem's conv
+            b.moduleOutput(x, 3); // its BN, and the stem and its Sequential that end with it
+        }
         int c = channels;
         int block = 0;
         for (int stage = 0; stage < 3; stage++) {
@@ -51,11 +63,17 @@ public record Nb201Network(int channels, int cells, int classes, int imageSize) 
                 x = ctx.reductionBlock(x, block++, c, 2 * c);
                 c *= 2;
             }
-            for (int i = 0; i < cells; i++) x = ctx.cell(x, block++, arch, c);
+            for (int i = 0; i < cells; i++) {
+                x = ctx.cell(x, block++, arch, c);
+                if (batchNorm) b.moduleOutput(x, i == cells - 1 ? 2 : 1); // the cell; the last one's stack (a Sequential) too
+            }
         }
         int lastBn = ctx.bn(x, "lastact.0", c);
         int lastRelu = b.add(new Op.Relu(), b.shape(lastBn), lastBn);
         if (batchNorm) {
+            b.moduleOutput(lastBn, 1); // lastact's BN (its hook runs before the in-place ReLU)
+            b.moduleOutput(lastRelu, 2); // the ReLU, and lastact
+
             // lastact: the in-place ReLU makes the published hook see y = ReLU(BN(h)); the paper's reading takes h
             b.site(new Graph.Site(blocks(), List.of(Response.activation(lastRelu)), List.of(Response.gradInput(lastRelu)),
                     List.of(Response.activation(lastBn)), List.of(Response.gradInput(lastRelu))));
@@ -87,6 +105,10 @@ public record Nb201Network(int channels, int cells, int classes, int imageSize) 
             int relu = b.add(new Op.Relu(), b.shape(x), x);
             int out = convBn(relu, prefix + ".op.1", prefix + ".op.2", cin, cout, k, stride, (k - 1) / 2);
             if (batchNorm) {
+                b.moduleOutput(relu, 1);
+                b.moduleOutput(out - 1, 1); // the conv
+                b.moduleOutput(out, 3); // the BN, the unit's Sequential and the unit
+
                 Response in = Response.activation(x), dx = Response.gradInput(relu), dconv = Response.gradOutput(relu + 1);
                 b.site(new Graph.Site(block, List.of(in, in), List.of(dx, dconv), List.of(in), List.of(dx)));
             }
@@ -104,11 +126,18 @@ public record Nb201Network(int channels, int cells, int classes, int imageSize) 
                     String prefix = "cells." + block + ".layers." + j;
                     int in = nodes[src];
                     terms[src] = switch (arch.op(j)) {
-                        case NONE -> b.add(new Op.Zero(), shape, in);
-                        case SKIP_CONNECT -> in;
+                        case NONE -> b.add(new Op.Zero(), shape, in); // its zeros add nothing to meco
+                        case SKIP_CONNECT -> {
+                            if (batchNorm) b.moduleOutput(in, 1); // the Identity module returns its input
+                            yield in;
+                        }
                         case NOR_CONV_1X1 -> reluConvBn(in, block, prefix, c, c, 1, 1);
                         case NOR_CONV_3X3 -> reluConvBn(in, block, prefix, c, c, 3, 1);
-                        case AVG_POOL_3X3 -> b.add(new Op.AvgPool(3, 1, 1, false), shape, in);
+                        case AVG_POOL_3X3 -> {
+                            int pool = b.add(new Op.AvgPool(3, 1, 1, false), shape, in);
+                            if (batchNorm) b.moduleOutput(pool, 2); // POOLING and its AvgPool2d
+                            yield pool;
+                        }
                     };
                 }
                 nodes[target] = target == 1 ? terms[0] : b.add(new Op.Add(), shape, terms);
@@ -124,7 +153,13 @@ public record Nb201Network(int channels, int cells, int classes, int imageSize) 
             int[] s = b.shape(x);
             int pooled = b.add(new Op.AvgPool(2, 2, 0, true), new int[]{cin, s[1] / 2, s[2] / 2}, x);
             int shortcut = b.add(new Op.Conv(p + ".downsample.1", cin, cout, 1, 1, 0), new int[]{cout, s[1] / 2, s[2] / 2}, pooled);
-            return b.add(new Op.Add(), b.shape(bb), shortcut, bb);
+            int out = b.add(new Op.Add(), b.shape(bb), shortcut, bb);
+            if (batchNorm) {
+                b.moduleOutput(pooled, 1);
+                b.moduleOutput(shortcut, 2); // the conv and its Sequential
+                b.moduleOutput(out, 1);
+            }
+            return out;
         }
     }
 }

@@ -1,0 +1,53 @@
+package io.wrcor.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.wrcor.Fixtures;
+import io.wrcor.util.Json;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.api.Test;
+
+/**
+ * meco against values pinned from its authors' code (src/test/resources/meco-nb201-expected.json
+ * names the source and commit), on every NAS-Bench-201 fixture's weights and first image, on the
+ * fast CPU backend and the reference backend.
+ */
+class MecoTest {
+    @SuppressWarnings("unchecked")
+    static Map<String, Map<String, Object>> expected() throws IOException {
+        try (InputStream in = MecoTest.class.getResourceAsStream("/meco-nb201-expected.json")) {
+            return (Map<String, Map<String, Object>>) Json.parseObject(new String(in.readAllBytes(), StandardCharsets.UTF_8)).get("cases");
+        }
+    }
+
+    static java.util.stream.Stream<String[]> cases() throws IOException {
+        return expected().keySet().stream().sorted().flatMap(c -> java.util.stream.Stream.of(new String[]{c, "cpu"}, new String[]{c, "reference"}));
+    }
+
+    @ParameterizedTest(name = "{0} on {1}")
+    @MethodSource("cases")
+    void mecoMatchesTheAuthorsCode(String name, String backend) throws IOException {
+        Map<String, Object> want = expected().get(name);
+        CliTest.Run r = CliTest.run("score", "--weights", Fixtures.nb201(name).toString(), "--proxies", "meco", "--backend", backend, "--quiet");
+        assertEquals(0, r.code(), r.err());
+        double got = Json.toDouble(((Map<?, ?>) Json.parseObject(r.out().strip()).get("scores")).get("meco"));
+        double f32 = Json.toDouble(want.get("meco")), f64 = Json.toDouble(want.get("meco_float64"));
+        // as the fixtures' rule: within 1e-4 (relative, at least 1e-4 absolute) of the float32 reference or of its float64 recomputation
+        double tol = 1e-4 * Math.max(1, Math.abs(f64));
+        assertTrue(Math.abs(got - f32) <= tol || Math.abs(got - f64) <= tol,
+                name + " on " + backend + ": meco " + got + ", reference " + f32 + " (float64 " + f64 + ")");
+    }
+
+    @Test
+    void mecoIsRefusedWhereItsModuleOutputsAreNotDeclaredAndLeftOutOfTheDefaults() {
+        CliTest.assertBadInput(CliTest.run("score", "--space", "nb101", "--sample", "1", "--proxies", "meco"), "meco is not defined for the nb101 space");
+        CliTest.Run r = CliTest.run("score", "--space", "nb101", "--sample", "1", "--proxies", "params,flops", "--quiet");
+        assertEquals(0, r.code(), r.err());
+    }
+}
