@@ -239,9 +239,10 @@ public final class Scorer {
         Set<Response> wanted = new HashSet<>();
         for (int node : times.keySet()) wanted.add(Response.activation(node));
         Tensor in = batch.input();
+        if (in.dtype() != DType.F32) throw new IllegalArgumentException("meco: the input batch must be float32, got " + in.dtype());
         Tensor first = pool.take(DType.F32, 1, in.dim(1), in.dim(2), in.dim(3));
         long n = first.numel();
-        for (long i = 0; i < n; i++) first.set(i, in.get(i));
+        java.lang.foreign.MemorySegment.copy(in.read(), 0, first.data(), 0, n * Float.BYTES); // batch input is float32
         double[] sum = {0};
         Executor ex = new Executor(backend, pool, g, weights, DType.F32);
         ex.forward(first, wanted, (r, t) -> {
@@ -258,14 +259,17 @@ public final class Scorer {
      */
     static double minEigenvalueOfChannelCorrelation(Tensor t) {
         int c = t.dim(1);
-        long hw = t.numel() / c;
+        int hw = Math.toIntExact(t.numel() / c);
+        java.lang.foreign.MemorySegment seg = t.read(); // once, not per element (a device value is copied to the host here)
         double[][] centred = new double[c][];
         double[] norm = new double[c];
         for (int i = 0; i < c; i++) {
-            double[] row = new double[(int) hw];
+            double[] row = new double[hw];
             double mean = 0;
             for (int k = 0; k < hw; k++) {
-                row[k] = t.get(i * hw + k);
+                long at = (long) i * hw + k;
+                row[k] = t.dtype() == DType.F32 ? seg.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, at)
+                        : seg.getAtIndex(java.lang.foreign.ValueLayout.JAVA_DOUBLE, at);
                 mean += row[k];
             }
             mean /= hw;

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Test;
 /**
  * meco against values pinned from its authors' code (src/test/resources/meco-nb201-expected.json
  * names the source and commit), on every NAS-Bench-201 fixture's weights and first image, on the
- * fast CPU backend and the reference backend.
+ * fast CPU backend, the reference backend and OpenCL (PoCL in CI).
  */
 class MecoTest {
     @SuppressWarnings("unchecked")
@@ -27,13 +27,24 @@ class MecoTest {
     }
 
     static java.util.stream.Stream<String[]> cases() throws IOException {
-        return expected().keySet().stream().sorted().flatMap(c -> java.util.stream.Stream.of(new String[]{c, "cpu"}, new String[]{c, "reference"}));
+        return expected().keySet().stream().sorted().flatMap(c -> java.util.stream.Stream.of(new String[]{c, "cpu"}, new String[]{c, "reference"},
+                new String[]{c, "opencl"}));
     }
 
     @ParameterizedTest(name = "{0} on {1}")
     @MethodSource("cases")
     void mecoMatchesTheAuthorsCode(String name, String backend) throws IOException {
         Map<String, Object> want = expected().get(name);
+        if (backend.equals("opencl")) {
+            try {
+                ((AutoCloseable) io.wrcor.backend.Backends.open("opencl", 1, note -> { })).close();
+            } catch (io.wrcor.backend.Backends.UnavailableException e) {
+                if ("true".equals(System.getenv("CI"))) throw new AssertionError("CI installs PoCL: " + e.getMessage());
+                org.junit.jupiter.api.Assumptions.abort(e.getMessage());
+            } catch (Exception e) {
+                throw new AssertionError(e);
+            }
+        }
         CliTest.Run r = CliTest.run("score", "--weights", Fixtures.nb201(name).toString(), "--proxies", "meco", "--backend", backend, "--quiet");
         assertEquals(0, r.code(), r.err());
         double got = Json.toDouble(((Map<?, ?>) Json.parseObject(r.out().strip()).get("scores")).get("meco"));

@@ -39,6 +39,42 @@ class LinAlgTest {
         assertArrayEquals(want, got, 1e-12);
     }
 
+    /** The tridiagonal QL eigenvalues against the Jacobi reference: random, correlation-like rank-deficient, repeated, diagonal, 1x1 and 2x2. */
+    @Test
+    void householderQlEigenvaluesEqualTheJacobiReference() {
+        SplittableRandom rnd = new SplittableRandom(7);
+        for (int trial = 0; trial < 40; trial++) {
+            int n = 1 + rnd.nextInt(70);
+            double[] a = new double[n * n];
+            switch (trial % 4) {
+                case 0 -> { // random symmetric
+                    for (int i = 0; i < n; i++) for (int j = i; j < n; j++) a[i * n + j] = a[j * n + i] = rnd.nextGaussian();
+                }
+                case 1 -> { // a correlation matrix of n rows over fewer columns: rank-deficient, eigenvalues near 0
+                    int cols = 1 + rnd.nextInt(Math.max(1, n / 2));
+                    double[][] x = new double[n][cols];
+                    for (double[] row : x) for (int k = 0; k < cols; k++) row[k] = rnd.nextGaussian();
+                    for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) for (int k = 0; k < cols; k++) a[i * n + j] += x[i][k] * x[j][k] / cols;
+                }
+                case 2 -> { // repeated eigenvalues: I + a few rank-one terms
+                    for (int i = 0; i < n; i++) a[i * n + i] = 1;
+                    double[] u = new double[n];
+                    for (int i = 0; i < n; i++) u[i] = rnd.nextGaussian();
+                    for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) a[i * n + j] += u[i] * u[j];
+                }
+                default -> { // diagonal with zeroed rows (meco's constant channels)
+                    for (int i = 0; i < n; i++) a[i * n + i] = rnd.nextInt(3) == 0 ? 0 : rnd.nextDouble();
+                }
+            }
+            double[] got = LinAlg.symmetricEigenvalues(a, n), want = LinAlg.symmetricEigenvaluesJacobi(a, n);
+            Arrays.sort(got);
+            Arrays.sort(want);
+            double scale = 1;
+            for (double w : want) scale = Math.max(scale, Math.abs(w));
+            assertArrayEquals(want, got, 1e-11 * scale, "trial " + trial + ", n " + n);
+        }
+    }
+
     private static double[] randomOrthogonal(int n, SplittableRandom rnd) {
         double[] q = new double[n * n];
         for (int i = 0; i < q.length; i++) q[i] = rnd.nextGaussian();
