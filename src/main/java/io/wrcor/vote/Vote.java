@@ -25,8 +25,22 @@ public record Vote(List<Proxy> members, int[] signs, String name, Rule rule) {
      * paper's vote, ranked by its pairwise majority) and {@code recommended} (this engine's choice,
      * see the README's ensemble study), each with the rule that combines it.
      */
-    public static final Map<String, String> NAMED = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(Map.of(
-            "published", PUBLISHED + "@copeland")));
+    public static final Map<String, String> NAMED;
+
+    /**
+     * The recommended ensemble: chosen by {@code benchmarks/ensemble_study.py} among every subset of
+     * up to four proxies under each soft rule, on 650 NAS-Bench-201 architectures, and reported on
+     * 650 others (README, "Ensembles"): the gradient correlation of WRCor's sites and meco, by mean
+     * z-score.
+     */
+    public static final String RECOMMENDED = "grad_cor,meco@soft-z";
+
+    static {
+        Map<String, String> named = new java.util.LinkedHashMap<>();
+        named.put("published", PUBLISHED + "@copeland");
+        named.put("recommended", RECOMMENDED);
+        NAMED = java.util.Collections.unmodifiableMap(named);
+    }
 
     /** How a vote turns into one score per architecture. */
     public enum Rule {
