@@ -36,7 +36,7 @@ final class SearchCommand {
         withValue.addAll(Set.of("--algo", "--objective", "--n", "--population", "--tournament", "--lr", "--ema", "--calibration",
                 "--runs", "--gt", "--trajectory", "--pick", "--run-dir"));
         Args a = new Args(argv, 1, withValue, Set.of("--quiet", "--no-gt"));
-        Vote objectiveVote = Vote.parse(a.get("--objective", Vote.PUBLISHED));
+        Vote objectiveVote = Vote.parse(a.get("--objective", defaultObjective(a)));
         String algo = a.get("--algo", "evolution");
         int runs = a.getInt("--runs", 1, 1, 10_000);
         long seed = a.getLong("--seed", 0);
@@ -58,7 +58,10 @@ final class SearchCommand {
                 throw new UsageException("unknown --pick '" + pick + "' (expected running, copeland, soft-z, soft-rank or log-rank)");
             }
         }
-        String pickRule = pickBy == null
+        boolean calibrated = objectiveVote.rule() != null && objectiveVote.rule() != Vote.Rule.COPELAND;
+        String pickRule = pickBy == null && calibrated
+                ? "the search's running best by the calibrated " + objectiveVote.rule().label + " objective (one number per architecture: the best evaluated)"
+                : pickBy == null
                 ? "the search's running best (the published rule: a candidate that wins or ties the objective against the best replaces it;"
                         + " a vote's pairwise majority is not transitive, so it can fall)"
                 : pickBy == Vote.Rule.COPELAND ? "the Copeland winner of all evaluated architectures (most pairwise-majority wins minus losses)"
@@ -122,7 +125,7 @@ final class SearchCommand {
                     writeStep(traj, trajectory, run, step, arch, m, bestSoFar, objectiveVote);
                     progress.step(progressNote(gt, bestSoFar, arch, bestSeen));
                 });
-                Ranked ranked = ranked(seen, pickBy == null ? Vote.Rule.COPELAND : pickBy);
+                Ranked ranked = ranked(seen, pickBy != null ? pickBy : soft != null ? soft : Vote.Rule.COPELAND);
                 Arch best = pickBy == null ? running : ranked.archs().getFirst();
                 double secs = (System.nanoTime() - t0) / 1e9;
                 Map<String, Double> scores = scoring.score(best.toString(), report).scores();
@@ -154,7 +157,7 @@ final class SearchCommand {
                     out.println("  accuracy   not in the ground-truth table");
                     for (double[] f : found) f[r] = Double.NaN;
                 }
-                Vote.Rule listed = pickBy == null ? Vote.Rule.COPELAND : pickBy;
+                Vote.Rule listed = pickBy != null ? pickBy : soft != null ? soft : Vote.Rule.COPELAND;
                 out.println("  top five of the evaluated by " + (listed == Vote.Rule.COPELAND ? "Copeland score (pairwise-majority wins minus losses)"
                         : listed.label + " of " + objectiveVote.membersLabel()) + ":");
                 json.append(", \"top5_copeland\": [");
@@ -187,8 +190,21 @@ final class SearchCommand {
         out.printf("  every proxy of the found architecture:  bin/wrcor score%s --arch '%s'%s%n",
                 a.has("--space") ? " --space " + a.get("--space", "") : "", lastFound, a.has("--data") ? " --data " + a.get("--data", "") : "");
         if (!a.has("--out")) out.printf("  rerun reusing these scores:             bin/wrcor %s --out %s%n", String.join(" ", quoted(argv)), scoresFile);
-        if (pickBy == null) out.println("  the Copeland winner instead:            add --pick copeland (no new scoring with --out above)");
+        if (pickBy == null && !calibrated) out.println("  the Copeland winner instead:            add --pick copeland (no new scoring with --out above)");
+        if (objectiveVote.name() != null && objectiveVote.name().equals("recommended")) {
+            out.println("  the paper's published vote instead:     add --objective published --pick running");
+        }
         out.println("  more runs for mean and spread:          add --runs 5");
+    }
+
+    /**
+     * The objective when none is given: the recommended ensemble where the space computes its
+     * proxies (it found the better cells, README "Search"), else the published vote.
+     */
+    static String defaultObjective(Args a) {
+        if (a.has("--weights") && !a.has("--space")) return "published";
+        SearchSpace s = Scoring.spaceOf(a, null);
+        return Vote.parse("recommended").members().stream().allMatch(s::supports) ? "recommended" : "published";
     }
 
     private static String progressNote(GroundTruth gt, Arch best, Arch evaluated, double[] bestSeen) {

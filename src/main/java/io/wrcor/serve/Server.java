@@ -696,7 +696,8 @@ public final class Server implements AutoCloseable {
                 if (req.containsKey("proxies")) throw new HttpError(400, "proxies: a search job scores its objective's proxies; give objective");
                 io.wrcor.vote.Vote objective;
                 try {
-                    objective = io.wrcor.vote.Vote.parse(string(req, "objective", io.wrcor.vote.Vote.PUBLISHED));
+                    boolean recommendedHere = io.wrcor.vote.Vote.parse("recommended").members().stream().allMatch(space::supports);
+                    objective = io.wrcor.vote.Vote.parse(string(req, "objective", recommendedHere ? "recommended" : "published"));
                 } catch (HttpError e) {
                     throw e;
                 } catch (RuntimeException e) {
