@@ -21,22 +21,34 @@ final class ScoreCommand {
 
     static void run(String[] argv, PrintStream out, PrintStream err) {
         Set<String> withValue = new HashSet<>(Scoring.OPTIONS);
-        withValue.addAll(Set.of("--arch", "--arch-file", "--sample", "--proxies"));
+        withValue.addAll(Set.of("--arch", "--arch-file", "--sample", "--proxies", "--vote"));
         Args a = new Args(argv, 1, withValue, Set.of("--quiet", "--print-stored"));
         List<Proxy> given = a.has("--proxies") ? Proxy.parseList(a.get("--proxies", "")) : null; // null: every proxy the space computes
+        io.wrcor.vote.Vote vote = a.has("--vote") ? io.wrcor.vote.Vote.parse(a.get("--vote", "")) : null;
+        if (vote != null && given != null) {
+            for (Proxy m : vote.members()) {
+                if (!given.contains(m)) throw new UsageException("--vote " + vote.label() + " needs " + m.label + ", which --proxies does not list");
+            }
+        }
         boolean csv = ResultsFile.formatOf(a.get("--format", null), a.has("--out") ? Path.of(a.get("--out", "")) : null)
                 == ResultsFile.Format.CSV;
         try (Scoring scoring = new Scoring(a, given, err)) {
             List<Proxy> proxies = scoring.columns();
             List<String> labels = proxies.stream().map(p -> p.label).toList();
+            if (vote != null) {
+                for (Proxy m : vote.members()) {
+                    if (!proxies.contains(m)) throw new UsageException("--vote " + vote.label() + " needs " + m.label + ", which the " + scoring.space().name()
+                            + " space does not compute");
+                }
+            }
             List<String> listed = architectures(a, scoring.space(), scoring.folderArch(), a.getLong("--seed", 0));
             if (listed.isEmpty()) throw new UsageException("no architectures: give --arch, --arch-file, --sample or --weights");
             List<String> archs = List.copyOf(new LinkedHashSet<>(listed));
             if (archs.size() < listed.size()) {
                 err.printf("wrcor: %d architectures given, %d distinct; each is scored and printed once%n", listed.size(), archs.size());
             }
-            if (csv) out.println(ResultsFile.csvHeader(labels));
-            boolean printStored = a.has("--print-stored");
+            if (csv) out.println(ResultsFile.csvHeader(labels) + (vote != null ? ",vote" : ""));
+            boolean printStored = a.has("--print-stored") || vote != null; // a vote is over every architecture given
             Set<String> stored = archs.stream().filter(s -> scoring.cached(s, proxies) != null).collect(Collectors.toSet());
             if (!stored.isEmpty()) {
                 err.printf("wrcor: resuming: %d of %d distinct architectures already in %s%s%n", stored.size(), archs.size(),
@@ -48,12 +60,39 @@ final class ScoreCommand {
                 String note = stored.contains(s) ? null : scoring.space().note(scoring.space().parse(s));
                 if (note != null) err.println("wrcor: note: " + s + ": " + note);
             }
+            List<ResultsFile.Row> held = new ArrayList<>();
             scoring.scoreAll(todo, proxies, row -> {
-                out.println(csv ? row.toCsv(labels) : row.toJson());
-                out.flush();
+                if (vote == null) {
+                    out.println(csv ? row.toCsv(labels) : row.toJson());
+                    out.flush();
+                } else {
+                    held.add(row); // printed with the vote once every architecture is known
+                }
                 if (!stored.contains(row.arch())) progress.step();
             });
+            if (vote != null) printWithVote(out, held, vote, csv, labels);
         }
+    }
+
+    /**
+     * The rows with one more field, the vote's combined score over all of them (its own rule, else
+     * Copeland's score of the pairwise majority); higher is better.
+     */
+    private static void printWithVote(PrintStream out, List<ResultsFile.Row> rows, io.wrcor.vote.Vote vote, boolean csv, List<String> labels) {
+        double[][] signed = new double[rows.size()][];
+        for (int i = 0; i < signed.length; i++) signed[i] = vote.signed(rows.get(i).scores());
+        double[] v = io.wrcor.vote.Vote.combine(vote.rule() != null ? vote.rule() : io.wrcor.vote.Vote.Rule.COPELAND, signed);
+        for (int i = 0; i < rows.size(); i++) {
+            ResultsFile.Row r = rows.get(i);
+            if (csv) {
+                out.println(r.toCsv(labels) + "," + (Double.isNaN(v[i]) ? "nan" : Double.toString(v[i])));
+            } else {
+                String json = r.toJson();
+                out.println(json.substring(0, json.length() - 1) + ", \"vote\": {" + io.wrcor.util.Json.quote(vote.label()) + ": "
+                        + io.wrcor.util.Json.number(v[i]) + "}}");
+            }
+        }
+        out.flush();
     }
 
     /** The architectures to score, validated up front so a bad one fails before any work is done. */

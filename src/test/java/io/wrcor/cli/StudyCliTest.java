@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.wrcor.Fixtures;
 import io.wrcor.util.Json;
+import io.wrcor.vote.Vote;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -89,6 +90,34 @@ class StudyCliTest {
         Files.writeString(tmp.resolve("bad.txt"), "|nor_conv_3x3~0|+|bogus~0|none~1|+|none~0|none~1|none~2|\n");
         assertBadInput(run(args("correlate", "--arch-file", tmp.resolve("bad.txt").toString())), "line 1");
         assertBadInput(run(args("correlate", "--arch-file", list.toString(), "--sample", "5")), "not several");
+    }
+
+    /** score --vote: every row (stored ones too) with the vote's combined score over the set, in JSON and CSV. */
+    @Test
+    void scoreAddsAVoteColumnOverTheScoredSet() throws IOException {
+        Path out = tmp.resolve("scores.jsonl");
+        String[] common = {"score", "--channels", "4", "--cells", "1", "--batch", "8", "--quiet", "--sample", "5", "--proxies", "naswot,params"};
+        CliTest.Run first = run(Stream.concat(Stream.of(common), Stream.of("--out", out.toString())).toArray(String[]::new));
+        assertEquals(0, first.code(), first.err());
+        CliTest.Run r = run(Stream.concat(Stream.of(common), Stream.of("--out", out.toString(), "--vote", "naswot,params@soft-rank")).toArray(String[]::new));
+        assertEquals(0, r.code(), r.err());
+        List<String> lines = r.out().lines().toList();
+        assertEquals(5, lines.size(), "stored rows are printed too: the vote is over every architecture given: " + r.out());
+        double[][] signed = new double[5][];
+        double[] got = new double[5];
+        for (int i = 0; i < 5; i++) {
+            java.util.Map<String, Object> row = Json.parseObject(lines.get(i));
+            java.util.Map<?, ?> sc = (java.util.Map<?, ?>) row.get("scores");
+            signed[i] = new double[]{Json.toDouble(sc.get("naswot")), Json.toDouble(sc.get("params"))};
+            got[i] = Json.toDouble(((java.util.Map<?, ?>) row.get("vote")).get("naswot,params@soft-rank"));
+        }
+        org.junit.jupiter.api.Assertions.assertArrayEquals(Vote.combine(Vote.Rule.SOFT_RANK, signed), got, 1e-12);
+        CliTest.Run csv = run(Stream.concat(Stream.of(common), Stream.of("--format", "csv", "--vote", "naswot,params")).toArray(String[]::new));
+        assertEquals(0, csv.code(), csv.err());
+        assertTrue(csv.out().lines().findFirst().orElseThrow().endsWith(",vote"), csv.out());
+        assertEquals(6, csv.out().lines().count());
+        assertBadInput(run(Stream.concat(Stream.of(common), Stream.of("--vote", "naswot,synflow")).toArray(String[]::new)), "synflow");
+        assertBadInput(run("score", "--space", "nb101", "--sample", "1", "--vote", "recommended"), "meco");
     }
 
     /** A soft objective is calibrated once (the same sample for every run) and a rule can pick from everything evaluated. */
