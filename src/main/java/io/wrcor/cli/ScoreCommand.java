@@ -25,22 +25,13 @@ final class ScoreCommand {
         Args a = new Args(argv, 1, withValue, Set.of("--quiet", "--print-stored"));
         List<Proxy> given = a.has("--proxies") ? Proxy.parseList(a.get("--proxies", "")) : null; // null: every proxy the space computes
         io.wrcor.vote.Vote vote = a.has("--vote") ? io.wrcor.vote.Vote.parse(a.get("--vote", "")) : null;
-        if (vote != null && given != null) {
-            for (Proxy m : vote.members()) {
-                if (!given.contains(m)) throw new UsageException("--vote " + vote.label() + " needs " + m.label + ", which --proxies does not list");
-            }
-        }
+        if (given != null) requireMembers(vote, given, "--proxies does not list"); // before anything is opened
         boolean csv = ResultsFile.formatOf(a.get("--format", null), a.has("--out") ? Path.of(a.get("--out", "")) : null)
                 == ResultsFile.Format.CSV;
         try (Scoring scoring = new Scoring(a, given, err)) {
             List<Proxy> proxies = scoring.columns();
             List<String> labels = proxies.stream().map(p -> p.label).toList();
-            if (vote != null) {
-                for (Proxy m : vote.members()) {
-                    if (!proxies.contains(m)) throw new UsageException("--vote " + vote.label() + " needs " + m.label + ", which the " + scoring.space().name()
-                            + " space does not compute");
-                }
-            }
+            if (given == null) requireMembers(vote, proxies, "the " + scoring.space().name() + " space does not compute");
             List<String> listed = architectures(a, scoring.space(), scoring.folderArch(), a.getLong("--seed", 0));
             if (listed.isEmpty()) throw new UsageException("no architectures: give --arch, --arch-file, --sample or --weights");
             List<String> archs = List.copyOf(new LinkedHashSet<>(listed));
@@ -71,6 +62,14 @@ final class ScoreCommand {
                 if (!stored.contains(row.arch())) progress.step();
             });
             if (vote != null) printWithVote(out, held, vote, csv, labels);
+        }
+    }
+
+    /** Every member of the vote (if any) is among {@code proxies}; else a usage error saying why not. */
+    private static void requireMembers(io.wrcor.vote.Vote vote, List<Proxy> proxies, String why) {
+        if (vote == null) return;
+        for (Proxy m : vote.members()) {
+            if (!proxies.contains(m)) throw new UsageException("--vote " + vote.label() + " needs " + m.label + ", which " + why);
         }
     }
 

@@ -58,15 +58,16 @@ final class SearchCommand {
                 throw new UsageException("unknown --pick '" + pick + "' (expected running, copeland, soft-z, soft-rank or log-rank)");
             }
         }
-        boolean calibrated = objectiveVote.rule() != null && objectiveVote.rule() != Vote.Rule.COPELAND;
-        String pickRule = pickBy == null && calibrated
-                ? "the search's running best by the calibrated " + objectiveVote.rule().label + " objective (one number per architecture: the best evaluated)"
+        Vote.Rule soft = objectiveVote.softRule(); // a soft objective is calibrated; else the pairwise majority decides
+        String pickRule = pickBy == null && soft != null
+                ? "the search's running best by the calibrated " + soft.label + " objective (one number per architecture: the best evaluated)"
                 : pickBy == null
                 ? "the search's running best (the published rule: a candidate that wins or ties the objective against the best replaces it;"
                         + " a vote's pairwise majority is not transitive, so it can fall)"
                 : pickBy == Vote.Rule.COPELAND ? "the Copeland winner of all evaluated architectures (most pairwise-majority wins minus losses)"
                 : "the best of all evaluated architectures by " + pickBy.label + " of " + objectiveVote.membersLabel();
-        Vote.Rule soft = objectiveVote.rule() == null || objectiveVote.rule() == Vote.Rule.COPELAND ? null : objectiveVote.rule();
+        // the rule that ranks the evaluated architectures: the pick's, else the objective's own
+        Vote.Rule rankBy = pickBy != null ? pickBy : soft != null ? soft : Vote.Rule.COPELAND;
         int calibration = a.getInt("--calibration", 100, 2, 1_000_000);
         Path runDir = a.has("--run-dir") ? Path.of(a.get("--run-dir", "")) : Defaults.newRunFolder("search");
         Path scoresFile = a.has("--out") ? Path.of(a.get("--out", "")) : runDir.resolve("scores.jsonl");
@@ -103,18 +104,7 @@ final class SearchCommand {
                 long t0 = System.nanoTime();
                 Progress progress = new Progress(err, "evaluations", n, !a.has("--quiet"));
                 java.util.function.Function<Arch, double[]> members = arch -> objectiveVote.signed(scoring.score(arch.toString(), proxies).scores());
-                Objective objective = soft != null ? new io.wrcor.search.Calibrated(objectiveVote, soft, members, calibrationSample)
-                        : new Objective() {
-                            @Override
-                            public Vote vote() {
-                                return objectiveVote;
-                            }
-
-                            @Override
-                            public double[] signedScores(Arch arch) {
-                                return members.apply(arch);
-                            }
-                        };
+                Objective objective = Objective.of(objectiveVote, members, calibrationSample);
                 final int run = r;
                 Map<Arch, double[]> seen = new LinkedHashMap<>(); // the members' signed scores
                 double[] bestSeen = {Double.NaN};
@@ -125,7 +115,7 @@ final class SearchCommand {
                     writeStep(traj, trajectory, run, step, arch, m, bestSoFar, objectiveVote);
                     progress.step(progressNote(gt, bestSoFar, arch, bestSeen));
                 });
-                Ranked ranked = ranked(seen, pickBy != null ? pickBy : soft != null ? soft : Vote.Rule.COPELAND);
+                Ranked ranked = ranked(seen, rankBy);
                 Arch best = pickBy == null ? running : ranked.archs().getFirst();
                 double secs = (System.nanoTime() - t0) / 1e9;
                 Map<String, Double> scores = scoring.score(best.toString(), report).scores();
@@ -157,9 +147,8 @@ final class SearchCommand {
                     out.println("  accuracy   not in the ground-truth table");
                     for (double[] f : found) f[r] = Double.NaN;
                 }
-                Vote.Rule listed = pickBy != null ? pickBy : soft != null ? soft : Vote.Rule.COPELAND;
-                out.println("  top five of the evaluated by " + (listed == Vote.Rule.COPELAND ? "Copeland score (pairwise-majority wins minus losses)"
-                        : listed.label + " of " + objectiveVote.membersLabel()) + ":");
+                out.println("  top five of the evaluated by " + (rankBy == Vote.Rule.COPELAND ? "Copeland score (pairwise-majority wins minus losses)"
+                        : rankBy.label + " of " + objectiveVote.membersLabel()) + ":");
                 json.append(", \"top5_copeland\": [");
                 for (int i = 0; i < Math.min(5, ranked.archs().size()); i++) {
                     Arch c = ranked.archs().get(i);
@@ -190,21 +179,17 @@ final class SearchCommand {
         out.printf("  every proxy of the found architecture:  bin/wrcor score%s --arch '%s'%s%n",
                 a.has("--space") ? " --space " + a.get("--space", "") : "", lastFound, a.has("--data") ? " --data " + a.get("--data", "") : "");
         if (!a.has("--out")) out.printf("  rerun reusing these scores:             bin/wrcor %s --out %s%n", String.join(" ", quoted(argv)), scoresFile);
-        if (pickBy == null && !calibrated) out.println("  the Copeland winner instead:            add --pick copeland (no new scoring with --out above)");
+        if (pickBy == null && soft == null) out.println("  the Copeland winner instead:            add --pick copeland (no new scoring with --out above)");
         if (objectiveVote.name() != null && objectiveVote.name().equals("recommended")) {
             out.println("  the paper's published vote instead:     add --objective published --pick running");
         }
         out.println("  more runs for mean and spread:          add --runs 5");
     }
 
-    /**
-     * The objective when none is given: the recommended ensemble where the space computes its
-     * proxies (it found the better cells, README "Search"), else the published vote.
-     */
+    /** The objective when none is given ({@link Objective#defaultVote}); with a weights folder and no --space, the published vote. */
     static String defaultObjective(Args a) {
         if (a.has("--weights") && !a.has("--space")) return "published";
-        SearchSpace s = Scoring.spaceOf(a, null);
-        return Vote.parse("recommended").members().stream().allMatch(s::supports) ? "recommended" : "published";
+        return Objective.defaultVote(Scoring.spaceOf(a, null));
     }
 
     private static String progressNote(GroundTruth gt, Arch best, Arch evaluated, double[] bestSeen) {
@@ -270,16 +255,16 @@ final class SearchCommand {
     /** The evaluated architectures ranked by {@code rule} over the members' signed scores; a tie goes to the one evaluated last. */
     private static Ranked ranked(Map<Arch, double[]> seen, Vote.Rule rule) {
         List<Arch> archs = new ArrayList<>(seen.keySet());
-        double[] copeland = Vote.combine(rule, seen.values().toArray(double[][]::new));
-        for (int i = 0; i < copeland.length; i++) if (Double.isNaN(copeland[i])) copeland[i] = Double.NEGATIVE_INFINITY; // a NaN never wins
+        double[] combined = Vote.combine(rule, seen.values().toArray(double[][]::new));
+        for (int i = 0; i < combined.length; i++) if (Double.isNaN(combined[i])) combined[i] = Double.NEGATIVE_INFINITY; // a NaN never wins
         Integer[] idx = new Integer[archs.size()];
         for (int i = 0; i < idx.length; i++) idx[i] = i;
-        java.util.Arrays.sort(idx, (x, y) -> copeland[x] != copeland[y] ? Double.compare(copeland[y], copeland[x]) : Integer.compare(y, x));
+        java.util.Arrays.sort(idx, (x, y) -> combined[x] != combined[y] ? Double.compare(combined[y], combined[x]) : Integer.compare(y, x));
         List<Arch> out = new ArrayList<>();
         double[] scores = new double[idx.length];
         for (int i = 0; i < idx.length; i++) {
             out.add(archs.get(idx[i]));
-            scores[i] = copeland[idx[i]];
+            scores[i] = combined[idx[i]];
         }
         return new Ranked(out, scores);
     }

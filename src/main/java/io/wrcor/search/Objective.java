@@ -12,6 +12,34 @@ import io.wrcor.vote.Vote;
 public interface Objective {
     Vote vote();
 
+    /**
+     * The objective of {@code vote} over the members' signed scores {@code members}: with a soft
+     * rule, {@link Calibrated} on {@code reference}; else the members' scores, compared by the
+     * vote's pairwise majority ({@code reference} unused).
+     */
+    static Objective of(Vote vote, java.util.function.Function<Arch, double[]> members, java.util.List<? extends Arch> reference) {
+        if (vote.softRule() != null) return new Calibrated(vote, vote.softRule(), members, reference);
+        return new Objective() {
+            @Override
+            public Vote vote() {
+                return vote;
+            }
+
+            @Override
+            public double[] signedScores(Arch arch) {
+                return members.apply(arch);
+            }
+        };
+    }
+
+    /**
+     * The objective when none is given: the recommended ensemble where the space computes its
+     * proxies (it found the better cells, README "Search"), else the published vote.
+     */
+    static String defaultVote(io.wrcor.space.SearchSpace space) {
+        return Vote.parse("recommended").members().stream().allMatch(space::supports) ? "recommended" : "published";
+    }
+
     /** The members' signed scores of an architecture (computed or from the cache); {@link #width()} values. */
     double[] signedScores(Arch arch);
 

@@ -48,16 +48,16 @@ final class Job {
         }
     }
 
-    final String id, client, created, request;
-    final Spec spec;
+    final String id, client, created, request, kind;
+    final Spec spec; // null for a job that finished before this server started
     final Store store;
     private final Object lock = new Object();
     private final List<String> rows = new ArrayList<>();
     private State state = State.QUEUED;
     private String error;
     private String result; // a JSON object: the correlations, or the search's find
-    private int total, done, reused, computed;
-    private double computeSeconds;
+    private final int total;
+    private int done, reused, computed;
     private long startedNanos;
     private boolean stopping;
     private int pending; // this job's architectures queued or being scored
@@ -71,22 +71,31 @@ final class Job {
         this.spec = spec;
         this.store = store;
         this.persist = persist;
-        this.total = spec.kind().equals("search") ? spec.evaluations() : spec.kind().equals("correlate") ? spec.sample() : spec.archs().size();
+        this.kind = spec.kind();
+        this.total = kind.equals("search") ? spec.evaluations() : kind.equals("correlate") ? spec.sample() : spec.archs().size();
+    }
+
+    /** A job that finished before this server started, as its job file tells it (nothing is parsed or opened again). */
+    Job(String id, String client, String created, String request, String kind, int total, Store store, State state, String error, String result,
+        int done) {
+        this.id = id;
+        this.client = client;
+        this.created = created;
+        this.request = request;
+        this.kind = kind;
+        this.total = total;
+        this.spec = null;
+        this.store = store;
+        this.persist = () -> { }; // it does not change any more
+        this.state = state;
+        this.error = error;
+        this.result = result;
+        this.done = done;
     }
 
     State state() {
         synchronized (lock) {
             return state;
-        }
-    }
-
-    /** Restores a finished job's outcome from its job file. */
-    void restore(State s, String err, String res, int doneCount) {
-        synchronized (lock) {
-            state = s;
-            error = err;
-            result = res;
-            done = doneCount;
         }
     }
 
@@ -256,7 +265,6 @@ final class Job {
             ResultsFile.Row row = store.put(arch, r, seconds, spec.proxies());
             synchronized (lock) {
                 computed++;
-                computeSeconds += seconds;
                 pending--;
                 if (step) {
                     done++;
@@ -319,24 +327,10 @@ final class Job {
             }
             return vote.signed(known.scores());
         };
-        Objective objective;
-        if (vote.rule() != null && vote.rule() != Vote.Rule.COPELAND) {
-            // a soft ensemble: calibrated on the same reference sample as the CLI's search
-            List<Arch> reference = io.wrcor.search.Calibrated.referenceSample(spec.settings().space(), spec.settings().seed(), 100);
-            objective = new io.wrcor.search.Calibrated(vote, vote.rule(), members, reference);
-        } else {
-            objective = new Objective() {
-                @Override
-                public Vote vote() {
-                    return vote;
-                }
-
-                @Override
-                public double[] signedScores(Arch arch) {
-                    return members.apply(arch);
-                }
-            };
-        }
+        // a soft ensemble is calibrated on the same reference sample as the CLI's search
+        List<Arch> reference = vote.softRule() == null ? List.of()
+                : io.wrcor.search.Calibrated.referenceSample(spec.settings().space(), spec.settings().seed(), 100);
+        Objective objective = Objective.of(vote, members, reference);
         Arch best = spec.search().run(spec.settings().space(), objective, spec.evaluations(), new SplittableRandom(spec.settings().seed()),
                 (step, arch, scores, bestSoFar) -> {
                     String row = "{\"step\": " + step + ", \"arch\": " + Json.quote(arch.toString()) + ", \"scores\": "
@@ -390,7 +384,7 @@ final class Job {
     /** The status: state, progress, ETA (from the seconds per computed architecture so far), and the result when done. */
     String statusJson() {
         synchronized (lock) {
-            StringBuilder sb = new StringBuilder("{\"id\": ").append(Json.quote(id)).append(", \"kind\": ").append(Json.quote(spec.kind()))
+            StringBuilder sb = new StringBuilder("{\"id\": ").append(Json.quote(id)).append(", \"kind\": ").append(Json.quote(kind))
                     .append(", \"client\": ").append(Json.quote(client)).append(", \"created\": ").append(Json.quote(created))
                     .append(", \"state\": ").append(Json.quote(state.label())).append(", \"total\": ").append(total).append(", \"done\": ").append(done)
                     .append(", \"reused\": ").append(reused).append(", \"computed\": ").append(computed)
@@ -410,12 +404,13 @@ final class Job {
         }
     }
 
-    /** What the job file stores: the request, and for a finished job its outcome. */
+    /** What the job file stores: the request, what a listing shows of it, and for a finished job its outcome. */
     String fileJson() {
         synchronized (lock) {
             StringBuilder sb = new StringBuilder("{\"id\": ").append(Json.quote(id)).append(", \"client\": ").append(Json.quote(client))
-                    .append(", \"created\": ").append(Json.quote(created)).append(", \"state\": ").append(Json.quote(state.label()))
-                    .append(", \"done\": ").append(done);
+                    .append(", \"created\": ").append(Json.quote(created)).append(", \"kind\": ").append(Json.quote(kind))
+                    .append(", \"state\": ").append(Json.quote(state.label())).append(", \"total\": ").append(total)
+                    .append(", \"done\": ").append(done).append(", \"results_file\": ").append(Json.quote(store.name()));
             if (error != null) sb.append(", \"error\": ").append(Json.quote(error));
             if (result != null) sb.append(", \"result\": ").append(result);
             return sb.append(", \"request\": ").append(request).append("}\n").toString();

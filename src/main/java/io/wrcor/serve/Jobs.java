@@ -84,37 +84,32 @@ final class Jobs implements AutoCloseable {
             } catch (IllegalArgumentException e) {
                 state = Job.State.INTERRUPTED;
             }
+            String requestText = Json.write(m.get("request")); // as written, so a resumed job parses exactly what was asked
+            if (state.over()) {
+                // listed as its file says: its request is not parsed again, its results file not opened
+                if (!(m.get("kind") instanceof String kind) || !(m.get("total") instanceof Number total) || !(m.get("results_file") instanceof String file)) {
+                    System.err.println("wrcor: serve: skipping job file of " + id + ": no kind, total or results_file");
+                    continue;
+                }
+                jobs.put(id, new Job(id, String.valueOf(m.get("client")), String.valueOf(m.get("created")), requestText, kind, total.intValue(),
+                        Store.closed(file), state, m.get("error") instanceof String err ? err : null, m.get("result") == null ? null : Json.write(m.get("result")),
+                        m.get("done") instanceof Number n ? n.intValue() : 0));
+                continue;
+            }
             @SuppressWarnings("unchecked")
             Map<String, Object> request = m.get("request") instanceof Map<?, ?> r ? (Map<String, Object>) r : Map.of();
-            String requestText = requestJson(m);
             Job job;
             try {
-                job = make(id, String.valueOf(m.get("client")), String.valueOf(m.get("created")), requestText, request, !state.over());
+                job = make(id, String.valueOf(m.get("client")), String.valueOf(m.get("created")), requestText, request, parser.parse(request));
             } catch (RuntimeException e) {
-                // the request no longer parses here (a data file removed, say): listed as failed, not resumed
-                job = null;
+                // the request no longer parses here (a data file removed, say): skipped, with this line
                 System.err.println("wrcor: serve: job " + id + " cannot be resumed: " + e.getMessage());
+                continue;
             }
-            if (job == null) continue;
-            if (state.over()) {
-                job.restore(state, m.get("error") instanceof String s ? s : null, m.get("result") == null ? null : resultJson(m),
-                        m.get("done") instanceof Number n ? n.intValue() : 0);
-                jobs.put(id, job);
-            } else {
-                jobs.put(id, job);
-                resumed++;
-                start(job);
-            }
+            jobs.put(id, job);
+            resumed++;
+            start(job);
         }
-    }
-
-    /** The raw request object of a job file (kept as written, so a resumed job parses exactly what was asked). */
-    private static String requestJson(Map<String, Object> m) {
-        return Json.write(m.get("request"));
-    }
-
-    private static String resultJson(Map<String, Object> m) {
-        return Json.write(m.get("result"));
     }
 
     int resumed() {
@@ -133,7 +128,7 @@ final class Jobs implements AutoCloseable {
                 id = Instant.now().truncatedTo(ChronoUnit.SECONDS).toString().replaceAll("[-:TZ]", "").substring(0, 14) + "-"
                         + String.format("%06x", java.util.concurrent.ThreadLocalRandom.current().nextInt(1 << 24));
             } while (jobs.containsKey(id) || Files.exists(jobsDir.resolve(id)));
-            Job job = make(id, client, Instant.now().toString(), requestText, request, true, spec);
+            Job job = make(id, client, Instant.now().toString(), requestText, request, spec);
             jobs.put(id, job);
             try {
                 write(job);
@@ -147,16 +142,11 @@ final class Jobs implements AutoCloseable {
         }
     }
 
-    private Job make(String id, String client, String created, String requestText, Map<String, Object> request, boolean open) {
-        return make(id, client, created, requestText, request, open, parser.parse(request));
-    }
-
-    private synchronized Job make(String id, String client, String created, String requestText, Map<String, Object> request, boolean open,
-                                  Job.Spec spec) {
+    /** A job to run, with its results file open. */
+    private synchronized Job make(String id, String client, String created, String requestText, Map<String, Object> request, Job.Spec spec) {
         Path out = outOf.out(request);
-        Path dir = jobsDir.resolve(id);
-        if (out == null) out = dir.resolve("scores.jsonl");
-        Store store = open ? acquire(out, spec.settings()) : Store.closed(dataDir.relativize(out.toAbsolutePath().normalize()).toString());
+        if (out == null) out = jobsDir.resolve(id).resolve("scores.jsonl");
+        Store store = acquire(out, spec.settings());
         Job[] self = new Job[1];
         self[0] = new Job(id, client, created, requestText, spec, store, () -> write(self[0]));
         return self[0];

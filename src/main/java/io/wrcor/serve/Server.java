@@ -440,7 +440,14 @@ public final class Server implements AutoCloseable {
         }
     }
 
-    private static List<Proxy> proxiesOf(Map<String, Object> req, String dflt) {
+    /** The request's proxies (or {@code dflt}), each one the space computes. */
+    private static List<Proxy> proxiesOf(Map<String, Object> req, SearchSpace space, String dflt) {
+        List<Proxy> proxies = proxyNames(req, dflt);
+        supported(space, proxies);
+        return proxies;
+    }
+
+    private static List<Proxy> proxyNames(Map<String, Object> req, String dflt) {
         Object p = req.get("proxies");
         if (p == null) return Proxy.parseList(dflt);
         if (!(p instanceof List<?> pl) || pl.isEmpty()) throw new HttpError(400, "proxies: expected a non-empty list of proxy names");
@@ -544,8 +551,7 @@ public final class Server implements AutoCloseable {
         onlyFields(req, fields);
         SearchSpace space = spaceOf(req);
         List<Arch> archs = archsOf(req, space, limits.maxArchs());
-        List<Proxy> proxies = proxiesOf(req, "wrcor");
-        supported(space, proxies);
+        List<Proxy> proxies = proxiesOf(req, space, "wrcor");
         Settings settings = settingsOf(req, space);
         for (Arch a : archs) checkMemory(space.build(a, settings.net(), true), a, settings.batchSize(), proxies);
         if (waiting.incrementAndGet() > limits.maxQueue()) {
@@ -663,8 +669,7 @@ public final class Server implements AutoCloseable {
         }
         switch (kind) {
             case "score" -> {
-                List<Proxy> proxies = proxiesOf(req, "wrcor");
-                supported(space, proxies);
+                List<Proxy> proxies = proxiesOf(req, space, "wrcor");
                 List<Arch> archs;
                 if (req.containsKey("archs") == req.containsKey("sample")) throw new HttpError(400, "a score job needs archs (a list) or sample (a count), not both");
                 Settings settings = settingsOf(req, space);
@@ -681,8 +686,7 @@ public final class Server implements AutoCloseable {
                 return new Job.Spec(kind, settings, proxies, archs, null, 0, null, null, null, 0);
             }
             case "correlate" -> {
-                List<Proxy> proxies = proxiesOf(req, "wrcor,naswot,synflow,jacob_cor,params,flops");
-                supported(space, proxies);
+                List<Proxy> proxies = proxiesOf(req, space, "wrcor,naswot,synflow,jacob_cor,params,flops");
                 Settings settings = settingsOf(req, space);
                 io.wrcor.eval.GroundTruth gt = groundTruthOf(req, space, true);
                 boolean all = req.get("all") instanceof Boolean b ? b : false;
@@ -696,8 +700,7 @@ public final class Server implements AutoCloseable {
                 if (req.containsKey("proxies")) throw new HttpError(400, "proxies: a search job scores its objective's proxies; give objective");
                 io.wrcor.vote.Vote objective;
                 try {
-                    boolean recommendedHere = io.wrcor.vote.Vote.parse("recommended").members().stream().allMatch(space::supports);
-                    objective = io.wrcor.vote.Vote.parse(string(req, "objective", recommendedHere ? "recommended" : "published"));
+                    objective = io.wrcor.vote.Vote.parse(string(req, "objective", io.wrcor.search.Objective.defaultVote(space)));
                 } catch (HttpError e) {
                     throw e;
                 } catch (RuntimeException e) {

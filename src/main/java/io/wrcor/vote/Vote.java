@@ -114,6 +114,11 @@ public record Vote(List<Proxy> members, int[] signs, String name, Rule rule) {
         return new Vote(List.copyOf(members), signs.stream().mapToInt(Integer::intValue).toArray(), null, rule);
     }
 
+    /** Its rule when that is a soft one (soft-z, soft-rank, log-rank: calibrated in a search), else null (the pairwise majority). */
+    public Rule softRule() {
+        return rule == null || rule == Rule.COPELAND ? null : rule;
+    }
+
     /** The name of a named ensemble, else its members (with signs and rule). */
     public String label() {
         if (name != null) return name;
