@@ -34,6 +34,15 @@ public final class Executor {
         this.bnInvStd = new Tensor[graph.size()];
     }
 
+    public DType dtype() {
+        return dtype;
+    }
+
+    /** A node's value's shape in the last forward pass: its batch, then its per-sample shape. */
+    public int[] batchShape(int node) {
+        return batchShape(graph.node(node));
+    }
+
     private int[] batchShape(Node n) {
         int[] s = new int[n.shape().length + 1];
         s[0] = batch;
@@ -313,6 +322,35 @@ public final class Executor {
             if (lastPass && deferred < 0) releaseValue(id); // a deferring ReLU's output is the mask, read at its BN
         }
         return new Gradients(grads, wgrads);
+    }
+
+    /**
+     * The vector-Jacobian product seed^T d(node {@code from})/d(node {@code to}) over the last forward
+     * pass (torch.autograd.grad(outputs=from, inputs=to, grad_outputs=seed)): a backward pass that
+     * starts at {@code from} and follows only the paths from {@code to}, so that nothing flows
+     * around it. Null when no path joins them (the product is zero). Releases no forward value, and
+     * neither the seed; the caller gives back the result (which may be the seed itself).
+     */
+    public Tensor vectorJacobian(int from, Tensor seed, int to) {
+        if (to >= from) throw new IllegalArgumentException("node " + to + " is not before node " + from);
+        holders.clear();
+        need = new boolean[graph.size()];
+        need[to] = true;
+        for (int id = to + 1; id <= from; id++) for (int i : graph.node(id).inputs()) need[id] |= need[i];
+        if (!need[from]) return null;
+        Tensor[] grads = new Tensor[graph.size()];
+        boolean[] shared = new boolean[graph.size()];
+        grads[from] = seed;
+        hold(seed);
+        hold(seed); // never given back here
+        for (int id = from; id > to; id--) {
+            Tensor g = grads[id];
+            if (g == null || !need[id]) continue;
+            backwardNode(graph.node(id), g, grads, shared, Map.of(), false, Set.of(), (r, t) -> { });
+            grads[id] = null;
+            drop(g);
+        }
+        return grads[to];
     }
 
     /** Per node, whether the running backward pass computes the gradient of its output. */

@@ -8,10 +8,11 @@ import java.util.List;
  * A network as a list of nodes in topological order (every input id is smaller than the node's id),
  * with the response sites that WRCor and its relatives read, as the space's builder declares them.
  */
-public record Graph(List<Node> nodes, int input, int logits, List<Site> sites, List<Integer> moduleOutputs) {
+public record Graph(List<Node> nodes, int input, int logits, List<Site> sites, List<Integer> moduleOutputs, List<Integer> reluInputs,
+                    List<Integer> features) {
 
     public Graph(List<Node> nodes, int input, int logits, List<Site> sites) {
-        this(nodes, input, logits, sites, List.of());
+        this(nodes, input, logits, sites, List.of(), List.of(), List.of());
     }
 
     /**
@@ -45,6 +46,23 @@ public record Graph(List<Node> nodes, int input, int logits, List<Site> sites, L
         return moduleOutputs;
     }
 
+    /**
+     * The inputs of the reference model's {@code nn.ReLU} modules whose input is a 4-d map, once
+     * each (SWAP's hooks read their outputs, whose signs are those of these inputs); empty when the
+     * space does not declare them.
+     */
+    public List<Integer> reluInputs() {
+        return reluInputs;
+    }
+
+    /**
+     * AZ-NAS's feature list: the stem's output, then each cell's or block's output in order (a cell
+     * that returns its input lists that node again); empty when the space does not declare it.
+     */
+    public List<Integer> features() {
+        return features;
+    }
+
     public int size() {
         return nodes.size();
     }
@@ -54,6 +72,8 @@ public record Graph(List<Node> nodes, int input, int logits, List<Site> sites, L
         private final List<Node> nodes = new ArrayList<>();
         private final List<Site> sites = new ArrayList<>();
         private final List<Integer> moduleOutputs = new ArrayList<>();
+        private final List<Integer> reluInputs = new ArrayList<>();
+        private final List<Integer> features = new ArrayList<>();
 
         public int add(Op op, int[] shape, int... inputs) {
             for (int in : inputs) {
@@ -81,9 +101,21 @@ public record Graph(List<Node> nodes, int input, int logits, List<Site> sites, L
             for (int i = 0; i < times; i++) moduleOutputs.add(id);
         }
 
+        /** Node {@code id} is the input of one of the reference model's {@code nn.ReLU} modules (see {@link Graph#reluInputs}). */
+        public void reluModule(int id) {
+            if (id < 0 || id >= nodes.size()) throw new IllegalArgumentException("node " + id + " does not exist");
+            if (!reluInputs.contains(id)) reluInputs.add(id);
+        }
+
+        /** Node {@code id} is the next entry of AZ-NAS's feature list (see {@link Graph#features}). */
+        public void feature(int id) {
+            if (id < 0 || id >= nodes.size()) throw new IllegalArgumentException("node " + id + " does not exist");
+            features.add(id);
+        }
+
         public Graph build(int input, int logits) {
             return new Graph(Collections.unmodifiableList(new ArrayList<>(nodes)), input, logits, Collections.unmodifiableList(new ArrayList<>(sites)),
-                    List.copyOf(moduleOutputs));
+                    List.copyOf(moduleOutputs), List.copyOf(reluInputs), List.copyOf(features));
         }
     }
 }

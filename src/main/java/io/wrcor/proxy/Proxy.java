@@ -32,7 +32,19 @@ public enum Proxy {
      * of their model, the smallest eigenvalue of the correlation matrix of its channels over the
      * spatial positions (NaN entries zeroed), summed.
      */
-    MECO("meco");
+    MECO("meco"),
+    /** ZiCo (Li et al., ICLR 2023; {@link Zico}): its two batches are the halves of the batch. */
+    ZICO("zico"),
+    /** SWAP (Peng et al., ICLR 2024; {@link Swap}): distinct sample-wise activation patterns of the ReLU modules. */
+    SWAP("swap"),
+    /** AZ-NAS's expressivity (Lee and Ham, CVPR 2024; {@link AzNas}). */
+    AZ_EXPRESSIVITY("az_expressivity"),
+    /** AZ-NAS's progressivity ({@link AzNas}). */
+    AZ_PROGRESSIVITY("az_progressivity"),
+    /** AZ-NAS's trainability ({@link AzNas}). */
+    AZ_TRAINABILITY("az_trainability"),
+    /** AZ-NAS's complexity: the network's FLOPs (the authors read them from the benchmark's API; here the space's {@code flops}). */
+    AZ_COMPLEXITY("az_complexity");
 
     /** What the passes over one architecture must produce. */
     public enum Need {
@@ -47,7 +59,11 @@ public enum Proxy {
         /** synflow's own float64 pass over the BN-free network. */
         SYNFLOW_PASS,
         /** meco's own forward pass of the batch's first image. */
-        MECO_PASS
+        MECO_PASS,
+        /** zico's own two passes (forward, cross-entropy backward, weight gradients), one per half of the batch. */
+        ZICO_PASSES,
+        /** AZ-NAS's trainability: one vector-Jacobian product per cell over the training-mode forward pass. */
+        CELL_JACOBIANS
     }
 
     private enum Sites { ACTIVATIONS, GRADIENTS, ALL }
@@ -108,7 +124,9 @@ public enum Proxy {
             return sites == Sites.ACTIVATIONS ? EnumSet.of(Need.FORWARD) : EnumSet.of(Need.FORWARD, Need.CE_BACKWARD);
         }
         return switch (this) {
-            case NASWOT -> EnumSet.of(Need.FORWARD);
+            case NASWOT, SWAP, AZ_EXPRESSIVITY, AZ_PROGRESSIVITY -> EnumSet.of(Need.FORWARD);
+            case AZ_TRAINABILITY -> EnumSet.of(Need.FORWARD, Need.CELL_JACOBIANS);
+            case ZICO -> EnumSet.of(Need.ZICO_PASSES);
             case JACOB_COR -> EnumSet.of(Need.FORWARD, Need.INPUT_JACOBIAN);
             case SYNFLOW -> EnumSet.of(Need.SYNFLOW_PASS);
             case MECO -> EnumSet.of(Need.MECO_PASS);

@@ -90,6 +90,22 @@ public final class Scorer {
         Map<Response, double[]> codes = new HashMap<>();
         Set<Response> naswotSet = new HashSet<>(naswotSites);
         Set<Response> forwardWanted = new HashSet<>(naswotSet);
+        boolean az = proxies.contains(Proxy.AZ_EXPRESSIVITY) || proxies.contains(Proxy.AZ_PROGRESSIVITY) || proxies.contains(Proxy.AZ_TRAINABILITY);
+        if (az && graph.features().size() < 2) {
+            throw new IllegalArgumentException("the AZ-NAS proxies are not defined for this space yet (its reference model's cell features are not declared)");
+        }
+        if (proxies.contains(Proxy.SWAP) && graph.reluInputs().isEmpty()) {
+            throw new IllegalArgumentException("swap is not defined for this space yet (its reference model's ReLU modules are not declared)");
+        }
+        Set<Response> featureSet = new HashSet<>(), swapSet = new HashSet<>();
+        if (proxies.contains(Proxy.AZ_EXPRESSIVITY) || proxies.contains(Proxy.AZ_PROGRESSIVITY)) {
+            for (int node : graph.features()) featureSet.add(Response.activation(node));
+        }
+        if (proxies.contains(Proxy.SWAP)) for (int node : graph.reluInputs()) swapSet.add(Response.activation(node));
+        forwardWanted.addAll(featureSet);
+        forwardWanted.addAll(swapSet);
+        Map<Integer, Double> entropyOf = new HashMap<>();
+        Swap swap = proxies.contains(Proxy.SWAP) ? new Swap(b) : null;
         Set<Response> backwardWanted = new HashSet<>();
         for (Response r : weightOf.keySet()) (r.isGradient() ? backwardWanted : forwardWanted).add(r);
 
@@ -108,8 +124,18 @@ public final class Scorer {
                 ex.forward(batch.input(), forwardWanted, (r, t) -> {
                     if (weightOf.containsKey(r)) accumulate.onResponse(r, t);
                     if (naswotSet.contains(r)) codes.put(r, NaswotKernel.codeAgreement(t));
+                    if (featureSet.contains(r)) entropyOf.put(r.node(), AzNas.expressivity(t, graph.node(r.node()).shape()[0]));
+                    if (swapSet.contains(r)) swap.add(t);
                 }, keep);
+                if (swap != null) scores.put(Proxy.SWAP, (double) swap.count());
+                if (!entropyOf.isEmpty()) {
+                    double[] perFeature = graph.features().stream().mapToDouble(entropyOf::get).toArray();
+                    double[] ep = AzNas.expressivityAndProgressivity(perFeature);
+                    if (proxies.contains(Proxy.AZ_EXPRESSIVITY)) scores.put(Proxy.AZ_EXPRESSIVITY, ep[0]);
+                    if (proxies.contains(Proxy.AZ_PROGRESSIVITY)) scores.put(Proxy.AZ_PROGRESSIVITY, ep[1]);
+                }
             }
+            if (needs.contains(Proxy.Need.CELL_JACOBIANS)) scores.put(Proxy.AZ_TRAINABILITY, azTrainability(graph, ex));
             if (needs.contains(Proxy.Need.CE_BACKWARD)) {
                 Tensor dLogits = pool.take(DType.F32, b, classes);
                 backend.crossEntropyGrad(ex.logits(), batch.labels(), dLogits);
@@ -126,6 +152,7 @@ public final class Scorer {
             }
             if (needs.contains(Proxy.Need.SYNFLOW_PASS)) scores.put(Proxy.SYNFLOW, synflow(synflowGraph, weights, batch));
             if (needs.contains(Proxy.Need.MECO_PASS)) scores.put(Proxy.MECO, meco(graph, weights, batch));
+            if (needs.contains(Proxy.Need.ZICO_PASSES)) scores.put(Proxy.ZICO, zico(graph, weights, batch));
 
             double[][] k = correlator.kernels();
             for (int i = 0; i < nc; i++) {
@@ -147,6 +174,7 @@ public final class Scorer {
         }
         if (proxies.contains(Proxy.PARAMS)) scores.put(Proxy.PARAMS, (double) params(graph));
         if (proxies.contains(Proxy.FLOPS)) scores.put(Proxy.FLOPS, (double) flops(graph));
+        if (proxies.contains(Proxy.AZ_COMPLEXITY)) scores.put(Proxy.AZ_COMPLEXITY, (double) flops(graph));
 
         Map<Proxy, Double> ordered = new LinkedHashMap<>();
         for (Proxy p : proxies) ordered.put(p, scores.get(p));
@@ -299,6 +327,58 @@ public final class Scorer {
         double min = Double.POSITIVE_INFINITY;
         for (double e : LinAlg.symmetricEigenvalues(r, c)) min = Math.min(min, e);
         return min;
+    }
+
+    /**
+     * AZ-NAS's trainability over the forward pass just run: for each feature i from the last down to
+     * the second, the signs of stream i pulled back through the cell to feature i - 1.
+     */
+    private double azTrainability(Graph g, Executor ex) {
+        List<Integer> features = g.features();
+        double[] terms = new double[features.size() - 1];
+        for (int i = features.size() - 1; i >= 1; i--) {
+            int out = features.get(i), in = features.get(i - 1);
+            int[] outShape = g.node(out).shape(), inShape = g.node(in).shape();
+            Tensor gOut = pool.take(ex.dtype(), ex.batchShape(out));
+            AzNas.signs(i, gOut);
+            Tensor gIn = out == in ? gOut : ex.vectorJacobian(out, gOut, in);
+            terms[features.size() - 1 - i] = AzNas.trainabilityTerm(gOut, gIn, outShape, inShape);
+            if (gIn != null && gIn != gOut) pool.release(gIn);
+            pool.release(gOut);
+        }
+        return AzNas.trainability(terms);
+    }
+
+    /**
+     * zico: for each half of the batch, a training-mode forward pass over it and the backward pass
+     * of its mean cross-entropy to the conv and linear weights.
+     */
+    private double zico(Graph g, Weights weights, Batch batch) {
+        Tensor in = batch.input();
+        int b = in.dim(0);
+        if (b < 4 || b % 2 != 0) {
+            throw new IllegalArgumentException("zico needs an even batch of at least 4 (its two batches are the halves of the batch), got " + b);
+        }
+        DType dt = in.dtype(); // float32, or float64 with float64 weights (tests)
+        int h = b / 2, classes = g.node(g.logits()).shape()[0];
+        long half = in.numel() / 2;
+        List<String> layers = layerWeights(g);
+        Zico z = new Zico();
+        for (int part = 0; part < 2; part++) {
+            Tensor x = pool.take(dt, h, in.dim(1), in.dim(2), in.dim(3));
+            java.lang.foreign.MemorySegment.copy(in.read(), part * half * dt.bytes, x.data(), 0, half * dt.bytes);
+            int[] labels = java.util.Arrays.copyOfRange(batch.labels(), part * h, part * h + h);
+            Executor ex = new Executor(backend, pool, g, weights, dt);
+            Tensor logits = ex.forward(x, Set.of(), (r, t) -> { }, Executor.Keep.FOR_WEIGHT_GRADIENTS);
+            Tensor dLogits = pool.take(dt, h, classes);
+            backend.crossEntropyGrad(logits, labels, dLogits);
+            Executor.Gradients grads = ex.backward(dLogits, true, false, Set.of(), (r, t) -> { }, true);
+            z.add(part, grads.weights(), layers);
+            for (Tensor t : grads.weights().values()) pool.release(t);
+            pool.release(dLogits); // the last backward pass gave back every forward value but the input
+            pool.release(x);
+        }
+        return z.score();
     }
 
     /** Trainable parameters: conv and linear weights, linear bias, BN gamma and beta. */

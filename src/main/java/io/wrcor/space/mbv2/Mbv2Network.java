@@ -109,6 +109,7 @@ public record Mbv2Network(int inputSize, int classes) {
             if (batchNorm) {
                 Response act = Response.activation(a), grad = Response.gradInput(relu);
                 g.site(new Graph.Site(block, List.of(act), List.of(grad), List.of(act), List.of(grad)));
+                g.reluModule(a); // the one nn.ReLU of the published model (swap); the RELU blocks call F.relu
             }
             int z = conv(relu, p + "4", se, c, 1, 1);
             z = bn(z, p + "5", c);

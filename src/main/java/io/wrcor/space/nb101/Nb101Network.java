@@ -90,6 +90,7 @@ public record Nb101Network(int stem, int cells, int classes, int imageSize) {
             if (batchNorm) {
                 Response act = Response.activation(h), grad = Response.gradInput(relu);
                 b.site(new Graph.Site(layer, List.of(act), List.of(grad), List.of(act), List.of(grad)));
+                b.reluModule(h); // its nn.ReLU (swap)
             }
             return relu;
         }

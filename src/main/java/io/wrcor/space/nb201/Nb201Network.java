@@ -18,6 +18,12 @@ import java.util.List;
  * Zero), each stack a Sequential of cells, reductions (conv_a, conv_b, a Sequential of AvgPool2d and
  * conv), lastact (Sequential: BN, in-place ReLU), pooling, classifier.
  *
+ * <p>swap's ReLU modules ({@link Graph#reluInputs}) are the ReLU of every ReLUConvBN unit (cell edges,
+ * each reduction block's conv_a and conv_b) and lastact's; AZ-NAS's features ({@link
+ * Graph#features}) are the stem's output and every cell's and reduction block's output, as the
+ * AZ-NAS authors' NB201 model (cvlab-yonsei/AZ-NAS 5e6683a, NB201/custom/tss_model.py,
+ * extract_cell_features) lists them.
+ *
  * @param channels   C (16 in the benchmark)
  * @param cells      N, cells per stage (5 in the benchmark)
  * @param classes    classifier outputs
@@ -56,15 +62,18 @@ public record Nb201Network(int channels, int cells, int classes, int imageSize) 
             b.moduleOutput(x - 1, 1); // stem's conv
             b.moduleOutput(x, 3); // its BN, and the stem and its Sequential that end with it
         }
+        if (batchNorm) b.feature(x);
         int c = channels;
         int block = 0;
         for (int stage = 0; stage < 3; stage++) {
             if (stage > 0) {
                 x = ctx.reductionBlock(x, block++, c, 2 * c);
+                if (batchNorm) b.feature(x);
                 c *= 2;
             }
             for (int i = 0; i < cells; i++) {
                 x = ctx.cell(x, block++, arch, c);
+                if (batchNorm) b.feature(x);
                 if (batchNorm) b.moduleOutput(x, i == cells - 1 ? 2 : 1); // the cell; the last one's stack (a Sequential) too
             }
         }
@@ -73,6 +82,7 @@ public record Nb201Network(int channels, int cells, int classes, int imageSize) 
         if (batchNorm) {
             b.moduleOutput(lastBn, 1); // lastact's BN (its hook runs before the in-place ReLU)
             b.moduleOutput(lastRelu, 2); // the ReLU, and lastact
+            b.reluModule(lastBn);
 
             // lastact: the in-place ReLU makes the published hook see y = ReLU(BN(h)); the paper's reading takes h
             b.site(new Graph.Site(blocks(), List.of(Response.activation(lastRelu)), List.of(Response.gradInput(lastRelu)),
@@ -106,6 +116,7 @@ public record Nb201Network(int channels, int cells, int classes, int imageSize) 
             int out = convBn(relu, prefix + ".op.1", prefix + ".op.2", cin, cout, k, stride, (k - 1) / 2);
             if (batchNorm) {
                 b.moduleOutput(relu, 1);
+                b.reluModule(x);
                 b.moduleOutput(out - 1, 1); // the conv
                 b.moduleOutput(out, 3); // the BN, the unit's Sequential and the unit
 

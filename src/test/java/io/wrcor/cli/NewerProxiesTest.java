@@ -1,0 +1,116 @@
+package io.wrcor.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.wrcor.Fixtures;
+import io.wrcor.util.Json;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * zico, swap and the AZ-NAS components against values pinned from their authors' code
+ * (src/test/resources/zc-nb201-expected.json names sources and commits; made by
+ * src/test/reference/zc_nb201.py), on every NAS-Bench-201 fixture's weights and batch, on the fast
+ * CPU backend, and the small ones also on the reference backend and OpenCL (PoCL in CI). The rule is the fixtures': within
+ * 1e-4 (relative, at least 1e-4 absolute) of the float32 reference or of its float64 recomputation;
+ * where the two differ by more than 1e-4 relative (zico: a weight whose two batch gradients nearly
+ * agree divides by their tiny difference), within 10 times that difference. An infinite reference
+ * (AZ-NAS's NaN rule) must be met exactly.
+ */
+class NewerProxiesTest {
+    static final List<String> PROXIES = List.of("zico", "swap", "az_expressivity", "az_progressivity", "az_trainability");
+
+    @SuppressWarnings("unchecked")
+    static Map<String, Map<String, Object>> expected() throws IOException {
+        try (InputStream in = NewerProxiesTest.class.getResourceAsStream("/zc-nb201-expected.json")) {
+            return (Map<String, Map<String, Object>>) Json.parseObject(new String(in.readAllBytes(), StandardCharsets.UTF_8)).get("cases");
+        }
+    }
+
+    static java.util.stream.Stream<String[]> cases() throws IOException {
+        // the full-size networks on the fast CPU backend only (minutes on the reference backend and PoCL; the small ones cover every op there)
+        return expected().keySet().stream().sorted().flatMap(c -> c.startsWith("full-") ? java.util.stream.Stream.<String[]>of(new String[]{c, "cpu"})
+                : java.util.stream.Stream.of(new String[]{c, "cpu"}, new String[]{c, "reference"}, new String[]{c, "opencl"}));
+    }
+
+    static double number(Object o) {
+        if (o instanceof String s) {
+            return switch (s) {
+                case "-inf" -> Double.NEGATIVE_INFINITY;
+                case "inf" -> Double.POSITIVE_INFINITY;
+                case "nan" -> Double.NaN;
+                default -> throw new AssertionError("not a number: " + s);
+            };
+        }
+        return Json.toDouble(o);
+    }
+
+    /** Whether got meets the reference (float32 value f32, float64 value f64) by the fixtures' rule. */
+    static boolean matches(double got, double f32, double f64) {
+        if (Double.isInfinite(f32) || Double.isInfinite(f64)) return got == f32 || got == f64 || (!Double.isInfinite(f64) && near(got, f64, 1e-4));
+        double scatter = Math.abs(f32 - f64) / Math.max(1, Math.abs(f64));
+        double rel = scatter > 1e-4 ? 10 * scatter : 1e-4;
+        return near(got, f32, rel) || near(got, f64, rel);
+    }
+
+    private static boolean near(double got, double want, double rel) {
+        return Math.abs(got - want) <= rel * Math.max(1, Math.abs(want));
+    }
+
+    @ParameterizedTest(name = "{0} on {1}")
+    @MethodSource("cases")
+    void theNewerProxiesMatchTheirAuthorsCode(String name, String backend) throws IOException {
+        Map<String, Object> want = expected().get(name);
+        if (backend.equals("opencl")) {
+            try {
+                ((AutoCloseable) io.wrcor.backend.Backends.open("opencl", 1, note -> { })).close();
+            } catch (io.wrcor.backend.Backends.UnavailableException e) {
+                if ("true".equals(System.getenv("CI"))) throw new AssertionError("CI installs PoCL: " + e.getMessage());
+                org.junit.jupiter.api.Assumptions.abort(e.getMessage());
+            } catch (Exception e) {
+                throw new AssertionError(e);
+            }
+        }
+        CliTest.Run r = CliTest.run("score", "--weights", Fixtures.nb201(name).toString(), "--proxies", String.join(",", PROXIES),
+                "--backend", backend, "--quiet");
+        assertEquals(0, r.code(), r.err());
+        Map<?, ?> scores = (Map<?, ?>) Json.parseObject(r.out().strip()).get("scores");
+        StringBuilder wrong = new StringBuilder();
+        for (String p : PROXIES) {
+            double got = number(scores.get(p)), f32 = number(want.get(p)), f64 = number(want.get(p + "_float64"));
+            if (!matches(got, f32, f64)) wrong.append(String.format("%n  %s: got %.10g, reference %.10g (float64 %.10g)", p, got, f32, f64));
+        }
+        assertTrue(wrong.isEmpty(), name + " on " + backend + ":" + wrong);
+    }
+
+    @Test
+    void theRuleRejectsAWrongValue() {
+        assertTrue(matches(157.4225, 157.4212, 157.4295)); // zico's float32 scatter
+        assertTrue(!matches(158.5, 157.4212, 157.4295));
+        assertTrue(matches(23.8428, Double.NEGATIVE_INFINITY, 23.84279574560085)); // float32 torch hit NaN, float64 did not
+        assertTrue(!matches(Double.NEGATIVE_INFINITY, 1.0, 1.0));
+        assertTrue(!matches(1.0, Double.NEGATIVE_INFINITY, Double.NEGATIVE_INFINITY));
+        assertTrue(matches(33849, 33848, 33848)); // one pattern in 33848 is within 1e-4
+        assertTrue(!matches(33860, 33848, 33848));
+    }
+
+    @Test
+    void theAzNasProxiesAreRefusedWhereTheirFeaturesAreNotDeclared() {
+        for (String space : List.of("nb101", "mbv2")) {
+            CliTest.assertBadInput(CliTest.run("score", "--space", space, "--sample", "1", "--proxies", "az_trainability"),
+                    "az_trainability is not defined for the " + space + " space");
+        }
+    }
+
+    @Test
+    void zicoRefusesABatchItCannotHalve() {
+        CliTest.assertBadInput(CliTest.run("score", "--sample", "1", "--batch", "5", "--proxies", "zico"), "zico needs an even batch of at least 4");
+    }
+}
