@@ -111,7 +111,7 @@ public final class Engine implements AutoCloseable {
         for (int[] shape : Weights.required(graph).values()) params += Tensor.numel(shape);
         // float32 weights, their gradients for snip/grad_norm, synflow's float64 |weights| and gradients
         boolean weightGrads = Proxy.needsOf(proxies).contains(Proxy.Need.CE_WEIGHT_GRADS);
-        long perParam = 4 + (weightGrads ? 4 : 0) + (proxies.contains(Proxy.SYNFLOW) ? 16 : 0);
+        long perParam = 4 + (weightGrads || proxies.contains(Proxy.ZICO) ? 4 : 0) + (proxies.contains(Proxy.SYNFLOW) ? 16 : 0);
         return scratchNeeded(graph, batch, proxies) + perParam * params;
     }
 
@@ -162,7 +162,19 @@ public final class Engine implements AutoCloseable {
         for (var node : graph.nodes()) perSample += node.sampleSize();
         long synflow = 2 * 8 * perSample; // one float64 sample, values and gradients
         long meco = needs.contains(Proxy.Need.MECO_PASS) ? 4 * perSample : 0; // one float32 sample's values
-        return (long) (1.2 * Math.max(forwardPeak, backwardPeak)) + synflow + meco;
+        if (needs.contains(Proxy.Need.CELL_JACOBIANS)) {
+            // after the forward pass, the kept values and one cell's pull-back: the signs, a gradient per
+            // node of the cell passed on and a sum beside it
+            long largest = 0;
+            for (long x : bytes) largest = Math.max(largest, x);
+            backwardPeak = Math.max(backwardPeak, keptBytes + 4 * largest);
+        }
+        long others = (long) (1.2 * Math.max(forwardPeak, backwardPeak)) + synflow + meco;
+        // zico's two half-batch passes come after the others: they reuse what the last backward pass
+        // gave back, or come on top of the forward pass's kept values where none ran
+        long zico = needs.contains(Proxy.Need.ZICO_PASSES) ? scratchNeeded(graph, Math.max(1, batch / 2), List.of(Proxy.SNIP)) : 0;
+        boolean released = needs.contains(Proxy.Need.CE_BACKWARD) || needs.contains(Proxy.Need.INPUT_JACOBIAN);
+        return released ? Math.max(others, zico) : others + zico;
     }
 
     /** The replayed peak of one backward pass over the nodes it computes; held: the kept values' bytes if it holds them all, else -1. */

@@ -60,8 +60,10 @@ public final class Main {
                                   or a published genotype by name: @MobileNetV2, @R_our_vote, @EA_our_vote_600M, ...
               --arch-file FILE    one architecture per line ('#' comments and blank lines ignored)
               --sample N          N distinct architectures drawn uniformly at random (with --seed)
-              --proxies LIST      comma-separated, default all: wrcor,wrcor_relu_only,act_cor,grad_cor,act_grad_cor,
-                                  naswot,jacob_cor,synflow,snip,grad_norm,params,flops
+              --proxies LIST      comma-separated, default every one the space computes: wrcor,wrcor_relu_only,act_cor,
+                                  grad_cor,act_grad_cor,naswot,jacob_cor,synflow,snip,grad_norm,params,flops, zico,swap,
+                                  and on NAS-Bench-201 meco,az_expressivity,az_progressivity,az_trainability,az_complexity
+              --vote V            add a column: V's combined score over the scored set (see correlate --votes)
               --print-stored      also print the rows already in --out (by default only new rows are printed)
             """;
 
@@ -71,8 +73,12 @@ public final class Main {
                                   data/nb101-val-accuracy-500.csv)
               --sample K | --all  architectures of the table to score (default 650, drawn with --seed)
               --proxies LIST      default wrcor,naswot,synflow,jacob_cor,params,flops (vote members are added)
-              --votes 'V;V'       votes, each 'proxy[:+|:-],...' (default synflow,jacob_cor,wrcor)
-              --vote-rules LIST   copeland, soft-z, soft-rank (default all three)
+              --votes 'V;V'       votes, each 'proxy[:+|:-],...[@rule]' or a named ensemble: published
+                                  (synflow,jacob_cor,wrcor@copeland), recommended (grad_cor,meco@soft-z), az_nas
+                                  (az_expressivity,az_progressivity,az_trainability,az_complexity@log-rank)
+                                  (default synflow,jacob_cor,wrcor)
+              --vote-rules LIST   of copeland, soft-z, soft-rank, log-rank (default the first three), for votes without @rule
+              --arch-file FILE    study these architectures (one per line) instead of a sample
               --run-dir DIR       where the scores (unless --out), the CSV/Markdown table and the scatter plots go
                                   (default runs/correlate-<date>-<time>)
               --report DIR        the table and plots only, elsewhere
@@ -81,15 +87,17 @@ public final class Main {
     static final String SEARCH = """
             wrcor search: zero-shot search; prints the found architecture, its scores, accuracy and rank
               --algo A            random, evolution (default) or reinforce
-              --objective V       a proxy or a vote 'proxy[:+|:-],...' (default synflow,jacob_cor,wrcor)
+              --objective V       a proxy, a vote 'proxy[:+|:-],...[@rule]' or a named ensemble (see correlate --votes);
+                                  default recommended where the space computes it (NAS-Bench-201), else published
               --n N               architectures to evaluate (default 1000)
               --population P --tournament S        evolution (default 64, 10)
               --lr X --ema M --calibration K       REINFORCE: Adam lr (1e-3), baseline momentum (0.9), random
                                                    architectures for the reward's z-scores (100)
               --pick P            the answer: running (default, as the published code: the search's running
                                   best by the comparator, a tie keeping the newer one; with a vote it can
-                                  cycle, a pairwise majority not being transitive) or copeland (the
-                                  Copeland winner among all evaluated architectures)
+                                  cycle, a pairwise majority not being transitive), copeland (the
+                                  Copeland winner among all evaluated architectures), or soft-z, soft-rank,
+                                  log-rank (that rule over all evaluated architectures)
               --runs R            repeat with search seeds S, S+1, ...; mean and std of the found accuracy
               --gt FILE | --no-gt ground truth for the found architecture's accuracy and rank (default as correlate)
               --run-dir DIR       where scores (unless --out), trajectory (unless --trajectory) and summary.json go

@@ -22,8 +22,9 @@ public record Vote(List<Proxy> members, int[] signs, String name, Rule rule) {
 
     /**
      * Ensembles with a name, accepted wherever a vote or objective is: {@code published} (the
-     * paper's vote, ranked by its pairwise majority) and {@code recommended} (this engine's choice,
-     * see the README's ensemble study), each with the rule that combines it.
+     * paper's vote, ranked by its pairwise majority), {@code recommended} (this engine's choice,
+     * see the README's ensemble study) and {@code az_nas} (AZ-NAS: its four components by its
+     * non-linear rank aggregation), each with the rule that combines it.
      */
     public static final Map<String, String> NAMED;
 
@@ -35,10 +36,14 @@ public record Vote(List<Proxy> members, int[] signs, String name, Rule rule) {
      */
     public static final String RECOMMENDED = "grad_cor,meco@soft-z";
 
+    /** AZ-NAS (Lee and Ham, CVPR 2024): expressivity, progressivity, trainability and complexity, by the sum of log(rank / N). */
+    public static final String AZ_NAS = "az_expressivity,az_progressivity,az_trainability,az_complexity@log-rank";
+
     static {
         Map<String, String> named = new java.util.LinkedHashMap<>();
         named.put("published", PUBLISHED + "@copeland");
         named.put("recommended", RECOMMENDED);
+        named.put("az_nas", AZ_NAS);
         NAMED = java.util.Collections.unmodifiableMap(named);
     }
 

@@ -23,12 +23,19 @@ import org.junit.jupiter.api.Test;
 class MemoryEstimateTest {
     @Test
     void theEstimateBoundsTheMeasuredPeakFromAboveAndClosely() {
-        SearchSpace space = SearchSpaces.get("mbv2");
+        assertEstimateBounds("mbv2", 16, List.of(Proxy.parseList("wrcor"), Proxy.parseList("synflow,jacob_cor,wrcor"),
+                Proxy.parseList("snip,grad_norm,wrcor_relu_only"), Proxy.parseList("zico,swap")));
+    }
+
+    @Test
+    void theEstimateBoundsTheAzNasPullBacksOnNb201() {
+        assertEstimateBounds("nb201", 32, List.of(Proxy.parseList("az_expressivity,az_trainability"), Proxy.parseList("zico,swap,az_trainability,grad_cor")));
+    }
+
+    private static void assertEstimateBounds(String spaceName, int batchSize, List<List<Proxy>> sets) {
+        SearchSpace space = SearchSpaces.get(spaceName);
         NetSize size = space.defaultSize();
-        int batchSize = 16;
         SplittableRandom rnd = new SplittableRandom(7);
-        List<List<Proxy>> sets = List.of(Proxy.parseList("wrcor"), Proxy.parseList("synflow,jacob_cor,wrcor"),
-                Proxy.parseList("snip,grad_norm,wrcor_relu_only"));
         try (Arena arena = Arena.ofShared(); FastCpuBackend cpu = new FastCpuBackend(2); Engine engine = new Engine(cpu, space, size)) {
             Batch batch = Cifar10.synthetic(batchSize, size.classes(), size.imageSize(), 1, arena);
             for (int i = 0; i < 4; i++) {
