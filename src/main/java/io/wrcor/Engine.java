@@ -80,11 +80,12 @@ public final class Engine implements AutoCloseable {
     /** Scores {@code graph}, the architecture's network, already checked (weights, input, memory). */
     private Scorer.Result run(Arch arch, Graph graph, Weights weights, Batch batch, List<Proxy> proxies) {
         Scorer.Result r = scorer.score(graph, space.build(arch, size, false), weights, batch, proxies);
-        if (!proxies.contains(Proxy.PARAMS) && !proxies.contains(Proxy.FLOPS)) return r;
+        if (!proxies.contains(Proxy.PARAMS) && !proxies.contains(Proxy.FLOPS) && !proxies.contains(Proxy.AZ_COMPLEXITY)) return r;
         // the space's own counts (the published counters of the MobileNetV2-like space)
         java.util.Map<Proxy, Double> scores = new java.util.LinkedHashMap<>(r.scores());
         if (scores.containsKey(Proxy.PARAMS)) scores.put(Proxy.PARAMS, space.params(arch, size, graph));
         if (scores.containsKey(Proxy.FLOPS)) scores.put(Proxy.FLOPS, space.flops(arch, size, graph));
+        if (scores.containsKey(Proxy.AZ_COMPLEXITY)) scores.put(Proxy.AZ_COMPLEXITY, space.flops(arch, size, graph)); // AZ-NAS takes the space's FLOPs
         return new Scorer.Result(scores, r.kernels(), r.used(), r.skipped());
     }
 

@@ -88,12 +88,17 @@ public final class LinAlg {
      */
     private static void tridiagonalQl(double[] d, double[] e, int n) {
         e[n - 1] = 0;
+        // an off-diagonal entry below the rounding of the whole matrix also splits it: between two
+        // (near) zero diagonal entries the relative test alone may never be met
+        double norm = 0;
+        for (int i = 0; i < n; i++) norm = Math.max(norm, Math.abs(d[i]) + Math.abs(e[i]) + (i > 0 ? Math.abs(e[i - 1]) : 0));
+        double floor = 0x1p-53 * norm;
         for (int l = 0; l < n; l++) {
             for (int iter = 0; ; iter++) {
                 int m = l;
                 for (; m < n - 1; m++) {
                     double dd = Math.abs(d[m]) + Math.abs(d[m + 1]);
-                    if (Math.abs(e[m]) <= 0x1p-53 * dd) break;
+                    if (Math.abs(e[m]) <= 0x1p-53 * dd || Math.abs(e[m]) <= floor) break;
                 }
                 if (m == l) break;
                 if (iter == 200) throw new ArithmeticException("eigenvalues did not converge");

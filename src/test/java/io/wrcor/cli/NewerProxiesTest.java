@@ -16,27 +16,29 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * zico, swap and the AZ-NAS components against values pinned from their authors' code
- * (src/test/resources/zc-nb201-expected.json names sources and commits; made by
- * src/test/reference/zc_nb201.py), on every NAS-Bench-201 fixture's weights and batch, on the fast
+ * (src/test/resources/zc-expected.json names sources and commits; made by
+ * src/test/reference/zc_nb201.py and zc_nb101.py), on every NAS-Bench-201 and NAS-Bench-101
+ * fixture's weights and batch, on the fast
  * CPU backend, and the small ones also on the reference backend and OpenCL (PoCL in CI). The rule is the fixtures': within
  * 1e-4 (relative, at least 1e-4 absolute) of the float32 reference or of its float64 recomputation;
  * where the two differ by more than 1e-4 relative (zico: a weight whose two batch gradients nearly
  * agree divides by their tiny difference), within 10 times that difference. An infinite reference
  * (AZ-NAS's NaN rule) must be met exactly.
  */
-class NewerProxiesTest {
+public class NewerProxiesTest {
     static final List<String> PROXIES = List.of("zico", "swap", "az_expressivity", "az_progressivity", "az_trainability");
 
     @SuppressWarnings("unchecked")
-    static Map<String, Map<String, Object>> expected() throws IOException {
-        try (InputStream in = NewerProxiesTest.class.getResourceAsStream("/zc-nb201-expected.json")) {
+    /** Expected values by fixture id ("nb201/small-mixed"). */
+    public static Map<String, Map<String, Object>> expected() throws IOException {
+        try (InputStream in = NewerProxiesTest.class.getResourceAsStream("/zc-expected.json")) {
             return (Map<String, Map<String, Object>>) Json.parseObject(new String(in.readAllBytes(), StandardCharsets.UTF_8)).get("cases");
         }
     }
 
     static java.util.stream.Stream<String[]> cases() throws IOException {
         // the full-size networks on the fast CPU backend only (minutes on the reference backend and PoCL; the small ones cover every op there)
-        return expected().keySet().stream().sorted().flatMap(c -> c.startsWith("full-") ? java.util.stream.Stream.<String[]>of(new String[]{c, "cpu"})
+        return expected().keySet().stream().sorted().flatMap(c -> c.contains("/full-") ? java.util.stream.Stream.<String[]>of(new String[]{c, "cpu"})
                 : java.util.stream.Stream.of(new String[]{c, "cpu"}, new String[]{c, "reference"}, new String[]{c, "opencl"}));
     }
 
@@ -78,7 +80,7 @@ class NewerProxiesTest {
                 throw new AssertionError(e);
             }
         }
-        CliTest.Run r = CliTest.run("score", "--weights", Fixtures.nb201(name).toString(), "--proxies", String.join(",", PROXIES),
+        CliTest.Run r = CliTest.run("score", "--weights", Fixtures.fixture(name).toString(), "--proxies", String.join(",", PROXIES),
                 "--backend", backend, "--quiet");
         assertEquals(0, r.code(), r.err());
         Map<?, ?> scores = (Map<?, ?>) Json.parseObject(r.out().strip()).get("scores");
@@ -99,14 +101,6 @@ class NewerProxiesTest {
         assertTrue(!matches(1.0, Double.NEGATIVE_INFINITY, Double.NEGATIVE_INFINITY));
         assertTrue(matches(33849, 33848, 33848)); // one pattern in 33848 is within 1e-4
         assertTrue(!matches(33860, 33848, 33848));
-    }
-
-    @Test
-    void theAzNasProxiesAreRefusedWhereTheirFeaturesAreNotDeclared() {
-        for (String space : List.of("nb101", "mbv2")) {
-            CliTest.assertBadInput(CliTest.run("score", "--space", space, "--sample", "1", "--proxies", "az_trainability"),
-                    "az_trainability is not defined for the " + space + " space");
-        }
     }
 
     @Test

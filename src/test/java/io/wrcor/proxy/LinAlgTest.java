@@ -39,6 +39,28 @@ class LinAlgTest {
         assertArrayEquals(want, got, 1e-12);
     }
 
+    /**
+     * Large Gram matrices of low rank (AZ-NAS's covariances and gradient products of wide layers):
+     * hundreds of eigenvalues at rounding level, where the relative splitting test alone never
+     * converged; against the Jacobi reference, to the rounding of the whole matrix.
+     */
+    @Test
+    void largeLowRankGramMatricesConverge() {
+        SplittableRandom rnd = new SplittableRandom(11);
+        for (int[] nr : new int[][]{{300, 4}, {300, 40}, {512, 12}}) {
+            int n = nr[0], rank = nr[1];
+            double[][] x = new double[n][rank];
+            for (double[] row : x) for (int k = 0; k < rank; k++) row[k] = 1e-3 * rnd.nextGaussian();
+            double[] a = new double[n * n];
+            for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) for (int k = 0; k < rank; k++) a[i * n + j] += x[i][k] * x[j][k];
+            double[] got = LinAlg.symmetricEigenvalues(a, n), want = LinAlg.symmetricEigenvaluesJacobi(a, n);
+            Arrays.sort(got);
+            Arrays.sort(want);
+            double scale = Math.abs(want[n - 1]);
+            for (int i = 0; i < n; i++) assertEquals(want[i], got[i], 1e-10 * scale, "n=" + n + " rank=" + rank + " eigenvalue " + i);
+        }
+    }
+
     /** The tridiagonal QL eigenvalues against the Jacobi reference: random, correlation-like rank-deficient, repeated, diagonal, 1x1 and 2x2. */
     @Test
     void householderQlEigenvaluesEqualTheJacobiReference() {

@@ -8,15 +8,14 @@ import io.wrcor.data.Batch;
 import io.wrcor.data.TensorFolder;
 import io.wrcor.graph.Graph;
 import io.wrcor.graph.Weights;
-import io.wrcor.space.nb201.Nb201Arch;
-import io.wrcor.space.nb201.Nb201Network;
+import io.wrcor.Engine;
+import io.wrcor.space.NetSize;
+import io.wrcor.space.SearchSpace;
 import io.wrcor.tensor.DType;
 import io.wrcor.tensor.Tensor;
 import io.wrcor.tensor.TensorPool;
 import io.wrcor.util.Json;
-import java.io.InputStream;
 import java.lang.foreign.Arena;
-import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -31,27 +30,21 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 class ZicoFloat64Test {
     @ParameterizedTest
-    @ValueSource(strings = {"small-mixed", "small-noconv", "small-allconv", "small-zeronode", "small-deadoutput"})
-    void zicoInFloat64MeetsTheAuthorsFloat64Value(String name) throws Exception {
-        Map<String, Object> cases;
-        try (InputStream in = getClass().getResourceAsStream("/zc-nb201-expected.json")) {
-            @SuppressWarnings("unchecked")
-            Map<String, Object> c = (Map<String, Object>) Json.parseObject(new String(in.readAllBytes(), StandardCharsets.UTF_8)).get("cases");
-            cases = c;
-        }
-        double want = Json.toDouble(((Map<?, ?>) cases.get(name)).get("zico_float64"));
+    @ValueSource(strings = {"nb201/small-mixed", "nb201/small-noconv", "nb201/small-allconv", "nb201/small-zeronode", "nb201/small-deadoutput",
+            "nb101/small-mixed", "nb101/small-maxpool", "nb101/small-pruned", "nb101/small-inplace"})
+    void zicoInFloat64MeetsTheAuthorsFloat64Value(String id) throws Exception {
+        double want = Json.toDouble(io.wrcor.cli.NewerProxiesTest.expected().get(id).get("zico_float64"));
         try (Arena arena = Arena.ofShared(); TensorPool pool = new TensorPool()) {
-            TensorFolder f = Fixtures.load("nb201/" + name, arena);
-            Map<String, Object> meta = f.meta();
-            Nb201Network net = new Nb201Network(((Number) meta.get("C")).intValue(), ((Number) meta.get("N")).intValue(),
-                    ((Number) meta.get("num_classes")).intValue(), 32);
-            Graph g = net.build(Nb201Arch.parse((String) meta.get("arch")));
+            TensorFolder f = Fixtures.load(id, arena);
+            SearchSpace space = Engine.spaceOf(f);
+            NetSize size = Engine.sizeOf(f);
+            Graph g = space.build(space.archOf(f.meta()), size, true);
             Map<String, Tensor> w64 = new HashMap<>();
             for (String p : Weights.required(g).keySet()) w64.put(p, float64(f.tensors().get(p), arena));
             Batch b = f.batch();
             Batch b64 = new Batch(float64(b.input(), arena), b.labels());
             double got = new Scorer(new ReferenceBackend(), pool).score(g, null, new Weights(w64), b64, List.of(Proxy.ZICO)).score(Proxy.ZICO);
-            assertEquals(want, got, 1e-9 * Math.max(1, Math.abs(want)), name);
+            assertEquals(want, got, 1e-9 * Math.max(1, Math.abs(want)), id);
         }
     }
 

@@ -14,6 +14,12 @@ import java.util.List;
  * <p>Response sites: the published WRCor matches only the ReLU inside each SE (its BN output and the
  * masked gradient), weight 2^b with b the top-level block; {@code wrcor_relu_only} adds every RELU
  * block of the main path (its input and masked gradient), same weight.
+ *
+ * <p>swap's one {@code nn.ReLU} per SE ({@link Graph#reluInputs}: PlainNet's RELU blocks call
+ * F.relu); AZ-NAS's features ({@link Graph#features}) as the AZ-NAS authors' MobileNetV2 code lists
+ * them (cvlab-yonsei/AZ-NAS 5e6683a, ImageNet_MBV2/Masternet.py, extract_layer_features_and_logit):
+ * the output of every RELU block directly in a top-level block's list, i.e. each conv layer's
+ * ReLU and each residual layer's closing ReLU.
  */
 public record Mbv2Network(int inputSize, int classes) {
     public static final double BN_EPS = 1e-3;
@@ -35,6 +41,7 @@ public record Mbv2Network(int inputSize, int classes) {
                         x = ctx.conv(x, p + (3 * j) + ".netblock", cin, c.out(), c.k(), s);
                         x = ctx.bn(x, p + (3 * j + 1) + ".netblock", c.out());
                         x = ctx.mainRelu(x, b);
+                        if (batchNorm) g.feature(x);
                     }
                 }
                 case Mbv2Arch.ResBlock rb -> {
@@ -58,6 +65,7 @@ public record Mbv2Network(int inputSize, int classes) {
                         }
                         int sum = g.add(new Op.Add(), g.shape(h), h, skip);
                         x = ctx.mainRelu(sum, b);
+                        if (batchNorm) g.feature(x);
                     }
                 }
             }

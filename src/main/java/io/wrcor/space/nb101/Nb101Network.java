@@ -57,6 +57,7 @@ public record Nb101Network(int stem, int cells, int classes, int imageSize) {
         int input = x;
         int layer = 0;
         x = ctx.convBnRelu(x, "layers.0.conv_bn_relu", 3, stem, 3, layer++);
+        if (batchNorm) b.feature(x); // AZ-NAS's features: the stem's and every cell's output (not the max pools')
         int c = stem;
         for (int s = 0; s < STACKS; s++) {
             if (s > 0) {
@@ -67,6 +68,7 @@ public record Nb101Network(int stem, int cells, int classes, int imageSize) {
             int cout = s == 0 ? c : 2 * c;
             for (int i = 0; i < cells; i++) {
                 x = ctx.cell(x, spec, layer, i == 0 ? c : cout, cout);
+                if (batchNorm) b.feature(x);
                 layer++;
             }
             c = cout;
