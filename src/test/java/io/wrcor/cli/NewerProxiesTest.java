@@ -17,8 +17,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * zico, swap and the AZ-NAS components against values pinned from their authors' code
  * (src/test/resources/zc-expected.json names sources and commits; made by
- * src/test/reference/zc_nb201.py and zc_nb101.py), on every NAS-Bench-201 and NAS-Bench-101
- * fixture's weights and batch, on the fast
+ * src/test/reference/zc_nb201.py, zc_nb101.py and zc_mbv2.py), on every fixture's weights and batch
+ * (NAS-Bench-201, NAS-Bench-101, MobileNetV2-like), on the fast
  * CPU backend, and the small ones also on the reference backend and OpenCL (PoCL in CI). The rule is the fixtures': within
  * 1e-4 (relative, at least 1e-4 absolute) of the float32 reference or of its float64 recomputation;
  * where the two differ by more than 1e-4 relative (zico: a weight whose two batch gradients nearly

@@ -31,7 +31,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 class ZicoFloat64Test {
     @ParameterizedTest
     @ValueSource(strings = {"nb201/small-mixed", "nb201/small-noconv", "nb201/small-allconv", "nb201/small-zeronode", "nb201/small-deadoutput",
-            "nb101/small-mixed", "nb101/small-maxpool", "nb101/small-pruned", "nb101/small-inplace"})
+            "nb101/small-mixed", "nb101/small-maxpool", "nb101/small-pruned", "nb101/small-inplace", "mbv2/small-k3", "mbv2/small-k5", "mbv2/small-k7",
+            "mbv2/small-downsample", "mbv2/small-sampled"})
     void zicoInFloat64MeetsTheAuthorsFloat64Value(String id) throws Exception {
         double want = Json.toDouble(io.wrcor.cli.NewerProxiesTest.expected().get(id).get("zico_float64"));
         try (Arena arena = Arena.ofShared(); TensorPool pool = new TensorPool()) {
