@@ -1,4 +1,4 @@
-# Reference values of zico, swap and the AZ-NAS components for wrcor's NAS-Bench-101 fixtures
+# Reference values of zico, swap, meco and the AZ-NAS components for wrcor's NAS-Bench-101 fixtures
 # (../shared/fixtures/nb101), computed with the authors' scoring code on the published models
 # loaded with the fixtures' weights and batch. Runs outside the wrcor repository.
 #
@@ -46,6 +46,28 @@ def build_nb101(meta, t, dtype):
     net = nb1.Network(Spec(meta['pruned_spec']), meta['stem'], meta['stacks'], meta['cells'], meta['num_classes'])
     return finish(net, t, dtype)
 
+def meco(net, x):
+    """MeCo (HamsterMimi/MeCo 0d830dd, correlation/foresight/pruners/measures/meco.py, the NB101
+    driver's measure): a forward hook on every module; for its output's first sample, C x (H W), the
+    smallest real eigenvalue of torch.corrcoef over the rows with NaN and inf entries zeroed; the
+    finite ones summed. Their measure feeds torch.randn(1, 3, 64, 64) drawn afresh; wrcor, as their
+    NB201 driver, the batch's first image."""
+    mins = []
+    def hook(module, inputs, output):
+        f = output[0].detach()
+        f = f.reshape(f.shape[0], -1)
+        c = torch.corrcoef(f)
+        c[torch.isnan(c)] = 0
+        c[torch.isinf(c)] = 0
+        mins.append(torch.min(torch.real(torch.linalg.eig(c)[0])))
+    handles = [m.register_forward_hook(hook) for _, m in net.named_modules()]
+    with torch.no_grad():
+        net(x[0:1])
+    for h in handles:
+        h.remove()
+    v = torch.tensor(mins, dtype=torch.float64)
+    return float(torch.sum(v[torch.isfinite(v)]).item()), len(mins)
+
 def features(net, x):
     """AZ-NAS's feature list on NB101 (AZ-NAS has no NB101 code; wrcor's reading, as its NB201
     cells): the stem's output and every cell's, not the max pools'."""
@@ -66,6 +88,7 @@ for fix in sys.argv[4:]:
         xd = x.to(dtype)
         row['zico' + suffix] = zico(build(meta, t, dtype), xd, y)
         row['swap' + suffix] = swap(build(meta, t, dtype), xd)
+        row['meco' + suffix], row['meco_hooks'] = meco(build(meta, t, dtype), xd)
         for k, v in az(features(build(meta, t, dtype), xd)).items():
             row[k + ('' if k == 'features' else suffix)] = v
     print(json.dumps({'fixture': 'nb101/' + meta['name'], **row}), flush=True)

@@ -33,11 +33,12 @@ public interface Objective {
     }
 
     /**
-     * The objective when none is given: the recommended ensemble where the space computes its
-     * proxies (it found the better cells, README "Search"), else the published vote.
+     * The objective when none is given: the recommended ensemble on NAS-Bench-201, where it was
+     * chosen and found the better cells (README "Search"), else the published vote (the ensemble is
+     * not measured in the other spaces, even where they compute its members).
      */
     static String defaultVote(io.wrcor.space.SearchSpace space) {
-        return Vote.parse("recommended").members().stream().allMatch(space::supports) ? "recommended" : "published";
+        return space.name().equals("nb201") && Vote.parse("recommended").members().stream().allMatch(space::supports) ? "recommended" : "published";
     }
 
     /** The members' signed scores of an architecture (computed or from the cache); {@link #width()} values. */

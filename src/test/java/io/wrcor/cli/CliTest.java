@@ -38,6 +38,18 @@ class CliTest {
         return Stream.concat(Stream.concat(Stream.of("score"), Stream.of(SMALL)), Stream.of(options)).toArray(String[]::new);
     }
 
+    /** Skips (with the reason) when the backend cannot open here, except in CI, which installs PoCL for OpenCL: there it fails. */
+    static void requireBackend(String name) {
+        try {
+            if (io.wrcor.backend.Backends.open(name, 1, note -> { }) instanceof AutoCloseable c) c.close();
+        } catch (io.wrcor.backend.Backends.UnavailableException e) {
+            if ("true".equals(System.getenv("CI")) && name.equals("opencl")) throw new AssertionError("CI installs PoCL: " + e.getMessage());
+            org.junit.jupiter.api.Assumptions.abort(e.getMessage());
+        } catch (Exception e) {
+            throw new AssertionError(e);
+        }
+    }
+
     static void assertBadInput(Run r, String mentions) {
         assertEquals(2, r.code(), "exit code; stderr: " + r.err());
         List<String> lines = r.err().lines().toList();

@@ -15,7 +15,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * zico, swap and the AZ-NAS components against values pinned from their authors' code
+ * zico, swap, the AZ-NAS components and (on NAS-Bench-101) meco against values pinned from their authors' code
  * (src/test/resources/zc-expected.json names sources and commits; made by
  * src/test/reference/zc_nb201.py, zc_nb101.py and zc_mbv2.py), on every fixture's weights and batch
  * (NAS-Bench-201, NAS-Bench-101, MobileNetV2-like), on the fast
@@ -70,22 +70,15 @@ public class NewerProxiesTest {
     @MethodSource("cases")
     void theNewerProxiesMatchTheirAuthorsCode(String name, String backend) throws IOException {
         Map<String, Object> want = expected().get(name);
-        if (backend.equals("opencl")) {
-            try {
-                ((AutoCloseable) io.wrcor.backend.Backends.open("opencl", 1, note -> { })).close();
-            } catch (io.wrcor.backend.Backends.UnavailableException e) {
-                if ("true".equals(System.getenv("CI"))) throw new AssertionError("CI installs PoCL: " + e.getMessage());
-                org.junit.jupiter.api.Assumptions.abort(e.getMessage());
-            } catch (Exception e) {
-                throw new AssertionError(e);
-            }
-        }
-        CliTest.Run r = CliTest.run("score", "--weights", Fixtures.fixture(name).toString(), "--proxies", String.join(",", PROXIES),
+        CliTest.requireBackend(backend);
+        List<String> proxies = new java.util.ArrayList<>(PROXIES);
+        if (want.containsKey("meco")) proxies.add("meco"); // NB101 (MecoTest has NB201's)
+        CliTest.Run r = CliTest.run("score", "--weights", Fixtures.fixture(name).toString(), "--proxies", String.join(",", proxies),
                 "--backend", backend, "--quiet");
         assertEquals(0, r.code(), r.err());
         Map<?, ?> scores = (Map<?, ?>) Json.parseObject(r.out().strip()).get("scores");
         StringBuilder wrong = new StringBuilder();
-        for (String p : PROXIES) {
+        for (String p : proxies) {
             double got = number(scores.get(p)), f32 = number(want.get(p)), f64 = number(want.get(p + "_float64"));
             if (!matches(got, f32, f64)) wrong.append(String.format("%n  %s: got %.10g, reference %.10g (float64 %.10g)", p, got, f32, f64));
         }

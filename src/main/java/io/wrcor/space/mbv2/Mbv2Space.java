@@ -123,7 +123,7 @@ public final class Mbv2Space implements SearchSpace {
                 values -> values.get(0) + "@" + values.get(1));
     }
 
-    /** meco's module outputs are declared for NAS-Bench-201 only so far. */
+    /** meco's module outputs are not declared for this space (no MeCo code for it; the published model's module tree is not at hand). */
     @Override
     public boolean supports(io.wrcor.proxy.Proxy p) {
         return p != io.wrcor.proxy.Proxy.MECO;

@@ -63,6 +63,7 @@ public record Nb101Network(int stem, int cells, int classes, int imageSize) {
             if (s > 0) {
                 int[] sh = b.shape(x);
                 x = b.add(new Op.MaxPool(2, 2, 0), new int[]{sh[0], sh[1] / 2, sh[2] / 2}, x);
+                if (batchNorm) b.moduleOutput(x, 1); // meco: the downsampling MaxPool2d
                 layer++;
             }
             int cout = s == 0 ? c : 2 * c;
@@ -93,6 +94,9 @@ public record Nb101Network(int stem, int cells, int classes, int imageSize) {
                 Response act = Response.activation(h), grad = Response.gradInput(relu);
                 b.site(new Graph.Site(layer, List.of(act), List.of(grad), List.of(act), List.of(grad)));
                 b.reluModule(h); // its nn.ReLU (swap)
+                b.moduleOutput(conv, 1); // meco: the Conv2d, the BatchNorm2d, and the ReLU, its Sequential and the ConvBnRelu
+                b.moduleOutput(h, 1);
+                b.moduleOutput(relu, 3);
             }
             return relu;
         }
@@ -124,8 +128,13 @@ public record Nb101Network(int stem, int cells, int classes, int imageSize) {
                     case CONV1X1 -> convBnRelu(in, p + ".vertex_op." + t + ".conv1x1.conv_bn_relu", ch[t], ch[t], 1, layer);
                     case MAXPOOL3X3 -> b.add(new Op.MaxPool(3, 1, 1), b.shape(in), in);
                 };
+                if (batchNorm) b.moduleOutput(out[t], spec.op(t) == Nb101Op.MAXPOOL3X3 ? 2 : 1); // the vertex op's wrapper (and its MaxPool2d)
             }
-            if (n == 2) return convBnRelu(x, p + ".input_op." + (n - 1) + ".conv_bn_relu", cin, cout, 1, layer);
+            if (n == 2) {
+                int y = convBnRelu(x, p + ".input_op." + (n - 1) + ".conv_bn_relu", cin, cout, 1, layer);
+                if (batchNorm) b.moduleOutput(y, 1); // the cell
+                return y;
+            }
             List<Integer> feeders = new ArrayList<>();
             for (int src = 1; src < n - 1; src++) if (spec.edge(src, n - 1)) feeders.add(out[src]);
             int y = feeders.size() == 1 ? feeders.getFirst()
@@ -134,6 +143,7 @@ public record Nb101Network(int stem, int cells, int classes, int imageSize) {
                 int proj = convBnRelu(x, p + ".input_op." + (n - 1) + ".conv_bn_relu", cin, cout, 1, layer);
                 y = b.add(new Op.Add(), b.shape(y), y, proj);
             }
+            if (batchNorm) b.moduleOutput(y, 1); // the cell
             return y;
         }
     }

@@ -196,9 +196,4 @@ public final class Nb101Space implements SearchSpace {
                 List.of("cifar10-val"), 0, values -> values.get(0) + " " + values.get(1));
     }
 
-    /** meco's module outputs are declared for NAS-Bench-201 only so far. */
-    @Override
-    public boolean supports(io.wrcor.proxy.Proxy p) {
-        return p != io.wrcor.proxy.Proxy.MECO;
-    }
 }
