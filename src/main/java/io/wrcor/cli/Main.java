@@ -61,8 +61,8 @@ public final class Main {
               --arch-file FILE    one architecture per line ('#' comments and blank lines ignored)
               --sample N          N distinct architectures drawn uniformly at random (with --seed)
               --proxies LIST      comma-separated, default every one the space computes: wrcor,wrcor_relu_only,act_cor,
-                                  grad_cor,act_grad_cor,naswot,jacob_cor,synflow,snip,grad_norm,params,flops, zico,swap,
-                                  and on NAS-Bench-201 meco,az_expressivity,az_progressivity,az_trainability,az_complexity
+                                  grad_cor,act_grad_cor,naswot,jacob_cor,synflow,snip,grad_norm,params,flops,zico,swap,
+                                  az_expressivity,az_progressivity,az_trainability,az_complexity, and (NB201, NB101) meco
               --vote V            add a column: V's combined score over the scored set (see correlate --votes)
               --print-stored      also print the rows already in --out (by default only new rows are printed)
             """;
