@@ -149,17 +149,23 @@ final class SearchCommand {
                 }
                 out.println("  top five of the evaluated by " + (rankBy == Vote.Rule.COPELAND ? "Copeland score (pairwise-majority wins minus losses)"
                         : rankBy.label + " of " + objectiveVote.membersLabel()) + ":");
-                json.append(", \"top5_copeland\": [");
+                // top5: each candidate with its score by the ranking rule (a Copeland score is a whole
+                // number, a soft rule's is not); top5_copeland, the same list, where that rule is Copeland
+                boolean copeland = rankBy == Vote.Rule.COPELAND;
+                StringBuilder top = new StringBuilder();
                 for (int i = 0; i < Math.min(5, ranked.archs().size()); i++) {
                     Arch c = ranked.archs().get(i);
                     double cs = ranked.scores()[i];
                     int row = gt == null ? -1 : gt.find(c.toString());
                     String acc = row >= 0 ? String.format("  %s %.2f%%", gt.datasets().getFirst(), gt.accuracy(0, row)) : "";
-                    out.printf("    %d. %+5.0f  %s%s%s%n", i + 1, cs, c, acc, c.equals(best) ? "  (found)" : "");
-                    json.append(i == 0 ? "" : ", ").append("{\"arch\": ").append(Json.quote(c.toString())).append(", \"copeland\": ")
-                            .append((long) cs).append('}');
+                    out.printf("    %d. %s  %s%s%s%n", i + 1, copeland ? String.format("%+5.0f", cs) : String.format("%+.4f", cs), c, acc,
+                            c.equals(best) ? "  (found)" : "");
+                    top.append(i == 0 ? "" : ", ").append("{\"arch\": ").append(Json.quote(c.toString())).append(copeland ? ", \"copeland\": " : ", \"score\": ")
+                            .append(copeland ? Long.toString((long) cs) : Json.number(cs)).append('}');
                 }
-                json.append("]}");
+                json.append(", \"top5_rule\": ").append(Json.quote(rankBy.label)).append(", \"top5\": [").append(top).append(']');
+                if (copeland) json.append(", \"top5_copeland\": [").append(top).append(']');
+                json.append('}');
                 summaries.add(json.toString());
             }
         } catch (IOException e) {

@@ -125,6 +125,8 @@ class NewcomerTest {
         Map<String, Object> first = (Map<String, Object>) ((List<Object>) summary.get("runs")).getFirst();
         assertTrue(out.contains((String) first.get("found")));
         assertEquals(5, ((List<?>) first.get("top5_copeland")).size());
+        assertEquals(first.get("top5_copeland"), first.get("top5"));
+        assertEquals("copeland", first.get("top5_rule"));
     }
 
     @Test

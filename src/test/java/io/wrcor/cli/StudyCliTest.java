@@ -124,12 +124,22 @@ class StudyCliTest {
     @Test
     void searchWithALogRankObjectiveAndPick() throws IOException {
         Path out = tmp.resolve("scores.jsonl");
+        Path runDir = tmp.resolve("log-rank-run");
         CliTest.Run r = run(args("search", "--algo", "random", "--n", "6", "--objective", "naswot,params@log-rank", "--calibration", "5",
-                "--pick", "log-rank", "--runs", "2", "--out", out.toString()));
+                "--pick", "log-rank", "--runs", "2", "--out", out.toString(), "--run-dir", runDir.toString()));
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains("calibrating log-rank on 5 architectures"), r.err());
         assertTrue(r.out().contains("picked as  the best of all evaluated architectures by log-rank of naswot,params"), r.out());
         assertTrue(r.out().contains("top five of the evaluated by log-rank of naswot,params"), r.out());
+        // the summary names the top five's rule and keeps each soft score whole (not cut to an integer)
+        java.util.Map<String, Object> summary = Json.parseObject(java.nio.file.Files.readString(runDir.resolve("summary.json")));
+        java.util.Map<?, ?> first = (java.util.Map<?, ?>) ((java.util.List<?>) summary.get("runs")).getFirst();
+        assertEquals("log-rank", first.get("top5_rule"));
+        assertTrue(!first.containsKey("top5_copeland"), "no Copeland list under a soft rule: " + first);
+        java.util.List<?> top = (java.util.List<?>) first.get("top5");
+        assertEquals(5, top.size());
+        assertTrue(top.stream().map(e -> Json.toDouble(((java.util.Map<?, ?>) e).get("score"))).anyMatch(v -> v < 0 && v != Math.rint(v)),
+                "log-rank scores are sums of logs (0 at the top), kept whole: " + top);
         assertBadInput(run(args("search", "--n", "3", "--objective", "naswot", "--pick", "best")), "--pick");
     }
 
