@@ -268,9 +268,7 @@ public final class Scorer {
         for (int node : times.keySet()) wanted.add(Response.activation(node));
         Tensor in = batch.input();
         if (in.dtype() != DType.F32) throw new IllegalArgumentException("meco: the input batch must be float32, got " + in.dtype());
-        Tensor first = pool.take(DType.F32, 1, in.dim(1), in.dim(2), in.dim(3));
-        long n = first.numel();
-        java.lang.foreign.MemorySegment.copy(in.read(), 0, first.data(), 0, n * Float.BYTES); // batch input is float32
+        Tensor first = samples(in, 0, 1);
         double[] sum = {0};
         Executor ex = new Executor(backend, pool, g, weights, DType.F32);
         ex.forward(first, wanted, (r, t) -> {
@@ -288,18 +286,13 @@ public final class Scorer {
     static double minEigenvalueOfChannelCorrelation(Tensor t) {
         int c = t.dim(1);
         int hw = Math.toIntExact(t.numel() / c);
-        java.lang.foreign.MemorySegment seg = t.read(); // once, not per element (a device value is copied to the host here)
+        double[] values = t.toDoubles(); // once, not per element (a device value is copied to the host here)
         double[][] centred = new double[c][];
         double[] norm = new double[c];
         for (int i = 0; i < c; i++) {
-            double[] row = new double[hw];
+            double[] row = java.util.Arrays.copyOfRange(values, i * hw, i * hw + hw);
             double mean = 0;
-            for (int k = 0; k < hw; k++) {
-                long at = (long) i * hw + k;
-                row[k] = t.dtype() == DType.F32 ? seg.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, at)
-                        : seg.getAtIndex(java.lang.foreign.ValueLayout.JAVA_DOUBLE, at);
-                mean += row[k];
-            }
+            for (int k = 0; k < hw; k++) mean += row[k];
             mean /= hw;
             double ss = 0;
             for (int k = 0; k < hw; k++) {
@@ -361,12 +354,10 @@ public final class Scorer {
         }
         DType dt = in.dtype(); // float32, or float64 with float64 weights (tests)
         int h = b / 2, classes = g.node(g.logits()).shape()[0];
-        long half = in.numel() / 2;
         List<String> layers = layerWeights(g);
         Zico z = new Zico();
         for (int part = 0; part < 2; part++) {
-            Tensor x = pool.take(dt, h, in.dim(1), in.dim(2), in.dim(3));
-            java.lang.foreign.MemorySegment.copy(in.read(), part * half * dt.bytes, x.data(), 0, half * dt.bytes);
+            Tensor x = samples(in, part * h, h);
             int[] labels = java.util.Arrays.copyOfRange(batch.labels(), part * h, part * h + h);
             Executor ex = new Executor(backend, pool, g, weights, dt);
             Tensor logits = ex.forward(x, Set.of(), (r, t) -> { }, Executor.Keep.FOR_WEIGHT_GRADIENTS);
@@ -379,6 +370,14 @@ public final class Scorer {
             pool.release(x);
         }
         return z.score();
+    }
+
+    /** Samples [from, from + count) of a batch value, as a new pool tensor of its type. */
+    private Tensor samples(Tensor batch, int from, int count) {
+        Tensor x = pool.take(batch.dtype(), count, batch.dim(1), batch.dim(2), batch.dim(3));
+        long row = batch.rowSize() * batch.dtype().bytes;
+        java.lang.foreign.MemorySegment.copy(batch.read(), from * row, x.data(), 0, count * row);
+        return x;
     }
 
     /** Trainable parameters: conv and linear weights, linear bias, BN gamma and beta. */

@@ -27,12 +27,8 @@ public final class Swap {
         this.table = new long[1024 * words];
     }
 
-    /** The neurons of one response, a [B, ...] value (null: exactly zero, one all-off pattern). */
+    /** The neurons of one response, a [B, ...] value. */
     public void add(Tensor t) {
-        if (t == null) {
-            insert(new long[words], 0);
-            return;
-        }
         if (t.dim(0) != batch) throw new IllegalArgumentException("swap: a response of " + t.dim(0) + " samples, not " + batch);
         MemorySegment seg = t.read();
         long row = t.rowSize();

@@ -23,13 +23,7 @@ public final class Zico {
         for (String name : layers) {
             Tensor g = grads.get(name);
             if (g == null) continue;
-            double[] v = new double[Math.toIntExact(g.numel())];
-            java.lang.foreign.MemorySegment seg = g.read();
-            boolean f32 = g.dtype() == io.wrcor.tensor.DType.F32;
-            for (int i = 0; i < v.length; i++) {
-                v[i] = f32 ? seg.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i) : seg.getAtIndex(java.lang.foreign.ValueLayout.JAVA_DOUBLE, i);
-            }
-            into.put(name, v);
+            into.put(name, g.toDoubles());
         }
     }
 

@@ -64,33 +64,31 @@ final class Job {
     private final Runnable persist;
 
     Job(String id, String client, String created, String request, Spec spec, Store store, Runnable persist) {
-        this.id = id;
-        this.client = client;
-        this.created = created;
-        this.request = request;
-        this.spec = spec;
-        this.store = store;
-        this.persist = persist;
-        this.kind = spec.kind();
-        this.total = kind.equals("search") ? spec.evaluations() : kind.equals("correlate") ? spec.sample() : spec.archs().size();
+        this(id, client, created, request, spec.kind(),
+                spec.kind().equals("search") ? spec.evaluations() : spec.kind().equals("correlate") ? spec.sample() : spec.archs().size(),
+                spec, store, persist);
     }
 
     /** A job that finished before this server started, as its job file tells it (nothing is parsed or opened again). */
     Job(String id, String client, String created, String request, String kind, int total, Store store, State state, String error, String result,
         int done) {
+        this(id, client, created, request, kind, total, null, store, () -> { }); // it does not change any more
+        this.state = state;
+        this.error = error;
+        this.result = result;
+        this.done = done;
+    }
+
+    private Job(String id, String client, String created, String request, String kind, int total, Spec spec, Store store, Runnable persist) {
         this.id = id;
         this.client = client;
         this.created = created;
         this.request = request;
         this.kind = kind;
         this.total = total;
-        this.spec = null;
+        this.spec = spec;
         this.store = store;
-        this.persist = () -> { }; // it does not change any more
-        this.state = state;
-        this.error = error;
-        this.result = result;
-        this.done = done;
+        this.persist = persist;
     }
 
     State state() {

@@ -95,6 +95,18 @@ public final class Tensor {
 
     public boolean sameShape(Tensor o) { return Arrays.equals(shape, o.shape); }
 
+    /** Every element as a double, read from the host segment once (a device value is brought back first). */
+    public double[] toDoubles() {
+        MemorySegment s = read();
+        return dtype == DType.F32 ? toDoublesFrom(s.toArray(F)) : s.toArray(D);
+    }
+
+    private static double[] toDoublesFrom(float[] f) {
+        double[] d = new double[f.length];
+        for (int i = 0; i < f.length; i++) d[i] = f[i];
+        return d;
+    }
+
     public double get(long i) {
         MemorySegment s = read();
         return dtype == DType.F32 ? s.getAtIndex(F, i) : s.getAtIndex(D, i);

@@ -51,7 +51,7 @@ class ZicoFloat64Test {
 
     private static Tensor float64(Tensor t, Arena arena) {
         Tensor d = Tensor.allocate(arena, DType.F64, t.shape());
-        for (long i = 0; i < t.numel(); i++) d.setD(i, t.get(i));
+        d.copyFrom(t);
         return d;
     }
 }
