@@ -170,12 +170,30 @@ public final class Engine implements AutoCloseable {
             for (long x : bytes) largest = Math.max(largest, x);
             backwardPeak = Math.max(backwardPeak, keptBytes + 4 * largest);
         }
+        if (!needs.contains(Proxy.Need.FORWARD)) forwardPeak = 0; // no shared forward pass (zico or vkdnw alone run their own)
         long others = (long) (1.2 * Math.max(forwardPeak, backwardPeak)) + synflow + meco;
         // zico's two half-batch passes come after the others: they reuse what the last backward pass
         // gave back, or come on top of the forward pass's kept values where none ran
         long zico = needs.contains(Proxy.Need.ZICO_PASSES) ? scratchNeeded(graph, Math.max(1, batch / 2), List.of(Proxy.SNIP)) : 0;
         boolean released = needs.contains(Proxy.Need.CE_BACKWARD) || needs.contains(Proxy.Need.INPUT_JACOBIAN);
-        return released ? Math.max(others, zico) : others + zico;
+        long after = Math.max(zico, vkdnwScratch(graph, bytes, lastReader, needs));
+        return released ? Math.max(others, after) : others + after;
+    }
+
+    /**
+     * VKDNW's eval-mode pass: every value kept (BN outputs too), then a backward pass per class that
+     * holds them all, with its frontier of gradients; the last one gives values back as it goes.
+     */
+    private static long vkdnwScratch(Graph graph, long[] bytes, int[] lastReader, Set<Proxy.Need> needs) {
+        if (!needs.contains(Proxy.Need.VKDNW_JACOBIAN)) return 0;
+        int n = graph.size();
+        long all = 0;
+        for (long x : bytes) all += x;
+        boolean[] every = new boolean[n];
+        java.util.Arrays.fill(every, true);
+        int[] noMask = new int[n];
+        java.util.Arrays.fill(noMask, -1);
+        return (long) (1.2 * backwardPeak(graph, bytes, every, lastReader, noMask, every, all));
     }
 
     /** The replayed peak of one backward pass over the nodes it computes; held: the kept values' bytes if it holds them all, else -1. */

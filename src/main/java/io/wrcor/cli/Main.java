@@ -62,7 +62,8 @@ public final class Main {
               --sample N          N distinct architectures drawn uniformly at random (with --seed)
               --proxies LIST      comma-separated, default every one the space computes: wrcor,wrcor_relu_only,act_cor,
                                   grad_cor,act_grad_cor,naswot,jacob_cor,synflow,snip,grad_norm,params,flops,zico,swap,
-                                  az_expressivity,az_progressivity,az_trainability,az_complexity, and (NB201, NB101) meco
+                                  az_expressivity,az_progressivity,az_trainability,az_complexity,vkdnw_dim, and (NB201,
+                                  NB101) meco; vkdnw_entropy and vkdnw only when named (one backward pass per class)
               --vote V            add a column: V's combined score over the scored set (see correlate --votes)
               --print-stored      also print the rows already in --out (by default only new rows are printed)
             """;
@@ -75,7 +76,8 @@ public final class Main {
               --proxies LIST      default wrcor,naswot,synflow,jacob_cor,params,flops (vote members are added)
               --votes 'V;V'       votes, each 'proxy[:+|:-],...[@rule]' or a named ensemble: published
                                   (synflow,jacob_cor,wrcor@copeland), recommended (grad_cor,meco@soft-z), az_nas
-                                  (az_expressivity,az_progressivity,az_trainability,az_complexity@log-rank)
+                                  (az_expressivity,az_progressivity,az_trainability,az_complexity@log-rank), vkdnw_agg
+                                  (vkdnw,az_expressivity,az_trainability,az_complexity,jacob_cor@log-rank)
                                   (default synflow,jacob_cor,wrcor)
               --vote-rules LIST   of copeland, soft-z, soft-rank, log-rank (default the first three), for votes without @rule
               --arch-file FILE    study these architectures (one per line) instead of a sample

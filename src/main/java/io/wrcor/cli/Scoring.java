@@ -66,7 +66,7 @@ final class Scoring implements AutoCloseable {
             seed = a.getLong("--seed", 0);
             folder = a.has("--weights") ? TensorFolder.load(Path.of(a.get("--weights", "")), arena) : null;
             space = spaceOf(a, folder);
-            columns = csvColumns != null ? csvColumns : space.proxies();
+            columns = csvColumns != null ? csvColumns : space.defaultProxies();
             for (Proxy p : columns) {
                 if (!space.supports(p)) throw new UsageException(p.label + " is not defined for the " + space.name() + " space yet (proxies there: "
                         + String.join(",", space.proxies().stream().map(q -> q.label).toList()) + ")");

@@ -32,7 +32,7 @@ final class Session {
         long need = 1;
         for (int i = 0; i < 16; i++) {
             need = Math.max(need, io.wrcor.Engine.memoryNeeded(space.build(space.sample(rnd), net, true), batch,
-                    space.proxies()));
+                    space.defaultProxies()));
         }
         return (int) Math.max(1, Math.min(8, mem / 2 / need));
     }

@@ -21,6 +21,8 @@ public final class Executor {
     private final Tensor[] values;
     private final Tensor[] bnMean; // per BN node: its batch statistics, where the backend keeps them
     private final Tensor[] bnInvStd;
+    private final Tensor[] evalScale; // per BN node in eval mode: gamma / sqrt(var + eps) per sample and channel
+    private java.util.function.Function<String, double[][]> runningStats; // null: training-mode batch norm
     private int batch;
 
     public Executor(Backend backend, TensorPool pool, Graph graph, Weights weights, DType dtype) {
@@ -32,6 +34,33 @@ public final class Executor {
         this.values = new Tensor[graph.size()];
         this.bnMean = new Tensor[graph.size()];
         this.bnInvStd = new Tensor[graph.size()];
+        this.evalScale = new Tensor[graph.size()];
+    }
+
+    /**
+     * Runs every batch norm of later passes as PyTorch's eval mode does: y = gamma (x - mean) /
+     * sqrt(var + eps) + beta with the running statistics {@code stats} gives for the BN's parameter
+     * name ({mean[], var[]}; null: a fresh layer's, mean 0 and var 1), so each sample's output
+     * depends on that sample alone, and the backward pass is the same per-channel scale.
+     */
+    public void useRunningStatistics(java.util.function.Function<String, double[][]> stats) {
+        this.runningStats = java.util.Objects.requireNonNull(stats);
+    }
+
+    /**
+     * The batch statistics of BN node {@code node} in the last training-mode forward pass: {mean[],
+     * biased var[]} per channel.
+     */
+    public double[][] batchStatistics(int node) {
+        if (bnMean[node] == null) throw new IllegalStateException("node " + node + " has no batch statistics (not a BN, or not run in training mode)");
+        Op.BatchNorm bn = (Op.BatchNorm) graph.node(node).op();
+        double[] mean = new double[bn.channels()], var = new double[bn.channels()];
+        for (int c = 0; c < mean.length; c++) {
+            mean[c] = bnMean[node].get(c);
+            double inv = bnInvStd[node].get(c);
+            var[c] = 1.0 / (inv * inv) - bn.eps();
+        }
+        return new double[][]{mean, var};
     }
 
     public DType dtype() {
@@ -162,12 +191,37 @@ public final class Executor {
     /** BN node n's output (relu of it with {@code relu}), keeping its statistics for the backward pass. */
     private Tensor batchNorm(Node n, boolean relu) {
         Op.BatchNorm bn = (Op.BatchNorm) n.op();
+        if (runningStats != null) return evalBatchNorm(n, bn, relu);
         Tensor y = pool.take(dtype, batchShape(n));
         bnMean[n.id()] = pool.take(backend.statsType(dtype), bn.channels());
         bnInvStd[n.id()] = pool.take(backend.statsType(dtype), bn.channels());
         Tensor x = values[n.inputs()[0]], gamma = weights.get(bn.param() + ".weight"), beta = weights.get(bn.param() + ".bias");
         if (relu) backend.batchNormReluForward(x, gamma, beta, bn.eps(), y, bnMean[n.id()], bnInvStd[n.id()]);
         else backend.batchNormForward(x, gamma, beta, bn.eps(), y, bnMean[n.id()], bnInvStd[n.id()]);
+        return y;
+    }
+
+    /** Eval-mode batch norm: a per-channel scale (kept for the backward pass) and shift. */
+    private Tensor evalBatchNorm(Node n, Op.BatchNorm bn, boolean relu) {
+        int c = bn.channels();
+        double[][] st = runningStats.apply(bn.param());
+        Tensor gamma = weights.get(bn.param() + ".weight"), beta = weights.get(bn.param() + ".bias");
+        Tensor scale = pool.take(dtype, batch, c), shift = pool.take(dtype, c);
+        for (int k = 0; k < c; k++) {
+            double mean = st == null ? 0 : st[0][k], var = st == null ? 1 : st[1][k];
+            double sk = gamma.get(k) / Math.sqrt(var + bn.eps());
+            shift.set(k, beta.get(k) - mean * sk);
+            for (int i = 0; i < batch; i++) scale.set((long) i * c + k, sk);
+        }
+        Tensor x = values[n.inputs()[0]];
+        Tensor scaled = pool.take(dtype, batchShape(n)), y = pool.take(dtype, batchShape(n));
+        backend.channelScale(x, scale, scaled);
+        backend.biasAdd(scaled, shift, y);
+        pool.release(scaled);
+        pool.release(shift);
+        if (relu) backend.relu(y, y);
+        if (evalScale[n.id()] != null) pool.release(evalScale[n.id()]);
+        evalScale[n.id()] = scale;
         return y;
     }
 
@@ -283,7 +337,7 @@ public final class Executor {
         // neither gradient in between is a wanted response
         int[] maskedBy = new int[graph.size()];
         java.util.Arrays.fill(maskedBy, -1);
-        if (backend.fusesReluBackward(dtype)) {
+        if (backend.fusesReluBackward(dtype) && runningStats == null) {
             int[] fused = fusedBatchNormRelu(graph);
             for (int bn = 0; bn < fused.length; bn++) {
                 int r = fused[bn];
@@ -439,6 +493,11 @@ public final class Executor {
                 if (!need[in[0]]) return;
                 Tensor x = values[in[0]];
                 Tensor dx = pool.take(dtype, inShape);
+                if (runningStats != null) {
+                    backend.channelScale(g, evalScale[id], dx); // eval mode: the same scale as forward
+                    accumulate(grads, shared, in[0], dx, true);
+                    return;
+                }
                 backend.batchNormBackward(x, g, weights.get(bn.param() + ".weight"), bnMean[id], bnInvStd[id], dx);
                 accumulate(grads, shared, in[0], dx, true);
             }

@@ -9,10 +9,29 @@ import java.util.List;
  * with the response sites that WRCor and its relatives read, as the space's builder declares them.
  */
 public record Graph(List<Node> nodes, int input, int logits, List<Site> sites, List<Integer> moduleOutputs, List<Integer> reluInputs,
-                    List<Integer> features) {
+                    List<Integer> features, List<String> parameterOrder) {
 
     public Graph(List<Node> nodes, int input, int logits, List<Site> sites) {
-        this(nodes, input, logits, sites, List.of(), List.of(), List.of());
+        this(nodes, input, logits, sites, List.of(), List.of(), List.of(), List.of());
+    }
+
+    /**
+     * The parameter tensors in the order of the reference model's {@code named_parameters()} (what
+     * VKDNW's "first 128 tensors" counts in): the order the space declared with {@link
+     * #withParameterOrder}, else the order the graph reads them in (forward order), which is the
+     * reference model's where it registers its modules in forward order.
+     */
+    public List<String> parameters() {
+        return parameterOrder.isEmpty() ? List.copyOf(Weights.required(this).keySet()) : parameterOrder;
+    }
+
+    /** This graph with the reference model's parameter order declared: the same names as the graph reads, reordered. */
+    public Graph withParameterOrder(List<String> order) {
+        java.util.Set<String> read = Weights.required(this).keySet();
+        if (order.size() != read.size() || !new java.util.HashSet<>(order).equals(read)) {
+            throw new IllegalArgumentException("a parameter order must name each of the graph's " + read.size() + " parameter tensors once");
+        }
+        return new Graph(nodes, input, logits, sites, moduleOutputs, reluInputs, features, List.copyOf(order));
     }
 
     /**
@@ -115,7 +134,7 @@ public record Graph(List<Node> nodes, int input, int logits, List<Site> sites, L
 
         public Graph build(int input, int logits) {
             return new Graph(Collections.unmodifiableList(new ArrayList<>(nodes)), input, logits, Collections.unmodifiableList(new ArrayList<>(sites)),
-                    List.copyOf(moduleOutputs), List.copyOf(reluInputs), List.copyOf(features));
+                    List.copyOf(moduleOutputs), List.copyOf(reluInputs), List.copyOf(features), List.of());
         }
     }
 }

@@ -44,7 +44,13 @@ public enum Proxy {
     /** AZ-NAS's trainability ({@link AzNas}). */
     AZ_TRAINABILITY("az_trainability"),
     /** AZ-NAS's complexity: the network's FLOPs (the authors read them from the benchmark's API; here the space's {@code flops}). */
-    AZ_COMPLEXITY("az_complexity");
+    AZ_COMPLEXITY("az_complexity"),
+    /** VKDNW's entropy (Tybl and Neumann, CVPR 2025; {@link Vkdnw}): of the Fisher matrix's spectrum over 128 weights. */
+    VKDNW_ENTROPY("vkdnw_entropy"),
+    /** VKDNW's dimension: the network's number of parameter tensors ({@link Vkdnw#dim}). */
+    VKDNW_DIM("vkdnw_dim"),
+    /** VKDNW's single score: by vkdnw_dim, then vkdnw_entropy ({@link Vkdnw#single}). */
+    VKDNW("vkdnw");
 
     /** What the passes over one architecture must produce. */
     public enum Need {
@@ -63,7 +69,9 @@ public enum Proxy {
         /** zico's own two passes (forward, cross-entropy backward, weight gradients), one per half of the batch. */
         ZICO_PASSES,
         /** AZ-NAS's trainability: one vector-Jacobian product per cell over the training-mode forward pass. */
-        CELL_JACOBIANS
+        CELL_JACOBIANS,
+        /** VKDNW's eval-mode forward pass and one backward pass per class (the per-sample Jacobian of the logits). */
+        VKDNW_JACOBIAN
     }
 
     private enum Sites { ACTIVATIONS, GRADIENTS, ALL }
@@ -115,6 +123,15 @@ public enum Proxy {
         return List.copyOf(out);
     }
 
+    /**
+     * Whether this proxy is left out of {@code score}'s default list and computed only when named:
+     * VKDNW's entropy (and its single score) costs one backward pass per class, 10 on CIFAR and
+     * 1000 on ImageNet, where every other proxy costs at most two.
+     */
+    public boolean byNameOnly() {
+        return this == VKDNW_ENTROPY || this == VKDNW;
+    }
+
     public boolean isCorrelation() {
         return sites != null;
     }
@@ -130,6 +147,7 @@ public enum Proxy {
             case JACOB_COR -> EnumSet.of(Need.FORWARD, Need.INPUT_JACOBIAN);
             case SYNFLOW -> EnumSet.of(Need.SYNFLOW_PASS);
             case MECO -> EnumSet.of(Need.MECO_PASS);
+            case VKDNW, VKDNW_ENTROPY -> EnumSet.of(Need.VKDNW_JACOBIAN);
             case SNIP, GRAD_NORM -> EnumSet.of(Need.FORWARD, Need.CE_BACKWARD, Need.CE_WEIGHT_GRADS);
             default -> EnumSet.noneOf(Need.class);
         };

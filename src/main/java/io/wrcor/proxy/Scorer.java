@@ -153,6 +153,11 @@ public final class Scorer {
             if (needs.contains(Proxy.Need.SYNFLOW_PASS)) scores.put(Proxy.SYNFLOW, synflow(synflowGraph, weights, batch));
             if (needs.contains(Proxy.Need.MECO_PASS)) scores.put(Proxy.MECO, meco(graph, weights, batch));
             if (needs.contains(Proxy.Need.ZICO_PASSES)) scores.put(Proxy.ZICO, zico(graph, weights, batch));
+            if (needs.contains(Proxy.Need.VKDNW_JACOBIAN)) {
+                double e = vkdnwEntropy(graph, weights, batch);
+                if (proxies.contains(Proxy.VKDNW_ENTROPY)) scores.put(Proxy.VKDNW_ENTROPY, e);
+                if (proxies.contains(Proxy.VKDNW)) scores.put(Proxy.VKDNW, Vkdnw.single(Vkdnw.dim(graph), e));
+            }
 
             double[][] k = correlator.kernels();
             for (int i = 0; i < nc; i++) {
@@ -175,6 +180,7 @@ public final class Scorer {
         if (proxies.contains(Proxy.PARAMS)) scores.put(Proxy.PARAMS, (double) params(graph));
         if (proxies.contains(Proxy.FLOPS)) scores.put(Proxy.FLOPS, (double) flops(graph));
         if (proxies.contains(Proxy.AZ_COMPLEXITY)) scores.put(Proxy.AZ_COMPLEXITY, (double) flops(graph));
+        if (proxies.contains(Proxy.VKDNW_DIM)) scores.put(Proxy.VKDNW_DIM, (double) Vkdnw.dim(graph));
 
         Map<Proxy, Double> ordered = new LinkedHashMap<>();
         for (Proxy p : proxies) ordered.put(p, scores.get(p));
@@ -370,6 +376,49 @@ public final class Scorer {
             pool.release(x);
         }
         return z.score();
+    }
+
+    /**
+     * VKDNW's entropy ({@link Vkdnw}): the network in eval mode (fresh running statistics) over the
+     * batch, then one backward pass per class c from the seed e_c at every sample's logits, which
+     * gives each sample's d(logit c)/d(node output) (in eval mode a sample's output depends on that
+     * sample alone); at each node that owns one of the 128 tensors, the per-sample derivative with
+     * respect to the tensor's first element.
+     */
+    private double vkdnwEntropy(Graph g, Weights weights, Batch batch) {
+        Tensor in = batch.input();
+        DType dt = in.dtype(); // float32, or float64 with float64 weights (tests)
+        int b = in.dim(0), classes = g.node(g.logits()).shape()[0];
+        List<String> names = Vkdnw.selected(g);
+        Map<String, Integer> owners = Vkdnw.owners(g, names);
+        int p = names.size();
+        Executor ex = new Executor(backend, pool, g, weights, dt);
+        ex.useRunningStatistics(name -> null); // a fresh network's: mean 0, var 1
+        Tensor logits = ex.forward(in, Set.of(), (r, t) -> { }, Executor.Keep.ALL);
+        double[][] z = new double[b][classes];
+        for (int i = 0; i < b; i++) for (int c = 0; c < classes; c++) z[i][c] = logits.get((long) i * classes + c);
+        Map<Integer, List<Integer>> columnsOf = new HashMap<>(); // owner node -> the Jacobian columns it gives
+        for (int k = 0; k < p; k++) columnsOf.computeIfAbsent(owners.get(names.get(k)), id -> new ArrayList<>()).add(k);
+        Set<Response> wanted = new HashSet<>();
+        for (int id : columnsOf.keySet()) wanted.add(Response.gradOutput(id));
+        double[][] jac = new double[b][classes * p];
+        for (int c = 0; c < classes; c++) {
+            final int cls = c;
+            Tensor seed = pool.take(dt, b, classes);
+            seed.fill(0.0);
+            for (int i = 0; i < b; i++) seed.set((long) i * classes + c, 1.0);
+            ex.backward(seed, false, false, wanted, (r, dy) -> {
+                Node n = g.node(r.node());
+                Tensor x = ex.value(n.inputs()[0]);
+                for (int k : columnsOf.get(r.node())) {
+                    double[] bnNorm = n.op() instanceof Op.BatchNorm bn ? new double[]{0, 1 / Math.sqrt(1 + bn.eps())} : null;
+                    double[] d = Vkdnw.firstElementGradient(n, names.get(k), dy, x, bnNorm, b);
+                    for (int i = 0; i < b; i++) jac[i][cls * p + k] = d[i];
+                }
+            }, c == classes - 1);
+            pool.release(seed);
+        }
+        return Vkdnw.entropy(Vkdnw.fisher(jac, z, p), p);
     }
 
     /** Samples [from, from + count) of a batch value, as a new pool tensor of its type. */

@@ -64,6 +64,14 @@ public interface SearchSpace {
         return java.util.Arrays.stream(io.wrcor.proxy.Proxy.values()).filter(this::supports).toList();
     }
 
+    /**
+     * What {@code score} computes when no proxies are named: every one this space computes but those
+     * computed only by name ({@link io.wrcor.proxy.Proxy#byNameOnly}: VKDNW's one backward pass per class).
+     */
+    default java.util.List<io.wrcor.proxy.Proxy> defaultProxies() {
+        return proxies().stream().filter(p -> !p.byNameOnly()).toList();
+    }
+
     /** Something a user should know about scoring this architecture (printed once per architecture), or null. */
     /** What the search reports about a found architecture besides its scores (e.g. its input resolution), or null. */
     default String details(Arch arch) {

@@ -23,8 +23,9 @@ public record Vote(List<Proxy> members, int[] signs, String name, Rule rule) {
     /**
      * Ensembles with a name, accepted wherever a vote or objective is: {@code published} (the
      * paper's vote, ranked by its pairwise majority), {@code recommended} (this engine's choice,
-     * see the README's ensemble study) and {@code az_nas} (AZ-NAS: its four components by its
-     * non-linear rank aggregation), each with the rule that combines it.
+     * see the README's ensemble study), {@code az_nas} (AZ-NAS: its four components by its
+     * non-linear rank aggregation) and {@code vkdnw_agg} (VKDNW's aggregate), each with the rule that
+     * combines it.
      */
     public static final Map<String, String> NAMED;
 
@@ -39,11 +40,19 @@ public record Vote(List<Proxy> members, int[] signs, String name, Rule rule) {
     /** AZ-NAS (Lee and Ham, CVPR 2024): expressivity, progressivity, trainability and complexity, by the sum of log(rank / N). */
     public static final String AZ_NAS = "az_expressivity,az_progressivity,az_trainability,az_complexity@log-rank";
 
+    /**
+     * VKDNW's aggregate (Tybl and Neumann, CVPR 2025, their "VKDNW_agg"): its single score with
+     * AZ-NAS's expressivity, trainability and complexity (FLOPs) and jacov (= jacob_cor), by the sum
+     * of log ranks.
+     */
+    public static final String VKDNW_AGG = "vkdnw,az_expressivity,az_trainability,az_complexity,jacob_cor@log-rank";
+
     static {
         Map<String, String> named = new java.util.LinkedHashMap<>();
         named.put("published", PUBLISHED + "@copeland");
         named.put("recommended", RECOMMENDED);
         named.put("az_nas", AZ_NAS);
+        named.put("vkdnw_agg", VKDNW_AGG);
         NAMED = java.util.Collections.unmodifiableMap(named);
     }
 

@@ -15,9 +15,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * zico, swap, the AZ-NAS components and (on NAS-Bench-101) meco against values pinned from their authors' code
+ * zico, swap, the AZ-NAS components, VKDNW and (on NAS-Bench-101) meco against values pinned from their authors' code
  * (src/test/resources/zc-expected.json names sources and commits; made by
- * src/test/reference/zc_nb201.py, zc_nb101.py and zc_mbv2.py), on every fixture's weights and batch
+ * src/test/reference/zc_nb201.py, zc_nb101.py, zc_mbv2.py and vkdnw_ref.py), on every fixture's weights and batch
  * (NAS-Bench-201, NAS-Bench-101, MobileNetV2-like), on the fast
  * CPU backend, and the small ones also on the reference backend and OpenCL (PoCL in CI). The rule is the fixtures': within
  * 1e-4 (relative, at least 1e-4 absolute) of the float32 reference or of its float64 recomputation;
@@ -26,7 +26,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * (AZ-NAS's NaN rule) must be met exactly.
  */
 public class NewerProxiesTest {
-    static final List<String> PROXIES = List.of("zico", "swap", "az_expressivity", "az_progressivity", "az_trainability");
+    static final List<String> PROXIES = List.of("zico", "swap", "az_expressivity", "az_progressivity", "az_trainability", "vkdnw_entropy", "vkdnw_dim");
 
     @SuppressWarnings("unchecked")
     /** Expected values by fixture id ("nb201/small-mixed"). */

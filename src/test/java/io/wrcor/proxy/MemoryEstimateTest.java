@@ -32,6 +32,11 @@ class MemoryEstimateTest {
         assertEstimateBounds("nb201", 32, List.of(Proxy.parseList("az_expressivity,az_trainability"), Proxy.parseList("zico,swap,az_trainability,grad_cor")));
     }
 
+    @Test
+    void theEstimateBoundsVkdnwsEvalModePasses() {
+        assertEstimateBounds("nb201", 32, List.of(Proxy.parseList("vkdnw_entropy"), Proxy.parseList("vkdnw,naswot"), Proxy.parseList("vkdnw,grad_cor")));
+    }
+
     private static void assertEstimateBounds(String spaceName, int batchSize, List<List<Proxy>> sets) {
         SearchSpace space = SearchSpaces.get(spaceName);
         NetSize size = space.defaultSize();

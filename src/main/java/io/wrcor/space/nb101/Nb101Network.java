@@ -76,7 +76,22 @@ public record Nb101Network(int stem, int cells, int classes, int imageSize) {
         }
         int pooled = b.add(new Op.GlobalAvgPool(), new int[]{c}, x);
         int logits = b.add(new Op.Linear("classifier", c, classes), new int[]{classes}, pooled);
-        return b.build(input, logits);
+        Graph g = b.build(input, logits);
+        return g.withParameterOrder(registrationOrder(g.parameters()));
+    }
+
+    /**
+     * The published port's {@code named_parameters()} order: a cell registers its vertex ops
+     * ({@code vertex_op}) before its input projections ({@code input_op}), each in vertex order,
+     * where the graph reads them interleaved (a vertex's projection, then its op).
+     */
+    static List<String> registrationOrder(List<String> forwardOrder) {
+        java.util.function.ToIntFunction<String> rank = name -> name.contains(".input_op.") ? 1 : 0;
+        java.util.function.ToIntFunction<String> layerOf = name -> name.startsWith("layers.")
+                ? Integer.parseInt(name.substring(7, name.indexOf('.', 7))) : Integer.MAX_VALUE;
+        List<String> out = new ArrayList<>(forwardOrder);
+        out.sort(java.util.Comparator.comparingInt(layerOf).thenComparingInt(rank)); // stable: vertex order within each kind
+        return out;
     }
 
     private record Ctx(Graph.Builder b, boolean batchNorm) {
