@@ -5,19 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.wrcor.Engine;
 import io.wrcor.Fixtures;
-import io.wrcor.backend.cpu.ReferenceBackend;
-import io.wrcor.data.Batch;
 import io.wrcor.data.TensorFolder;
 import io.wrcor.graph.Graph;
-import io.wrcor.graph.Weights;
-import io.wrcor.space.NetSize;
 import io.wrcor.space.SearchSpace;
-import io.wrcor.tensor.DType;
-import io.wrcor.tensor.Tensor;
-import io.wrcor.tensor.TensorPool;
 import io.wrcor.util.Json;
 import java.lang.foreign.Arena;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -43,24 +35,13 @@ class VkdnwTest {
     @MethodSource("smallCases")
     void vkdnwInFloat64MeetsTheAuthorsFloat64Value(String id) throws Exception {
         Map<String, Object> want = io.wrcor.cli.NewerProxiesTest.expected().get(id);
-        try (Arena arena = Arena.ofShared(); TensorPool pool = new TensorPool()) {
-            TensorFolder f = Fixtures.load(id, arena);
-            SearchSpace space = Engine.spaceOf(f);
-            NetSize size = Engine.sizeOf(f);
-            Graph g = space.build(space.archOf(f.meta()), size, true);
-            Map<String, Tensor> w64 = new HashMap<>();
-            for (String p : Weights.required(g).keySet()) w64.put(p, float64(f.tensors().get(p), arena));
-            Batch b = f.batch();
-            Batch b64 = new Batch(float64(b.input(), arena), b.labels());
-            Scorer.Result r = new Scorer(new ReferenceBackend(), pool).score(g, null, new Weights(w64), b64,
-                    List.of(Proxy.VKDNW_ENTROPY, Proxy.VKDNW_DIM, Proxy.VKDNW));
-            double e = Json.toDouble(want.get("vkdnw_entropy_float64"));
-            // 1e-6, and 2e-5 absolute: a spectrum whose deciles are all zero in exact arithmetic
-            // (nb201/small-deadoutput, one live weight) gets an entropy of 1.2e-5 from their SVD's rounding, 0 here
-            assertEquals(e, r.score(Proxy.VKDNW_ENTROPY), 1e-6 * Math.abs(e) + 2e-5, id);
-            assertEquals(Json.toDouble(want.get("vkdnw_dim")), r.score(Proxy.VKDNW_DIM), id);
-            assertEquals(Vkdnw.single((int) r.score(Proxy.VKDNW_DIM), r.score(Proxy.VKDNW_ENTROPY)), r.score(Proxy.VKDNW), id);
-        }
+        Scorer.Result r = Float64Scoring.score(id, List.of(Proxy.VKDNW_ENTROPY, Proxy.VKDNW_DIM, Proxy.VKDNW));
+        double e = Json.toDouble(want.get("vkdnw_entropy_float64"));
+        // 1e-6, and 2e-5 absolute: a spectrum whose deciles are all zero in exact arithmetic
+        // (nb201/small-deadoutput, one live weight) gets an entropy of 1.2e-5 from their SVD's rounding, 0 here
+        assertEquals(e, r.score(Proxy.VKDNW_ENTROPY), 1e-6 * Math.abs(e) + 2e-5, id);
+        assertEquals(Json.toDouble(want.get("vkdnw_dim")), r.score(Proxy.VKDNW_DIM), id);
+        assertEquals(Vkdnw.single((int) r.score(Proxy.VKDNW_DIM), r.score(Proxy.VKDNW_ENTROPY)), r.score(Proxy.VKDNW), id);
     }
 
     @ParameterizedTest
@@ -120,11 +101,5 @@ class VkdnwTest {
     @ValueSource(strings = {"vkdnw_agg"})
     void vkdnwsAggregateIsANamedEnsemble(String name) {
         assertEquals(io.wrcor.vote.Vote.VKDNW_AGG, io.wrcor.vote.Vote.NAMED.get(name));
-    }
-
-    private static Tensor float64(Tensor t, Arena arena) {
-        Tensor d = Tensor.allocate(arena, DType.F64, t.shape());
-        d.copyFrom(t);
-        return d;
     }
 }
