@@ -47,22 +47,6 @@ public final class Executor {
         this.runningStats = java.util.Objects.requireNonNull(stats);
     }
 
-    /**
-     * The batch statistics of BN node {@code node} in the last training-mode forward pass: {mean[],
-     * biased var[]} per channel.
-     */
-    public double[][] batchStatistics(int node) {
-        if (bnMean[node] == null) throw new IllegalStateException("node " + node + " has no batch statistics (not a BN, or not run in training mode)");
-        Op.BatchNorm bn = (Op.BatchNorm) graph.node(node).op();
-        double[] mean = new double[bn.channels()], var = new double[bn.channels()];
-        for (int c = 0; c < mean.length; c++) {
-            mean[c] = bnMean[node].get(c);
-            double inv = bnInvStd[node].get(c);
-            var[c] = 1.0 / (inv * inv) - bn.eps();
-        }
-        return new double[][]{mean, var};
-    }
-
     public DType dtype() {
         return dtype;
     }

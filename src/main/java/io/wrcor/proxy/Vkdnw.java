@@ -4,7 +4,6 @@ import io.wrcor.graph.Graph;
 import io.wrcor.graph.Node;
 import io.wrcor.graph.Op;
 import io.wrcor.tensor.Tensor;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -249,9 +248,5 @@ public final class Vkdnw {
     /** The parameter tensors of the graph, as VKDNW counts them (vkdnw_dim). */
     public static int dim(Graph g) {
         return g.parameters().size();
-    }
-
-    static List<Integer> nodes(Map<String, Integer> owners) {
-        return new ArrayList<>(new java.util.LinkedHashSet<>(owners.values()));
     }
 }
