@@ -185,16 +185,27 @@ public final class Executor {
         return y;
     }
 
+    /**
+     * In eval mode, BN node {@code node}'s normalisation of one channel: {running mean, 1 /
+     * sqrt(running var + eps)}, so that (x - mean) * invStd is what gamma multiplies.
+     */
+    public double[] evalNormalisation(int node, int channel) {
+        if (runningStats == null) throw new IllegalStateException("batch norm runs in training mode (no running statistics set)");
+        Op.BatchNorm bn = (Op.BatchNorm) graph.node(node).op();
+        double[][] st = runningStats.apply(bn.param());
+        double mean = st == null ? 0 : st[0][channel], var = st == null ? 1 : st[1][channel];
+        return new double[]{mean, 1 / Math.sqrt(var + bn.eps())};
+    }
+
     /** Eval-mode batch norm: a per-channel scale (kept for the backward pass) and shift. */
     private Tensor evalBatchNorm(Node n, Op.BatchNorm bn, boolean relu) {
         int c = bn.channels();
-        double[][] st = runningStats.apply(bn.param());
         Tensor gamma = weights.get(bn.param() + ".weight"), beta = weights.get(bn.param() + ".bias");
         Tensor scale = pool.take(dtype, batch, c), shift = pool.take(dtype, c);
         for (int k = 0; k < c; k++) {
-            double mean = st == null ? 0 : st[0][k], var = st == null ? 1 : st[1][k];
-            double sk = gamma.get(k) / Math.sqrt(var + bn.eps());
-            shift.set(k, beta.get(k) - mean * sk);
+            double[] norm = evalNormalisation(n.id(), k);
+            double sk = gamma.get(k) * norm[1];
+            shift.set(k, beta.get(k) - norm[0] * sk);
             for (int i = 0; i < batch; i++) scale.set((long) i * c + k, sk);
         }
         Tensor x = values[n.inputs()[0]];

@@ -410,8 +410,8 @@ public final class Scorer {
             ex.backward(seed, false, false, wanted, (r, dy) -> {
                 Node n = g.node(r.node());
                 Tensor x = ex.value(n.inputs()[0]);
+                double[] bnNorm = n.op() instanceof Op.BatchNorm ? ex.evalNormalisation(n.id(), 0) : null; // gamma[0]'s channel
                 for (int k : columnsOf.get(r.node())) {
-                    double[] bnNorm = n.op() instanceof Op.BatchNorm bn ? new double[]{0, 1 / Math.sqrt(1 + bn.eps())} : null;
                     double[] d = Vkdnw.firstElementGradient(n, names.get(k), dy, x, bnNorm, b);
                     for (int i = 0; i < b; i++) jac[i][cls * p + k] = d[i];
                 }
