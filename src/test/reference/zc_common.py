@@ -49,6 +49,33 @@ def zico(net, x, y):
         grad_dict = zico_mod.getgrad(net, grad_dict, i)
     return float(zico_mod.caculate_zico(grad_dict))
 
+def meco(net, x):
+    """MeCo (HamsterMimi/MeCo 0d830dd, correlation/foresight/pruners/measures/meco.py, get_score with
+    split_data=1): a forward hook on every module of net; for the first sample of its output,
+    C x (H W), the smallest real eigenvalue of torch.corrcoef over the rows with NaN and inf entries
+    zeroed; the finite ones summed. x is what the caller feeds: their NB201 driver one image (their
+    NB101 measure torch.randn(1, 3, 64, 64) drawn afresh; wrcor the batch's first image), the
+    MobileNetV2-like space the whole batch (one image cannot pass the SE's training-mode BN).
+    Returns the sum, the number of hook calls, and how many of them saw more than one column (the
+    others' correlation matrix is all NaN, zeroed: they add nothing)."""
+    mins = []
+    maps = [0]
+    def hook(module, inputs, output):
+        f = output[0].detach()
+        f = f.reshape(f.shape[0], -1)
+        maps[0] += f.shape[1] > 1
+        c = torch.corrcoef(f)
+        c[torch.isnan(c)] = 0
+        c[torch.isinf(c)] = 0
+        mins.append(torch.min(torch.real(torch.linalg.eig(c)[0])))
+    handles = [m.register_forward_hook(hook) for _, m in net.named_modules()]
+    with torch.no_grad():
+        net(x)
+    for h in handles:
+        h.remove()
+    v = torch.tensor(mins, dtype=torch.float64)
+    return float(torch.sum(v[torch.isfinite(v)]).item()), len(mins), maps[0]
+
 def swap(net, x):
     return float(SWAP(model=net, inputs=x, device='cpu', seed=0).forward())
 

@@ -1,4 +1,4 @@
-# Reference values of zico, swap and the AZ-NAS components for wrcor's MobileNetV2-like fixtures
+# Reference values of zico, swap, meco and the AZ-NAS components for wrcor's MobileNetV2-like fixtures
 # (../shared/fixtures/mbv2). The published network's PyTorch code is not at hand: the model below is
 # written from ../shared/SPEC.md (ZenNAS PlainNet blocks as the WRCor code builds them: one unit per
 # layer, SE on, BN eps 1e-3, the input resized bilinearly) with the published state_dict names, and
@@ -6,7 +6,12 @@
 # the published ones where the proxies look at them: the SE's ReLU is an nn.ReLU (SWAP hooks it),
 # the main-path RELU blocks call F.relu (SWAP does not see them; AZ-NAS's MobileNetV2 code,
 # cvlab-yonsei/AZ-NAS 5e6683a ImageNet_MBV2/Masternet.py extract_layer_features_and_logit, takes
-# the output of each RELU block in a top-level block's list as its features). Runs outside the
+# the output of each RELU block in a top-level block's list as its features). The module tree, which
+# meco hooks whole, is ZenNAS PlainNet's as AZ-NAS 5e6683a carries it (ImageNet_MBV2/PlainNet/
+# basic_blocks.py, super_blocks.py, Masternet.py): ConvKX, ConvDW, BN and Linear wrap their torch
+# module as `netblock`; RELU calls F.relu; SE's `netblock` is a Sequential of seven modules; a
+# residual layer holds its inner blocks in `module_list` and its projection in `proj`; the
+# resize, the global pooling and the flatten are functional. Runs outside the
 # wrcor repository, with AZ-NAS (NB201/ZeroShotProxy) and SWAP (src) as for zc_nb201.py:
 #
 #   python3 zc_mbv2.py AZ-NAS/NB201 SWAP FIXTURE_DIR...   (one JSON line each)
@@ -19,7 +24,7 @@ az_root, swap_root = sys.argv[1:3]
 sys.path.insert(0, az_root)
 sys.path.insert(0, swap_root)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zc_common import load, zico, swap, az, finish
+from zc_common import load, zico, swap, az, finish, meco
 
 EPS = 1e-3
 
@@ -107,7 +112,11 @@ class Net(nn.Module):
         return feats, self.fc_linear(x)
 
     def forward(self, x):
-        return self.features_and_logits(x)[1]
+        # PlainNet's forward: each top-level block called as a module (meco's hooks see its output)
+        x = F.interpolate(x, size=(self.resolution, self.resolution), mode='bilinear', align_corners=False)
+        for block in self.module_list:
+            x = block(x)
+        return self.fc_linear(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 for fix in sys.argv[3:]:
     meta, t = load(fix)
@@ -123,6 +132,7 @@ for fix in sys.argv[3:]:
         xd = x.to(dtype)
         row['zico' + suffix] = zico(build(dtype), xd, y)
         row['swap' + suffix] = swap(build(dtype), xd)
+        row['meco' + suffix], row['meco_hooks'], row['meco_maps'] = meco(build(dtype), xd)
         for k, v in az(build(dtype).features_and_logits(xd)[0]).items():
             row[k + ('' if k == 'features' else suffix)] = v
     print(json.dumps({'fixture': 'mbv2/' + meta['name'], **row}), flush=True)

@@ -22,7 +22,7 @@ az_root, swap_root, nb1_root = sys.argv[1:4]
 sys.path.insert(0, az_root)
 sys.path.insert(0, swap_root)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zc_common import load, zico, swap, az, finish
+from zc_common import load, zico, swap, az, finish, meco
 
 def load_nb1():
     pkg = types.ModuleType('nb1'); pkg.__path__ = [nb1_root]; sys.modules['nb1'] = pkg
@@ -46,28 +46,6 @@ def build_nb101(meta, t, dtype):
     net = nb1.Network(Spec(meta['pruned_spec']), meta['stem'], meta['stacks'], meta['cells'], meta['num_classes'])
     return finish(net, t, dtype)
 
-def meco(net, x):
-    """MeCo (HamsterMimi/MeCo 0d830dd, correlation/foresight/pruners/measures/meco.py, the NB101
-    driver's measure): a forward hook on every module; for its output's first sample, C x (H W), the
-    smallest real eigenvalue of torch.corrcoef over the rows with NaN and inf entries zeroed; the
-    finite ones summed. Their measure feeds torch.randn(1, 3, 64, 64) drawn afresh; wrcor, as their
-    NB201 driver, the batch's first image."""
-    mins = []
-    def hook(module, inputs, output):
-        f = output[0].detach()
-        f = f.reshape(f.shape[0], -1)
-        c = torch.corrcoef(f)
-        c[torch.isnan(c)] = 0
-        c[torch.isinf(c)] = 0
-        mins.append(torch.min(torch.real(torch.linalg.eig(c)[0])))
-    handles = [m.register_forward_hook(hook) for _, m in net.named_modules()]
-    with torch.no_grad():
-        net(x[0:1])
-    for h in handles:
-        h.remove()
-    v = torch.tensor(mins, dtype=torch.float64)
-    return float(torch.sum(v[torch.isfinite(v)]).item()), len(mins)
-
 def features(net, x):
     """AZ-NAS's feature list on NB101 (AZ-NAS has no NB101 code; wrcor's reading, as its NB201
     cells): the stem's output and every cell's, not the max pools'."""
@@ -88,7 +66,7 @@ for fix in sys.argv[4:]:
         xd = x.to(dtype)
         row['zico' + suffix] = zico(build(meta, t, dtype), xd, y)
         row['swap' + suffix] = swap(build(meta, t, dtype), xd)
-        row['meco' + suffix], row['meco_hooks'] = meco(build(meta, t, dtype), xd)
+        row['meco' + suffix], row['meco_hooks'], row['meco_maps'] = meco(build(meta, t, dtype), xd[0:1])
         for k, v in az(features(build(meta, t, dtype), xd)).items():
             row[k + ('' if k == 'features' else suffix)] = v
     print(json.dumps({'fixture': 'nb101/' + meta['name'], **row}), flush=True)

@@ -162,7 +162,8 @@ public final class Engine implements AutoCloseable {
         }
         for (var node : graph.nodes()) perSample += node.sampleSize();
         long synflow = 2 * 8 * perSample; // one float64 sample, values and gradients
-        long meco = needs.contains(Proxy.Need.MECO_PASS) ? 4 * perSample : 0; // one float32 sample's values
+        // meco: one float32 sample's values, or the batch's where one image cannot pass (Scorer.mecoTakesTheBatch)
+        long meco = !needs.contains(Proxy.Need.MECO_PASS) ? 0 : 4 * perSample * (Scorer.mecoTakesTheBatch(graph) ? batch : 1);
         if (needs.contains(Proxy.Need.CELL_JACOBIANS)) {
             // after the forward pass, the kept values and one cell's pull-back: the signs, a gradient per
             // node of the cell passed on and a sum beside it

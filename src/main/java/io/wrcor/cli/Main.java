@@ -90,7 +90,7 @@ public final class Main {
             wrcor search: zero-shot search; prints the found architecture, its scores, accuracy and rank
               --algo A            random, evolution (default) or reinforce
               --objective V       a proxy, a vote 'proxy[:+|:-],...[@rule]' or a named ensemble (see correlate --votes);
-                                  default recommended where the space computes it (NAS-Bench-201), else published
+                                  default recommended on NAS-Bench-201 (where it was chosen and measured), else published
               --n N               architectures to evaluate (default 1000)
               --population P --tournament S        evolution (default 64, 10)
               --lr X --ema M --calibration K       REINFORCE: Adam lr (1e-3), baseline momentum (0.9), random

@@ -67,10 +67,6 @@ final class Scoring implements AutoCloseable {
             folder = a.has("--weights") ? TensorFolder.load(Path.of(a.get("--weights", "")), arena) : null;
             space = spaceOf(a, folder);
             columns = csvColumns != null ? csvColumns : space.defaultProxies();
-            for (Proxy p : columns) {
-                if (!space.supports(p)) throw new UsageException(p.label + " is not defined for the " + space.name() + " space yet (proxies there: "
-                        + String.join(",", space.proxies().stream().map(q -> q.label).toList()) + ")");
-            }
             NetSize dflt = folder != null ? Engine.sizeOf(folder) : space.defaultSize();
             String data = a.get("--data", null);
             network = new NetSize(a.getInt("--channels", dflt.channels(), 1, 4096), a.getInt("--cells", dflt.cells(), 1, 64),

@@ -30,7 +30,8 @@ public enum Proxy {
      * MeCo (Jiang et al., NeurIPS 2023) as its authors' NAS-Bench-201 code computes it: one image
      * through the network (training-mode BN over that image), and for the output of every module
      * of their model, the smallest eigenvalue of the correlation matrix of its channels over the
-     * spatial positions (NaN entries zeroed), summed.
+     * spatial positions (NaN entries zeroed), summed. In the MobileNetV2-like space, whose SE BNs
+     * cannot take one image, the whole batch goes through and each output's first sample is read.
      */
     MECO("meco"),
     /** ZiCo (Li et al., ICLR 2023; {@link Zico}): its two batches are the halves of the batch. */

@@ -262,7 +262,9 @@ public final class Scorer {
     /**
      * meco: the batch's first image alone through the training-mode network; for each module output
      * the published code hooks ({@link Graph#moduleOutputs}, a node once per module), the smallest
-     * eigenvalue of the channels' correlation matrix over the spatial positions, summed.
+     * eigenvalue of the channels' correlation matrix over the spatial positions, summed. Where one
+     * image cannot pass the network ({@link #mecoTakesTheBatch}), the whole batch goes through and
+     * each hook reads its first sample, as the published measure's {@code data_output[0]} does.
      */
     private double meco(Graph g, Weights weights, Batch batch) {
         if (g.moduleOutputs().isEmpty()) {
@@ -274,10 +276,11 @@ public final class Scorer {
         for (int node : times.keySet()) wanted.add(Response.activation(node));
         Tensor in = batch.input();
         if (in.dtype() != DType.F32) throw new IllegalArgumentException("meco: the input batch must be float32, got " + in.dtype());
-        Tensor first = samples(in, 0, 1);
+        boolean wholeBatch = mecoTakesTheBatch(g);
+        Tensor fed = wholeBatch ? in : samples(in, 0, 1);
         double[] sum = {0};
         Executor ex = new Executor(backend, pool, g, weights, DType.F32);
-        ex.forward(first, wanted, (r, t) -> {
+        ex.forward(fed, wanted, (r, t) -> {
             double v = t == null ? 0 : minEigenvalueOfChannelCorrelation(t);
             if (Double.isFinite(v)) sum[0] += times.get(r.node()) * v;
         }, Executor.Keep.FOR_BACKWARD);
@@ -285,14 +288,29 @@ public final class Scorer {
     }
 
     /**
+     * Whether meco feeds the whole batch rather than its first image: where some BN normalises 1 x 1
+     * maps (the MobileNetV2-like space's SE), one image gives it one value per channel, which
+     * PyTorch's training-mode BN refuses ("Expected more than 1 value per channel when training").
+     */
+    public static boolean mecoTakesTheBatch(Graph g) {
+        for (Node n : g.nodes()) {
+            if (n.op() instanceof Op.BatchNorm && Tensor.numel(n.shape()) == n.shape()[0]) return true;
+        }
+        return false;
+    }
+
+    /**
      * The smallest eigenvalue of the C x C correlation matrix (torch.corrcoef: clipped to [-1, 1]) of
-     * a [1, C, H, W] value's channels over its H W positions, a constant channel's row and column
-     * (NaN there) zeroed.
+     * a [B, C, H, W] value's first sample's channels over its H W positions, a constant channel's
+     * row and column (NaN there) zeroed. The matrix is positive semi-definite with rank at most
+     * min(non-constant channels, H W - 1); below C its smallest eigenvalue is exactly 0 (what an
+     * eigensolver returns there is rounding noise, and its C^3 cost dominated deep MobileNetV2 layers,
+     * hundreds of channels over 7 x 7 to 10 x 10 positions).
      */
     static double minEigenvalueOfChannelCorrelation(Tensor t) {
         int c = t.dim(1);
-        int hw = Math.toIntExact(t.numel() / c);
-        double[] values = t.toDoubles(); // once, not per element (a device value is copied to the host here)
+        int hw = Math.toIntExact(t.rowSize() / c);
+        double[] values = t.toDoubles(0, t.rowSize()); // once, not per element (a device value is copied to the host here)
         double[][] centred = new double[c][];
         double[] norm = new double[c];
         for (int i = 0; i < c; i++) {
@@ -308,6 +326,9 @@ public final class Scorer {
             centred[i] = row;
             norm[i] = Math.sqrt(ss);
         }
+        int varying = 0;
+        for (double v : norm) if (v != 0) varying++;
+        if (Math.min(varying, hw - 1) < c) return 0;
         double[] r = new double[c * c];
         for (int i = 0; i < c; i++) {
             for (int j = i; j < c; j++) {

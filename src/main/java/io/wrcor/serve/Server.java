@@ -440,11 +440,9 @@ public final class Server implements AutoCloseable {
         }
     }
 
-    /** The request's proxies (or {@code dflt}), each one the space computes. */
-    private static List<Proxy> proxiesOf(Map<String, Object> req, SearchSpace space, String dflt) {
-        List<Proxy> proxies = proxyNames(req, dflt);
-        supported(space, proxies);
-        return proxies;
+    /** The request's proxies (or {@code dflt}). */
+    private static List<Proxy> proxiesOf(Map<String, Object> req, String dflt) {
+        return proxyNames(req, dflt);
     }
 
     private static List<Proxy> proxyNames(Map<String, Object> req, String dflt) {
@@ -461,10 +459,6 @@ public final class Server implements AutoCloseable {
         } catch (RuntimeException e) {
             throw new HttpError(400, "proxies: " + e.getMessage());
         }
-    }
-
-    private static void supported(SearchSpace space, List<Proxy> proxies) {
-        for (Proxy p : proxies) if (!space.supports(p)) throw new HttpError(400, "proxies: " + p.label + " is not defined for the " + space.name() + " space yet");
     }
 
     private static List<Arch> archsOf(Map<String, Object> req, SearchSpace space, int max) {
@@ -551,7 +545,7 @@ public final class Server implements AutoCloseable {
         onlyFields(req, fields);
         SearchSpace space = spaceOf(req);
         List<Arch> archs = archsOf(req, space, limits.maxArchs());
-        List<Proxy> proxies = proxiesOf(req, space, "wrcor");
+        List<Proxy> proxies = proxiesOf(req, "wrcor");
         Settings settings = settingsOf(req, space);
         for (Arch a : archs) checkMemory(space.build(a, settings.net(), true), a, settings.batchSize(), proxies);
         if (waiting.incrementAndGet() > limits.maxQueue()) {
@@ -669,7 +663,7 @@ public final class Server implements AutoCloseable {
         }
         switch (kind) {
             case "score" -> {
-                List<Proxy> proxies = proxiesOf(req, space, "wrcor");
+                List<Proxy> proxies = proxiesOf(req, "wrcor");
                 List<Arch> archs;
                 if (req.containsKey("archs") == req.containsKey("sample")) throw new HttpError(400, "a score job needs archs (a list) or sample (a count), not both");
                 Settings settings = settingsOf(req, space);
@@ -686,7 +680,7 @@ public final class Server implements AutoCloseable {
                 return new Job.Spec(kind, settings, proxies, archs, null, 0, null, null, null, 0);
             }
             case "correlate" -> {
-                List<Proxy> proxies = proxiesOf(req, space, "wrcor,naswot,synflow,jacob_cor,params,flops");
+                List<Proxy> proxies = proxiesOf(req, "wrcor,naswot,synflow,jacob_cor,params,flops");
                 Settings settings = settingsOf(req, space);
                 io.wrcor.eval.GroundTruth gt = groundTruthOf(req, space, true);
                 boolean all = req.get("all") instanceof Boolean b ? b : false;
@@ -719,7 +713,6 @@ public final class Server implements AutoCloseable {
                 int n = integer(req, "n", space.publishedEvaluations(), 1, limits.maxJobArchs());
                 Settings settings = settingsOf(req, space);
                 io.wrcor.eval.GroundTruth gt = groundTruthOf(req, space, false);
-                supported(space, objective.members());
                 checkSome(List.of(), settings, objective.members());
                 return new Job.Spec(kind, settings, objective.members(), List.of(), gt, 0, search, algo, objective, n);
             }

@@ -52,27 +52,13 @@ public interface SearchSpace {
     NetSize sizeOf(Map<String, Object> meta, NetSize dflt);
 
     /**
-     * Whether this space computes {@code p}: meco needs the module outputs of its authors'
-     * reference model, declared so far for NAS-Bench-201 only.
-     */
-    default boolean supports(io.wrcor.proxy.Proxy p) {
-        return true;
-    }
-
-    /** The proxies this space computes, in their declared order. */
-    default java.util.List<io.wrcor.proxy.Proxy> proxies() {
-        return java.util.Arrays.stream(io.wrcor.proxy.Proxy.values()).filter(this::supports).toList();
-    }
-
-    /**
-     * What {@code score} computes when no proxies are named: every one this space computes but those
-     * computed only by name ({@link io.wrcor.proxy.Proxy#byNameOnly}: VKDNW's one backward pass per class).
+     * What {@code score} computes when no proxies are named: every proxy but those computed only by
+     * name ({@link io.wrcor.proxy.Proxy#byNameOnly}: VKDNW's one backward pass per class).
      */
     default java.util.List<io.wrcor.proxy.Proxy> defaultProxies() {
-        return proxies().stream().filter(p -> !p.byNameOnly()).toList();
+        return java.util.Arrays.stream(io.wrcor.proxy.Proxy.values()).filter(p -> !p.byNameOnly()).toList();
     }
 
-    /** Something a user should know about scoring this architecture (printed once per architecture), or null. */
     /** What the search reports about a found architecture besides its scores (e.g. its input resolution), or null. */
     default String details(Arch arch) {
         return null;

@@ -97,7 +97,13 @@ public final class Tensor {
 
     /** Every element as a double, read from the host segment once (a device value is brought back first). */
     public double[] toDoubles() {
-        MemorySegment s = read();
+        return toDoubles(0, numel);
+    }
+
+    /** Elements {@code from .. from + count - 1} (flat, C order) as doubles (a device value is brought back first). */
+    public double[] toDoubles(long from, long count) {
+        if (from < 0 || count < 0 || from + count > numel) throw new IndexOutOfBoundsException("elements " + from + ".." + (from + count) + " of " + numel);
+        MemorySegment s = read().asSlice(from * dtype.bytes, count * dtype.bytes);
         return dtype == DType.F32 ? toDoublesFrom(s.toArray(F)) : s.toArray(D);
     }
 

@@ -46,10 +46,33 @@ class MecoTest {
                 name + " on " + backend + ": meco " + got + ", reference " + f32 + " (float64 " + f64 + ")");
     }
 
+    static java.util.stream.Stream<String> nb101AndMbv2Cases() throws IOException {
+        return NewerProxiesTest.expected().keySet().stream().filter(c -> !c.startsWith("nb201/")).sorted();
+    }
+
+    /**
+     * The module outputs each network declares are those the authors' hooks see as maps (more than
+     * one column in the first sample; the rest add nothing), as many as PyTorch counted on the
+     * reference model; the MobileNetV2-like space alone feeds the whole batch (its SE BNs cannot take one image).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("nb101AndMbv2Cases")
+    void theDeclaredModuleOutputsAreThoseTheHooksSee(String id) throws IOException {
+        Map<String, Object> want = NewerProxiesTest.expected().get(id);
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
+            io.wrcor.data.TensorFolder f = Fixtures.load(id, arena);
+            io.wrcor.space.SearchSpace space = io.wrcor.Engine.spaceOf(f);
+            io.wrcor.graph.Graph g = space.build(space.archOf(f.meta()), io.wrcor.Engine.sizeOf(f), true);
+            assertEquals(Json.toDouble(want.get("meco_maps")), g.moduleOutputs().size(), id + ": hooked maps (of " + want.get("meco_hooks") + " hooks)");
+            assertEquals(id.startsWith("mbv2/"), io.wrcor.proxy.Scorer.mecoTakesTheBatch(g), id);
+        }
+    }
+
     @Test
-    void mecoIsRefusedWhereItsModuleOutputsAreNotDeclaredAndLeftOutOfTheDefaults() {
-        CliTest.assertBadInput(CliTest.run("score", "--space", "mbv2", "--sample", "1", "--proxies", "meco"), "meco is not defined for the mbv2 space");
-        CliTest.Run r = CliTest.run("score", "--space", "mbv2", "--sample", "1", "--proxies", "params,flops", "--quiet");
+    void mecoIsInEverySpacesDefaults() {
+        CliTest.Run r = CliTest.run("score", "--space", "mbv2", "--sample", "1", "--batch", "4", "--quiet");
         assertEquals(0, r.code(), r.err());
+        double meco = Json.toDouble(((Map<?, ?>) Json.parseObject(r.out().strip()).get("scores")).get("meco"));
+        assertTrue(Double.isFinite(meco) && meco != 0, "meco " + meco);
     }
 }

@@ -15,7 +15,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * zico, swap, the AZ-NAS components, VKDNW and (on NAS-Bench-101) meco against values pinned from their authors' code
+ * zico, swap, the AZ-NAS components, VKDNW and (on NAS-Bench-101 and MobileNetV2) meco against values pinned from their authors' code
  * (src/test/resources/zc-expected.json names sources and commits; made by
  * src/test/reference/zc_nb201.py, zc_nb101.py, zc_mbv2.py and vkdnw_ref.py), on every fixture's weights and batch
  * (NAS-Bench-201, NAS-Bench-101, MobileNetV2-like), on the fast
@@ -72,7 +72,7 @@ public class NewerProxiesTest {
         Map<String, Object> want = expected().get(name);
         CliTest.requireBackend(backend);
         List<String> proxies = new java.util.ArrayList<>(PROXIES);
-        if (want.containsKey("meco")) proxies.add("meco"); // NB101 (MecoTest has NB201's)
+        if (want.containsKey("meco")) proxies.add("meco"); // NB101 and MobileNetV2 (MecoTest has NB201's)
         CliTest.Run r = CliTest.run("score", "--weights", Fixtures.fixture(name).toString(), "--proxies", String.join(",", proxies),
                 "--backend", backend, "--quiet");
         assertEquals(0, r.code(), r.err());

@@ -117,7 +117,6 @@ class StudyCliTest {
         assertTrue(csv.out().lines().findFirst().orElseThrow().endsWith(",vote"), csv.out());
         assertEquals(6, csv.out().lines().count());
         assertBadInput(run(Stream.concat(Stream.of(common), Stream.of("--vote", "naswot,synflow")).toArray(String[]::new)), "synflow");
-        assertBadInput(run("score", "--space", "mbv2", "--sample", "1", "--vote", "recommended"), "meco");
     }
 
     /** A soft objective is calibrated once (the same sample for every run) and a rule can pick from everything evaluated. */

@@ -20,6 +20,14 @@ import java.util.List;
  * them (cvlab-yonsei/AZ-NAS 5e6683a, ImageNet_MBV2/Masternet.py, extract_layer_features_and_logit):
  * the output of every RELU block directly in a top-level block's list, i.e. each conv layer's
  * ReLU and each residual layer's closing ReLU.
+ *
+ * <p>meco's module outputs ({@link Graph#moduleOutputs}) are those of ZenNAS's PlainNet modules as
+ * cvlab-yonsei/AZ-NAS 5e6683a carries them (ImageNet_MBV2/PlainNet): ConvKX, ConvDW and BN wrap their
+ * torch module as {@code netblock} (two hooks on one output), RELU is a module calling F.relu, SE
+ * multiplies by its {@code netblock} Sequential's gate, a residual layer adds its inner list and its
+ * {@code proj} Sequential (conv with bias, BN), and each top-level block is called as a module (its
+ * last RELU's output once more). The SE's inner values are 1 x 1 and the logits one value per class:
+ * one column each, left out.
  */
 public record Mbv2Network(int inputSize, int classes) {
     public static final double BN_EPS = 1e-3;
@@ -38,9 +46,9 @@ public record Mbv2Network(int inputSize, int classes) {
                 case Mbv2Arch.ConvBlock c -> {
                     for (int j = 0; j < c.layers(); j++) {
                         int cin = j == 0 ? c.in() : c.out(), s = j == 0 ? c.stride() : 1;
-                        x = ctx.conv(x, p + (3 * j) + ".netblock", cin, c.out(), c.k(), s);
-                        x = ctx.bn(x, p + (3 * j + 1) + ".netblock", c.out());
-                        x = ctx.mainRelu(x, b);
+                        x = ctx.wrapped(ctx.conv(x, p + (3 * j) + ".netblock", cin, c.out(), c.k(), s));
+                        x = ctx.wrapped(ctx.bn(x, p + (3 * j + 1) + ".netblock", c.out()));
+                        x = ctx.module(ctx.mainRelu(x, b), j == c.layers() - 1 ? 2 : 1); // the last: also the block's output
                         if (batchNorm) g.feature(x);
                     }
                 }
@@ -49,22 +57,22 @@ public record Mbv2Network(int inputSize, int classes) {
                     for (int j = 0; j < rb.layers(); j++) {
                         int cin = j == 0 ? rb.in() : rb.out(), s = j == 0 ? rb.stride() : 1;
                         String q = p + (2 * j) + ".module_list."; // a RELU block follows each layer in the list
-                        int h = ctx.conv(x, q + "0.netblock", cin, dw, 1, 1);
-                        h = ctx.mainRelu(ctx.bn(h, q + "1.netblock", dw), b);
-                        h = ctx.depthwise(h, q + "3.netblock", dw, rb.k(), s);
-                        h = ctx.mainRelu(ctx.bn(h, q + "4.netblock", dw), b);
-                        h = ctx.se(h, q + "6.netblock.", dw, b);
-                        h = ctx.conv(h, q + "7.netblock", dw, rb.out(), 1, 1);
-                        h = ctx.bn(h, q + "8.netblock", rb.out());
+                        int h = ctx.wrapped(ctx.conv(x, q + "0.netblock", cin, dw, 1, 1));
+                        h = ctx.module(ctx.mainRelu(ctx.wrapped(ctx.bn(h, q + "1.netblock", dw)), b), 1);
+                        h = ctx.wrapped(ctx.depthwise(h, q + "3.netblock", dw, rb.k(), s));
+                        h = ctx.module(ctx.mainRelu(ctx.wrapped(ctx.bn(h, q + "4.netblock", dw)), b), 1);
+                        h = ctx.module(ctx.se(h, q + "6.netblock.", dw, b), 1);
+                        h = ctx.wrapped(ctx.conv(h, q + "7.netblock", dw, rb.out(), 1, 1));
+                        h = ctx.wrapped(ctx.bn(h, q + "8.netblock", rb.out()));
                         int skip = x;
                         if (j == 0) {
                             String pr = p + "0.proj.";
                             skip = ctx.conv(x, pr + "0", cin, rb.out(), 1, s);
-                            skip = g.add(new Op.Bias(pr + "0", rb.out()), g.shape(skip), skip);
-                            skip = ctx.bn(skip, pr + "1", rb.out());
+                            skip = ctx.module(g.add(new Op.Bias(pr + "0", rb.out()), g.shape(skip), skip), 1);
+                            skip = ctx.module(ctx.bn(skip, pr + "1", rb.out()), 2); // the BatchNorm2d and the Sequential it ends
                         }
-                        int sum = g.add(new Op.Add(), g.shape(h), h, skip);
-                        x = ctx.mainRelu(sum, b);
+                        int sum = ctx.module(g.add(new Op.Add(), g.shape(h), h, skip), 1); // the residual layer
+                        x = ctx.module(ctx.mainRelu(sum, b), j == rb.layers() - 1 ? 2 : 1);
                         if (batchNorm) g.feature(x);
                     }
                 }
@@ -77,6 +85,17 @@ public record Mbv2Network(int inputSize, int classes) {
     }
 
     private record Ctx(Graph.Builder g, boolean batchNorm) {
+        /** {@code times} hooked modules output {@code x} (meco; declared on the BN network only). */
+        int module(int x, int times) {
+            if (batchNorm) g.moduleOutput(x, times);
+            return x;
+        }
+
+        /** A PlainNet block wrapping one torch module as its {@code netblock}: two hooks on one output. */
+        int wrapped(int x) {
+            return module(x, 2);
+        }
+
         int conv(int x, String param, int cin, int cout, int k, int stride) {
             int[] s = g.shape(x);
             int pad = (k - 1) / 2;

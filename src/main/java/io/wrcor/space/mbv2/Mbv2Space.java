@@ -122,10 +122,4 @@ public final class Mbv2Space implements SearchSpace {
         return new GroundTruthFormat(null, List.of("structure", "resolution"), List.of("top1"), List.of("imagenet-top1"), 0,
                 values -> values.get(0) + "@" + values.get(1));
     }
-
-    /** meco's module outputs are not declared for this space (no MeCo code for it; the published model's module tree is not at hand). */
-    @Override
-    public boolean supports(io.wrcor.proxy.Proxy p) {
-        return p != io.wrcor.proxy.Proxy.MECO;
-    }
 }
