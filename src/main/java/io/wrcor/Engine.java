@@ -131,8 +131,12 @@ public final class Engine implements AutoCloseable {
         for (var node : graph.nodes()) bytes[node.id()] = node.id() == graph.input() ? 0 : TensorPool.sizeClass(4L * batch * node.sampleSize());
         boolean[] kept = Executor.readByBackward(graph, weightGrads);
         int[] lastReader = Executor.lastReader(graph), fused = Executor.fusedBatchNormRelu(graph);
-        long[] valueBytes = bytes.clone(); // a BN fused with its ReLU has no value of its own
-        for (int i = 0; i < n; i++) if (fused[i] >= 0) valueBytes[i] = 0;
+        // a BN fused with its ReLU has no value of its own, unless meco reads it in this forward pass
+        // (where it takes the whole batch, Scorer.mecoTakesTheBatch: the shared pass, or its own like it)
+        boolean mecoOnBatch = needs.contains(Proxy.Need.MECO_PASS) && Scorer.mecoTakesTheBatch(graph);
+        Set<Integer> mecoReads = mecoOnBatch ? new HashSet<>(graph.moduleOutputs()) : Set.of();
+        long[] valueBytes = bytes.clone();
+        for (int i = 0; i < n; i++) if (fused[i] >= 0 && !mecoReads.contains(i)) valueBytes[i] = 0;
         long live = 0, forwardPeak = 0, keptBytes = 0;
         for (var node : graph.nodes()) {
             live += valueBytes[node.id()];
@@ -162,8 +166,8 @@ public final class Engine implements AutoCloseable {
         }
         for (var node : graph.nodes()) perSample += node.sampleSize();
         long synflow = 2 * 8 * perSample; // one float64 sample, values and gradients
-        // meco: one float32 sample's values, or the batch's where one image cannot pass (Scorer.mecoTakesTheBatch)
-        long meco = !needs.contains(Proxy.Need.MECO_PASS) ? 0 : 4 * perSample * (Scorer.mecoTakesTheBatch(graph) ? batch : 1);
+        long meco = 0; // meco's own pass: one float32 sample's values, or the batch's forward pass replayed above
+        if (needs.contains(Proxy.Need.MECO_PASS)) meco = !mecoOnBatch ? 4 * perSample : needs.contains(Proxy.Need.FORWARD) ? 0 : forwardPeak;
         if (needs.contains(Proxy.Need.CELL_JACOBIANS)) {
             // after the forward pass, the kept values and one cell's pull-back: the signs, a gradient per
             // node of the cell passed on and a sum beside it

@@ -104,6 +104,9 @@ public final class Scorer {
         if (proxies.contains(Proxy.SWAP)) for (int node : graph.reluInputs()) swapSet.add(Response.activation(node));
         forwardWanted.addAll(featureSet);
         forwardWanted.addAll(swapSet);
+        // meco, where it takes the whole batch, reads the shared forward pass (the same training-mode pass) when one runs
+        MecoSum mecoShared = proxies.contains(Proxy.MECO) && needs.contains(Proxy.Need.FORWARD) && mecoTakesTheBatch(graph) ? new MecoSum(graph) : null;
+        if (mecoShared != null) forwardWanted.addAll(mecoShared.wanted());
         Map<Integer, Double> entropyOf = new HashMap<>();
         Swap swap = proxies.contains(Proxy.SWAP) ? new Swap(b) : null;
         Set<Response> backwardWanted = new HashSet<>();
@@ -126,8 +129,10 @@ public final class Scorer {
                     if (naswotSet.contains(r)) codes.put(r, NaswotKernel.codeAgreement(t));
                     if (featureSet.contains(r)) entropyOf.put(r.node(), AzNas.expressivity(t, graph.node(r.node()).shape()[0]));
                     if (swapSet.contains(r)) swap.add(t);
+                    if (mecoShared != null) mecoShared.add(r, t);
                 }, keep);
                 if (swap != null) scores.put(Proxy.SWAP, (double) swap.count());
+                if (mecoShared != null) scores.put(Proxy.MECO, mecoShared.sum());
                 if (!entropyOf.isEmpty()) {
                     double[] perFeature = graph.features().stream().mapToDouble(entropyOf::get).toArray();
                     double[] ep = AzNas.expressivityAndProgressivity(perFeature);
@@ -151,7 +156,7 @@ public final class Scorer {
                 scores.put(Proxy.JACOB_COR, jacobCor(correlate(g.node(graph.input())), b));
             }
             if (needs.contains(Proxy.Need.SYNFLOW_PASS)) scores.put(Proxy.SYNFLOW, synflow(synflowGraph, weights, batch));
-            if (needs.contains(Proxy.Need.MECO_PASS)) scores.put(Proxy.MECO, meco(graph, weights, batch));
+            if (needs.contains(Proxy.Need.MECO_PASS) && mecoShared == null) scores.put(Proxy.MECO, meco(graph, weights, batch));
             if (needs.contains(Proxy.Need.ZICO_PASSES)) scores.put(Proxy.ZICO, zico(graph, weights, batch));
             if (needs.contains(Proxy.Need.VKDNW_JACOBIAN)) {
                 double e = vkdnwEntropy(graph, weights, batch);
@@ -267,24 +272,40 @@ public final class Scorer {
      * each hook reads its first sample, as the published measure's {@code data_output[0]} does.
      */
     private double meco(Graph g, Weights weights, Batch batch) {
-        if (g.moduleOutputs().isEmpty()) {
-            throw new IllegalArgumentException("meco is not defined for this space yet (its reference model's module outputs are not declared)");
-        }
-        Map<Integer, Integer> times = new HashMap<>();
-        for (int node : g.moduleOutputs()) times.merge(node, 1, Integer::sum);
-        Set<Response> wanted = new HashSet<>();
-        for (int node : times.keySet()) wanted.add(Response.activation(node));
+        MecoSum sum = new MecoSum(g);
         Tensor in = batch.input();
         if (in.dtype() != DType.F32) throw new IllegalArgumentException("meco: the input batch must be float32, got " + in.dtype());
-        boolean wholeBatch = mecoTakesTheBatch(g);
-        Tensor fed = wholeBatch ? in : samples(in, 0, 1);
-        double[] sum = {0};
         Executor ex = new Executor(backend, pool, g, weights, DType.F32);
-        ex.forward(fed, wanted, (r, t) -> {
+        ex.forward(mecoTakesTheBatch(g) ? in : samples(in, 0, 1), sum.wanted(), sum::add, Executor.Keep.FOR_BACKWARD);
+        return sum.sum();
+    }
+
+    /** meco's sum over the hooked module outputs of a pass, each node's term counted once per module that outputs it. */
+    private static final class MecoSum {
+        private final Map<Response, Integer> times = new HashMap<>();
+        private double sum;
+
+        MecoSum(Graph g) {
+            if (g.moduleOutputs().isEmpty()) {
+                throw new IllegalArgumentException("meco is not defined for this space yet (its reference model's module outputs are not declared)");
+            }
+            for (int node : g.moduleOutputs()) times.merge(Response.activation(node), 1, Integer::sum);
+        }
+
+        Set<Response> wanted() {
+            return times.keySet();
+        }
+
+        void add(Response r, Tensor t) {
+            Integer n = times.get(r);
+            if (n == null) return;
             double v = t == null ? 0 : minEigenvalueOfChannelCorrelation(t);
-            if (Double.isFinite(v)) sum[0] += times.get(r.node()) * v;
-        }, Executor.Keep.FOR_BACKWARD);
-        return sum[0];
+            if (Double.isFinite(v)) sum += n * v;
+        }
+
+        double sum() {
+            return sum;
+        }
     }
 
     /**

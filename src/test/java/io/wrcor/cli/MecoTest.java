@@ -68,6 +68,19 @@ class MecoTest {
         }
     }
 
+    /** Where meco takes the whole batch, reading the shared forward pass gives what its own pass gives. */
+    @Test
+    void mecoReadsTheSharedForwardPassAsItsOwn() {
+        String w = Fixtures.fixture("mbv2/small-downsample").toString();
+        CliTest.Run alone = CliTest.run("score", "--weights", w, "--proxies", "meco", "--quiet");
+        CliTest.Run shared = CliTest.run("score", "--weights", w, "--proxies", "meco,grad_cor,naswot", "--quiet");
+        assertEquals(0, alone.code(), alone.err());
+        assertEquals(0, shared.code(), shared.err());
+        double a = Json.toDouble(((Map<?, ?>) Json.parseObject(alone.out().strip()).get("scores")).get("meco"));
+        double s = Json.toDouble(((Map<?, ?>) Json.parseObject(shared.out().strip()).get("scores")).get("meco"));
+        assertEquals(a, s, 1e-12 * Math.abs(a), "own pass " + a + ", shared " + s);
+    }
+
     @Test
     void mecoIsInEverySpacesDefaults() {
         CliTest.Run r = CliTest.run("score", "--space", "mbv2", "--sample", "1", "--batch", "4", "--quiet");

@@ -24,7 +24,7 @@ class MemoryEstimateTest {
     @Test
     void theEstimateBoundsTheMeasuredPeakFromAboveAndClosely() {
         assertEstimateBounds("mbv2", 16, List.of(Proxy.parseList("wrcor"), Proxy.parseList("synflow,jacob_cor,wrcor"),
-                Proxy.parseList("snip,grad_norm,wrcor_relu_only"), Proxy.parseList("zico,swap")));
+                Proxy.parseList("snip,grad_norm,wrcor_relu_only"), Proxy.parseList("zico,swap"), Proxy.parseList("meco"), Proxy.parseList("meco,grad_cor")));
     }
 
     @Test
