@@ -329,39 +329,51 @@ public final class Scorer {
      * hundreds of channels over 7 x 7 to 10 x 10 positions).
      */
     static double minEigenvalueOfChannelCorrelation(Tensor t) {
+        return minEigenvalueOfChannelCorrelation(t, io.wrcor.backend.cpu.OpenBlas.get());
+    }
+
+    /** As above; the channels' dot products by {@code blas}'s dgemm, or by plain loops where it is null. */
+    static double minEigenvalueOfChannelCorrelation(Tensor t, io.wrcor.backend.cpu.OpenBlas blas) {
         int c = t.dim(1);
         int hw = Math.toIntExact(t.rowSize() / c);
-        double[] values = t.toDoubles(0, t.rowSize()); // once, not per element (a device value is copied to the host here)
-        double[][] centred = new double[c][];
+        double[] centred = t.toDoubles(0, t.rowSize()); // once, not per element (a device value is copied to the host here)
         double[] norm = new double[c];
         for (int i = 0; i < c; i++) {
-            double[] row = java.util.Arrays.copyOfRange(values, i * hw, i * hw + hw);
+            int o = i * hw;
             double mean = 0;
-            for (int k = 0; k < hw; k++) mean += row[k];
+            for (int k = 0; k < hw; k++) mean += centred[o + k];
             mean /= hw;
             double ss = 0;
             for (int k = 0; k < hw; k++) {
-                row[k] -= mean;
-                ss += row[k] * row[k];
+                double v = centred[o + k] -= mean;
+                ss += v * v;
             }
-            centred[i] = row;
             norm[i] = Math.sqrt(ss);
         }
         int varying = 0;
         for (double v : norm) if (v != 0) varying++;
         if (Math.min(varying, hw - 1) < c) return 0;
+        // from here every channel varies (else the rank test above answered)
         double[] r = new double[c * c];
+        if (blas != null) {
+            try (Arena a = Arena.ofConfined()) {
+                java.lang.foreign.MemorySegment x = a.allocateFrom(java.lang.foreign.ValueLayout.JAVA_DOUBLE, centred);
+                java.lang.foreign.MemorySegment gram = a.allocate(8L * c * c, 8);
+                blas.dgemm(false, true, c, c, hw, 1, x, hw, x, hw, 0, gram, c);
+                java.lang.foreign.MemorySegment.copy(gram, java.lang.foreign.ValueLayout.JAVA_DOUBLE, 0, r, 0, c * c);
+            }
+        } else {
+            for (int i = 0; i < c; i++) {
+                for (int j = i; j < c; j++) {
+                    double dot = 0;
+                    for (int k = 0, oi = i * hw, oj = j * hw; k < hw; k++) dot += centred[oi + k] * centred[oj + k];
+                    r[i * c + j] = r[j * c + i] = dot;
+                }
+            }
+        }
         for (int i = 0; i < c; i++) {
             for (int j = i; j < c; j++) {
-                double v;
-                if (norm[i] == 0 || norm[j] == 0) {
-                    v = 0;
-                } else {
-                    double dot = 0;
-                    double[] a = centred[i], b = centred[j];
-                    for (int k = 0; k < a.length; k++) dot += a[k] * b[k];
-                    v = Math.max(-1, Math.min(1, dot / (norm[i] * norm[j])));
-                }
+                double v = Math.max(-1, Math.min(1, r[i * c + j] / (norm[i] * norm[j])));
                 r[i * c + j] = r[j * c + i] = v;
             }
         }
