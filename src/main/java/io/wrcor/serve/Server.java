@@ -440,11 +440,7 @@ public final class Server implements AutoCloseable {
         }
     }
 
-    /** The request's proxies (or {@code dflt}). */
-    private static List<Proxy> proxiesOf(Map<String, Object> req, String dflt) {
-        return proxyNames(req, dflt);
-    }
-
+    /** The request's proxies, or {@code dflt} when it names none. */
     private static List<Proxy> proxyNames(Map<String, Object> req, String dflt) {
         Object p = req.get("proxies");
         if (p == null) return Proxy.parseList(dflt);
@@ -545,7 +541,7 @@ public final class Server implements AutoCloseable {
         onlyFields(req, fields);
         SearchSpace space = spaceOf(req);
         List<Arch> archs = archsOf(req, space, limits.maxArchs());
-        List<Proxy> proxies = proxiesOf(req, "wrcor");
+        List<Proxy> proxies = proxyNames(req, "wrcor");
         Settings settings = settingsOf(req, space);
         for (Arch a : archs) checkMemory(space.build(a, settings.net(), true), a, settings.batchSize(), proxies);
         if (waiting.incrementAndGet() > limits.maxQueue()) {
@@ -663,7 +659,7 @@ public final class Server implements AutoCloseable {
         }
         switch (kind) {
             case "score" -> {
-                List<Proxy> proxies = proxiesOf(req, "wrcor");
+                List<Proxy> proxies = proxyNames(req, "wrcor");
                 List<Arch> archs;
                 if (req.containsKey("archs") == req.containsKey("sample")) throw new HttpError(400, "a score job needs archs (a list) or sample (a count), not both");
                 Settings settings = settingsOf(req, space);
@@ -680,7 +676,7 @@ public final class Server implements AutoCloseable {
                 return new Job.Spec(kind, settings, proxies, archs, null, 0, null, null, null, 0);
             }
             case "correlate" -> {
-                List<Proxy> proxies = proxiesOf(req, "wrcor,naswot,synflow,jacob_cor,params,flops");
+                List<Proxy> proxies = proxyNames(req, "wrcor,naswot,synflow,jacob_cor,params,flops");
                 Settings settings = settingsOf(req, space);
                 io.wrcor.eval.GroundTruth gt = groundTruthOf(req, space, true);
                 boolean all = req.get("all") instanceof Boolean b ? b : false;
