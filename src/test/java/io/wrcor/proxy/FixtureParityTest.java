@@ -93,9 +93,10 @@ class FixtureParityTest {
             diff += (k[i] - got[i]) * (k[i] - got[i]);
             norm += k[i] * k[i];
         }
-        System.err.printf("  %s: relative Frobenius difference %.2g%n", file, Math.sqrt(diff / norm));
+        double frobenius = Math.sqrt(diff / norm);
+        System.err.printf("  %s: relative Frobenius difference %.2g%n", file, frobenius);
         if (SCATTERING_K.contains(fixture) && file.contains("wrcor")) {
-            System.err.println("  " + file + ": not compared entry by entry (see SCATTERING_K)");
+            assertTrue(frobenius <= SCATTERING_K_FROBENIUS, file + ": relative Frobenius difference " + frobenius + " (see SCATTERING_K)");
             return;
         }
         for (int i = 0; i < k.length; i++) assertEquals(k[i], got[i], tol * scale, file + "[" + i + "]");
@@ -113,13 +114,19 @@ class FixtureParityTest {
 
     /**
      * The deep sampled MobileNetV2 case, where the reference's own wrcor scatters by 3.6e-5 between
-     * float32 and float64 (f32_rel_scatter). Its wrcor K is not compared entry by entry: measured here,
-     * the relative Frobenius difference to the reference's K is 0.0046 on the reference backend and
-     * 0.020 on the CPU backend, single entries several percent apart, while the score, the site counts
-     * and naswot's K match as everywhere else. Why the CPU backend's K sits that far is an open
-     * question (the score agrees with the float64 value to 6e-5).
+     * float32 and float64 (f32_rel_scatter). Its wrcor K is compared as a whole, not entry by entry:
+     * the reference's own float32 K scatters by about 1% there. Measured with the fixture's model in
+     * PyTorch 1.13 (src/test/reference/wrcor_k_scatter.py): its float32 K on another machine is
+     * 0.0088 (relative Frobenius) from the fixture's, the float64 K 0.0041 from it, and multiplying
+     * the input by (1 + 1e-7 N(0, 1)) moves the float32 K by up to 0.009 and the log-determinant by
+     * up to 1.3e-4 relative (SE responses of a few values per sample, some nearly constant).
+     * This engine's K: 0.0046 from the fixture's on the reference backend, 0.0031 on the CPU backend,
+     * 0.0043 on OpenCL (the first two 0.0022 and 0.0046 from the float64 K).
      */
     static final java.util.Set<String> SCATTERING_K = java.util.Set.of("mbv2/small-sampled");
+
+    /** The bound on SCATTERING_K's relative Frobenius difference: twice the reference's own float32 scatter. */
+    static final double SCATTERING_K_FROBENIUS = 0.02;
 
     /** The small cases of every space (the full-size ones are too slow for the plain-loop oracle). */
     static List<String> smallCases() {
