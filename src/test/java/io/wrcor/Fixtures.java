@@ -93,4 +93,10 @@ public final class Fixtures {
     public static TensorFolder load(String id, Arena arena) {
         return TensorFolder.load(fixture(id), arena);
     }
+
+    /** The network (with BN) of a loaded fixture's architecture, in its space and size. */
+    public static io.wrcor.graph.Graph graph(TensorFolder f) {
+        io.wrcor.space.SearchSpace space = io.wrcor.Engine.spaceOf(f);
+        return space.build(space.archOf(f.meta()), io.wrcor.Engine.sizeOf(f), true);
+    }
 }

@@ -60,9 +60,7 @@ class MecoTest {
     void theDeclaredModuleOutputsAreThoseTheHooksSee(String id) throws IOException {
         Map<String, Object> want = NewerProxiesTest.expected().get(id);
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
-            io.wrcor.data.TensorFolder f = Fixtures.load(id, arena);
-            io.wrcor.space.SearchSpace space = io.wrcor.Engine.spaceOf(f);
-            io.wrcor.graph.Graph g = space.build(space.archOf(f.meta()), io.wrcor.Engine.sizeOf(f), true);
+            io.wrcor.graph.Graph g = Fixtures.graph(Fixtures.load(id, arena));
             assertEquals(Json.toDouble(want.get("meco_maps")), g.moduleOutputs().size(), id + ": hooked maps (of " + want.get("meco_hooks") + " hooks)");
             assertEquals(id.startsWith("mbv2/"), io.wrcor.proxy.Scorer.mecoTakesTheBatch(g), id);
         }

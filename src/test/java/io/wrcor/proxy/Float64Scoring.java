@@ -1,13 +1,11 @@
 package io.wrcor.proxy;
 
-import io.wrcor.Engine;
 import io.wrcor.Fixtures;
 import io.wrcor.backend.cpu.ReferenceBackend;
 import io.wrcor.data.Batch;
 import io.wrcor.data.TensorFolder;
 import io.wrcor.graph.Graph;
 import io.wrcor.graph.Weights;
-import io.wrcor.space.SearchSpace;
 import io.wrcor.tensor.DType;
 import io.wrcor.tensor.Tensor;
 import io.wrcor.tensor.TensorPool;
@@ -24,8 +22,7 @@ final class Float64Scoring {
     static Scorer.Result score(String id, List<Proxy> proxies) {
         try (Arena arena = Arena.ofShared(); TensorPool pool = new TensorPool()) {
             TensorFolder f = Fixtures.load(id, arena);
-            SearchSpace space = Engine.spaceOf(f);
-            Graph g = space.build(space.archOf(f.meta()), Engine.sizeOf(f), true);
+            Graph g = Fixtures.graph(f);
             Map<String, Tensor> w64 = new HashMap<>();
             for (String p : Weights.required(g).keySet()) w64.put(p, float64(f.tensors().get(p), arena));
             Batch b = f.batch();

@@ -3,11 +3,9 @@ package io.wrcor.proxy;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.wrcor.Engine;
 import io.wrcor.Fixtures;
 import io.wrcor.data.TensorFolder;
 import io.wrcor.graph.Graph;
-import io.wrcor.space.SearchSpace;
 import io.wrcor.util.Json;
 import java.lang.foreign.Arena;
 import java.util.List;
@@ -49,8 +47,7 @@ class VkdnwTest {
     void parametersComeInTheReferenceModelsOrder(String id) {
         try (Arena arena = Arena.ofShared()) {
             TensorFolder f = Fixtures.load(id, arena);
-            SearchSpace space = Engine.spaceOf(f);
-            Graph g = space.build(space.archOf(f.meta()), Engine.sizeOf(f), true);
+            Graph g = Fixtures.graph(f);
             List<String> stateDict = f.tensors().keySet().stream()
                     .filter(n -> !n.equals("input") && !n.equals("target") && !n.endsWith(".running_mean") && !n.endsWith(".running_var") && !n.endsWith(".num_batches_tracked"))
                     .toList();
