@@ -34,6 +34,13 @@
 
 /* the side of a tiled kernel's work group (KernelBackend.TILE) */
 #define TILE 16
+/* the kernels shaped for a CPU device: an item's output channels and cells of one row (KernelBackend.ROW_C, ROW_W) */
+#define ROW_C 8
+#define ROW_W 32
+/* their private staging of an input row: (ROW_W - 1) stride + k cells at most */
+#define ROW_X 72
+/* centred_gram_rows: values of t staged per step */
+#define GRAM_T 16
 
 #if REAL_IS_DOUBLE
 typedef double real;

@@ -48,6 +48,64 @@ KERNEL void centred_gram(GLOBAL const real *r, GLOBAL const real *mean, GLOBAL r
 }
 
 /*
+ * centred_gram shaped for a CPU device (PoCL), where only a loop inside one item is vectorised: an
+ * item computes ROW_C rows i x ROW_W columns j of the matrix. Per GRAM_T values of t it stages its
+ * columns' centred values transposed in private memory (bt[tt][jj]), then its innermost loop runs
+ * along jj. Each entry is the same compensated sum in the same order as centred_gram's
+ * ((r_i - mean_i)(r_j - mean_j) over t in order). The matrix is symmetric and both halves are the
+ * same sums (a product does not depend on its operands' order), so items strictly below the diagonal
+ * do nothing and the others write each entry and its mirror. Items take the row blocks from both
+ * ends alternately (0, last, 1, last - 1, ...), so that contiguous ranges of items carry equal work.
+ * n = ceil(rows / ROW_C) * ceil(rows / ROW_W) items.
+ */
+KERNEL void centred_gram_rows(GLOBAL const real *r, GLOBAL const real *mean, GLOBAL real *gram, long n, int rows, long d) {
+    long item = THREAD_INDEX();
+    if (item >= n) return;
+    int jblocks = (rows + ROW_W - 1) / ROW_W, iblocks = (rows + ROW_C - 1) / ROW_C;
+    int q = (int) (item / jblocks), ib = q % 2 == 0 ? q / 2 : iblocks - 1 - q / 2;
+    int i0 = ib * ROW_C, j0 = (int) (item % jblocks) * ROW_W;
+    if (j0 + ROW_W <= i0) return;
+    real sum[ROW_C][ROW_W], carry[ROW_C][ROW_W], bt[GRAM_T][ROW_W], mj[ROW_W], mi[ROW_C];
+    for (int c = 0; c < ROW_C; c++) {
+        mi[c] = i0 + c < rows ? mean[i0 + c] : (real) 0;
+        for (int u = 0; u < ROW_W; u++) sum[c][u] = carry[c][u] = 0;
+    }
+    for (int u = 0; u < ROW_W; u++) mj[u] = j0 + u < rows ? mean[j0 + u] : (real) 0;
+    for (long t0 = 0; t0 < d; t0 += GRAM_T) {
+        int m = d - t0 < GRAM_T ? (int) (d - t0) : GRAM_T;
+        for (int u = 0; u < ROW_W; u++) {
+            if (j0 + u < rows) {
+                GLOBAL const real *rj = r + (long) (j0 + u) * d + t0;
+                for (int tt = 0; tt < m; tt++) bt[tt][u] = rj[tt] - mj[u];
+            } else {
+                for (int tt = 0; tt < m; tt++) bt[tt][u] = 0;
+            }
+        }
+        for (int tt = 0; tt < m; tt++)
+            for (int c = 0; c < ROW_C; c++) {
+                real a = i0 + c < rows ? r[(long) (i0 + c) * d + t0 + tt] - mi[c] : (real) 0;
+                real *sc = sum[c], *cc = carry[c];
+                const real *bv = bt[tt];
+                for (int u = 0; u < ROW_W; u++) {
+                    real prod = a * bv[u]; /* its own statement, as in kahan_add: not contracted into an fma */
+                    real y = prod - cc[u];
+                    real s = sc[u] + y;
+                    cc[u] = (s - sc[u]) - y;
+                    sc[u] = s;
+                }
+            }
+    }
+    for (int c = 0; c < ROW_C; c++)
+        for (int u = 0; u < ROW_W; u++) {
+            int i = i0 + c, j = j0 + u;
+            if (i < rows && j < rows && j >= i) {
+                gram[(long) i * rows + j] = sum[c][u];
+                gram[(long) j * rows + i] = sum[c][u];
+            }
+        }
+}
+
+/*
  * n = accumulators * rows * rows. K[a,i,j] += w[a] |R_ij|, R_ij = G_ij / sqrt(G_ii G_jj) clipped to
  * [-1, 1], unless the response is skipped (a constant row, or a diagonal that is not positive, where
  * numpy's matrix would hold NaN). Item (a, 0, 0) adds counts[a] to used[a] or skipped[a].

@@ -91,6 +91,123 @@ KERNEL void conv_gemm_backward_data(GLOBAL const real *dy, GLOBAL const real *w,
     if (ci < cin && p < np) dx[(b * cin + ci) * (long) np + p] = acc.sum;
 }
 
+/*
+ * The same convolution shaped for a CPU device (PoCL), where a work group's items run one after the
+ * other and only a loop inside one item is vectorised: an item computes ROW_C output channels x up
+ * to ROW_W output cells of one output row of one sample. Per input row it stages the cells its
+ * stretch reads in private memory (xs[j] is x at column x0 + j, zero outside x, xok[j] says whether
+ * inside), and its innermost loop runs along the stretch: every cell computes the compensated add
+ * and keeps it only where its tap is inside x (padding's zeros are not summed: they would move the
+ * compensation), so the loop has no branch and the device compiler vectorises it. Each output is
+ * the same compensated sum in the same order as conv_gemm_forward's (K's order).
+ * Needs (ROW_W - 1) stride + k <= ROW_X. n = batch * ceil(cout / ROW_C) * ho * ceil(wo / ROW_W) items.
+ */
+KERNEL void conv_rows_forward(GLOBAL const real *x, GLOBAL const real *w, GLOBAL real *y, long n, int cin, int h, int wd, int cout,
+                              int k, int stride, int pad, int ho, int wo) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    int chunks = (wo + ROW_W - 1) / ROW_W, groups = (cout + ROW_C - 1) / ROW_C;
+    int ox0 = (int) (i % chunks) * ROW_W, oy = (int) ((i / chunks) % ho), co0 = (int) ((i / ((long) chunks * ho)) % groups) * ROW_C;
+    long b = i / ((long) chunks * ho * groups);
+    int cells = (ox0 + ROW_W < wo ? ox0 + ROW_W : wo) - ox0;
+    int cw = (cells + 7) / 8 * 8; /* the loops' length: whole vectors; cells past the stretch compute too, and are not written */
+    real sum[ROW_C][ROW_W], carry[ROW_C][ROW_W], xs[ROW_X];
+    int xok[ROW_X];
+    for (int c = 0; c < ROW_C; c++)
+        for (int u = 0; u < ROW_W; u++) sum[c][u] = carry[c][u] = 0;
+    int kk2 = k * k, x0 = ox0 * stride - pad, nx = (cw - 1) * stride + k;
+    for (int j = 0; j < nx; j++) xok[j] = x0 + j >= 0 && x0 + j < wd;
+    for (int ci = 0; ci < cin; ci++)
+        for (int ky = 0; ky < k; ky++) {
+            int iy = oy * stride - pad + ky;
+            if (iy < 0 || iy >= h) continue;
+            GLOBAL const real *xr = x + ((b * cin + ci) * h + iy) * wd;
+            for (int j = 0; j < nx; j++) xs[j] = xok[j] ? xr[x0 + j] : (real) 0;
+            for (int kx = 0; kx < k; kx++)
+                for (int c = 0; c < ROW_C; c++) {
+                    real wv = co0 + c < cout ? w[((long) (co0 + c) * cin + ci) * kk2 + ky * k + kx] : (real) 0;
+                    real *sc = sum[c], *cc = carry[c];
+                    const real *v = xs + kx;
+                    const int *ok = xok + kx;
+                    if (stride == 1) {
+                        for (int u = 0; u < cw; u++) {
+                            real prod = wv * v[u]; /* its own statement, as in kahan_add: not contracted into an fma */
+                            real t = prod - cc[u];
+                            real s = sc[u] + t;
+                            real e = (s - sc[u]) - t;
+                            sc[u] = ok[u] ? s : sc[u];
+                            cc[u] = ok[u] ? e : cc[u];
+                        }
+                    } else {
+                        for (int u = 0; u < cw; u++) {
+                            real prod = wv * v[u * stride];
+                            real t = prod - cc[u];
+                            real s = sc[u] + t;
+                            real e = (s - sc[u]) - t;
+                            sc[u] = ok[u * stride] ? s : sc[u];
+                            cc[u] = ok[u * stride] ? e : cc[u];
+                        }
+                    }
+                }
+        }
+    for (int c = 0; c < ROW_C && co0 + c < cout; c++)
+        for (int u = 0; u < cells; u++) y[((b * cout + co0 + c) * ho + oy) * (long) wo + ox0 + u] = sum[c][u];
+}
+
+/*
+ * A convolution's data gradient shaped for a CPU device, as conv_rows_forward: an item computes
+ * ROW_C input channels x up to ROW_W cells of one row of dx, each the same compensated sum in the
+ * same order as conv_gemm_backward_data's and conv_backward_data's ((co, ky, kx), only the outputs
+ * whose window reads the cell summed). Per row of dy it stages the row spread onto input columns
+ * (gs[j] is dy at column tx = t0 + j when tx is a multiple of the stride inside dy, gok[j] says so),
+ * so that cell u's tap kx is gs[u + k - 1 - kx] at any stride. Needs ROW_W + k - 1 <= ROW_X.
+ * n = batch * ceil(cin / ROW_C) * h * ceil(wd / ROW_W) items.
+ */
+KERNEL void conv_rows_backward_data(GLOBAL const real *dy, GLOBAL const real *w, GLOBAL real *dx, long n, int cin, int h, int wd,
+                                    int cout, int k, int stride, int pad, int ho, int wo) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    int chunks = (wd + ROW_W - 1) / ROW_W, groups = (cin + ROW_C - 1) / ROW_C;
+    int ix0 = (int) (i % chunks) * ROW_W, iy = (int) ((i / chunks) % h), ci0 = (int) ((i / ((long) chunks * h)) % groups) * ROW_C;
+    long b = i / ((long) chunks * h * groups);
+    int cells = (ix0 + ROW_W < wd ? ix0 + ROW_W : wd) - ix0;
+    int cw = (cells + 7) / 8 * 8;
+    real sum[ROW_C][ROW_W], carry[ROW_C][ROW_W], gs[ROW_X];
+    int gok[ROW_X];
+    for (int c = 0; c < ROW_C; c++)
+        for (int u = 0; u < ROW_W; u++) sum[c][u] = carry[c][u] = 0;
+    int kk2 = k * k, t0 = ix0 + pad - (k - 1), nt = cw + k - 1;
+    for (int j = 0; j < nt; j++) {
+        int tx = t0 + j;
+        gok[j] = tx >= 0 && tx % stride == 0 && tx / stride < wo; /* cells past the stretch compute too, and are not written */
+    }
+    for (int co = 0; co < cout; co++)
+        for (int ky = 0; ky < k; ky++) {
+            int ty = iy + pad - ky;
+            if (ty < 0 || ty % stride != 0 || ty / stride >= ho) continue;
+            GLOBAL const real *gr = dy + ((b * cout + co) * ho + ty / stride) * wo;
+            for (int j = 0; j < nt; j++) gs[j] = gok[j] ? gr[(t0 + j) / stride] : (real) 0;
+            for (int kx = 0; kx < k; kx++) {
+                for (int c = 0; c < ROW_C; c++) {
+                    real wv = ci0 + c < cin ? w[((long) co * cin + ci0 + c) * kk2 + ky * k + kx] : (real) 0;
+                    real *sc = sum[c], *cc = carry[c];
+                    const real *g = gs + (k - 1 - kx);
+                    const int *ok = gok + (k - 1 - kx);
+                    for (int u = 0; u < cw; u++) {
+                        real prod = wv * g[u]; /* its own statement: not contracted into an fma */
+                        real t = prod - cc[u];
+                        real s = sc[u] + t;
+                        real e = (s - sc[u]) - t;
+                        sc[u] = ok[u] ? s : sc[u];
+                        cc[u] = ok[u] ? e : cc[u];
+                    }
+                }
+            }
+        }
+    for (int c = 0; c < ROW_C && ci0 + c < cin; c++)
+        for (int u = 0; u < cells; u++) dx[((b * cin + ci0 + c) * h + iy) * (long) wd + ix0 + u] = sum[c][u];
+}
+
 /* dx[b,ci,iy,ix] = sum over the outputs whose window reads (iy, ix) of dy * w */
 KERNEL void conv_backward_data(GLOBAL const real *dy, GLOBAL const real *w, GLOBAL real *dx, long n,
                                int cin, int h, int wd, int cout, int k, int stride, int pad, int ho, int wo) {

@@ -20,12 +20,12 @@ import java.util.Map;
  */
 public abstract class KernelBackend implements Backend {
     /** The kernels every device backend builds, by their names in the sources. */
-    public static final List<String> KERNELS = List.of("conv_gemm_forward", "conv_gemm_backward_data", "conv_backward_data", "conv_backward_weight", "bn_stats",
+    public static final List<String> KERNELS = List.of("conv_gemm_forward", "conv_gemm_backward_data", "conv_rows_forward", "conv_rows_backward_data", "conv_backward_data", "conv_backward_weight", "bn_stats",
             "bn_apply", "bn_backward_reduce", "bn_backward_apply", "relu_forward", "relu_backward", "add", "scale", "avgpool_forward",
             "avgpool_backward", "maxpool_forward", "maxpool_backward", "channel_copy",
             "depthwise_forward", "depthwise_backward_data", "depthwise_backward_weight", "resize_forward", "resize_backward",
             "sigmoid_forward", "sigmoid_backward", "channel_scale", "channel_scale_backward", "bias_add", "global_avgpool_forward", "global_avgpool_backward", "linear_forward", "linear_backward_data",
-            "linear_backward_weight", "cross_entropy_grad", "row_stats", "centred_gram", "accumulate_abs_corr");
+            "linear_backward_weight", "cross_entropy_grad", "row_stats", "centred_gram", "centred_gram_rows", "accumulate_abs_corr");
 
     /** The kernel source files, in cuda-kernels/, after compat.h. */
     public static final List<String> SOURCES = List.of("nn.cu", "correlation.cu");
@@ -203,8 +203,11 @@ public abstract class KernelBackend implements Backend {
         closed = true;
     }
 
-    /** Enqueues kernel {@code name} of precision t over n items; args are Mem, Integer, Long or Real. */
-    protected abstract void launchKernel(DType t, String name, long n, List<Object> args);
+    /**
+     * Enqueues kernel {@code name} of precision t over n items in work groups of {@code group} items
+     * (0: the backend's choice); args are Mem, Integer, Long or Real.
+     */
+    protected abstract void launchKernel(DType t, String name, long n, int group, List<Object> args);
 
     /** The side of a tiled kernel's work group (TILE in compat.h). */
     protected static final int TILE = 16;
@@ -320,8 +323,13 @@ public abstract class KernelBackend implements Backend {
 
         /** Runs a kernel over n items with the arguments added so far, then clears them (buffers stay). */
         Launch kernel(String name, long n) {
+            return kernel(name, n, 0);
+        }
+
+        /** The same in work groups of {@code group} items (0: the backend's choice). */
+        Launch kernel(String name, long n, int group) {
             checkArguments(name, dtype, accum, args);
-            launchKernel(dtype, name, n, List.copyOf(args));
+            launchKernel(dtype, name, n, group, List.copyOf(args));
             launches++;
             args.clear();
             return this;
@@ -362,18 +370,70 @@ public abstract class KernelBackend implements Backend {
 
     // ------------------------------------------------------------------ ops
 
-    /** The convolution as a tiled implicit GEMM (conv_gemm_forward). */
+    /**
+     * How the convolutions' kernels are shaped: {@link #TILES} for GPUs (work groups of TILE x TILE
+     * outputs sharing local memory), {@link #ROWS} for CPU devices (one item per stretch of an output
+     * row, its innermost loop along the row, which the device compiler vectorises). Both compute each
+     * output as the same compensated sum in the same order.
+     */
+    public enum Shape { TILES, ROWS }
+
+    private Shape shape = Shape.TILES;
+
+    /** The shape of the convolution kernels this backend launches. */
+    public Shape shape() {
+        return shape;
+    }
+
+    /** Chooses the convolution kernels' shape (a device backend picks by its device; tests and benchmarks run both). */
+    public void shape(Shape s) {
+        shape = java.util.Objects.requireNonNull(s);
+    }
+
+    /** Output channels and cells of one row per item of the ROWS kernels, and their staged input cells (ROW_C, ROW_W, ROW_X in compat.h). */
+    static final int ROW_C = 8, ROW_W = 32, ROW_X = 72;
+
+    /**
+     * Items per work group of the ROWS convolutions. Each item holds a few KB of private arrays, and
+     * a CPU device's compiler may keep a copy per item of the group on its thread's stack: left to
+     * choose, PoCL took groups of 4,096 items and overflowed it (NAS-Bench-101's full-size network).
+     * Each item's work is large, so small groups cost nothing.
+     */
+    static final int ROW_GROUP = 8;
+
+    /** Items of a ROWS kernel over [batch, channels, rows, cols] outputs. */
+    private static long rowItems(int batch, int channels, int rows, int cols) {
+        return (long) batch * ((channels + ROW_C - 1) / ROW_C) * rows * ((cols + ROW_W - 1) / ROW_W);
+    }
+
+    /** The convolution as a tiled implicit GEMM (conv_gemm_forward), or by rows on a CPU device (conv_rows_forward). */
     @Override
     public void convForward(Tensor x, Tensor w, int stride, int pad, Tensor y) {
+        if (shape == Shape.ROWS && (ROW_W - 1) * stride + w.dim(2) <= ROW_X) {
+            long n = rowItems(x.dim(0), w.dim(0), y.dim(2), y.dim(3));
+            try (Launch l = new Launch(x.dtype())) {
+                l.in(x).in(w).out(y).l(n).i(x.dim(1)).i(x.dim(2)).i(x.dim(3)).i(w.dim(0)).i(w.dim(2)).i(stride).i(pad).i(y.dim(2)).i(y.dim(3))
+                        .kernel("conv_rows_forward", n, ROW_GROUP).run();
+            }
+            return;
+        }
         try (Launch l = new Launch(x.dtype())) {
             l.in(x).in(w).out(y).i(x.dim(1)).i(x.dim(2)).i(x.dim(3)).i(w.dim(0)).i(w.dim(2)).i(stride).i(pad).i(y.dim(2)).i(y.dim(3))
                     .tiled("conv_gemm_forward", (long) y.dim(2) * y.dim(3), w.dim(0), x.dim(0)).run();
         }
     }
 
-    /** Stride 1: the tiled implicit GEMM (conv_gemm_backward_data); other strides gather per input cell. */
+    /** Rows (conv_rows_backward_data) on a CPU device; on a GPU stride 1 as the tiled implicit GEMM (conv_gemm_backward_data), other strides gathered per input cell. */
     @Override
     public void convBackwardData(Tensor dy, Tensor w, int stride, int pad, Tensor dx) {
+        if (shape == Shape.ROWS && ROW_W + w.dim(2) - 1 <= ROW_X) {
+            long n = rowItems(dx.dim(0), dx.dim(1), dx.dim(2), dx.dim(3));
+            try (Launch l = new Launch(dy.dtype())) {
+                l.in(dy).in(w).out(dx).l(n).i(dx.dim(1)).i(dx.dim(2)).i(dx.dim(3)).i(w.dim(0)).i(w.dim(2)).i(stride).i(pad).i(dy.dim(2))
+                        .i(dy.dim(3)).kernel("conv_rows_backward_data", n, ROW_GROUP).run();
+            }
+            return;
+        }
         if (stride == 1) {
             try (Launch l = new Launch(dy.dtype())) {
                 l.in(dy).in(w).out(dx).i(dx.dim(1)).i(dx.dim(2)).i(dx.dim(3)).i(w.dim(0)).i(w.dim(2)).i(pad).i(dy.dim(2)).i(dy.dim(3))
@@ -618,6 +678,15 @@ public abstract class KernelBackend implements Backend {
         }
     }
 
+    /** Launches the centred Gram matrix of a [rows, d] response (the launch holds the response, its means and the matrix), tiled or by rows. */
+    private Launch gram(Launch l, int rows, long d) {
+        if (shape == Shape.ROWS) {
+            long n = (long) ((rows + ROW_C - 1) / ROW_C) * ((rows + ROW_W - 1) / ROW_W);
+            return l.l(n).i(rows).l(d).kernel("centred_gram_rows", n, 1); // a few items, each large: one per group balances them
+        }
+        return l.i(rows).l(d).tiled("centred_gram", rows, rows, 1);
+    }
+
     /** Row statistics and the centred Gram matrix on the device; only the B x B matrix and B flags come back. */
     @Override
     public double[] corrcoef(Tensor r) {
@@ -628,7 +697,7 @@ public abstract class KernelBackend implements Backend {
             MemorySegment flags = arena.allocate(4L * b), gram = arena.allocate((long) b * b * t.bytes);
             // buffers 0, 1: the response, its row means
             l.in(r).scratch(b, t.bytes, null).scratch(b, 4, flags).l(b).l(d).kernel("row_stats", b);
-            l.buffer(0).buffer(1).scratch((long) b * b, t.bytes, gram).i(b).l(d).tiled("centred_gram", b, b, 1).run();
+            gram(l.buffer(0).buffer(1).scratch((long) b * b, t.bytes, gram), b, d).run();
             for (int i = 0; i < b; i++) if (flags.getAtIndex(ValueLayout.JAVA_INT, i) != 0) return null;
             double[] cov = new double[b * b];
             for (int i = 0; i < cov.length; i++) {
@@ -665,7 +734,7 @@ public abstract class KernelBackend implements Backend {
                     try (Arena a = Arena.ofConfined(); Launch l = new Launch(t)) {
                         // buffers 0, 1, 2, 3: the response, its row means, the constant-row flags, the Gram matrix
                         l.in(response).scratch(b, t.bytes, null).scratch(b, 4, null).l(b).l(d).kernel("row_stats", b);
-                        l.buffer(0).buffer(1).scratch((long) b * b, t.bytes, null).i(b).l(d).tiled("centred_gram", b, b, 1);
+                        gram(l.buffer(0).buffer(1).scratch((long) b * b, t.bytes, null), b, d);
                         l.buffer(3).buffer(2).mem(k).in(weights, accum, a).in(counts, a).mem(used).mem(skipped)
                                 .l((long) accumulators * b * b).i(b).kernel("accumulate_abs_corr", (long) accumulators * b * b).run();
                     }

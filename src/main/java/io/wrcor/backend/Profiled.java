@@ -19,6 +19,7 @@ public final class Profiled {
     public Backend wrap(Backend inner) {
         InvocationHandler h = (proxy, m, args) -> {
             if (m.isDefault() && !overrides(inner, m)) return InvocationHandler.invokeDefault(proxy, m, args);
+            if (m.getName().equals("correlator") && overrides(inner, m)) return timed((Correlator) m.invoke(inner, args), inner);
             if (m.getDeclaringClass() == Object.class || UNTIMED.contains(m.getName())) return m.invoke(inner, args);
             long t0 = System.nanoTime();
             try {
@@ -35,6 +36,38 @@ public final class Profiled {
             }
         };
         return (Backend) java.lang.reflect.Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class}, h);
+    }
+
+    /**
+     * A device's own correlator, its responses timed as one op ("correlation": row statistics, Gram
+     * matrix and accumulation, until they finish); without this their queued kernels would be
+     * counted in whichever op waits next.
+     */
+    private Correlator timed(Correlator c, Backend inner) {
+        InvocationHandler h = (proxy, m, args) -> {
+            if (!m.getName().equals("add")) {
+                try {
+                    return m.invoke(c, args);
+                } catch (InvocationTargetException e) {
+                    throw e.getCause();
+                }
+            }
+            inner.sync(); // the response's own kernels: not those queued before
+            long t0 = System.nanoTime();
+            try {
+                m.invoke(c, args);
+                inner.sync();
+                return null;
+            } catch (InvocationTargetException e) {
+                throw e.getCause();
+            } finally {
+                long[] t = totals.computeIfAbsent("correlation", k -> new long[3]);
+                t[0] += System.nanoTime() - t0;
+                t[1]++;
+                if (args[0] instanceof io.wrcor.tensor.Tensor x) t[2] += x.numel() * x.dtype().bytes;
+            }
+        };
+        return (Correlator) java.lang.reflect.Proxy.newProxyInstance(Correlator.class.getClassLoader(), new Class<?>[] {Correlator.class}, h);
     }
 
     /** Whether inner's class implements default method m itself (the device correlator does). */

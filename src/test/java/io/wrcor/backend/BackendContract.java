@@ -57,9 +57,29 @@ abstract class BackendContract {
         return (in + 2 * p - k) / s + 1;
     }
 
+    /**
+     * Convolution shapes: odd sizes, strides 1 and 2, 1x1 to 7x7; rows wider than a device row
+     * kernel's stretch (32 cells: 70 and 37 wide), channel counts that are not a multiple of its 8.
+     */
+    static final String[] CONV_CASES = {"F32,2,3,5,7,4,3,1,1", "F32,3,5,9,9,6,3,2,1", "F32,2,4,6,5,3,1,1,0", "F64,2,3,7,7,5,3,1,1",
+            "F64,1,2,6,6,3,3,2,1", "F32,16,8,22,22,16,1,2,0", "F32,4,3,11,11,5,1,2,0", "F32,2,3,5,70,10,3,1,1", "F32,1,5,6,40,9,5,2,2",
+            "F64,1,3,5,37,9,7,1,3", "F32,2,9,4,33,3,7,2,3"};
+
+    /** Rows of comma-separated values as a parameterised test's arguments (each converted to its parameter's type). */
+    static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> csv(String... rows) {
+        return java.util.stream.Stream.of(rows).map(r -> org.junit.jupiter.params.provider.Arguments.of((Object[]) r.split(",")));
+    }
+
+    static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> convCases() {
+        return csv(CONV_CASES);
+    }
+
+    static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> correlationCases() {
+        return csv(CORRELATION_CASES);
+    }
+
     @ParameterizedTest
-    @CsvSource({"F32,2,3,5,7,4,3,1,1", "F32,3,5,9,9,6,3,2,1", "F32,2,4,6,5,3,1,1,0", "F64,2,3,7,7,5,3,1,1", "F64,1,2,6,6,3,3,2,1",
-            "F32,16,8,22,22,16,1,2,0", "F32,4,3,11,11,5,1,2,0"})
+    @org.junit.jupiter.params.provider.MethodSource("convCases")
     void convKernelsMatchTheReference(DType t, int b, int cin, int h, int w, int cout, int k, int stride, int pad) {
         try (Arena a = Arena.ofShared()) {
             Tensor x = normal(a, rnd, t, b, cin, h, w), wt = normal(a, rnd, t, cout, cin, k, k);
@@ -317,11 +337,13 @@ abstract class BackendContract {
         }
     }
 
+    /** Response shapes [rows, d]: a device row kernel's blocks are 8 rows x 32 columns and 16 values of d. */
+    static final String[] CORRELATION_CASES = {"11,3", "11,257", "11,16384", "70,300", "33,17"};
+
     @ParameterizedTest
-    @ValueSource(ints = {3, 257, 16384})
-    void correlationKernelsMatchTheReference(int d) {
+    @org.junit.jupiter.params.provider.MethodSource("correlationCases")
+    void correlationKernelsMatchTheReference(int b, int d) {
         try (Arena a = Arena.ofShared()) {
-            int b = 11;
             Tensor r = normal(a, rnd, DType.F32, b, d);
             for (long i = 0; i < r.numel(); i++) r.set(i, r.get(i) + 4 * (i / d % 3));
             assertArrayEquals(REF.corrcoef(r), be().corrcoef(r), 2e-5);

@@ -28,6 +28,58 @@ class OpenClBackendTest extends BackendContract {
         return cl;
     }
 
+    /** Runs body with the convolution and Gram kernels in the shape the device would not pick (on PoCL: the GPU's tiles). */
+    private void inOtherShape(Runnable body) {
+        KernelBackend.Shape own = cl.shape();
+        cl.shape(own == KernelBackend.Shape.ROWS ? KernelBackend.Shape.TILES : KernelBackend.Shape.ROWS);
+        try {
+            body.run();
+        } finally {
+            cl.shape(own);
+        }
+    }
+
+    /** The kernels shaped for the other kind of device pass the same contract, so both shapes are tested wherever OpenCL runs. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.MethodSource("convCases")
+    void otherShapesConvKernelsMatchTheReference(DType t, int b, int cin, int h, int w, int cout, int k, int stride, int pad) {
+        inOtherShape(() -> convKernelsMatchTheReference(t, b, cin, h, w, cout, k, stride, pad));
+    }
+
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.MethodSource("correlationCases")
+    void otherShapesCorrelationKernelsMatchTheReference(int b, int d) {
+        inOtherShape(() -> correlationKernelsMatchTheReference(b, d));
+        inOtherShape(this::deviceCorrelatorMatchesTheHostOne);
+    }
+
+    /** Tiles and rows compute each output as the same compensated sum in the same order: equal to the bit, not only close. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.MethodSource("convCases")
+    void bothShapesComputeTheSameSums(DType t, int b, int cin, int h, int w, int cout, int k, int stride, int pad) {
+        try (Arena a = Arena.ofShared()) {
+            Tensor x = normal(a, rnd, t, b, cin, h, w), wt = normal(a, rnd, t, cout, cin, k, k);
+            int ho = out(h, k, stride, pad), wo = out(w, k, stride, pad);
+            Tensor dy = normal(a, rnd, t, b, cout, ho, wo);
+            Tensor y = Tensor.allocate(a, t, b, cout, ho, wo), y2 = Tensor.allocate(a, t, b, cout, ho, wo);
+            Tensor dx = Tensor.allocate(a, t, x.shape()), dx2 = Tensor.allocate(a, t, x.shape());
+            cl.convForward(x, wt, stride, pad, y);
+            cl.convBackwardData(dy, wt, stride, pad, dx);
+            inOtherShape(() -> {
+                cl.convForward(x, wt, stride, pad, y2);
+                cl.convBackwardData(dy, wt, stride, pad, dx2);
+            });
+            for (long i = 0; i < y.numel(); i++) assertEquals(y.get(i), y2.get(i), 0.0, "conv_forward element " + i);
+            for (long i = 0; i < dx.numel(); i++) assertEquals(dx.get(i), dx2.get(i), 0.0, "conv_backward_data element " + i);
+            int rows = 3 + rnd.nextInt(70);
+            Tensor r = normal(a, rnd, DType.F32, rows, 1 + rnd.nextInt(600));
+            double[] own = cl.corrcoef(r);
+            double[][] other = new double[1][];
+            inOtherShape(() -> other[0] = cl.corrcoef(r));
+            org.junit.jupiter.api.Assertions.assertArrayEquals(own, other[0], 0.0, "correlation of a " + rows + "-row response");
+        }
+    }
+
     /** The second start loads the device binaries the first one stored, and they compute the same. */
     @org.junit.jupiter.api.Test
     void programBinariesAreCachedAndReused(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {

@@ -254,11 +254,12 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
     }
 
     @Override
-    protected void launchKernel(DType t, String name, long n, List<Object> args) {
+    protected void launchKernel(DType t, String name, long n, int group, List<Object> args) {
         if (n <= 0) return;
-        long blocks = (n + BLOCK - 1) / BLOCK;
+        int block = group > 0 ? group : BLOCK;
+        long blocks = (n + block - 1) / block;
         if (blocks > Integer.MAX_VALUE) throw new IllegalArgumentException(name + " over " + n + " items is too large for one launch");
-        cuLaunchKernel(shared.functions.get(t).get(name), (int) blocks, 1, 1, BLOCK, 1, 1, 0, stream, Pointer.to(params(t, args)), null);
+        cuLaunchKernel(shared.functions.get(t).get(name), (int) blocks, 1, 1, block, 1, 1, 0, stream, Pointer.to(params(t, args)), null);
     }
 
     @Override

@@ -49,6 +49,7 @@ public final class OpenClBackend extends KernelBackend implements AutoCloseable 
         super(fp64);
         this.deviceName = deviceName;
         this.device = device;
+        shape(shapeFor(device));
         try (MemoryStack stack = MemoryStack.stackPush()) {
             IntBuffer err = stack.mallocInt(1);
             PointerBuffer props = stack.mallocPointer(3).put(CL_CONTEXT_PLATFORM).put(platform).put(0).flip();
@@ -85,6 +86,7 @@ public final class OpenClBackend extends KernelBackend implements AutoCloseable 
         super(parent.accum == DType.F64);
         this.deviceName = parent.deviceName;
         this.device = parent.device;
+        shape(parent.shape());
         this.context = parent.context;
         check(clRetainContext(context), "clRetainContext");
         try (MemoryStack stack = MemoryStack.stackPush()) {
@@ -148,6 +150,22 @@ public final class OpenClBackend extends KernelBackend implements AutoCloseable 
         } catch (LinkageError | RuntimeException e) {
             throw new Unavailable("no OpenCL runtime (" + (e.getMessage() == null ? e.toString() : e.getMessage().lines().findFirst().orElse("")) + ")");
         }
+    }
+
+    /**
+     * The convolution kernels' shape for a device: rows on a CPU device (PoCL), tiles otherwise;
+     * WRCOR_KERNEL_SHAPE=tiles or rows overrides it (benchmarks).
+     */
+    private static Shape shapeFor(long device) throws Unavailable {
+        String forced = System.getenv("WRCOR_KERNEL_SHAPE");
+        if (forced != null && !forced.isBlank()) {
+            return switch (forced.strip().toLowerCase()) {
+                case "tiles" -> Shape.TILES;
+                case "rows" -> Shape.ROWS;
+                default -> throw new Unavailable("WRCOR_KERNEL_SHAPE=" + forced.strip() + ": expected tiles or rows");
+            };
+        }
+        return (deviceLong(device, CL_DEVICE_TYPE) & CL_DEVICE_TYPE_CPU) != 0 ? Shape.ROWS : Shape.TILES;
     }
 
     /** True when the chosen device is a GPU: then it beats the CPU backend, which a CPU device does not. */
@@ -247,11 +265,13 @@ public final class OpenClBackend extends KernelBackend implements AutoCloseable 
     }
 
     @Override
-    protected void launchKernel(DType dtype, String name, long n, List<Object> args) {
+    protected void launchKernel(DType dtype, String name, long n, int group, List<Object> args) {
         long k = setArgs(dtype, name, args);
         if (n > 0) {
             try (MemoryStack stack = MemoryStack.stackPush()) {
-                check(clEnqueueNDRangeKernel(queue, k, 1, null, stack.pointers(n), null, null, null), "launch " + name);
+                // OpenCL 1.2: the global size a multiple of the group's (the kernels return past n)
+                PointerBuffer global = stack.pointers(group > 0 ? (n + group - 1) / group * group : n), local = group > 0 ? stack.pointers(group) : null;
+                check(clEnqueueNDRangeKernel(queue, k, 1, null, global, local, null, null), "launch " + name);
             }
         }
     }
