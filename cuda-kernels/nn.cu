@@ -372,6 +372,73 @@ KERNEL void avgpool_forward(GLOBAL const real *x, GLOBAL real *y, long n, int h,
     y[i] = s / (real) pool_count(oy, ox, k, stride, pad, h, w, include_pad);
 }
 
+/*
+ * avgpool_forward shaped for a CPU device, as conv_rows_forward: an item computes up to ROW_W cells
+ * of one output row of one plane, staging each input row its windows read; the same sums in the same
+ * order ((ky, kx), cells outside x not added). n = planes * ho * ceil(wo / ROW_W) items.
+ */
+KERNEL void avgpool_rows_forward(GLOBAL const real *x, GLOBAL real *y, long n, int h, int w, int k, int stride, int pad,
+                                 int include_pad, int ho, int wo) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    int chunks = (wo + ROW_W - 1) / ROW_W;
+    int ox0 = (int) (i % chunks) * ROW_W, oy = (int) ((i / chunks) % ho);
+    long p = i / ((long) chunks * ho);
+    int cells = (ox0 + ROW_W < wo ? ox0 + ROW_W : wo) - ox0;
+    int cw = (cells + 7) / 8 * 8;
+    real s[ROW_W], xs[ROW_X];
+    int xok[ROW_X];
+    for (int u = 0; u < ROW_W; u++) s[u] = 0;
+    int x0 = ox0 * stride - pad, nx = (cw - 1) * stride + k;
+    for (int j = 0; j < nx; j++) xok[j] = x0 + j >= 0 && x0 + j < w;
+    for (int ky = 0; ky < k; ky++) {
+        int iy = oy * stride - pad + ky;
+        if (iy < 0 || iy >= h) continue;
+        GLOBAL const real *xr = x + (p * h + iy) * w;
+        for (int j = 0; j < nx; j++) xs[j] = xok[j] ? xr[x0 + j] : (real) 0;
+        for (int kx = 0; kx < k; kx++)
+            for (int u = 0; u < cw; u++) s[u] = xok[u * stride + kx] ? s[u] + xs[u * stride + kx] : s[u];
+    }
+    for (int u = 0; u < cells; u++) y[(p * ho + oy) * (long) wo + ox0 + u] = s[u] / (real) pool_count(oy, ox0 + u, k, stride, pad, h, w, include_pad);
+}
+
+/*
+ * avgpool_backward shaped for a CPU device, as conv_rows_backward_data: an item computes up to ROW_W
+ * cells of one row of dx; per row of dy it stages dy / count spread onto input columns; the same
+ * sums in the same order as avgpool_backward's. n = planes * h * ceil(w / ROW_W) items.
+ */
+KERNEL void avgpool_rows_backward(GLOBAL const real *dy, GLOBAL real *dx, long n, int h, int w, int k, int stride, int pad,
+                                  int include_pad, int ho, int wo) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    int chunks = (w + ROW_W - 1) / ROW_W;
+    int ix0 = (int) (i % chunks) * ROW_W, iy = (int) ((i / chunks) % h);
+    long p = i / ((long) chunks * h);
+    int cells = (ix0 + ROW_W < w ? ix0 + ROW_W : w) - ix0;
+    int cw = (cells + 7) / 8 * 8;
+    real s[ROW_W], gs[ROW_X];
+    int gok[ROW_X];
+    for (int u = 0; u < ROW_W; u++) s[u] = 0;
+    int t0 = ix0 + pad - (k - 1), nt = cw + k - 1;
+    for (int j = 0; j < nt; j++) {
+        int tx = t0 + j;
+        gok[j] = tx >= 0 && tx % stride == 0 && tx / stride < wo;
+    }
+    for (int ky = 0; ky < k; ky++) {
+        int ty = iy + pad - ky;
+        if (ty < 0 || ty % stride != 0 || ty / stride >= ho) continue;
+        int oy = ty / stride;
+        GLOBAL const real *gr = dy + (p * ho + oy) * wo;
+        for (int j = 0; j < nt; j++) {
+            int ox = (t0 + j) / stride;
+            gs[j] = gok[j] ? gr[ox] / (real) pool_count(oy, ox, k, stride, pad, h, w, include_pad) : (real) 0;
+        }
+        for (int kx = 0; kx < k; kx++)
+            for (int u = 0; u < cw; u++) s[u] = gok[u + k - 1 - kx] ? s[u] + gs[u + k - 1 - kx] : s[u];
+    }
+    for (int u = 0; u < cells; u++) dx[(p * h + iy) * (long) w + ix0 + u] = s[u];
+}
+
 /* n = planes * h * w: each input cell gathers dy / count of every window that holds it */
 KERNEL void avgpool_backward(GLOBAL const real *dy, GLOBAL real *dx, long n, int h, int w, int k, int stride, int pad,
                              int include_pad, int ho, int wo) {

@@ -22,7 +22,7 @@ public abstract class KernelBackend implements Backend {
     /** The kernels every device backend builds, by their names in the sources. */
     public static final List<String> KERNELS = List.of("conv_gemm_forward", "conv_gemm_backward_data", "conv_rows_forward", "conv_rows_backward_data", "conv_backward_data", "conv_backward_weight", "bn_stats",
             "bn_apply", "bn_backward_reduce", "bn_backward_apply", "relu_forward", "relu_backward", "add", "scale", "avgpool_forward",
-            "avgpool_backward", "maxpool_forward", "maxpool_backward", "channel_copy",
+            "avgpool_backward", "avgpool_rows_forward", "avgpool_rows_backward", "maxpool_forward", "maxpool_backward", "channel_copy",
             "depthwise_forward", "depthwise_backward_data", "depthwise_backward_weight", "resize_forward", "resize_backward",
             "sigmoid_forward", "sigmoid_backward", "channel_scale", "channel_scale_backward", "bias_add", "global_avgpool_forward", "global_avgpool_backward", "linear_forward", "linear_backward_data",
             "linear_backward_weight", "cross_entropy_grad", "row_stats", "centred_gram", "centred_gram_rows", "accumulate_abs_corr");
@@ -517,6 +517,14 @@ public abstract class KernelBackend implements Backend {
 
     @Override
     public void avgPoolForward(Tensor x, int k, int stride, int pad, boolean countIncludePad, Tensor y) {
+        if (shape == Shape.ROWS && (ROW_W - 1) * stride + k <= ROW_X) {
+            long n = (long) y.dim(0) * y.dim(1) * y.dim(2) * ((y.dim(3) + ROW_W - 1) / ROW_W);
+            try (Launch l = new Launch(x.dtype())) {
+                l.in(x).out(y).l(n).i(x.dim(2)).i(x.dim(3)).i(k).i(stride).i(pad).i(countIncludePad ? 1 : 0).i(y.dim(2)).i(y.dim(3))
+                        .kernel("avgpool_rows_forward", n, ROW_GROUP).run();
+            }
+            return;
+        }
         try (Launch l = new Launch(x.dtype())) {
             l.in(x).out(y).l(y.numel()).i(x.dim(2)).i(x.dim(3)).i(k).i(stride).i(pad).i(countIncludePad ? 1 : 0).i(y.dim(2)).i(y.dim(3))
                     .kernel("avgpool_forward", y.numel()).run();
@@ -525,6 +533,14 @@ public abstract class KernelBackend implements Backend {
 
     @Override
     public void avgPoolBackward(Tensor dy, int k, int stride, int pad, boolean countIncludePad, Tensor dx) {
+        if (shape == Shape.ROWS && ROW_W + k - 1 <= ROW_X) {
+            long n = (long) dx.dim(0) * dx.dim(1) * dx.dim(2) * ((dx.dim(3) + ROW_W - 1) / ROW_W);
+            try (Launch l = new Launch(dy.dtype())) {
+                l.in(dy).out(dx).l(n).i(dx.dim(2)).i(dx.dim(3)).i(k).i(stride).i(pad).i(countIncludePad ? 1 : 0).i(dy.dim(2))
+                        .i(dy.dim(3)).kernel("avgpool_rows_backward", n, ROW_GROUP).run();
+            }
+            return;
+        }
         try (Launch l = new Launch(dy.dtype())) {
             l.in(dy).out(dx).l(dx.numel()).i(dx.dim(2)).i(dx.dim(3)).i(k).i(stride).i(pad).i(countIncludePad ? 1 : 0).i(dy.dim(2))
                     .i(dy.dim(3)).kernel("avgpool_backward", dx.numel()).run();

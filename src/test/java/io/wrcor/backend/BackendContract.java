@@ -151,13 +151,20 @@ abstract class BackendContract {
         }
     }
 
+    /** Average-pool shapes (window, stride, padding, padding counted, width): rows of 45 and 40 span two of a device row kernel's stretches. */
+    static final String[] POOL_CASES = {"3,1,1,false,6", "3,1,1,true,6", "2,2,0,true,6", "3,1,1,false,45", "3,2,1,true,45", "5,2,2,false,40"};
+
+    static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> poolCases() {
+        return csv(POOL_CASES);
+    }
+
     @ParameterizedTest
-    @CsvSource({"3,1,1,false", "3,1,1,true", "2,2,0,true"})
-    void poolKernelsMatchTheReference(int k, int stride, int pad, boolean includePad) {
+    @org.junit.jupiter.params.provider.MethodSource("poolCases")
+    void poolKernelsMatchTheReference(int k, int stride, int pad, boolean includePad, int w) {
         for (DType t : DType.values()) {
             try (Arena a = Arena.ofShared()) {
-                Tensor x = normal(a, rnd, t, 2, 3, 7, 6);
-                int ho = out(7, k, stride, pad), wo = out(6, k, stride, pad);
+                Tensor x = normal(a, rnd, t, 2, 3, 7, w);
+                int ho = out(7, k, stride, pad), wo = out(w, k, stride, pad);
                 Tensor y = poisoned(a, t, 2, 3, ho, wo), y2 = Tensor.allocate(a, t, 2, 3, ho, wo);
                 be().avgPoolForward(x, k, stride, pad, includePad, y);
                 REF.avgPoolForward(x, k, stride, pad, includePad, y2);

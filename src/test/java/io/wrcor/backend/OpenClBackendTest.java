@@ -47,6 +47,33 @@ class OpenClBackendTest extends BackendContract {
     }
 
     @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.MethodSource("poolCases")
+    void otherShapesPoolKernelsMatchTheReference(int k, int stride, int pad, boolean includePad, int w) {
+        inOtherShape(() -> poolKernelsMatchTheReference(k, stride, pad, includePad, w));
+    }
+
+    /** Average pooling in both shapes: the same sums in the same order, equal to the bit. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.MethodSource("poolCases")
+    void bothShapesPoolTheSame(int k, int stride, int pad, boolean includePad, int w) {
+        try (Arena a = Arena.ofShared()) {
+            Tensor x = normal(a, rnd, DType.F32, 3, 2, 9, w);
+            int ho = out(9, k, stride, pad), wo = out(w, k, stride, pad);
+            Tensor y = Tensor.allocate(a, DType.F32, 3, 2, ho, wo), y2 = Tensor.allocate(a, DType.F32, 3, 2, ho, wo);
+            Tensor dy = normal(a, rnd, DType.F32, 3, 2, ho, wo);
+            Tensor dx = Tensor.allocate(a, DType.F32, x.shape()), dx2 = Tensor.allocate(a, DType.F32, x.shape());
+            cl.avgPoolForward(x, k, stride, pad, includePad, y);
+            cl.avgPoolBackward(dy, k, stride, pad, includePad, dx);
+            inOtherShape(() -> {
+                cl.avgPoolForward(x, k, stride, pad, includePad, y2);
+                cl.avgPoolBackward(dy, k, stride, pad, includePad, dx2);
+            });
+            for (long i = 0; i < y.numel(); i++) assertEquals(y.get(i), y2.get(i), 0.0, "avgpool_forward element " + i);
+            for (long i = 0; i < dx.numel(); i++) assertEquals(dx.get(i), dx2.get(i), 0.0, "avgpool_backward element " + i);
+        }
+    }
+
+    @org.junit.jupiter.params.ParameterizedTest
     @org.junit.jupiter.params.provider.MethodSource("correlationCases")
     void otherShapesCorrelationKernelsMatchTheReference(int b, int d) {
         inOtherShape(() -> correlationKernelsMatchTheReference(b, d));
