@@ -10,7 +10,9 @@ jdk=$(bash "$root/bin/wrcor" --print-jdk)
 opts=$(bash "$root/bin/wrcor" --print-maven-opts)
 export JAVA_HOME="$jdk" MAVEN_OPTS="$opts"
 (cd "$root" && mvn -q -B -DskipTests install)
-(cd "$root/benchmarks" && mvn -q -B package)
+# clean: packaging over an earlier shaded jar keeps the engine classes it already holds (the shade
+# plugin merges that jar with the new engine jar, the first copy of a class winning)
+(cd "$root/benchmarks" && mvn -q -B clean package)
 flags=(--enable-native-access=ALL-UNNAMED)
 [ "$("$jdk/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p' | cut -d. -f1)" -ge 23 ] \
   && flags+=(--sun-misc-unsafe-memory-access=allow)

@@ -22,6 +22,35 @@ KERNEL void row_stats(GLOBAL const real *r, GLOBAL real *mean, GLOBAL int *is_co
 }
 
 /*
+ * row_stats shaped for a CPU device: an item takes ROW_C rows and runs their sums side by side (one
+ * chain per row, each the same compensated sum in the same order as row_stats's), so that a core
+ * overlaps ROW_C dependent chains instead of waiting on one. n = rows; items = ceil(n / ROW_C).
+ */
+KERNEL void row_stats_rows(GLOBAL const real *r, GLOBAL real *mean, GLOBAL int *is_constant, long n, long d) {
+    long row0 = THREAD_INDEX() * ROW_C;
+    if (row0 >= n) return;
+    int nr = n - row0 < ROW_C ? (int) (n - row0) : ROW_C;
+    kahan s[ROW_C];
+    int same[ROW_C];
+    real first[ROW_C];
+    for (int q = 0; q < ROW_C; q++) {
+        s[q].sum = s[q].carry = 0;
+        same[q] = 1;
+        first[q] = q < nr ? r[(row0 + q) * d] : (real) 0;
+    }
+    for (long j = 0; j < d; j++)
+        for (int q = 0; q < nr; q++) {
+            real v = r[(row0 + q) * d + j];
+            kahan_add(&s[q], v);
+            same[q] &= v == first[q];
+        }
+    for (int q = 0; q < nr; q++) {
+        mean[row0 + q] = s[q].sum / (real) d;
+        is_constant[row0 + q] = same[q];
+    }
+}
+
+/*
  * gram[i,j] = sum_t (r[i,t] - mean[i]) (r[j,t] - mean[j]), compensated, in t's order. Work groups of
  * TILE x TILE entries (dimension 0: j, 1: i) stage TILE-long slices of their rows in local memory,
  * so that each row value is read from global memory once per group instead of once per entry.

@@ -288,6 +288,62 @@ KERNEL void bn_stats(GLOBAL const real *x, GLOBAL real *mean, GLOBAL real *invst
     shift[c] = (real) (beta[c] - m * is * gamma[c]);
 }
 
+/*
+ * bn_stats shaped for a CPU device: an item takes ROW_C channels and runs their sums side by side
+ * (one chain per channel, each the same sum in the same order as bn_stats's), so that a core
+ * overlaps ROW_C dependent chains instead of waiting on one. n = channels; items = ceil(n / ROW_C).
+ */
+KERNEL void bn_stats_rows(GLOBAL const real *x, GLOBAL real *mean, GLOBAL real *invstd, GLOBAL const real *gamma, GLOBAL const real *beta,
+                          GLOBAL real *scale, GLOBAL real *shift, long n, int batch, long hw, real eps) {
+    long c0 = THREAD_INDEX() * ROW_C;
+    if (c0 >= n) return;
+    int nc = n - c0 < ROW_C ? (int) (n - c0) : ROW_C;
+#if HAS_FP64 || !defined(__OPENCL_VERSION__)
+    double s[ROW_C], v[ROW_C], m[ROW_C];
+    for (int q = 0; q < ROW_C; q++) s[q] = v[q] = 0;
+    for (long b = 0; b < batch; b++)
+        for (long j = 0; j < hw; j++)
+            for (int q = 0; q < nc; q++) s[q] += (double) x[(b * n + c0 + q) * hw + j];
+    for (int q = 0; q < nc; q++) m[q] = s[q] / (double) (batch * hw);
+    for (long b = 0; b < batch; b++)
+        for (long j = 0; j < hw; j++)
+            for (int q = 0; q < nc; q++) {
+                double d = (double) x[(b * n + c0 + q) * hw + j] - m[q];
+                v[q] += d * d;
+            }
+    for (int q = 0; q < nc; q++) {
+        double is = 1.0 / sqrt(v[q] / (double) (batch * hw) + (double) eps);
+        long c = c0 + q;
+        mean[c] = (real) m[q];
+        invstd[c] = (real) is;
+        scale[c] = (real) (is * gamma[c]);
+        shift[c] = (real) (beta[c] - m[q] * is * gamma[c]);
+    }
+#else
+    kahan s[ROW_C], v[ROW_C];
+    real m[ROW_C];
+    for (int q = 0; q < ROW_C; q++) s[q].sum = s[q].carry = v[q].sum = v[q].carry = 0;
+    for (long b = 0; b < batch; b++)
+        for (long j = 0; j < hw; j++)
+            for (int q = 0; q < nc; q++) kahan_add(&s[q], x[(b * n + c0 + q) * hw + j]);
+    for (int q = 0; q < nc; q++) m[q] = s[q].sum / (real) (batch * hw);
+    for (long b = 0; b < batch; b++)
+        for (long j = 0; j < hw; j++)
+            for (int q = 0; q < nc; q++) {
+                real d = x[(b * n + c0 + q) * hw + j] - m[q];
+                kahan_add(&v[q], d * d);
+            }
+    for (int q = 0; q < nc; q++) {
+        real is = (real) 1 / sqrt(v[q].sum / (real) (batch * hw) + eps);
+        long c = c0 + q;
+        mean[c] = (real) m[q];
+        invstd[c] = (real) is;
+        scale[c] = (real) (is * gamma[c]);
+        shift[c] = (real) (beta[c] - m[q] * is * gamma[c]);
+    }
+#endif
+}
+
 KERNEL void bn_apply(GLOBAL const real *x, GLOBAL real *y, GLOBAL const real *scale, GLOBAL const real *shift, long n, int channels,
                      long hw) {
     long i = THREAD_INDEX();
@@ -313,6 +369,31 @@ KERNEL void bn_backward_reduce(GLOBAL const real *x, GLOBAL const real *dy, GLOB
 }
 
 /* dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)), means over batch and space */
+/* bn_backward_reduce shaped for a CPU device, as bn_stats_rows: ROW_C channels' chains side by side per item */
+KERNEL void bn_backward_reduce_rows(GLOBAL const real *x, GLOBAL const real *dy, GLOBAL const real *mean, GLOBAL real *sums,
+                                    long n, int batch, long hw) {
+    long c0 = THREAD_INDEX() * ROW_C;
+    if (c0 >= n) return;
+    int nc = n - c0 < ROW_C ? (int) (n - c0) : ROW_C;
+    kahan a[ROW_C], p[ROW_C];
+    real m[ROW_C];
+    for (int q = 0; q < ROW_C; q++) {
+        a[q].sum = a[q].carry = p[q].sum = p[q].carry = 0;
+        m[q] = q < nc ? mean[c0 + q] : (real) 0;
+    }
+    for (long b = 0; b < batch; b++)
+        for (long j = 0; j < hw; j++)
+            for (int q = 0; q < nc; q++) {
+                long idx = (b * n + c0 + q) * hw + j;
+                kahan_add(&a[q], dy[idx]);
+                kahan_add(&p[q], dy[idx] * (x[idx] - m[q]));
+            }
+    for (int q = 0; q < nc; q++) {
+        sums[c0 + q] = a[q].sum;
+        sums[n + c0 + q] = p[q].sum;
+    }
+}
+
 KERNEL void bn_backward_apply(GLOBAL const real *x, GLOBAL const real *dy, GLOBAL real *dx, GLOBAL const real *mean,
                               GLOBAL const real *invstd, GLOBAL const real *gamma, GLOBAL const real *sums,
                               long n, int channels, long hw, long count) {

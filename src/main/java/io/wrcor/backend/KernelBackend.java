@@ -21,11 +21,11 @@ import java.util.Map;
 public abstract class KernelBackend implements Backend {
     /** The kernels every device backend builds, by their names in the sources. */
     public static final List<String> KERNELS = List.of("conv_gemm_forward", "conv_gemm_backward_data", "conv_rows_forward", "conv_rows_backward_data", "conv_backward_data", "conv_backward_weight", "bn_stats",
-            "bn_apply", "bn_backward_reduce", "bn_backward_apply", "relu_forward", "relu_backward", "add", "scale", "avgpool_forward",
+            "bn_stats_rows", "bn_apply", "bn_backward_reduce", "bn_backward_reduce_rows", "bn_backward_apply", "relu_forward", "relu_backward", "add", "scale", "avgpool_forward",
             "avgpool_backward", "avgpool_rows_forward", "avgpool_rows_backward", "maxpool_forward", "maxpool_backward", "channel_copy",
             "depthwise_forward", "depthwise_backward_data", "depthwise_backward_weight", "resize_forward", "resize_backward",
             "sigmoid_forward", "sigmoid_backward", "channel_scale", "channel_scale_backward", "bias_add", "global_avgpool_forward", "global_avgpool_backward", "linear_forward", "linear_backward_data",
-            "linear_backward_weight", "cross_entropy_grad", "row_stats", "centred_gram", "centred_gram_rows", "accumulate_abs_corr");
+            "linear_backward_weight", "cross_entropy_grad", "row_stats", "row_stats_rows", "centred_gram", "centred_gram_rows", "accumulate_abs_corr");
 
     /** The kernel source files, in cuda-kernels/, after compat.h. */
     public static final List<String> SOURCES = List.of("nn.cu", "correlation.cu");
@@ -478,7 +478,9 @@ public abstract class KernelBackend implements Backend {
             l.in(x);
             if (onDevice) l.out(mean).out(invStd);
             else l.scratch(c, e, m).scratch(c, e, s);
-            l.in(gamma).in(beta).scratch(c, e, null).scratch(c, e, null).l(c).i(x.dim(0)).l(hw).r(eps).kernel("bn_stats", c);
+            l.in(gamma).in(beta).scratch(c, e, null).scratch(c, e, null).l(c).i(x.dim(0)).l(hw).r(eps);
+            if (shape == Shape.ROWS) l.kernel("bn_stats_rows", (c + ROW_C - 1) / ROW_C, 1);
+            else l.kernel("bn_stats", c);
             l.buffer(0).out(y).buffer(5).buffer(6).l(y.numel()).i(c).l(hw).kernel("bn_apply", y.numel()).run();
             if (!onDevice) { // statistics asked for in another precision: through the host
                 for (int i = 0; i < c; i++) {
@@ -495,7 +497,9 @@ public abstract class KernelBackend implements Backend {
         long hw = x.numel() / ((long) x.dim(0) * c);
         try (Arena arena = Arena.ofConfined(); Launch l = new Launch(x.dtype())) {
             // buffers 0, 1, 2, 3: x, dy, mean, the per-channel sums
-            l.in(x).in(dy).stats(mean, arena).scratch(2L * c, x.dtype().bytes, null).l(c).i(x.dim(0)).l(hw).kernel("bn_backward_reduce", c);
+            l.in(x).in(dy).stats(mean, arena).scratch(2L * c, x.dtype().bytes, null).l(c).i(x.dim(0)).l(hw);
+            if (shape == Shape.ROWS) l.kernel("bn_backward_reduce_rows", (c + ROW_C - 1) / ROW_C, 1);
+            else l.kernel("bn_backward_reduce", c);
             l.buffer(0).buffer(1).out(dx).buffer(2).stats(invStd, arena).in(gamma).buffer(3).l(dx.numel()).i(c).l(hw)
                     .l((long) x.dim(0) * hw).kernel("bn_backward_apply", dx.numel()).run();
         }
@@ -694,6 +698,11 @@ public abstract class KernelBackend implements Backend {
         }
     }
 
+    /** Launches the row statistics of a [rows, d] response (the launch holds the response, the means and the flags), per row or by blocks of rows. */
+    private Launch rowStats(Launch l, int rows) {
+        return shape == Shape.ROWS ? l.kernel("row_stats_rows", (rows + ROW_C - 1) / ROW_C, 1) : l.kernel("row_stats", rows);
+    }
+
     /** Launches the centred Gram matrix of a [rows, d] response (the launch holds the response, its means and the matrix), tiled or by rows. */
     private Launch gram(Launch l, int rows, long d) {
         if (shape == Shape.ROWS) {
@@ -712,7 +721,8 @@ public abstract class KernelBackend implements Backend {
         try (Arena arena = Arena.ofConfined(); Launch l = new Launch(t)) {
             MemorySegment flags = arena.allocate(4L * b), gram = arena.allocate((long) b * b * t.bytes);
             // buffers 0, 1: the response, its row means
-            l.in(r).scratch(b, t.bytes, null).scratch(b, 4, flags).l(b).l(d).kernel("row_stats", b);
+            l.in(r).scratch(b, t.bytes, null).scratch(b, 4, flags).l(b).l(d);
+            rowStats(l, b);
             gram(l.buffer(0).buffer(1).scratch((long) b * b, t.bytes, gram), b, d).run();
             for (int i = 0; i < b; i++) if (flags.getAtIndex(ValueLayout.JAVA_INT, i) != 0) return null;
             double[] cov = new double[b * b];
@@ -749,7 +759,8 @@ public abstract class KernelBackend implements Backend {
                     DType t = response.dtype();
                     try (Arena a = Arena.ofConfined(); Launch l = new Launch(t)) {
                         // buffers 0, 1, 2, 3: the response, its row means, the constant-row flags, the Gram matrix
-                        l.in(response).scratch(b, t.bytes, null).scratch(b, 4, null).l(b).l(d).kernel("row_stats", b);
+                        l.in(response).scratch(b, t.bytes, null).scratch(b, 4, null).l(b).l(d);
+                        rowStats(l, b);
                         gram(l.buffer(0).buffer(1).scratch((long) b * b, t.bytes, null), b, d);
                         l.buffer(3).buffer(2).mem(k).in(weights, accum, a).in(counts, a).mem(used).mem(skipped)
                                 .l((long) accumulators * b * b).i(b).kernel("accumulate_abs_corr", (long) accumulators * b * b).run();

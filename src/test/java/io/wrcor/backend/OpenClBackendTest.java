@@ -73,6 +73,33 @@ class OpenClBackendTest extends BackendContract {
         }
     }
 
+    /** Batch norm over 13 channels (one item of 8 and one of 5 by rows) in the other shape, then both shapes' outputs compared to the bit. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(DType.class)
+    void bothShapesNormaliseTheSame(DType t) {
+        inOtherShape(() -> batchNorm(t, 4, 13, 9, 7));
+        try (Arena a = Arena.ofShared()) {
+            int c = 13;
+            Tensor x = normal(a, rnd, t, 4, c, 9, 7), g = normal(a, rnd, t, c), be = normal(a, rnd, t, c), dy = normal(a, rnd, t, x.shape());
+            Tensor[] own = new Tensor[4], other = new Tensor[4];
+            for (Tensor[] out : new Tensor[][] {own, other}) {
+                out[0] = Tensor.allocate(a, t, x.shape());
+                out[1] = Tensor.allocate(a, t, c);
+                out[2] = Tensor.allocate(a, t, c);
+                out[3] = Tensor.allocate(a, t, x.shape());
+            }
+            cl.batchNormForward(x, g, be, 1e-5, own[0], own[1], own[2]);
+            cl.batchNormBackward(x, dy, g, own[1], own[2], own[3]);
+            inOtherShape(() -> {
+                cl.batchNormForward(x, g, be, 1e-5, other[0], other[1], other[2]);
+                cl.batchNormBackward(x, dy, g, other[1], other[2], other[3]);
+            });
+            String[] names = {"bn output", "mean", "1/std", "bn input gradient"};
+            for (int k = 0; k < 4; k++)
+                for (long i = 0; i < own[k].numel(); i++) assertEquals(own[k].get(i), other[k].get(i), 0.0, names[k] + " element " + i);
+        }
+    }
+
     @org.junit.jupiter.params.ParameterizedTest
     @org.junit.jupiter.params.provider.MethodSource("correlationCases")
     void otherShapesCorrelationKernelsMatchTheReference(int b, int d) {

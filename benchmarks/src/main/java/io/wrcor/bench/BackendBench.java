@@ -35,7 +35,11 @@ import org.openjdk.jmh.annotations.TearDown;
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 public class BackendBench {
-    /** cpu: OpenBLAS, 2 threads; opencl: the first OpenCL device (PoCL on a CPU machine). */
+    /**
+     * cpu: OpenBLAS, 2 threads; opencl: the first OpenCL device (PoCL on a CPU machine) with the
+     * kernels shaped for it; opencl-tiles (by -p backend=opencl-tiles): the same device running the
+     * kernels shaped for a GPU, as the OpenCL backend did on every device until 2026-11-30.
+     */
     @Param({"cpu", "opencl"})
     public String backend;
 
@@ -50,6 +54,8 @@ public class BackendBench {
     @Setup(Level.Trial)
     public void setUp() throws Exception {
         be = backend.equals("cpu") ? new FastCpuBackend(2) : OpenClBackend.open();
+        if (backend.equals("opencl-tiles")) ((OpenClBackend) be).shape(io.wrcor.backend.KernelBackend.Shape.TILES);
+        else if (!backend.equals("cpu") && !backend.equals("opencl")) throw new IllegalArgumentException("backend " + backend + ": cpu, opencl or opencl-tiles");
         arena = Arena.ofShared();
         SplittableRandom rnd = new SplittableRandom(1);
         x = random(rnd, 64, 16, 32, 32);
