@@ -250,6 +250,38 @@ KERNEL void conv_backward_weight(GLOBAL const real *x, GLOBAL const real *dy, GL
     dw[i] = s.sum;
 }
 
+/*
+ * conv_backward_weight shaped for a CPU device: an item takes ROW_C output channels of one
+ * (ci, ky, kx) and runs their sums side by side (one chain per weight, each the same compensated sum
+ * in the same order as conv_backward_weight's: (b, oy, ox), cells outside x not summed), so that a
+ * core overlaps ROW_C dependent chains and reads each x value once for all of them.
+ * n = ceil(cout / ROW_C) * cin * k * k items.
+ */
+KERNEL void conv_rows_backward_weight(GLOBAL const real *x, GLOBAL const real *dy, GLOBAL real *dw, long n,
+                                      int batch, int cin, int h, int wd, int cout, int k, int stride, int pad, int ho, int wo) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    int kx = (int) (i % k), ky = (int) ((i / k) % k), ci = (int) ((i / ((long) k * k)) % cin);
+    int co0 = (int) (i / ((long) k * k * cin)) * ROW_C;
+    int nc = cout - co0 < ROW_C ? cout - co0 : ROW_C;
+    kahan s[ROW_C];
+    for (int q = 0; q < ROW_C; q++) s[q].sum = s[q].carry = 0;
+    long plane = (long) ho * wo;
+    for (long b = 0; b < batch; b++)
+        for (int oy = 0; oy < ho; oy++) {
+            int iy = oy * stride - pad + ky;
+            if (iy < 0 || iy >= h) continue;
+            GLOBAL const real *g = dy + ((b * cout + co0) * ho + oy) * wo;
+            for (int ox = 0; ox < wo; ox++) {
+                int ix = ox * stride - pad + kx;
+                if (ix < 0 || ix >= wd) continue;
+                real xv = x[((b * cin + ci) * h + iy) * wd + ix];
+                for (int q = 0; q < nc; q++) kahan_add(&s[q], g[q * plane + ox] * xv);
+            }
+        }
+    for (int q = 0; q < nc; q++) dw[(((long) (co0 + q) * cin + ci) * k + ky) * k + kx] = s[q].sum;
+}
+
 /* Per channel: batch mean and 1/sqrt(biased variance + eps), two passes, and the affine form
    y = x * scale + shift that the apply kernel evaluates (PyTorch's CPU kernel does the same, with
    the statistics in float64; so here where the device has it). n = channels. */
@@ -404,6 +436,38 @@ KERNEL void bn_backward_apply(GLOBAL const real *x, GLOBAL const real *dy, GLOBA
     real xhat = (x[i] - mean[c]) * is;
     real mdy = sums[c] / (real) count, mdyx = sums[channels + c] * is / (real) count;
     dx[i] = gamma[c] * is * (dy[i] - mdy - xhat * mdyx);
+}
+
+/*
+ * bn_apply and bn_backward_apply shaped for a CPU device: an item per plane (sample, channel), its
+ * loop along the plane's cells (vectorised; no division per element to find the channel). The same
+ * expressions as the per-element kernels. n = batch * channels items.
+ */
+KERNEL void bn_apply_rows(GLOBAL const real *x, GLOBAL real *y, GLOBAL const real *scale, GLOBAL const real *shift, long n, int channels,
+                          long hw) {
+    long p = THREAD_INDEX();
+    if (p >= n) return;
+    int c = (int) (p % channels);
+    real sc = scale[c], sh = shift[c];
+    GLOBAL const real *xp = x + p * hw;
+    GLOBAL real *yp = y + p * hw;
+    for (long j = 0; j < hw; j++) yp[j] = xp[j] * sc + sh;
+}
+
+KERNEL void bn_backward_apply_rows(GLOBAL const real *x, GLOBAL const real *dy, GLOBAL real *dx, GLOBAL const real *mean,
+                                   GLOBAL const real *invstd, GLOBAL const real *gamma, GLOBAL const real *sums,
+                                   long n, int channels, long hw, long count) {
+    long p = THREAD_INDEX();
+    if (p >= n) return;
+    int c = (int) (p % channels);
+    real is = invstd[c], m = mean[c], g = gamma[c];
+    real mdy = sums[c] / (real) count, mdyx = sums[channels + c] * is / (real) count;
+    GLOBAL const real *xp = x + p * hw, *gp = dy + p * hw;
+    GLOBAL real *dp = dx + p * hw;
+    for (long j = 0; j < hw; j++) {
+        real xhat = (xp[j] - m) * is;
+        dp[j] = g * is * (gp[j] - mdy - xhat * mdyx);
+    }
 }
 
 KERNEL void relu_forward(GLOBAL const real *x, GLOBAL real *y, long n) {

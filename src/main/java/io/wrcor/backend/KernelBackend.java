@@ -20,8 +20,8 @@ import java.util.Map;
  */
 public abstract class KernelBackend implements Backend {
     /** The kernels every device backend builds, by their names in the sources. */
-    public static final List<String> KERNELS = List.of("conv_gemm_forward", "conv_gemm_backward_data", "conv_rows_forward", "conv_rows_backward_data", "conv_backward_data", "conv_backward_weight", "bn_stats",
-            "bn_stats_rows", "bn_apply", "bn_backward_reduce", "bn_backward_reduce_rows", "bn_backward_apply", "relu_forward", "relu_backward", "add", "scale", "avgpool_forward",
+    public static final List<String> KERNELS = List.of("conv_gemm_forward", "conv_gemm_backward_data", "conv_rows_forward", "conv_rows_backward_data", "conv_backward_data", "conv_backward_weight", "conv_rows_backward_weight", "bn_stats",
+            "bn_stats_rows", "bn_apply", "bn_apply_rows", "bn_backward_reduce", "bn_backward_reduce_rows", "bn_backward_apply", "bn_backward_apply_rows", "relu_forward", "relu_backward", "add", "scale", "avgpool_forward",
             "avgpool_backward", "avgpool_rows_forward", "avgpool_rows_backward", "maxpool_forward", "maxpool_backward", "channel_copy",
             "depthwise_forward", "depthwise_backward_data", "depthwise_backward_weight", "resize_forward", "resize_backward",
             "sigmoid_forward", "sigmoid_backward", "channel_scale", "channel_scale_backward", "bias_add", "global_avgpool_forward", "global_avgpool_backward", "linear_forward", "linear_backward_data",
@@ -449,6 +449,14 @@ public abstract class KernelBackend implements Backend {
 
     @Override
     public void convBackwardWeight(Tensor x, Tensor dy, int stride, int pad, Tensor dw) {
+        if (shape == Shape.ROWS) {
+            long n = (long) ((dw.dim(0) + ROW_C - 1) / ROW_C) * dw.dim(1) * dw.dim(2) * dw.dim(3);
+            try (Launch l = new Launch(x.dtype())) {
+                l.in(x).in(dy).out(dw).l(n).i(x.dim(0)).i(x.dim(1)).i(x.dim(2)).i(x.dim(3)).i(dw.dim(0)).i(dw.dim(2)).i(stride)
+                        .i(pad).i(dy.dim(2)).i(dy.dim(3)).kernel("conv_rows_backward_weight", n, 1).run();
+            }
+            return;
+        }
         try (Launch l = new Launch(x.dtype())) {
             l.in(x).in(dy).out(dw).l(dw.numel()).i(x.dim(0)).i(x.dim(1)).i(x.dim(2)).i(x.dim(3)).i(dw.dim(0)).i(dw.dim(2)).i(stride)
                     .i(pad).i(dy.dim(2)).i(dy.dim(3)).kernel("conv_backward_weight", dw.numel()).run();
@@ -481,7 +489,9 @@ public abstract class KernelBackend implements Backend {
             l.in(gamma).in(beta).scratch(c, e, null).scratch(c, e, null).l(c).i(x.dim(0)).l(hw).r(eps);
             if (shape == Shape.ROWS) l.kernel("bn_stats_rows", (c + ROW_C - 1) / ROW_C, 1);
             else l.kernel("bn_stats", c);
-            l.buffer(0).out(y).buffer(5).buffer(6).l(y.numel()).i(c).l(hw).kernel("bn_apply", y.numel()).run();
+            long planes = (long) x.dim(0) * c;
+            if (shape == Shape.ROWS) l.buffer(0).out(y).buffer(5).buffer(6).l(planes).i(c).l(hw).kernel("bn_apply_rows", planes, ROW_GROUP).run();
+            else l.buffer(0).out(y).buffer(5).buffer(6).l(y.numel()).i(c).l(hw).kernel("bn_apply", y.numel()).run();
             if (!onDevice) { // statistics asked for in another precision: through the host
                 for (int i = 0; i < c; i++) {
                     mean.set(i, x.dtype() == DType.F32 ? m.getAtIndex(ValueLayout.JAVA_FLOAT, i) : m.getAtIndex(ValueLayout.JAVA_DOUBLE, i));
@@ -500,8 +510,10 @@ public abstract class KernelBackend implements Backend {
             l.in(x).in(dy).stats(mean, arena).scratch(2L * c, x.dtype().bytes, null).l(c).i(x.dim(0)).l(hw);
             if (shape == Shape.ROWS) l.kernel("bn_backward_reduce_rows", (c + ROW_C - 1) / ROW_C, 1);
             else l.kernel("bn_backward_reduce", c);
-            l.buffer(0).buffer(1).out(dx).buffer(2).stats(invStd, arena).in(gamma).buffer(3).l(dx.numel()).i(c).l(hw)
-                    .l((long) x.dim(0) * hw).kernel("bn_backward_apply", dx.numel()).run();
+            l.buffer(0).buffer(1).out(dx).buffer(2).stats(invStd, arena).in(gamma).buffer(3);
+            long planes = (long) x.dim(0) * c;
+            if (shape == Shape.ROWS) l.l(planes).i(c).l(hw).l((long) x.dim(0) * hw).kernel("bn_backward_apply_rows", planes, ROW_GROUP).run();
+            else l.l(dx.numel()).i(c).l(hw).l((long) x.dim(0) * hw).kernel("bn_backward_apply", dx.numel()).run();
         }
     }
 

@@ -117,12 +117,16 @@ class OpenClBackendTest extends BackendContract {
             Tensor dy = normal(a, rnd, t, b, cout, ho, wo);
             Tensor y = Tensor.allocate(a, t, b, cout, ho, wo), y2 = Tensor.allocate(a, t, b, cout, ho, wo);
             Tensor dx = Tensor.allocate(a, t, x.shape()), dx2 = Tensor.allocate(a, t, x.shape());
+            Tensor dw = Tensor.allocate(a, t, wt.shape()), dw2 = Tensor.allocate(a, t, wt.shape());
             cl.convForward(x, wt, stride, pad, y);
             cl.convBackwardData(dy, wt, stride, pad, dx);
+            cl.convBackwardWeight(x, dy, stride, pad, dw);
             inOtherShape(() -> {
                 cl.convForward(x, wt, stride, pad, y2);
                 cl.convBackwardData(dy, wt, stride, pad, dx2);
+                cl.convBackwardWeight(x, dy, stride, pad, dw2);
             });
+            for (long i = 0; i < dw.numel(); i++) assertEquals(dw.get(i), dw2.get(i), 0.0, "conv_backward_weight element " + i);
             for (long i = 0; i < y.numel(); i++) assertEquals(y.get(i), y2.get(i), 0.0, "conv_forward element " + i);
             for (long i = 0; i < dx.numel(); i++) assertEquals(dx.get(i), dx2.get(i), 0.0, "conv_backward_data element " + i);
             int rows = 3 + rnd.nextInt(70);
