@@ -14,9 +14,9 @@ import java.util.Map;
 /**
  * Every op of the {@link Backend} interface as launches of the kernels in {@code cuda-kernels/}: the
  * part the OpenCL and CUDA backends share. A device backend supplies buffers, copies, kernel launches
- * and a barrier; this class decides which kernels run with which arguments. Each op copies its
- * tensors to fresh device buffers and its outputs back (an output's buffer starts as the host
- * tensor's content, so a test can poison it); the correlation accumulator keeps K on the device.
+ * and a barrier; this class decides which kernels run with which arguments, in the {@link Shape} the
+ * device suits (tiles for GPUs, rows for CPU devices). Tensors are passed as their device buffers and
+ * stay there (see {@link Launch}); the correlation accumulator keeps K on the device.
  */
 public abstract class KernelBackend implements Backend {
     /** The kernels every device backend builds, by their names in the sources. */
