@@ -117,6 +117,12 @@ KERNEL void conv_rows_forward(GLOBAL const real *x, GLOBAL const real *w, GLOBAL
         for (int u = 0; u < ROW_W; u++) sum[c][u] = carry[c][u] = 0;
     int kk2 = k * k, x0 = ox0 * stride - pad, nx = (cw - 1) * stride + k;
     for (int j = 0; j < nx; j++) xok[j] = x0 + j >= 0 && x0 + j < wd;
+    int full[ROW_X]; /* full[kx]: tap kx lies inside x for every cell computed (then no select is needed) */
+    for (int kx = 0; kx < k; kx++) {
+        int f = 1;
+        for (int u = 0; u < cw; u++) f &= xok[u * stride + kx];
+        full[kx] = f;
+    }
     for (int ci = 0; ci < cin; ci++)
         for (int ky = 0; ky < k; ky++) {
             int iy = oy * stride - pad + ky;
@@ -129,9 +135,17 @@ KERNEL void conv_rows_forward(GLOBAL const real *x, GLOBAL const real *w, GLOBAL
                     real *sc = sum[c], *cc = carry[c];
                     const real *v = xs + kx;
                     const int *ok = xok + kx;
-                    if (stride == 1) {
+                    if (stride == 1 && full[kx]) {
                         for (int u = 0; u < cw; u++) {
                             real prod = wv * v[u]; /* its own statement, as in kahan_add: not contracted into an fma */
+                            real t = prod - cc[u];
+                            real s = sc[u] + t;
+                            cc[u] = (s - sc[u]) - t;
+                            sc[u] = s;
+                        }
+                    } else if (stride == 1) {
+                        for (int u = 0; u < cw; u++) {
+                            real prod = wv * v[u];
                             real t = prod - cc[u];
                             real s = sc[u] + t;
                             real e = (s - sc[u]) - t;
@@ -181,6 +195,12 @@ KERNEL void conv_rows_backward_data(GLOBAL const real *dy, GLOBAL const real *w,
         int tx = t0 + j;
         gok[j] = tx >= 0 && tx % stride == 0 && tx / stride < wo; /* cells past the stretch compute too, and are not written */
     }
+    int full[ROW_X]; /* full[kx]: tap kx lands inside dy for every cell computed */
+    for (int kx = 0; kx < k; kx++) {
+        int f = 1;
+        for (int u = 0; u < cw; u++) f &= gok[u + k - 1 - kx];
+        full[kx] = f;
+    }
     for (int co = 0; co < cout; co++)
         for (int ky = 0; ky < k; ky++) {
             int ty = iy + pad - ky;
@@ -193,6 +213,16 @@ KERNEL void conv_rows_backward_data(GLOBAL const real *dy, GLOBAL const real *w,
                     real *sc = sum[c], *cc = carry[c];
                     const real *g = gs + (k - 1 - kx);
                     const int *ok = gok + (k - 1 - kx);
+                    if (full[kx]) {
+                        for (int u = 0; u < cw; u++) {
+                            real prod = wv * g[u];
+                            real t = prod - cc[u];
+                            real s = sc[u] + t;
+                            cc[u] = (s - sc[u]) - t;
+                            sc[u] = s;
+                        }
+                        continue;
+                    }
                     for (int u = 0; u < cw; u++) {
                         real prod = wv * g[u]; /* its own statement: not contracted into an fma */
                         real t = prod - cc[u];
