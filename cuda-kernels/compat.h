@@ -65,4 +65,32 @@ DEVICE_FN void kahan_add(kahan *k, real v) {
     k->sum = t;
 }
 
+/*
+ * The row kernels' step: for the cells u < n of an item's stretch, (sum, carry)[u] take the
+ * compensated add of w v[u step], the same operations as kahan_add (the product its own statement,
+ * so that it is not contracted into an fma). kahan_row_where adds only where ok[u step] and keeps
+ * the others, computing every cell and selecting, so that the loop has no branch and a CPU device's
+ * compiler vectorises it (padding's zeros must not be summed: they would move the compensation).
+ */
+DEVICE_FN void kahan_row(real *sum, real *carry, real w, const real *v, int step, int n) {
+    for (int u = 0; u < n; u++) {
+        real prod = w * v[u * step];
+        real t = prod - carry[u];
+        real s = sum[u] + t;
+        carry[u] = (s - sum[u]) - t;
+        sum[u] = s;
+    }
+}
+
+DEVICE_FN void kahan_row_where(real *sum, real *carry, real w, const real *v, const int *ok, int step, int n) {
+    for (int u = 0; u < n; u++) {
+        real prod = w * v[u * step];
+        real t = prod - carry[u];
+        real s = sum[u] + t;
+        real e = (s - sum[u]) - t;
+        sum[u] = ok[u * step] ? s : sum[u];
+        carry[u] = ok[u * step] ? e : carry[u];
+    }
+}
+
 #endif

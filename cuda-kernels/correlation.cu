@@ -113,15 +113,7 @@ KERNEL void centred_gram_rows(GLOBAL const real *r, GLOBAL const real *mean, GLO
         for (int tt = 0; tt < m; tt++)
             for (int c = 0; c < ROW_C; c++) {
                 real a = i0 + c < rows ? r[(long) (i0 + c) * d + t0 + tt] - mi[c] : (real) 0;
-                real *sc = sum[c], *cc = carry[c];
-                const real *bv = bt[tt];
-                for (int u = 0; u < ROW_W; u++) {
-                    real prod = a * bv[u]; /* its own statement, as in kahan_add: not contracted into an fma */
-                    real y = prod - cc[u];
-                    real s = sc[u] + y;
-                    cc[u] = (s - sc[u]) - y;
-                    sc[u] = s;
-                }
+                kahan_row(sum[c], carry[c], a, bt[tt], 1, ROW_W);
             }
     }
     for (int c = 0; c < ROW_C; c++)

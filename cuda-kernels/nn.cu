@@ -132,36 +132,10 @@ KERNEL void conv_rows_forward(GLOBAL const real *x, GLOBAL const real *w, GLOBAL
             for (int kx = 0; kx < k; kx++)
                 for (int c = 0; c < ROW_C; c++) {
                     real wv = co0 + c < cout ? w[((long) (co0 + c) * cin + ci) * kk2 + ky * k + kx] : (real) 0;
-                    real *sc = sum[c], *cc = carry[c];
-                    const real *v = xs + kx;
-                    const int *ok = xok + kx;
-                    if (stride == 1 && full[kx]) {
-                        for (int u = 0; u < cw; u++) {
-                            real prod = wv * v[u]; /* its own statement, as in kahan_add: not contracted into an fma */
-                            real t = prod - cc[u];
-                            real s = sc[u] + t;
-                            cc[u] = (s - sc[u]) - t;
-                            sc[u] = s;
-                        }
-                    } else if (stride == 1) {
-                        for (int u = 0; u < cw; u++) {
-                            real prod = wv * v[u];
-                            real t = prod - cc[u];
-                            real s = sc[u] + t;
-                            real e = (s - sc[u]) - t;
-                            sc[u] = ok[u] ? s : sc[u];
-                            cc[u] = ok[u] ? e : cc[u];
-                        }
-                    } else {
-                        for (int u = 0; u < cw; u++) {
-                            real prod = wv * v[u * stride];
-                            real t = prod - cc[u];
-                            real s = sc[u] + t;
-                            real e = (s - sc[u]) - t;
-                            sc[u] = ok[u * stride] ? s : sc[u];
-                            cc[u] = ok[u * stride] ? e : cc[u];
-                        }
-                    }
+                    /* the literal steps let the compiler see contiguous rows at stride 1 */
+                    if (stride == 1 && full[kx]) kahan_row(sum[c], carry[c], wv, xs + kx, 1, cw);
+                    else if (stride == 1) kahan_row_where(sum[c], carry[c], wv, xs + kx, xok + kx, 1, cw);
+                    else kahan_row_where(sum[c], carry[c], wv, xs + kx, xok + kx, stride, cw);
                 }
         }
     for (int c = 0; c < ROW_C && co0 + c < cout; c++)
@@ -210,27 +184,8 @@ KERNEL void conv_rows_backward_data(GLOBAL const real *dy, GLOBAL const real *w,
             for (int kx = 0; kx < k; kx++) {
                 for (int c = 0; c < ROW_C; c++) {
                     real wv = ci0 + c < cin ? w[((long) co * cin + ci0 + c) * kk2 + ky * k + kx] : (real) 0;
-                    real *sc = sum[c], *cc = carry[c];
-                    const real *g = gs + (k - 1 - kx);
-                    const int *ok = gok + (k - 1 - kx);
-                    if (full[kx]) {
-                        for (int u = 0; u < cw; u++) {
-                            real prod = wv * g[u];
-                            real t = prod - cc[u];
-                            real s = sc[u] + t;
-                            cc[u] = (s - sc[u]) - t;
-                            sc[u] = s;
-                        }
-                        continue;
-                    }
-                    for (int u = 0; u < cw; u++) {
-                        real prod = wv * g[u]; /* its own statement: not contracted into an fma */
-                        real t = prod - cc[u];
-                        real s = sc[u] + t;
-                        real e = (s - sc[u]) - t;
-                        sc[u] = ok[u] ? s : sc[u];
-                        cc[u] = ok[u] ? e : cc[u];
-                    }
+                    if (full[kx]) kahan_row(sum[c], carry[c], wv, gs + (k - 1 - kx), 1, cw);
+                    else kahan_row_where(sum[c], carry[c], wv, gs + (k - 1 - kx), gok + (k - 1 - kx), 1, cw);
                 }
             }
         }

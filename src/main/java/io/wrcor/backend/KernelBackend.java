@@ -401,15 +401,25 @@ public abstract class KernelBackend implements Backend {
      */
     static final int ROW_GROUP = 8;
 
-    /** Items of a ROWS kernel over [batch, channels, rows, cols] outputs. */
+    /** Items of a ROWS kernel over [batch, channels, rows, cols] outputs: ROW_C channels x ROW_W cells each. */
     private static long rowItems(int batch, int channels, int rows, int cols) {
-        return (long) batch * ((channels + ROW_C - 1) / ROW_C) * rows * ((cols + ROW_W - 1) / ROW_W);
+        return (long) batch * Math.ceilDiv(channels, ROW_C) * rows * Math.ceilDiv(cols, ROW_W);
+    }
+
+    /** Whether a ROWS kernel reading a window of k cells at this stride along a stretch of outputs fits its private staging of ROW_X cells. */
+    private boolean rowsFit(int stride, int k) {
+        return shape == Shape.ROWS && (ROW_W - 1) * stride + k <= ROW_X;
+    }
+
+    /** The same for a gradient gathered onto input cells (a stretch of ROW_W inputs and the k - 1 beside it). */
+    private boolean rowsFitGather(int k) {
+        return shape == Shape.ROWS && ROW_W + k - 1 <= ROW_X;
     }
 
     /** The convolution as a tiled implicit GEMM (conv_gemm_forward), or by rows on a CPU device (conv_rows_forward). */
     @Override
     public void convForward(Tensor x, Tensor w, int stride, int pad, Tensor y) {
-        if (shape == Shape.ROWS && (ROW_W - 1) * stride + w.dim(2) <= ROW_X) {
+        if (rowsFit(stride, w.dim(2))) {
             long n = rowItems(x.dim(0), w.dim(0), y.dim(2), y.dim(3));
             try (Launch l = new Launch(x.dtype())) {
                 l.in(x).in(w).out(y).l(n).i(x.dim(1)).i(x.dim(2)).i(x.dim(3)).i(w.dim(0)).i(w.dim(2)).i(stride).i(pad).i(y.dim(2)).i(y.dim(3))
@@ -426,7 +436,7 @@ public abstract class KernelBackend implements Backend {
     /** Rows (conv_rows_backward_data) on a CPU device; on a GPU stride 1 as the tiled implicit GEMM (conv_gemm_backward_data), other strides gathered per input cell. */
     @Override
     public void convBackwardData(Tensor dy, Tensor w, int stride, int pad, Tensor dx) {
-        if (shape == Shape.ROWS && ROW_W + w.dim(2) - 1 <= ROW_X) {
+        if (rowsFitGather(w.dim(2))) {
             long n = rowItems(dx.dim(0), dx.dim(1), dx.dim(2), dx.dim(3));
             try (Launch l = new Launch(dy.dtype())) {
                 l.in(dy).in(w).out(dx).l(n).i(dx.dim(1)).i(dx.dim(2)).i(dx.dim(3)).i(w.dim(0)).i(w.dim(2)).i(stride).i(pad).i(dy.dim(2))
@@ -450,7 +460,7 @@ public abstract class KernelBackend implements Backend {
     @Override
     public void convBackwardWeight(Tensor x, Tensor dy, int stride, int pad, Tensor dw) {
         if (shape == Shape.ROWS) {
-            long n = (long) ((dw.dim(0) + ROW_C - 1) / ROW_C) * dw.dim(1) * dw.dim(2) * dw.dim(3);
+            long n = (long) Math.ceilDiv(dw.dim(0), ROW_C) * dw.dim(1) * dw.dim(2) * dw.dim(3);
             try (Launch l = new Launch(x.dtype())) {
                 l.in(x).in(dy).out(dw).l(n).i(x.dim(0)).i(x.dim(1)).i(x.dim(2)).i(x.dim(3)).i(dw.dim(0)).i(dw.dim(2)).i(stride)
                         .i(pad).i(dy.dim(2)).i(dy.dim(3)).kernel("conv_rows_backward_weight", n, 1).run();
@@ -487,7 +497,7 @@ public abstract class KernelBackend implements Backend {
             if (onDevice) l.out(mean).out(invStd);
             else l.scratch(c, e, m).scratch(c, e, s);
             l.in(gamma).in(beta).scratch(c, e, null).scratch(c, e, null).l(c).i(x.dim(0)).l(hw).r(eps);
-            if (shape == Shape.ROWS) l.kernel("bn_stats_rows", (c + ROW_C - 1) / ROW_C, 1);
+            if (shape == Shape.ROWS) l.kernel("bn_stats_rows", Math.ceilDiv(c, ROW_C), 1);
             else l.kernel("bn_stats", c);
             long planes = (long) x.dim(0) * c;
             if (shape == Shape.ROWS) l.buffer(0).out(y).buffer(5).buffer(6).l(planes).i(c).l(hw).kernel("bn_apply_rows", planes, ROW_GROUP).run();
@@ -508,7 +518,7 @@ public abstract class KernelBackend implements Backend {
         try (Arena arena = Arena.ofConfined(); Launch l = new Launch(x.dtype())) {
             // buffers 0, 1, 2, 3: x, dy, mean, the per-channel sums
             l.in(x).in(dy).stats(mean, arena).scratch(2L * c, x.dtype().bytes, null).l(c).i(x.dim(0)).l(hw);
-            if (shape == Shape.ROWS) l.kernel("bn_backward_reduce_rows", (c + ROW_C - 1) / ROW_C, 1);
+            if (shape == Shape.ROWS) l.kernel("bn_backward_reduce_rows", Math.ceilDiv(c, ROW_C), 1);
             else l.kernel("bn_backward_reduce", c);
             l.buffer(0).buffer(1).out(dx).buffer(2).stats(invStd, arena).in(gamma).buffer(3);
             long planes = (long) x.dim(0) * c;
@@ -533,8 +543,8 @@ public abstract class KernelBackend implements Backend {
 
     @Override
     public void avgPoolForward(Tensor x, int k, int stride, int pad, boolean countIncludePad, Tensor y) {
-        if (shape == Shape.ROWS && (ROW_W - 1) * stride + k <= ROW_X) {
-            long n = (long) y.dim(0) * y.dim(1) * y.dim(2) * ((y.dim(3) + ROW_W - 1) / ROW_W);
+        if (rowsFit(stride, k)) {
+            long n = (long) y.dim(0) * y.dim(1) * y.dim(2) * Math.ceilDiv(y.dim(3), ROW_W);
             try (Launch l = new Launch(x.dtype())) {
                 l.in(x).out(y).l(n).i(x.dim(2)).i(x.dim(3)).i(k).i(stride).i(pad).i(countIncludePad ? 1 : 0).i(y.dim(2)).i(y.dim(3))
                         .kernel("avgpool_rows_forward", n, ROW_GROUP).run();
@@ -549,8 +559,8 @@ public abstract class KernelBackend implements Backend {
 
     @Override
     public void avgPoolBackward(Tensor dy, int k, int stride, int pad, boolean countIncludePad, Tensor dx) {
-        if (shape == Shape.ROWS && ROW_W + k - 1 <= ROW_X) {
-            long n = (long) dx.dim(0) * dx.dim(1) * dx.dim(2) * ((dx.dim(3) + ROW_W - 1) / ROW_W);
+        if (rowsFitGather(k)) {
+            long n = (long) dx.dim(0) * dx.dim(1) * dx.dim(2) * Math.ceilDiv(dx.dim(3), ROW_W);
             try (Launch l = new Launch(dy.dtype())) {
                 l.in(dy).out(dx).l(n).i(dx.dim(2)).i(dx.dim(3)).i(k).i(stride).i(pad).i(countIncludePad ? 1 : 0).i(dy.dim(2))
                         .i(dy.dim(3)).kernel("avgpool_rows_backward", n, ROW_GROUP).run();
@@ -712,13 +722,13 @@ public abstract class KernelBackend implements Backend {
 
     /** Launches the row statistics of a [rows, d] response (the launch holds the response, the means and the flags), per row or by blocks of rows. */
     private Launch rowStats(Launch l, int rows) {
-        return shape == Shape.ROWS ? l.kernel("row_stats_rows", (rows + ROW_C - 1) / ROW_C, 1) : l.kernel("row_stats", rows);
+        return shape == Shape.ROWS ? l.kernel("row_stats_rows", Math.ceilDiv(rows, ROW_C), 1) : l.kernel("row_stats", rows);
     }
 
     /** Launches the centred Gram matrix of a [rows, d] response (the launch holds the response, its means and the matrix), tiled or by rows. */
     private Launch gram(Launch l, int rows, long d) {
         if (shape == Shape.ROWS) {
-            long n = (long) ((rows + ROW_C - 1) / ROW_C) * ((rows + ROW_W - 1) / ROW_W);
+            long n = (long) Math.ceilDiv(rows, ROW_C) * Math.ceilDiv(rows, ROW_W);
             return l.l(n).i(rows).l(d).kernel("centred_gram_rows", n, 1); // a few items, each large: one per group balances them
         }
         return l.i(rows).l(d).tiled("centred_gram", rows, rows, 1);
