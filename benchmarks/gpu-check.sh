@@ -8,7 +8,8 @@
 #                                    every fixture on CUDA (FixtureParityTest), then the scoring throughput over
 #                                    $ARCHS (2000) NAS-Bench-201 architectures with K in $IN_FLIGHT (1,2,4,8) in
 #                                    flight, with transfers and peak device memory; prints a short table last. The fixtures are read from $WRCOR_SHARED
-#                                    (default ../shared, else ./shared).
+#                                    (default ../shared, else ./shared). WRCOR_KERNEL_SHAPE=tiles runs CUDA without cuBLAS
+#                                    (the GEMM shape, im2col and cuBLAS for gradients and Gram matrices, is the default).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bundle="$root/target/gpu-bundle"

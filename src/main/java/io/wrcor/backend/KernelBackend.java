@@ -25,10 +25,11 @@ public abstract class KernelBackend implements Backend {
             "avgpool_backward", "avgpool_rows_forward", "avgpool_rows_backward", "maxpool_forward", "maxpool_backward", "channel_copy",
             "depthwise_forward", "depthwise_backward_data", "depthwise_backward_weight", "resize_forward", "resize_backward",
             "sigmoid_forward", "sigmoid_backward", "channel_scale", "channel_scale_backward", "bias_add", "global_avgpool_forward", "global_avgpool_backward", "linear_forward", "linear_backward_data",
-            "linear_backward_weight", "cross_entropy_grad", "row_stats", "row_stats_rows", "centred_gram", "centred_gram_rows", "accumulate_abs_corr");
+            "linear_backward_weight", "cross_entropy_grad", "row_stats", "row_stats_rows", "centred_gram", "centred_gram_rows", "accumulate_abs_corr",
+            "gemm_batched", "im2col", "col2im", "sum_parts", "centre_rows");
 
     /** The kernel source files, in cuda-kernels/, after compat.h. */
-    public static final List<String> SOURCES = List.of("nn.cu", "correlation.cu");
+    public static final List<String> SOURCES = List.of("nn.cu", "correlation.cu", "gemm.cu");
 
     /** A kernel parameter as its source declares it: a pointer to real, int or accum elements, or an int, long or real value. */
     public record Param(String type, boolean pointer, String name) {
@@ -132,19 +133,23 @@ public abstract class KernelBackend implements Backend {
 
     // ------------------------------------------------------------------ device residency
 
-    /** What crossed between host and device, and how many kernels ran, since the last {@link #resetTransfers}. */
-    public record Transfers(long bytesIn, long bytesOut, long launches, long deviceBytesPeak) {}
+    /**
+     * What crossed between host and device, how many kernels (and cuBLAS products) ran and how many
+     * device buffers were allocated since the last {@link #resetTransfers}, and the most device
+     * memory held at once (tensors, per-op scratch in use and scratch kept for reuse).
+     */
+    public record Transfers(long bytesIn, long bytesOut, long launches, long allocations, long deviceBytesPeak) {}
 
-    private long bytesIn, bytesOut, launches, deviceBytes, deviceBytesPeak;
+    private long bytesIn, bytesOut, launches, allocations, deviceBytes, deviceBytesPeak;
     private final java.util.Set<Buf> live = new java.util.HashSet<>();
     private boolean closed;
 
     public Transfers transfers() {
-        return new Transfers(bytesIn, bytesOut, launches, deviceBytesPeak);
+        return new Transfers(bytesIn, bytesOut, launches, allocations, deviceBytesPeak);
     }
 
     public void resetTransfers() {
-        bytesIn = bytesOut = launches = 0;
+        bytesIn = bytesOut = launches = allocations = 0;
         deviceBytesPeak = deviceBytes;
     }
 
@@ -157,11 +162,9 @@ public abstract class KernelBackend implements Backend {
         final long handle, bytes;
 
         Buf(long bytes) {
-            this.handle = createBuffer(null, bytes);
+            this.handle = allocate(bytes);
             this.bytes = bytes;
             live.add(this);
-            deviceBytes += bytes;
-            deviceBytesPeak = Math.max(deviceBytesPeak, deviceBytes);
         }
 
         @Override
@@ -174,9 +177,50 @@ public abstract class KernelBackend implements Backend {
         @Override
         public void release() {
             if (!live.remove(this)) return;
-            deviceBytes -= bytes;
-            if (!closed) releaseBuffer(handle);
+            free(handle, bytes);
         }
+    }
+
+    /** A new device buffer, counted. */
+    private long allocate(long bytes) {
+        long h = createBuffer(null, bytes);
+        allocations++;
+        deviceBytes += bytes;
+        deviceBytesPeak = Math.max(deviceBytesPeak, deviceBytes);
+        return h;
+    }
+
+    private void free(long handle, long bytes) {
+        deviceBytes -= bytes;
+        if (!closed) releaseBuffer(handle);
+    }
+
+    /**
+     * Per-op device buffers (scratch, small uploads, the K accumulators) kept for reuse by size, as
+     * the host {@code TensorPool} keeps segments: the same architecture's ops ask for the same sizes,
+     * so after the first architecture a pass allocates nothing (a CUDA allocation and free each cost
+     * a device synchronisation). A buffer goes back as its launch closes; the device's queue is in
+     * order, so the next op that takes it runs after the kernels that used it. At most
+     * {@link #SCRATCH_KEPT} bytes are kept; past that a returned buffer is freed.
+     */
+    private final Map<Long, java.util.ArrayDeque<Long>> spare = new java.util.HashMap<>();
+    private long spareBytes;
+    static final long SCRATCH_KEPT = 512L << 20;
+
+    private long takeScratch(long bytes) {
+        java.util.ArrayDeque<Long> q = spare.get(bytes);
+        if (q == null || q.isEmpty()) return allocate(bytes);
+        spareBytes -= bytes;
+        return q.pop();
+    }
+
+    private void giveScratch(long handle, long bytes) {
+        if (closed || spareBytes + bytes > SCRATCH_KEPT) {
+            free(handle, bytes);
+            return;
+        }
+        spare.computeIfAbsent(bytes, b -> new java.util.ArrayDeque<>()).push(handle);
+        spareBytes += bytes;
     }
 
     /** The device buffer holding t's current value, made (and filled from the host) when needed. */
@@ -197,9 +241,12 @@ public abstract class KernelBackend implements Backend {
         return b.handle;
     }
 
-    /** Gives back every device buffer of tensors (their values are lost); subclasses call it when closing. */
+    /** Gives back every device buffer of tensors (their values are lost) and the scratch kept for reuse; subclasses call it when closing. */
     protected final void releaseTensorBuffers() {
         for (Buf b : List.copyOf(live)) b.release();
+        for (var e : spare.entrySet()) for (long h : e.getValue()) free(h, e.getKey());
+        spare.clear();
+        spareBytes = 0;
         closed = true;
     }
 
@@ -221,6 +268,45 @@ public abstract class KernelBackend implements Backend {
     /** Waits for every enqueued kernel. */
     protected abstract void finish();
 
+    /** A matrix operand of a {@link Gemm}: a device buffer, the element offset of the first matrix, its leading dimension, the offset from one matrix of the batch to the next. */
+    protected record Operand(long buffer, long offset, int ld, long stride) {}
+
+    /**
+     * A batch of {@code count} products in cuBLAS's column-major terms (gemmStridedBatched with
+     * alpha 1): C_z [m, n] = op(A_z) [m, k] op(B_z) [k, n], plus C_z where {@code accumulate}.
+     */
+    protected record Gemm(boolean ta, boolean tb, int m, int n, int k, Operand a, Operand b, Operand c, int count, boolean accumulate) {
+        /**
+         * The same products stated row-major, as the tensors are laid out: C [m, n] = op(A) op(B) is
+         * the column-major C^T = op(B)^T op(A)^T, so the operands swap and each keeps its transpose.
+         */
+        static Gemm rowMajor(boolean ta, boolean tb, int m, int n, int k, Operand a, Operand b, Operand c, int count, boolean accumulate) {
+            return new Gemm(tb, ta, n, m, k, b, a, c, count, accumulate);
+        }
+    }
+
+    /**
+     * Whether gemm_batched sums its products as one fused multiply-add chain instead of compensated:
+     * tests set it to check that cuBLAS's float32 rounding keeps the scores within their bounds.
+     */
+    private boolean plainProducts;
+
+    public void plainProducts(boolean plain) {
+        plainProducts = plain;
+    }
+
+    /**
+     * Enqueues a batch of products: the tiled kernel gemm_batched (compensated sums) here; the CUDA
+     * backend hands float32 and float64 batches to cuBLAS instead.
+     */
+    protected void gemm(DType t, Gemm g) {
+        List<Object> args = List.of(new Mem(g.a().buffer(), t.bytes), new Mem(g.b().buffer(), t.bytes), new Mem(g.c().buffer(), t.bytes),
+                g.ta() ? 1 : 0, g.tb() ? 1 : 0, g.m(), g.n(), g.k(), g.a().offset(), g.a().ld(), g.a().stride(), g.b().offset(), g.b().ld(),
+                g.b().stride(), g.c().offset(), g.c().ld(), g.c().stride(), g.accumulate() ? 1 : 0, plainProducts ? 1 : 0);
+        checkArguments("gemm_batched", t, accum, args);
+        launchTiled(t, "gemm_batched", Math.ceilDiv(g.m(), TILE) * (long) TILE, Math.ceilDiv(g.n(), TILE) * (long) TILE, g.count(), args);
+    }
+
     // ------------------------------------------------------------------ launches
 
     /**
@@ -233,7 +319,7 @@ public abstract class KernelBackend implements Backend {
     protected final class Launch implements AutoCloseable {
         private final DType dtype;
         private final List<Long> buffers = new ArrayList<>(); // every buffer passed, in order (see buffer(int))
-        private final List<Long> owned = new ArrayList<>(); // the ones made here, released on close
+        private final List<long[]> owned = new ArrayList<>(); // the ones taken here ({handle, bytes}), given back on close
         private final List<Object[]> downloads = new ArrayList<>();
         private final List<Tensor> written = new ArrayList<>();
         private final List<Object> args = new ArrayList<>();
@@ -244,10 +330,13 @@ public abstract class KernelBackend implements Backend {
         }
 
         private long buffer(MemorySegment host, long bytes) {
-            long b = createBuffer(host, bytes);
-            if (host != null) bytesIn += bytes;
+            long b = takeScratch(bytes);
+            if (host != null) {
+                write(b, host);
+                bytesIn += bytes;
+            }
             buffers.add(b);
-            owned.add(b);
+            owned.add(new long[]{b, bytes});
             return b;
         }
 
@@ -311,6 +400,25 @@ public abstract class KernelBackend implements Backend {
             return this;
         }
 
+        /** Forgets the arguments added so far (their buffers stay the launch's, by index): for buffers made before the kernels that use them. */
+        Launch drop() {
+            args.clear();
+            return this;
+        }
+
+        /** The handle of the {@code index}-th device buffer this launch passed (in order of in/out/scratch). */
+        long handle(int index) {
+            return buffers.get(index);
+        }
+
+        /** Enqueues a batch of products on this launch's buffers (see {@link Gemm}). */
+        Launch gemm(Gemm g) {
+            if (g.count() <= 0 || g.m() <= 0 || g.n() <= 0) return this;
+            KernelBackend.this.gemm(dtype, g);
+            launches++;
+            return this;
+        }
+
         /** The {@code index}-th device buffer this launch made (in order of in/out/scratch), passed again. */
         Launch buffer(int index) {
             args.add(new Mem(buffers.get(index), 0));
@@ -358,7 +466,7 @@ public abstract class KernelBackend implements Backend {
 
         @Override
         public void close() {
-            for (long b : owned) releaseBuffer(b);
+            for (long[] b : owned) giveScratch(b[0], b[1]);
         }
     }
 
@@ -376,7 +484,29 @@ public abstract class KernelBackend implements Backend {
      * row, its innermost loop along the row, which the device compiler vectorises). Both compute each
      * output as the same compensated sum in the same order.
      */
-    public enum Shape { TILES, ROWS }
+    public enum Shape {
+        TILES, ROWS,
+        /**
+         * Convolutions and Gram matrices as batched matrix products (im2col, col2im and
+         * {@link #gemm}: cuBLAS on CUDA), the other ops as TILES. A CUDA device's default.
+         */
+        GEMM
+    }
+
+    /**
+     * The shape WRCOR_KERNEL_SHAPE asks for (tiles, rows or gemm), or null when it is not set; an
+     * IllegalArgumentException names a value that is none of them.
+     */
+    public static Shape requestedShape() {
+        String forced = System.getenv("WRCOR_KERNEL_SHAPE");
+        if (forced == null || forced.isBlank()) return null;
+        return switch (forced.strip().toLowerCase()) {
+            case "tiles" -> Shape.TILES;
+            case "rows" -> Shape.ROWS;
+            case "gemm" -> Shape.GEMM;
+            default -> throw new IllegalArgumentException("WRCOR_KERNEL_SHAPE=" + forced.strip() + ": expected tiles, rows or gemm");
+        };
+    }
 
     private Shape shape = Shape.TILES;
 
@@ -416,7 +546,100 @@ public abstract class KernelBackend implements Backend {
         return shape == Shape.ROWS && ROW_W + k - 1 <= ROW_X;
     }
 
-    /** The convolution as a tiled implicit GEMM (conv_gemm_forward), or by rows on a CPU device (conv_rows_forward). */
+    /** Elements of im2col columns (or of per-sample partial products) one chunk of samples may take: 64 MB of float32. */
+    private long colsLimit = 1L << 24;
+
+    /** Sets the chunk bound (tests make it small to run several chunks). */
+    void colsLimit(long elems) {
+        colsLimit = Math.max(1, elems);
+    }
+
+    /** Samples per chunk when each needs {@code perSample} elements of scratch. */
+    private int samplesPerChunk(long perSample, int batch) {
+        return (int) Math.max(1, Math.min(batch, colsLimit / Math.max(1, perSample)));
+    }
+
+    /** A convolution whose columns are its input: 1 x 1, stride 1, no padding. */
+    private static boolean pointwise(int k, int stride, int pad) {
+        return k == 1 && stride == 1 && pad == 0;
+    }
+
+    private static Operand op(long buffer, long offset, long ld, long stride) {
+        return new Operand(buffer, offset, Math.toIntExact(ld), stride);
+    }
+
+    /** Launches im2col of samples b0 .. b0 + nb - 1 of x (buffer xi of the launch) into buffer ci. */
+    private static void im2col(Launch l, int xi, int ci, int b0, int nb, Tensor x, int k, int stride, int pad, int ho, int wo) {
+        long n = (long) nb * x.dim(1) * k * k * ho * wo;
+        l.buffer(xi).buffer(ci).l(n).i(b0).i(x.dim(1)).i(x.dim(2)).i(x.dim(3)).i(k).i(stride).i(pad).i(ho).i(wo).kernel("im2col", n);
+    }
+
+    /**
+     * GEMM shape: per sample dcol_b [K, P] = w^T [K, cout] dy_b [cout, P], gathered back onto dx by
+     * col2im (for a pointwise convolution the product is dx_b itself).
+     */
+    private void convBackwardDataGemm(Tensor dy, Tensor w, int stride, int pad, Tensor dx) {
+        int b = dx.dim(0), cin = dx.dim(1), cout = w.dim(0), k = w.dim(2), kd = cin * k * k, ho = dy.dim(2), wo = dy.dim(3);
+        long p = (long) ho * wo;
+        try (Launch l = new Launch(dy.dtype())) {
+            l.in(dy).in(w).out(dx).drop(); // buffers 0, 1, 2
+            long dyb = l.handle(0), wb = l.handle(1), dxb = l.handle(2);
+            if (pointwise(k, stride, pad)) {
+                l.gemm(Gemm.rowMajor(true, false, cin, (int) p, cout, op(wb, 0, cin, 0), op(dyb, 0, p, cout * p), op(dxb, 0, p, cin * p), b, false));
+            } else {
+                int chunk = samplesPerChunk(kd * p, b);
+                l.scratch(chunk * kd * p, dy.dtype().bytes, null).drop(); // buffer 3: the columns' gradient
+                long cols = l.handle(3);
+                for (int b0 = 0; b0 < b; b0 += chunk) {
+                    int nb = Math.min(chunk, b - b0);
+                    l.gemm(Gemm.rowMajor(true, false, kd, (int) p, cout, op(wb, 0, kd, 0), op(dyb, b0 * cout * p, p, cout * p),
+                            op(cols, 0, p, kd * p), nb, false));
+                    long n = (long) nb * cin * dx.dim(2) * dx.dim(3);
+                    l.buffer(3).buffer(2).l(n).i(b0).i(cin).i(dx.dim(2)).i(dx.dim(3)).i(k).i(stride).i(pad).i(ho).i(wo).kernel("col2im", n);
+                }
+            }
+            l.run();
+        }
+    }
+
+    /**
+     * GEMM shape: dw [cout, K] = sum over samples of dy_b [cout, P] col_b^T [P, K]: a chunk's
+     * per-sample products, then their compensated sum in sample order (sum_parts) onto dw.
+     */
+    private void convBackwardWeightGemm(Tensor x, Tensor dy, int stride, int pad, Tensor dw) {
+        int b = x.dim(0), cin = x.dim(1), cout = dw.dim(0), k = dw.dim(2), kd = cin * k * k;
+        long p = (long) dy.dim(2) * dy.dim(3);
+        boolean direct = pointwise(k, stride, pad);
+        try (Launch l = new Launch(x.dtype())) {
+            l.in(x).in(dy).out(dw).drop(); // buffers 0, 1, 2
+            long xb = l.handle(0), dyb = l.handle(1);
+            int chunk = samplesPerChunk(Math.max(direct ? 0 : kd * p, (long) cout * kd), b);
+            l.scratch((long) chunk * cout * kd, x.dtype().bytes, null).drop(); // buffer 3: per-sample products
+            long parts = l.handle(3);
+            if (!direct) l.scratch(chunk * kd * p, x.dtype().bytes, null).drop(); // buffer 4: the columns
+            for (int b0 = 0; b0 < b; b0 += chunk) {
+                int nb = Math.min(chunk, b - b0);
+                Operand cols = direct ? op(xb, b0 * cin * p, p, cin * p) : op(l.handle(4), 0, p, kd * p);
+                if (!direct) im2col(l, 0, 4, b0, nb, x, k, stride, pad, dy.dim(2), dy.dim(3));
+                l.gemm(Gemm.rowMajor(false, true, cout, kd, (int) p, op(dyb, b0 * cout * p, p, cout * p), cols,
+                        op(parts, 0, kd, (long) cout * kd), nb, false));
+                long n = (long) cout * kd;
+                l.buffer(3).buffer(2).l(n).i(nb).i(b0 > 0 ? 1 : 0).i(0).kernel("sum_parts", n);
+            }
+            l.run();
+        }
+    }
+
+    /**
+     * The convolution as a tiled implicit GEMM (conv_gemm_forward), or by rows on a CPU device
+     * (conv_rows_forward). The GEMM shape keeps the tiled kernel for the forward pass: its outputs
+     * feed every later op, and some scores depend on them discontinuously (max-pool choices, ReLU
+     * signs), so they must be the compensated sums in K's order. On NAS-Bench-101's full-size
+     * fixture, products summed as one fused multiply-add chain (as cuBLAS would, 1 x 1 convolutions
+     * alone included) moved grad_norm by 4e-4, against the reference's own float32 scatter of 4e-5;
+     * the gradients' and Gram matrices' products summed that way move no fixture past its bound
+     * (FixtureParityTest, GEMM shape with plain products).
+     */
     @Override
     public void convForward(Tensor x, Tensor w, int stride, int pad, Tensor y) {
         if (rowsFit(stride, w.dim(2))) {
@@ -436,6 +659,10 @@ public abstract class KernelBackend implements Backend {
     /** Rows (conv_rows_backward_data) on a CPU device; on a GPU stride 1 as the tiled implicit GEMM (conv_gemm_backward_data), other strides gathered per input cell. */
     @Override
     public void convBackwardData(Tensor dy, Tensor w, int stride, int pad, Tensor dx) {
+        if (shape == Shape.GEMM) {
+            convBackwardDataGemm(dy, w, stride, pad, dx);
+            return;
+        }
         if (rowsFitGather(w.dim(2))) {
             long n = rowItems(dx.dim(0), dx.dim(1), dx.dim(2), dx.dim(3));
             try (Launch l = new Launch(dy.dtype())) {
@@ -459,6 +686,10 @@ public abstract class KernelBackend implements Backend {
 
     @Override
     public void convBackwardWeight(Tensor x, Tensor dy, int stride, int pad, Tensor dw) {
+        if (shape == Shape.GEMM) {
+            convBackwardWeightGemm(x, dy, stride, pad, dw);
+            return;
+        }
         if (shape == Shape.ROWS) {
             long n = (long) Math.ceilDiv(dw.dim(0), ROW_C) * dw.dim(1) * dw.dim(2) * dw.dim(3);
             try (Launch l = new Launch(x.dtype())) {
@@ -725,13 +956,41 @@ public abstract class KernelBackend implements Backend {
         return shape == Shape.ROWS ? l.kernel("row_stats_rows", Math.ceilDiv(rows, ROW_C), 1) : l.kernel("row_stats", rows);
     }
 
-    /** Launches the centred Gram matrix of a [rows, d] response (the launch holds the response, its means and the matrix), tiled or by rows. */
-    private Launch gram(Launch l, int rows, long d) {
+    /** Response values per partial Gram matrix in the GEMM shape: enough products in flight for a GPU, each sum short. */
+    static final int GRAM_CHUNK = 1024;
+
+    /**
+     * Launches the centred Gram matrix of a [rows, d] response into a new scratch buffer, the
+     * launch's buffer 3 (buffers 0 and 1 hold the response and its row means; {@code download}, if
+     * not null, receives the matrix): tiled, by rows, or in the GEMM shape as the centred rows'
+     * products with themselves over chunks of GRAM_CHUNK values, summed in order (sum_parts, which
+     * also makes the matrix exactly symmetric).
+     */
+    private void gram(Launch l, int rows, long d, int elemBytes, MemorySegment download) {
+        l.scratch((long) rows * rows, elemBytes, download).drop(); // buffer 3
+        if (shape == Shape.GEMM && d <= Integer.MAX_VALUE) {
+            long n = rows * d;
+            l.scratch(n, elemBytes, null).drop(); // buffer 4: the centred rows
+            l.buffer(0).buffer(1).buffer(4).l(n).l(d).kernel("centre_rows", n);
+            long full = d / GRAM_CHUNK, rest = d % GRAM_CHUNK, chunks = full + (rest > 0 ? 1 : 0);
+            l.scratch(chunks * rows * rows, elemBytes, null).drop(); // buffer 5: the partial matrices
+            long centred = l.handle(4), parts = l.handle(5), rr = (long) rows * rows;
+            l.gemm(Gemm.rowMajor(false, true, rows, rows, GRAM_CHUNK, op(centred, 0, d, GRAM_CHUNK), op(centred, 0, d, GRAM_CHUNK),
+                    op(parts, 0, rows, rr), (int) full, false));
+            if (rest > 0) {
+                l.gemm(Gemm.rowMajor(false, true, rows, rows, (int) rest, op(centred, full * GRAM_CHUNK, d, 0), op(centred, full * GRAM_CHUNK, d, 0),
+                        op(parts, full * rr, rows, 0), 1, false));
+            }
+            l.buffer(5).buffer(3).l(rr).i((int) chunks).i(0).i(rows).kernel("sum_parts", rr);
+            return;
+        }
+        l.buffer(0).buffer(1).buffer(3);
         if (shape == Shape.ROWS) {
             long n = (long) Math.ceilDiv(rows, ROW_C) * Math.ceilDiv(rows, ROW_W);
-            return l.l(n).i(rows).l(d).kernel("centred_gram_rows", n, 1); // a few items, each large: one per group balances them
+            l.l(n).i(rows).l(d).kernel("centred_gram_rows", n, 1); // a few items, each large: one per group balances them
+        } else {
+            l.i(rows).l(d).tiled("centred_gram", rows, rows, 1);
         }
-        return l.i(rows).l(d).tiled("centred_gram", rows, rows, 1);
     }
 
     /** Row statistics and the centred Gram matrix on the device; only the B x B matrix and B flags come back. */
@@ -745,7 +1004,8 @@ public abstract class KernelBackend implements Backend {
             // buffers 0, 1: the response, its row means
             l.in(r).scratch(b, t.bytes, null).scratch(b, 4, flags).l(b).l(d);
             rowStats(l, b);
-            gram(l.buffer(0).buffer(1).scratch((long) b * b, t.bytes, gram), b, d).run();
+            gram(l, b, d, t.bytes, gram);
+            l.run();
             for (int i = 0; i < b; i++) if (flags.getAtIndex(ValueLayout.JAVA_INT, i) != 0) return null;
             double[] cov = new double[b * b];
             for (int i = 0; i < cov.length; i++) {
@@ -762,14 +1022,21 @@ public abstract class KernelBackend implements Backend {
         }
     }
 
+    /** A kept or new device buffer of {@code bytes}, set to the start of {@code zeros}. */
+    private long zeroed(MemorySegment zeros, long bytes) {
+        long b = takeScratch(bytes);
+        if (bytes > 0) write(b, zeros.asSlice(0, bytes));
+        bytesIn += bytes;
+        return b;
+    }
+
     /** K matrices, counts and the per-response work all on the device; K and the counts are read once. */
     @Override
     public Correlator correlator(int batch, int accumulators) {
         long kBytes = (long) accumulators * batch * batch * accum.bytes;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment zeros = arena.allocate(Math.max(kBytes, 4L * accumulators));
-            long k = createBuffer(zeros, kBytes), used = createBuffer(zeros, 4L * accumulators), skipped = createBuffer(zeros, 4L * accumulators);
-            bytesIn += kBytes + 8L * accumulators;
+            long k = zeroed(zeros, kBytes), used = zeroed(zeros, 4L * accumulators), skipped = zeroed(zeros, 4L * accumulators);
             return new Correlator() {
                 double[][] kernels;
                 int[] usedCounts, skippedCounts;
@@ -783,7 +1050,7 @@ public abstract class KernelBackend implements Backend {
                         // buffers 0, 1, 2, 3: the response, its row means, the constant-row flags, the Gram matrix
                         l.in(response).scratch(b, t.bytes, null).scratch(b, 4, null).l(b).l(d);
                         rowStats(l, b);
-                        gram(l.buffer(0).buffer(1).scratch((long) b * b, t.bytes, null), b, d);
+                        gram(l, b, d, t.bytes, null);
                         l.buffer(3).buffer(2).mem(k).in(weights, accum, a).in(counts, a).mem(used).mem(skipped)
                                 .l((long) accumulators * b * b).i(b).kernel("accumulate_abs_corr", (long) accumulators * b * b).run();
                     }
@@ -846,9 +1113,9 @@ public abstract class KernelBackend implements Backend {
 
                 @Override
                 public void close() {
-                    releaseBuffer(k);
-                    releaseBuffer(used);
-                    releaseBuffer(skipped);
+                    giveScratch(k, kBytes);
+                    giveScratch(used, 4L * accumulators);
+                    giveScratch(skipped, 4L * accumulators);
                 }
             };
         }

@@ -154,15 +154,16 @@ final class BenchCommand {
 
     /** The transfers per architecture over n architectures, summed over lanes (device memory peaks added: each lane holds its own). */
     private static String transfers(List<io.wrcor.backend.KernelBackend.Transfers> lanes, int n) {
-        long in = 0, back = 0, launches = 0, peak = 0;
+        long in = 0, back = 0, launches = 0, allocations = 0, peak = 0;
         for (io.wrcor.backend.KernelBackend.Transfers t : lanes) {
             in += t.bytesIn();
             back += t.bytesOut();
             launches += t.launches();
+            allocations += t.allocations();
             peak += t.deviceBytesPeak();
         }
-        return String.format("  per architecture: %.1f KB to the device, %.1f KB back, %d kernel launches; device memory peak %.1f MB",
-                in / 1e3 / n, back / 1e3 / n, launches / n, peak / 1e6);
+        return String.format("  per architecture: %.1f KB to the device, %.1f KB back, %d kernel launches, %.1f device allocations; device memory peak %.1f MB",
+                in / 1e3 / n, back / 1e3 / n, launches / n, allocations / (double) n, peak / 1e6);
     }
 
     private static String label(List<Proxy> set) {

@@ -344,8 +344,8 @@ abstract class BackendContract {
         }
     }
 
-    /** Response shapes [rows, d]: a device row kernel's blocks are 8 rows x 32 columns and 16 values of d. */
-    static final String[] CORRELATION_CASES = {"11,3", "11,257", "11,16384", "70,300", "33,17"};
+    /** Response shapes [rows, d]: a device row kernel's blocks are 8 rows x 32 columns and 16 values of d; the GEMM shape's partial products 1,024 values. */
+    static final String[] CORRELATION_CASES = {"11,3", "11,257", "11,16384", "70,300", "33,17", "9,2500"};
 
     @ParameterizedTest
     @org.junit.jupiter.params.provider.MethodSource("correlationCases")

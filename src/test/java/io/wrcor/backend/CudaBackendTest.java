@@ -47,6 +47,28 @@ class CudaBackendTest extends BackendContract {
         return cuda;
     }
 
+    /** cuBLAS through FFM, as the GEMM shape calls it, against plain loops (transposes, offsets, strides, accumulation). */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(io.wrcor.tensor.DType.class)
+    void cublasProductsMatchPlainLoops(io.wrcor.tensor.DType t) {
+        GemmCheck.productsMatchPlainLoops(cuda, t, rnd);
+    }
+
+    /** The default (GEMM) shape with one sample per im2col chunk, and the tiled kernels, pass the convolution contract too. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.MethodSource("convCases")
+    void otherShapesConvolutionsMatchTheReference(io.wrcor.tensor.DType t, int b, int cin, int h, int w, int cout, int k, int stride, int pad) {
+        OpenClBackendTest.inShape(cuda, KernelBackend.Shape.GEMM, 1, () -> convKernelsMatchTheReference(t, b, cin, h, w, cout, k, stride, pad));
+        OpenClBackendTest.inShape(cuda, KernelBackend.Shape.TILES, () -> convKernelsMatchTheReference(t, b, cin, h, w, cout, k, stride, pad));
+    }
+
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.MethodSource("correlationCases")
+    void tiledCorrelationMatchesTheReference(int b, int d) {
+        OpenClBackendTest.inShape(cuda, KernelBackend.Shape.TILES, () -> correlationKernelsMatchTheReference(b, d));
+        OpenClBackendTest.inShape(cuda, KernelBackend.Shape.TILES, this::deviceCorrelatorMatchesTheHostOne);
+    }
+
     /** nvcc built every kernel into the PTX the jar carries, for float and double and both targets. */
     @Test
     void ptxHasEveryKernelForEachPrecisionAndTarget() throws IOException {

@@ -67,6 +67,37 @@ class DeviceResidencyTest {
         }
     }
 
+    /**
+     * The device memory pool: scoring an architecture again allocates no device buffer (tensors
+     * follow the host pool's segments, per-op scratch and the K accumulators come from the
+     * backend's kept buffers), in the device's own shape and in the GEMM shape, whose im2col
+     * columns and partial products are the largest scratch.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(value = KernelBackend.Shape.class, names = {"ROWS", "GEMM"})
+    void aRepeatedArchitectureAllocatesNoDeviceMemory(KernelBackend.Shape shape) {
+        NetSize size = new NetSize(8, 1, 10, 16);
+        Nb201Arch arch = Nb201Space.INSTANCE.parse("|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|");
+        KernelBackend.Shape own = cl.shape();
+        cl.shape(shape);
+        try (Arena a = Arena.ofShared(); Engine e = new Engine(cl, Nb201Space.INSTANCE, size)) {
+            Batch batch = Cifar10.synthetic(16, 10, size.imageSize(), 1, a);
+            List<Proxy> proxies = List.of(Proxy.WRCOR, Proxy.SNIP);
+            Scorer.Result first = e.score(arch, 0, batch, proxies);
+            cl.resetTransfers();
+            Scorer.Result again = e.score(arch, 0, batch, proxies);
+            KernelBackend.Transfers t = cl.transfers();
+            System.err.printf("NB201 C=8 N=1 again on %s, %s shape: %d allocations, %d launches, device peak %.1f MB%n", cl.name(), shape,
+                    t.allocations(), t.launches(), t.deviceBytesPeak() / 1e6);
+            assertEquals(0, t.allocations(), "device buffers allocated for the second pass of the same architecture");
+            assertTrue(t.launches() > 50, "the kernels ran: " + t.launches());
+            assertEquals(first.score(Proxy.WRCOR), again.score(Proxy.WRCOR), "the same wrcor from reused buffers");
+            assertEquals(first.score(Proxy.SNIP), again.score(Proxy.SNIP), "the same snip from reused buffers");
+        } finally {
+            cl.shape(own);
+        }
+    }
+
     /** A device-held value comes back on a host read, a host write goes over before the next kernel, an undefined scratch tensor never crosses. */
     @Test
     void hostReadsAndWritesMoveTheValueWhenNeeded() {

@@ -30,13 +30,55 @@ class OpenClBackendTest extends BackendContract {
 
     /** Runs body with the convolution and Gram kernels in the shape the device would not pick (on PoCL: the GPU's tiles). */
     private void inOtherShape(Runnable body) {
-        KernelBackend.Shape own = cl.shape();
-        cl.shape(own == KernelBackend.Shape.ROWS ? KernelBackend.Shape.TILES : KernelBackend.Shape.ROWS);
+        inShape(cl, cl.shape() == KernelBackend.Shape.ROWS ? KernelBackend.Shape.TILES : KernelBackend.Shape.ROWS, body);
+    }
+
+    /** Runs body with a device backend's kernels in the given shape, and with im2col chunks of {@code colsLimit} elements. */
+    static void inShape(KernelBackend be, KernelBackend.Shape shape, long colsLimit, Runnable body) {
+        KernelBackend.Shape own = be.shape();
+        be.shape(shape);
+        be.colsLimit(colsLimit);
         try {
             body.run();
         } finally {
-            cl.shape(own);
+            be.shape(own);
+            be.colsLimit(1L << 24);
         }
+    }
+
+    static void inShape(KernelBackend be, KernelBackend.Shape shape, Runnable body) {
+        inShape(be, shape, 1L << 24, body);
+    }
+
+    /** The batched product that stands in for cuBLAS, against plain loops. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(DType.class)
+    void gemmKernelMatchesPlainLoops(DType t) {
+        GemmCheck.productsMatchPlainLoops(cl, t, rnd);
+        cl.plainProducts(true);
+        try {
+            GemmCheck.productsMatchPlainLoops(cl, t, rnd);
+        } finally {
+            cl.plainProducts(false);
+        }
+    }
+
+    /**
+     * The GEMM shape (CUDA's default: gradients through im2col, col2im and batched products) passes
+     * the convolution contract, with the whole batch in one chunk and with one sample per chunk.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.MethodSource("convCases")
+    void gemmShapeConvolutionsMatchTheReference(DType t, int b, int cin, int h, int w, int cout, int k, int stride, int pad) {
+        inShape(cl, KernelBackend.Shape.GEMM, () -> convKernelsMatchTheReference(t, b, cin, h, w, cout, k, stride, pad));
+        inShape(cl, KernelBackend.Shape.GEMM, 1, () -> convKernelsMatchTheReference(t, b, cin, h, w, cout, k, stride, pad));
+    }
+
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.MethodSource("correlationCases")
+    void gemmShapeCorrelationMatchesTheReference(int b, int d) {
+        inShape(cl, KernelBackend.Shape.GEMM, () -> correlationKernelsMatchTheReference(b, d));
+        inShape(cl, KernelBackend.Shape.GEMM, this::deviceCorrelatorMatchesTheHostOne);
     }
 
     /** The kernels shaped for the other kind of device pass the same contract, so both shapes are tested wherever OpenCL runs. */

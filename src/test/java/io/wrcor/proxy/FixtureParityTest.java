@@ -172,6 +172,23 @@ class FixtureParityTest {
         assertOnDevice(fixture, "opencl", "true".equals(System.getenv("CI")));
     }
 
+    /**
+     * Every fixture on OpenCL in the GEMM shape, CUDA's default (data and weight gradients through
+     * im2col, col2im and batched products, Gram matrices as products of the centred rows), with
+     * the products summed as one fused multiply-add chain per entry: no more accurate than cuBLAS's
+     * float32 products, which compute them on CUDA.
+     */
+    @ParameterizedTest
+    @MethodSource("io.wrcor.Fixtures#allCases")
+    void openClGemmShapeWithPlainProductsMatchesEveryFixture(String fixture) throws Exception {
+        onDevice("opencl", "true".equals(System.getenv("CI")), be -> {
+            io.wrcor.backend.KernelBackend kb = (io.wrcor.backend.KernelBackend) be;
+            kb.shape(io.wrcor.backend.KernelBackend.Shape.GEMM);
+            kb.plainProducts(true);
+            assertScoresMatch(fixture, be);
+        });
+    }
+
     /** Every fixture on the CUDA backend. */
     @ParameterizedTest
     @MethodSource("io.wrcor.Fixtures#allCases")

@@ -20,12 +20,16 @@ import java.util.List;
 final class Cublas {
     static final List<String> SONAMES = List.of("libcublas.so.13", "libcublas.so.12");
     static final List<String> DIRS = List.of("/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib", "/usr/lib/x86_64-linux-gnu");
-    private static final int OP_N = 0;
+    private static final int OP_N = 0, OP_T = 1;
+    /** CUBLAS_DEFAULT_MATH: float32 products in float32 arithmetic (no TF32: that needs CUBLAS_TF32_TENSOR_OP_MATH). */
+    private static final int DEFAULT_MATH = 0;
 
     private final MethodHandle create;
     private final MethodHandle destroy;
     private final MethodHandle sgemmStridedBatched;
+    private final MethodHandle dgemmStridedBatched;
     private final MethodHandle setStream;
+    private final MethodHandle setMathMode;
     final String origin;
 
     private Cublas(SymbolLookup lib, String origin) {
@@ -36,7 +40,10 @@ final class Cublas {
         // cublasSgemmStridedBatched(handle, transa, transb, m, n, k, *alpha, A, lda, strideA, B, ldb, strideB, *beta, C, ldc, strideC, count)
         sgemmStridedBatched = linker.downcallHandle(lib.find("cublasSgemmStridedBatched").orElseThrow(),
                 FunctionDescriptor.of(I, P, I, I, I, I, I, P, P, I, L, P, I, L, P, P, I, L, I));
+        dgemmStridedBatched = linker.downcallHandle(lib.find("cublasDgemmStridedBatched").orElseThrow(),
+                FunctionDescriptor.of(I, P, I, I, I, I, I, P, P, I, L, P, I, L, P, P, I, L, I));
         setStream = linker.downcallHandle(lib.find("cublasSetStream_v2").orElseThrow(), FunctionDescriptor.of(I, P, P));
+        setMathMode = linker.downcallHandle(lib.find("cublasSetMathMode").orElseThrow(), FunctionDescriptor.of(I, P, I));
         this.origin = origin;
     }
 
@@ -68,7 +75,9 @@ final class Cublas {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment h = a.allocate(ValueLayout.ADDRESS);
             check((int) create.invokeExact(h), "cublasCreate");
-            return h.get(ValueLayout.ADDRESS, 0).address();
+            MemorySegment handle = h.get(ValueLayout.ADDRESS, 0);
+            check((int) setMathMode.invokeExact(handle, DEFAULT_MATH), "cublasSetMathMode");
+            return handle.address();
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -92,16 +101,20 @@ final class Cublas {
     }
 
     /**
-     * count products C_i[m,n] = A_i[m,k] B_i[k,n], column-major, no transposes, device addresses,
-     * consecutive operands {@code stride*} elements apart (a stride of 0 reuses one operand).
+     * count products C_i[m,n] = op(A_i)[m,k] op(B_i)[k,n] (+ C_i when accumulate), column-major, op
+     * the transpose where ta or tb, device addresses, consecutive operands {@code stride*} elements
+     * apart (a stride of 0 reuses one operand); float32 or float64 elements.
      */
-    void sgemmStridedBatched(long handle, int m, int n, int k, long a, int lda, long strideA, long b, int ldb, long strideB,
-                             long c, int ldc, long strideC, int count) {
+    void gemmStridedBatched(boolean f64, long handle, boolean ta, boolean tb, int m, int n, int k, long a, int lda, long strideA, long b,
+                            int ldb, long strideB, long c, int ldc, long strideC, int count, boolean accumulate) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment one = arena.allocateFrom(ValueLayout.JAVA_FLOAT, 1f), zero = arena.allocateFrom(ValueLayout.JAVA_FLOAT, 0f);
-            check((int) sgemmStridedBatched.invokeExact(MemorySegment.ofAddress(handle), OP_N, OP_N, m, n, k, one,
-                    MemorySegment.ofAddress(a), lda, strideA, MemorySegment.ofAddress(b), ldb, strideB, zero,
-                    MemorySegment.ofAddress(c), ldc, strideC, count), "cublasSgemmStridedBatched");
+            MemorySegment one = f64 ? arena.allocateFrom(ValueLayout.JAVA_DOUBLE, 1.0) : arena.allocateFrom(ValueLayout.JAVA_FLOAT, 1f);
+            MemorySegment beta = f64 ? arena.allocateFrom(ValueLayout.JAVA_DOUBLE, accumulate ? 1.0 : 0.0)
+                    : arena.allocateFrom(ValueLayout.JAVA_FLOAT, accumulate ? 1f : 0f);
+            MethodHandle gemm = f64 ? dgemmStridedBatched : sgemmStridedBatched;
+            check((int) gemm.invokeExact(MemorySegment.ofAddress(handle), ta ? OP_T : OP_N, tb ? OP_T : OP_N, m, n, k, one,
+                    MemorySegment.ofAddress(a), lda, strideA, MemorySegment.ofAddress(b), ldb, strideB, beta,
+                    MemorySegment.ofAddress(c), ldc, strideC, count), f64 ? "cublasDgemmStridedBatched" : "cublasSgemmStridedBatched");
         } catch (Throwable t) {
             throw rethrow(t);
         }

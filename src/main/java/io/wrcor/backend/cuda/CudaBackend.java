@@ -28,10 +28,13 @@ import jcuda.driver.JCudaDriver;
  * at build time (the same sources the OpenCL backend compiles), loaded for the device's compute
  * capability, and the device primitives {@link KernelBackend} runs every op with.
  *
- * <p>cuBLAS (through FFM, any major version) takes the float32 1x1 convolutions as one batched
- * product. Each op copies its tensors to the device and back, as the OpenCL backend does. The
- * device paths are checked by {@code benchmarks/gpu-check.sh} on a GPU server; without a GPU only
- * the host-side paths are tested.
+ * <p>Convolutions and Gram matrices run in the {@link Shape#GEMM} shape by default: im2col and
+ * col2im kernels around batched products that cuBLAS (through FFM, any major version) computes,
+ * float32 and float64; WRCOR_KERNEL_SHAPE=tiles runs the tiled kernels instead. Tensors stay in
+ * device memory between ops (see {@link KernelBackend}). The device paths are checked by
+ * {@code benchmarks/gpu-check.sh} on a GPU server; without a GPU only the host-side paths are
+ * tested, and the GEMM shape's kernels and decomposition on OpenCL (gemm_batched standing in for
+ * cuBLAS).
  */
 public final class CudaBackend extends KernelBackend implements AutoCloseable {
     private static final int BLOCK = 256;
@@ -88,7 +91,7 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
         }
     }
 
-    private CudaBackend(CUdevice device, String deviceName, String ptxTarget, Cublas cublas) {
+    private CudaBackend(CUdevice device, String deviceName, String ptxTarget, Cublas cublas, Shape shape) {
         super(true);
         this.deviceName = deviceName;
         this.cublas = cublas;
@@ -117,6 +120,7 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
             shared.functions.put(t, fs);
         }
         this.cublasHandle = streamAndHandle();
+        shape(shape);
     }
 
     /**
@@ -131,6 +135,7 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
         shared.retain();
         cuCtxSetCurrent(shared.context);
         this.cublasHandle = streamAndHandle();
+        shape(parent.shape());
     }
 
     private long streamAndHandle() {
@@ -199,7 +204,14 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
                 throw new Unavailable("device compute capability " + major[0] + "." + minor[0] + " is below 8.0, the oldest PTX target built");
             }
             String deviceName = new String(name, StandardCharsets.US_ASCII).trim().replace("\0", "") + ", cc " + major[0] + "." + minor[0];
-            return new CudaBackend(device, deviceName, major[0] >= 9 ? "compute_90" : "compute_80", Cublas.load());
+            Shape shape;
+            try {
+                shape = requestedShape();
+            } catch (IllegalArgumentException bad) {
+                throw new Unavailable(bad.getMessage());
+            }
+            return new CudaBackend(device, deviceName, major[0] >= 9 ? "compute_90" : "compute_80", Cublas.load(),
+                    shape == null ? Shape.GEMM : shape);
         } catch (Unavailable u) {
             throw u;
         } catch (LinkageError e) {
@@ -289,21 +301,19 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
         cuStreamSynchronize(stream);
     }
 
-    /**
-     * A float32 1x1 stride-1 convolution is one batched matrix product: in cuBLAS's column-major
-     * terms, y_b^T [P, Cout] = x_b^T [P, Cin] w^T [Cin, Cout] for each sample b, the weight shared.
-     */
+    /** Products through cuBLAS (float32 and float64), on this lane's stream, in its order with the kernels. */
     @Override
-    public void convForward(io.wrcor.tensor.Tensor x, io.wrcor.tensor.Tensor w, int stride, int pad, io.wrcor.tensor.Tensor y) {
-        if (x.dtype() != DType.F32 || w.dim(2) != 1 || stride != 1 || pad != 0) {
-            super.convForward(x, w, stride, pad, y);
-            return;
-        }
-        int b = x.dim(0), cin = x.dim(1), cout = w.dim(0), p = x.dim(2) * x.dim(3);
-        long xb = deviceBuffer(x), wb = deviceBuffer(w), yb = deviceBuffer(y);
-        cublas.sgemmStridedBatched(cublasHandle, p, cout, cin, buffers.get(xb).address(), p, (long) cin * p,
-                buffers.get(wb).address(), cin, 0, buffers.get(yb).address(), p, (long) cout * p, b);
-        y.residency().markDeviceWritten();
+    protected void gemm(DType t, Gemm g) {
+        long e = t.bytes;
+        cublas.gemmStridedBatched(t == DType.F64, cublasHandle, g.ta(), g.tb(), g.m(), g.n(), g.k(),
+                buffers.get(g.a().buffer()).address() + g.a().offset() * e, g.a().ld(), g.a().stride(),
+                buffers.get(g.b().buffer()).address() + g.b().offset() * e, g.b().ld(), g.b().stride(),
+                buffers.get(g.c().buffer()).address() + g.c().offset() * e, g.c().ld(), g.c().stride(), g.count(), g.accumulate());
+    }
+
+    /** The tiled gemm_batched kernel on this device, for tests that compare it with cuBLAS. */
+    void gemmByKernel(DType t, Gemm g) {
+        super.gemm(t, g);
     }
 
     @Override

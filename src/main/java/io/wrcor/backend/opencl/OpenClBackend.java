@@ -154,16 +154,14 @@ public final class OpenClBackend extends KernelBackend implements AutoCloseable 
 
     /**
      * The convolution kernels' shape for a device: rows on a CPU device (PoCL), tiles otherwise;
-     * WRCOR_KERNEL_SHAPE=tiles or rows overrides it (benchmarks).
+     * WRCOR_KERNEL_SHAPE=tiles, rows or gemm overrides it (benchmarks).
      */
     private static Shape shapeFor(long device) throws Unavailable {
-        String forced = System.getenv("WRCOR_KERNEL_SHAPE");
-        if (forced != null && !forced.isBlank()) {
-            return switch (forced.strip().toLowerCase()) {
-                case "tiles" -> Shape.TILES;
-                case "rows" -> Shape.ROWS;
-                default -> throw new Unavailable("WRCOR_KERNEL_SHAPE=" + forced.strip() + ": expected tiles or rows");
-            };
+        try {
+            Shape forced = requestedShape();
+            if (forced != null) return forced;
+        } catch (IllegalArgumentException bad) {
+            throw new Unavailable(bad.getMessage());
         }
         return (deviceLong(device, CL_DEVICE_TYPE) & CL_DEVICE_TYPE_CPU) != 0 ? Shape.ROWS : Shape.TILES;
     }

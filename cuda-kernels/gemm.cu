@@ -1,0 +1,120 @@
+/*
+ * Convolutions and Gram matrices as matrix products (KernelBackend's GEMM shape): the columns of a
+ * convolution's input laid out as a matrix (im2col), their gradient gathered back onto the input
+ * (col2im), a batched product with cuBLAS's conventions (gemm_batched: what CUDA runs through cuBLAS
+ * instead, and OpenCL runs here), the sum of a batch of partial products, and a response's rows
+ * centred for its Gram matrix.
+ */
+#include "compat.h"
+
+/*
+ * C_z = op(A_z) op(B_z) (+ C_z when accumulate) for z < gz, column-major as cuBLAS's
+ * gemmStridedBatched with alpha 1: element (i, j) of C_z is c[oc + z sc + i + j ldc], op(A)[i][l] is
+ * a[oa + z sa + (ta ? l + i lda : i + l lda)], op(B)[l][j] is b[ob + z sb + (tb ? j + l ldb : l + j ldb)];
+ * m x n x k, o* element offsets into the buffers. Work groups of TILE x TILE entries (dimension 0:
+ * i, 1: j, 2: z) stage TILE-long slices of op(A)'s rows and op(B)'s columns in local memory; each
+ * entry is the compensated sum over l in order, or with plain = 1 a single fused multiply-add chain
+ * in that order (tests use it to stand in for cuBLAS's float32 sums, which are no more accurate).
+ */
+KERNEL void gemm_batched(GLOBAL const real *a, GLOBAL const real *b, GLOBAL real *c, int ta, int tb, int m, int n, int k,
+                         long oa, int lda, long sa, long ob, int ldb, long sb, long oc, int ldc, long sc, int accumulate, int plain) {
+    LOCAL real as[TILE][TILE + 1]; /* as[l][i] */
+    LOCAL real bs[TILE][TILE + 1]; /* bs[l][j] */
+    int ti = LOCAL_ID(0), tj = LOCAL_ID(1);
+    int i = (int) (GROUP_ID(0) * TILE) + ti, j = (int) (GROUP_ID(1) * TILE) + tj;
+    long z = GROUP_ID(2);
+    GLOBAL const real *az = a + oa + z * sa;
+    GLOBAL const real *bz = b + ob + z * sb;
+    kahan acc = {0, 0};
+    for (int l0 = 0; l0 < k; l0 += TILE) {
+        int la = l0 + tj, lb = l0 + ti; /* this item loads op(A)[i][la] and op(B)[lb][j] */
+        as[tj][ti] = i < m && la < k ? az[ta ? la + (long) i * lda : i + (long) la * lda] : (real) 0;
+        bs[ti][tj] = j < n && lb < k ? bz[tb ? j + (long) lb * ldb : lb + (long) j * ldb] : (real) 0;
+        BARRIER();
+        int steps = k - l0 < TILE ? k - l0 : TILE;
+        if (plain) /* cuBLAS's rounding at its worst: one fused multiply-add chain per entry */
+            for (int q = 0; q < steps; q++) acc.sum = fma(as[q][ti], bs[q][tj], acc.sum);
+        else
+            for (int q = 0; q < steps; q++) {
+                real prod = as[q][ti] * bs[q][tj];
+                kahan_add(&acc, prod);
+            }
+        BARRIER();
+    }
+    if (i < m && j < n) {
+        long at = oc + z * sc + i + (long) j * ldc;
+        c[at] = accumulate ? c[at] + acc.sum : acc.sum;
+    }
+}
+
+/*
+ * The columns of samples b0 .. b0 + nb - 1 of x [B, cin, h, wd] for a k x k convolution:
+ * cols[s, (ci, ky, kx), (oy, ox)] = x[b0 + s, ci, oy stride - pad + ky, ox stride - pad + kx], zero in
+ * the padding; n = nb cin k k ho wo.
+ */
+KERNEL void im2col(GLOBAL const real *x, GLOBAL real *cols, long n, int b0, int cin, int h, int wd, int k, int stride, int pad, int ho,
+                   int wo) {
+    long idx = THREAD_INDEX();
+    if (idx >= n) return;
+    long np = (long) ho * wo;
+    int p = (int) (idx % np);
+    long row = idx / np; /* s cin k k + (ci, ky, kx) */
+    int kk2 = k * k, r = (int) (row % kk2);
+    long sc = row / kk2; /* s cin + ci */
+    int iy = (p / wo) * stride - pad + r / k, ix = (p % wo) * stride - pad + r % k;
+    real v = 0;
+    if (iy >= 0 && iy < h && ix >= 0 && ix < wd) v = x[(((long) b0 * cin + sc) * h + iy) * wd + ix];
+    cols[idx] = v;
+}
+
+/*
+ * The inverse gather: dx[b0 + s, ci, iy, ix] = sum over (ky, kx), in that order, of
+ * cols[s, (ci, ky, kx), (oy, ox)] for the output cells whose window puts tap (ky, kx) on (iy, ix)
+ * (oy stride = iy + pad - ky); n = nb cin h wd. Each input cell is one item: no atomics.
+ */
+KERNEL void col2im(GLOBAL const real *cols, GLOBAL real *dx, long n, int b0, int cin, int h, int wd, int k, int stride, int pad, int ho,
+                   int wo) {
+    long idx = THREAD_INDEX();
+    if (idx >= n) return;
+    int ix = (int) (idx % wd), iy = (int) ((idx / wd) % h);
+    long sc = idx / ((long) h * wd); /* s cin + ci */
+    long np = (long) ho * wo;
+    GLOBAL const real *base = cols + sc * k * k * np;
+    kahan acc = {0, 0};
+    for (int ky = 0; ky < k; ky++) {
+        int ty = iy + pad - ky;
+        if (ty < 0 || ty % stride != 0 || ty / stride >= ho) continue;
+        for (int kx = 0; kx < k; kx++) {
+            int tx = ix + pad - kx;
+            if (tx < 0 || tx % stride != 0 || tx / stride >= wo) continue;
+            kahan_add(&acc, base[(long) (ky * k + kx) * np + (long) (ty / stride) * wo + tx / stride]);
+        }
+    }
+    dx[(long) b0 * cin * h * wd + idx] = acc.sum;
+}
+
+/*
+ * out[e] = (accumulate ? out[e] : 0) + sum over z < count, in order, of parts[z n + e], compensated;
+ * n entries. With rows > 0 the parts are rows x rows matrices whose entries (i, j) and (j, i) must
+ * agree (Gram matrices): both take the upper one, parts[z n + min(i, j) rows + max(i, j)].
+ */
+KERNEL void sum_parts(GLOBAL const real *parts, GLOBAL real *out, long n, int count, int accumulate, int rows) {
+    long e = THREAD_INDEX();
+    if (e >= n) return;
+    long src = e;
+    if (rows > 0) {
+        long i = e / rows, j = e % rows;
+        src = i < j ? i * rows + j : j * rows + i;
+    }
+    kahan acc = {0, 0};
+    if (accumulate) acc.sum = out[e];
+    for (int z = 0; z < count; z++) kahan_add(&acc, parts[(long) z * n + src]);
+    out[e] = acc.sum;
+}
+
+/* out[row, t] = r[row, t] - mean[row] for a [rows, d] response; n = rows d */
+KERNEL void centre_rows(GLOBAL const real *r, GLOBAL const real *mean, GLOBAL real *out, long n, long d) {
+    long idx = THREAD_INDEX();
+    if (idx >= n) return;
+    out[idx] = r[idx] - mean[idx / d];
+}
