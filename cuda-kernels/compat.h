@@ -18,6 +18,8 @@
 #  define THREAD_INDEX() ((long) get_global_id(0))
 /* tiled kernels: work groups of TILE x TILE x 1 items sharing LOCAL arrays */
 #  define LOCAL __local
+/* a device function's pointer parameter into LOCAL memory */
+#  define LOCAL_PTR __local
 #  define BARRIER() barrier(CLK_LOCAL_MEM_FENCE)
 #  define LOCAL_ID(d) ((int) get_local_id(d))
 #  define GROUP_ID(d) ((long) get_group_id(d))
@@ -27,6 +29,7 @@
 #  define DEVICE_FN static __device__ __forceinline__
 #  define THREAD_INDEX() ((long) blockIdx.x * blockDim.x + threadIdx.x)
 #  define LOCAL __shared__
+#  define LOCAL_PTR
 #  define BARRIER() __syncthreads()
 #  define LOCAL_ID(d) ((int) ((d) == 0 ? threadIdx.x : (d) == 1 ? threadIdx.y : threadIdx.z))
 #  define GROUP_ID(d) ((long) ((d) == 0 ? blockIdx.x : (d) == 1 ? blockIdx.y : blockIdx.z))

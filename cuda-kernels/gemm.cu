@@ -118,3 +118,98 @@ KERNEL void centre_rows(GLOBAL const real *r, GLOBAL const real *mean, GLOBAL re
     if (idx >= n) return;
     out[idx] = r[idx] - mean[idx / d];
 }
+
+/*
+ * The long reductions as one work group per channel or row (TILE x TILE items, launched over a
+ * 1 x 1 x n grid of groups), for a GPU, where a thread per channel would run a sample batch's
+ * 65,536 values of a channel as one chain: each item sums a strided share in accum precision
+ * (float64: the GEMM shape launches these only on devices that have it), then the group adds the
+ * items' sums pairwise in local memory. In float64 the results, rounded to real, are those of the
+ * per-channel kernels' float64 sums but for ties.
+ */
+#define GROUP_ITEMS (TILE * TILE)
+
+/* part[0] = the sum of part[0 .. GROUP_ITEMS), by halves; every item of the group calls it */
+DEVICE_FN void group_sum(LOCAL_PTR accum *part, int t) {
+    BARRIER();
+    for (int w = GROUP_ITEMS / 2; w > 0; w >>= 1) {
+        if (t < w) part[t] += part[t + w];
+        BARRIER();
+    }
+}
+
+/* bn_stats's statistics and affine form for channel GROUP_ID(2); n = channels */
+KERNEL void bn_stats_groups(GLOBAL const real *x, GLOBAL real *mean, GLOBAL real *invstd, GLOBAL const real *gamma, GLOBAL const real *beta,
+                            GLOBAL real *scale, GLOBAL real *shift, long n, int batch, long hw, real eps) {
+    LOCAL accum part[GROUP_ITEMS];
+    int t = LOCAL_ID(0) + TILE * LOCAL_ID(1);
+    long c = GROUP_ID(2), count = batch * hw;
+    accum s = 0;
+    for (long e = t; e < count; e += GROUP_ITEMS) s += (accum) x[((e / hw) * n + c) * hw + e % hw];
+    part[t] = s;
+    group_sum(part, t);
+    accum m = part[0] / (accum) count;
+    BARRIER(); /* every item has read part[0] */
+    accum v = 0;
+    for (long e = t; e < count; e += GROUP_ITEMS) {
+        accum d = (accum) x[((e / hw) * n + c) * hw + e % hw] - m;
+        v += d * d;
+    }
+    part[t] = v;
+    group_sum(part, t);
+    if (t == 0) {
+        accum is = (accum) 1 / sqrt(part[0] / (accum) count + (accum) eps);
+        mean[c] = (real) m;
+        invstd[c] = (real) is;
+        scale[c] = (real) (is * gamma[c]);
+        shift[c] = (real) (beta[c] - m * is * gamma[c]);
+    }
+}
+
+/* bn_backward_reduce's sums for channel GROUP_ID(2): sums[c] = sum dy, sums[n + c] = sum dy (x - mean) */
+KERNEL void bn_backward_reduce_groups(GLOBAL const real *x, GLOBAL const real *dy, GLOBAL const real *mean, GLOBAL real *sums,
+                                      long n, int batch, long hw) {
+    LOCAL accum part[GROUP_ITEMS];
+    int t = LOCAL_ID(0) + TILE * LOCAL_ID(1);
+    long c = GROUP_ID(2), count = batch * hw;
+    accum a = 0, p = 0, m = mean[c];
+    for (long e = t; e < count; e += GROUP_ITEMS) {
+        long idx = ((e / hw) * n + c) * hw + e % hw;
+        a += (accum) dy[idx];
+        p += (accum) dy[idx] * ((accum) x[idx] - m);
+    }
+    part[t] = a;
+    group_sum(part, t);
+    if (t == 0) sums[c] = (real) part[0];
+    BARRIER();
+    part[t] = p;
+    group_sum(part, t);
+    if (t == 0) sums[n + c] = (real) part[0];
+}
+
+/* row_stats for row GROUP_ID(2) of a [rows, d] response: its mean, and whether every value equals the first */
+KERNEL void row_stats_groups(GLOBAL const real *r, GLOBAL real *mean, GLOBAL int *is_constant, long n, long d) {
+    LOCAL accum part[GROUP_ITEMS];
+    LOCAL int same[GROUP_ITEMS];
+    int t = LOCAL_ID(0) + TILE * LOCAL_ID(1);
+    long row = GROUP_ID(2);
+    GLOBAL const real *v = r + row * d;
+    real first = v[0];
+    accum s = 0;
+    int eq = 1;
+    for (long j = t; j < d; j += GROUP_ITEMS) {
+        s += (accum) v[j];
+        eq &= v[j] == first;
+    }
+    part[t] = s;
+    same[t] = eq;
+    group_sum(part, t);
+    for (int w = GROUP_ITEMS / 2; w > 0; w >>= 1) {
+        if (t < w) same[t] &= same[t + w];
+        BARRIER();
+    }
+    if (t == 0) {
+        mean[row] = (real) (part[0] / (accum) d);
+        is_constant[row] = same[0];
+    }
+}

@@ -26,7 +26,7 @@ public abstract class KernelBackend implements Backend {
             "depthwise_forward", "depthwise_backward_data", "depthwise_backward_weight", "resize_forward", "resize_backward",
             "sigmoid_forward", "sigmoid_backward", "channel_scale", "channel_scale_backward", "bias_add", "global_avgpool_forward", "global_avgpool_backward", "linear_forward", "linear_backward_data",
             "linear_backward_weight", "cross_entropy_grad", "row_stats", "row_stats_rows", "centred_gram", "centred_gram_rows", "accumulate_abs_corr",
-            "gemm_batched", "im2col", "col2im", "sum_parts", "centre_rows");
+            "gemm_batched", "im2col", "col2im", "sum_parts", "centre_rows", "bn_stats_groups", "bn_backward_reduce_groups", "row_stats_groups");
 
     /** The kernel source files, in cuda-kernels/, after compat.h. */
     public static final List<String> SOURCES = List.of("nn.cu", "correlation.cu", "gemm.cu");
@@ -729,6 +729,7 @@ public abstract class KernelBackend implements Backend {
             else l.scratch(c, e, m).scratch(c, e, s);
             l.in(gamma).in(beta).scratch(c, e, null).scratch(c, e, null).l(c).i(x.dim(0)).l(hw).r(eps);
             if (shape == Shape.ROWS) l.kernel("bn_stats_rows", Math.ceilDiv(c, ROW_C), 1);
+            else if (groupReductions()) l.tiled("bn_stats_groups", TILE, TILE, c);
             else l.kernel("bn_stats", c);
             long planes = (long) x.dim(0) * c;
             if (shape == Shape.ROWS) l.buffer(0).out(y).buffer(5).buffer(6).l(planes).i(c).l(hw).kernel("bn_apply_rows", planes, ROW_GROUP).run();
@@ -750,6 +751,7 @@ public abstract class KernelBackend implements Backend {
             // buffers 0, 1, 2, 3: x, dy, mean, the per-channel sums
             l.in(x).in(dy).stats(mean, arena).scratch(2L * c, x.dtype().bytes, null).l(c).i(x.dim(0)).l(hw);
             if (shape == Shape.ROWS) l.kernel("bn_backward_reduce_rows", Math.ceilDiv(c, ROW_C), 1);
+            else if (groupReductions()) l.tiled("bn_backward_reduce_groups", TILE, TILE, c);
             else l.kernel("bn_backward_reduce", c);
             l.buffer(0).buffer(1).out(dx).buffer(2).stats(invStd, arena).in(gamma).buffer(3);
             long planes = (long) x.dim(0) * c;
@@ -953,7 +955,18 @@ public abstract class KernelBackend implements Backend {
 
     /** Launches the row statistics of a [rows, d] response (the launch holds the response, the means and the flags), per row or by blocks of rows. */
     private Launch rowStats(Launch l, int rows) {
-        return shape == Shape.ROWS ? l.kernel("row_stats_rows", Math.ceilDiv(rows, ROW_C), 1) : l.kernel("row_stats", rows);
+        if (shape == Shape.ROWS) return l.kernel("row_stats_rows", Math.ceilDiv(rows, ROW_C), 1);
+        return groupReductions() ? l.tiled("row_stats_groups", TILE, TILE, rows) : l.kernel("row_stats", rows);
+    }
+
+    /**
+     * Whether the long reductions (batch-norm statistics and gradient sums, the responses' row
+     * means) run as a work group per channel or row (the *_groups kernels): in the GEMM shape, on a
+     * device with float64, where their float64 sums round to the per-channel kernels' results but
+     * for ties. Elsewhere a channel's sum is one item's compensated chain.
+     */
+    private boolean groupReductions() {
+        return shape == Shape.GEMM && accum == DType.F64;
     }
 
     /** Response values per partial Gram matrix in the GEMM shape: enough products in flight for a GPU, each sum short. */

@@ -74,6 +74,17 @@ class OpenClBackendTest extends BackendContract {
         inShape(cl, KernelBackend.Shape.GEMM, 1, () -> convKernelsMatchTheReference(t, b, cin, h, w, cout, k, stride, pad));
     }
 
+    /** The GEMM shape's batch norm: statistics and gradient sums by work groups (a device with fp64), planes shorter and longer than a group. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(DType.class)
+    void gemmShapeBatchNormMatchesTheReference(DType t) {
+        inShape(cl, KernelBackend.Shape.GEMM, () -> {
+            batchNorm(t, 3, 5, 7, 3);
+            batchNorm(t, 16, 4, 1, 1);
+            batchNorm(t, 2, 3, 33, 31);
+        });
+    }
+
     @org.junit.jupiter.params.ParameterizedTest
     @org.junit.jupiter.params.provider.MethodSource("correlationCases")
     void gemmShapeCorrelationMatchesTheReference(int b, int d) {
