@@ -69,6 +69,15 @@ DEVICE_FN void kahan_add(kahan *k, real v) {
 }
 
 /*
+ * The gradient kernels' gather: the output cell (along one axis) whose window puts tap t on input
+ * cell i, that is (i + pad - t) / stride when it divides exactly and lies in [0, out); else -1.
+ */
+DEVICE_FN int tap_source(int i, int pad, int t, int stride, int out) {
+    int o = i + pad - t;
+    return o < 0 || o % stride != 0 || o / stride >= out ? -1 : o / stride;
+}
+
+/*
  * The row kernels' step: for the cells u < n of an item's stretch, (sum, carry)[u] take the
  * compensated add of w v[u step], the same operations as kahan_add (the product its own statement,
  * so that it is not contracted into an fma). kahan_row_where adds only where ok[u step] and keeps

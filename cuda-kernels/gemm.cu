@@ -82,12 +82,11 @@ KERNEL void col2im(GLOBAL const real *cols, GLOBAL real *dx, long n, int b0, int
     GLOBAL const real *base = cols + sc * k * k * np;
     kahan acc = {0, 0};
     for (int ky = 0; ky < k; ky++) {
-        int ty = iy + pad - ky;
-        if (ty < 0 || ty % stride != 0 || ty / stride >= ho) continue;
+        int oy = tap_source(iy, pad, ky, stride, ho);
+        if (oy < 0) continue;
         for (int kx = 0; kx < k; kx++) {
-            int tx = ix + pad - kx;
-            if (tx < 0 || tx % stride != 0 || tx / stride >= wo) continue;
-            kahan_add(&acc, base[(long) (ky * k + kx) * np + (long) (ty / stride) * wo + tx / stride]);
+            int ox = tap_source(ix, pad, kx, stride, wo);
+            if (ox >= 0) kahan_add(&acc, base[(long) (ky * k + kx) * np + (long) oy * wo + ox]);
         }
     }
     dx[(long) b0 * cin * h * wd + idx] = acc.sum;

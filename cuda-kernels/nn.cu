@@ -165,10 +165,7 @@ KERNEL void conv_rows_backward_data(GLOBAL const real *dy, GLOBAL const real *w,
     for (int c = 0; c < ROW_C; c++)
         for (int u = 0; u < ROW_W; u++) sum[c][u] = carry[c][u] = 0;
     int kk2 = k * k, t0 = ix0 + pad - (k - 1), nt = cw + k - 1;
-    for (int j = 0; j < nt; j++) {
-        int tx = t0 + j;
-        gok[j] = tx >= 0 && tx % stride == 0 && tx / stride < wo; /* cells past the stretch compute too, and are not written */
-    }
+    for (int j = 0; j < nt; j++) gok[j] = tap_source(t0 + j, 0, 0, stride, wo) >= 0; /* cells past the stretch compute too, and are not written */
     int full[ROW_X]; /* full[kx]: tap kx lands inside dy for every cell computed */
     for (int kx = 0; kx < k; kx++) {
         int f = 1;
@@ -177,9 +174,9 @@ KERNEL void conv_rows_backward_data(GLOBAL const real *dy, GLOBAL const real *w,
     }
     for (int co = 0; co < cout; co++)
         for (int ky = 0; ky < k; ky++) {
-            int ty = iy + pad - ky;
-            if (ty < 0 || ty % stride != 0 || ty / stride >= ho) continue;
-            GLOBAL const real *gr = dy + ((b * cout + co) * ho + ty / stride) * wo;
+            int oy = tap_source(iy, pad, ky, stride, ho);
+            if (oy < 0) continue;
+            GLOBAL const real *gr = dy + ((b * cout + co) * ho + oy) * wo;
             for (int j = 0; j < nt; j++) gs[j] = gok[j] ? gr[(t0 + j) / stride] : (real) 0;
             for (int kx = 0; kx < k; kx++) {
                 for (int c = 0; c < ROW_C; c++) {
@@ -203,12 +200,11 @@ KERNEL void conv_backward_data(GLOBAL const real *dy, GLOBAL const real *w, GLOB
     kahan s = {0, 0};
     for (int co = 0; co < cout; co++)
         for (int ky = 0; ky < k; ky++) {
-            int ty = iy + pad - ky;
-            if (ty < 0 || ty % stride != 0 || ty / stride >= ho) continue;
+            int oy = tap_source(iy, pad, ky, stride, ho);
+            if (oy < 0) continue;
             for (int kx = 0; kx < k; kx++) {
-                int tx = ix + pad - kx;
-                if (tx < 0 || tx % stride != 0 || tx / stride >= wo) continue;
-                kahan_add(&s, dy[((b * cout + co) * ho + ty / stride) * wo + tx / stride] * w[(((long) co * cin + ci) * k + ky) * k + kx]);
+                int ox = tap_source(ix, pad, kx, stride, wo);
+                if (ox >= 0) kahan_add(&s, dy[((b * cout + co) * ho + oy) * wo + ox] * w[(((long) co * cin + ci) * k + ky) * k + kx]);
             }
         }
     dx[i] = s.sum;
@@ -550,14 +546,10 @@ KERNEL void avgpool_rows_backward(GLOBAL const real *dy, GLOBAL real *dx, long n
     int gok[ROW_X];
     for (int u = 0; u < ROW_W; u++) s[u] = 0;
     int t0 = ix0 + pad - (k - 1), nt = cw + k - 1;
-    for (int j = 0; j < nt; j++) {
-        int tx = t0 + j;
-        gok[j] = tx >= 0 && tx % stride == 0 && tx / stride < wo;
-    }
+    for (int j = 0; j < nt; j++) gok[j] = tap_source(t0 + j, 0, 0, stride, wo) >= 0;
     for (int ky = 0; ky < k; ky++) {
-        int ty = iy + pad - ky;
-        if (ty < 0 || ty % stride != 0 || ty / stride >= ho) continue;
-        int oy = ty / stride;
+        int oy = tap_source(iy, pad, ky, stride, ho);
+        if (oy < 0) continue;
         GLOBAL const real *gr = dy + (p * ho + oy) * wo;
         for (int j = 0; j < nt; j++) {
             int ox = (t0 + j) / stride;
@@ -578,13 +570,11 @@ KERNEL void avgpool_backward(GLOBAL const real *dy, GLOBAL real *dx, long n, int
     long p = i / ((long) w * h);
     real s = 0;
     for (int ky = 0; ky < k; ky++) {
-        int ty = iy + pad - ky;
-        if (ty < 0 || ty % stride != 0 || ty / stride >= ho) continue;
+        int oy = tap_source(iy, pad, ky, stride, ho);
+        if (oy < 0) continue;
         for (int kx = 0; kx < k; kx++) {
-            int tx = ix + pad - kx;
-            if (tx < 0 || tx % stride != 0 || tx / stride >= wo) continue;
-            int oy = ty / stride, ox = tx / stride;
-            s += dy[(p * ho + oy) * wo + ox] / (real) pool_count(oy, ox, k, stride, pad, h, w, include_pad);
+            int ox = tap_source(ix, pad, kx, stride, wo);
+            if (ox >= 0) s += dy[(p * ho + oy) * wo + ox] / (real) pool_count(oy, ox, k, stride, pad, h, w, include_pad);
         }
     }
     dx[i] = s;
@@ -627,13 +617,11 @@ KERNEL void maxpool_backward(GLOBAL const real *x, GLOBAL const real *dy, GLOBAL
     long p = i / ((long) w * h);
     real s = 0;
     for (int ky = 0; ky < k; ky++) {
-        int ty = iy + pad - ky;
-        if (ty < 0 || ty % stride != 0 || ty / stride >= ho) continue;
+        int oy = tap_source(iy, pad, ky, stride, ho);
+        if (oy < 0) continue;
         for (int kx = 0; kx < k; kx++) {
-            int tx = ix + pad - kx;
-            if (tx < 0 || tx % stride != 0 || tx / stride >= wo) continue;
-            int oy = ty / stride, ox = tx / stride;
-            if (max_cell(x, p, oy, ox, h, w, k, stride, pad) == i) s += dy[(p * ho + oy) * wo + ox];
+            int ox = tap_source(ix, pad, kx, stride, wo);
+            if (ox >= 0 && max_cell(x, p, oy, ox, h, w, k, stride, pad) == i) s += dy[(p * ho + oy) * wo + ox];
         }
     }
     dx[i] = s;
@@ -677,12 +665,11 @@ KERNEL void depthwise_backward_data(GLOBAL const real *dy, GLOBAL const real *w,
     int ch = (int) (p % c);
     real s = 0;
     for (int ky = 0; ky < k; ky++) {
-        int ty = iy + pad - ky;
-        if (ty < 0 || ty % stride != 0 || ty / stride >= ho) continue;
+        int oy = tap_source(iy, pad, ky, stride, ho);
+        if (oy < 0) continue;
         for (int kx = 0; kx < k; kx++) {
-            int tx = ix + pad - kx;
-            if (tx < 0 || tx % stride != 0 || tx / stride >= wo) continue;
-            s += dy[(p * ho + ty / stride) * wo + tx / stride] * w[((long) ch * k + ky) * k + kx];
+            int ox = tap_source(ix, pad, kx, stride, wo);
+            if (ox >= 0) s += dy[(p * ho + oy) * wo + ox] * w[((long) ch * k + ky) * k + kx];
         }
     }
     dx[i] = s;
