@@ -79,7 +79,7 @@ final class BenchCommand {
             }
             Profiled profile = a.has("--profile") ? new Profiled() : null;
             try (Engine engine = new Engine(profile == null ? backend : profile.wrap(backend), space, net)) {
-                out.printf("backend %s, batch %d, %d %s %s architectures (seed %d), %s data%n", backend.name(), batchSize, n,
+                out.printf("backend %s, batch %d, %d %s %s architectures (seed %d), %s data%n", label(backend), batchSize, n,
                         largest ? "largest (by memory) of " + pool : "random", space.name(), seed, a.has("--data") ? "CIFAR-10" : "synthetic");
                 // warm-up: one untimed pass over the same architectures with every set, so that the JIT
                 // has compiled the hot loops and the scratch pool holds the sizes they need (steady
@@ -118,7 +118,7 @@ final class BenchCommand {
     private static void inFlight(PrintStream out, PrintStream err, Backend backend, SearchSpace space, NetSize net, Batch batch, List<Arch> archs,
                                  List<List<Proxy>> sets, List<Integer> ks, long seed, boolean warmup) {
         int n = archs.size();
-        out.printf("backend %s, batch %d, %d random %s architectures (seed %d), in flight %s%n", backend.name(), batch.size(), n, space.name(), seed, ks);
+        out.printf("backend %s, batch %d, %d random %s architectures (seed %d), in flight %s%n", label(backend), batch.size(), n, space.name(), seed, ks);
         for (List<Proxy> set : sets) {
             double base = 0;
             for (int k : ks) {
@@ -164,6 +164,11 @@ final class BenchCommand {
         }
         return String.format("  per architecture: %.1f KB to the device, %.1f KB back, %d kernel launches, %.1f device allocations; device memory peak %.1f MB",
                 in / 1e3 / n, back / 1e3 / n, launches / n, allocations / (double) n, peak / 1e6);
+    }
+
+    /** The backend's name and, on a device, the shape of its kernels (tiles, rows or gemm). */
+    private static String label(io.wrcor.backend.Backend backend) {
+        return backend.name() + (backend instanceof io.wrcor.backend.KernelBackend kb ? ", " + kb.shape().name().toLowerCase() + " kernels" : "");
     }
 
     private static String label(List<Proxy> set) {
