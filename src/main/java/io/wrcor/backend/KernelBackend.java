@@ -181,9 +181,13 @@ public abstract class KernelBackend implements Backend {
         }
     }
 
+    /** The size in bytes of every device buffer this backend allocated and holds, by handle (see {@link Launch#gemm}). */
+    private final Map<Long, Long> sizes = new java.util.HashMap<>();
+
     /** A new device buffer, counted. */
     private long allocate(long bytes) {
         long h = createBuffer(null, bytes);
+        sizes.put(h, bytes);
         allocations++;
         deviceBytes += bytes;
         deviceBytesPeak = Math.max(deviceBytesPeak, deviceBytes);
@@ -191,6 +195,7 @@ public abstract class KernelBackend implements Backend {
     }
 
     private void free(long handle, long bytes) {
+        sizes.remove(handle);
         deviceBytes -= bytes;
         if (!closed) releaseBuffer(handle);
     }
@@ -411,12 +416,31 @@ public abstract class KernelBackend implements Backend {
             return buffers.get(index);
         }
 
-        /** Enqueues a batch of products on this launch's buffers (see {@link Gemm}). */
+        /**
+         * Enqueues a batch of products on this launch's buffers (see {@link Gemm}), after checking
+         * that every matrix of the batch lies inside its buffer and that each leading dimension
+         * covers its stored rows: cuBLAS would read or write past a buffer without a word, here an
+         * IllegalStateException names the operand.
+         */
         Launch gemm(Gemm g) {
             if (g.count() <= 0 || g.m() <= 0 || g.n() <= 0) return this;
+            checkExtent("A", g.a(), g.ta() ? g.k() : g.m(), g.ta() ? g.m() : g.k(), g.count());
+            checkExtent("B", g.b(), g.tb() ? g.n() : g.k(), g.tb() ? g.k() : g.n(), g.count());
+            checkExtent("C", g.c(), g.m(), g.n(), g.count());
             KernelBackend.this.gemm(dtype, g);
             launches++;
             return this;
+        }
+
+        /** Operand x, a batch of count column-major rows x cols matrices, against its buffer's size. */
+        private void checkExtent(String x, Operand o, int rows, int cols, int count) {
+            Long bytes = sizes.get(o.buffer());
+            if (bytes == null) throw new IllegalStateException("gemm operand " + x + ": buffer " + o.buffer() + " is not one of " + name() + "'s");
+            long last = o.offset() + o.stride() * (count - 1) + (long) (cols - 1) * o.ld() + rows - 1, elems = bytes / dtype.bytes;
+            if (rows > 0 && cols > 0 && (o.ld() < rows || o.offset() < 0 || o.stride() < 0 || last >= elems)) {
+                throw new IllegalStateException(String.format("gemm operand %s: %d matrices of %d x %d (leading dimension %d, offset %d, stride %d)"
+                        + " reach element %d of a buffer of %d", x, count, rows, cols, o.ld(), o.offset(), o.stride(), last, elems));
+            }
         }
 
         /** The {@code index}-th device buffer this launch made (in order of in/out/scratch), passed again. */

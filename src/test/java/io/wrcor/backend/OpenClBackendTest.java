@@ -63,6 +63,31 @@ class OpenClBackendTest extends BackendContract {
         }
     }
 
+    /** A product whose matrices would reach past a buffer, or whose leading dimension is short, is refused before it runs (cuBLAS would not say). */
+    @org.junit.jupiter.api.Test
+    void gemmOperandsOutsideTheirBuffersAreRefused() {
+        try (KernelBackend.Launch l = cl.new Launch(DType.F32)) {
+            l.scratch(100, 4, null).scratch(100, 4, null).scratch(100, 4, null).drop();
+            long a = l.handle(0), b = l.handle(1), c = l.handle(2);
+            java.util.function.Function<KernelBackend.Operand, KernelBackend.Gemm> withC = oc -> new KernelBackend.Gemm(false, true, 10, 10, 10,
+                    new KernelBackend.Operand(a, 0, 10, 0), new KernelBackend.Operand(b, 0, 10, 0), oc, 1, false);
+            l.gemm(withC.apply(new KernelBackend.Operand(c, 0, 10, 0))); // 10 x 10 in 100 elements: fits
+            String[][] refused = {
+                    {"1", "10", "0", "gemm operand C: 1 matrices of 10 x 10 (leading dimension 10, offset 1, stride 0) reach element 100 of a buffer of 100"},
+                    {"0", "9", "0", "gemm operand C: 1 matrices of 10 x 10 (leading dimension 9, offset 0, stride 0) reach element 90 of a buffer of 100"}};
+            for (String[] r : refused) {
+                IllegalStateException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                        () -> l.gemm(withC.apply(new KernelBackend.Operand(c, Long.parseLong(r[0]), Integer.parseInt(r[1]), Long.parseLong(r[2])))));
+                assertEquals(r[3], e.getMessage());
+            }
+            IllegalStateException two = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> l.gemm(new KernelBackend.Gemm(
+                    false, false, 10, 10, 10, new KernelBackend.Operand(a, 0, 10, 100), new KernelBackend.Operand(b, 0, 10, 0),
+                    new KernelBackend.Operand(c, 0, 10, 0), 2, false)));
+            assertEquals("gemm operand A: 2 matrices of 10 x 10 (leading dimension 10, offset 0, stride 100) reach element 199 of a buffer of 100", two.getMessage());
+            l.run();
+        }
+    }
+
     /**
      * The GEMM shape (CUDA's default: gradients through im2col, col2im and batched products) passes
      * the convolution contract, with the whole batch in one chunk and with one sample per chunk.
