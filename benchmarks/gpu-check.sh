@@ -60,7 +60,8 @@ run)
   echo "| kernels vs reference + fixtures on CUDA | $( [ $tests_rc = 0 ] && echo passed || echo "FAILED (see target/gpu-bundle/tests.log)") |"
   echo "| tests run / failed | $(sed -n 's/.*\[ *\([0-9]*\) tests successful.*/\1 successful/p' "$bundle/tests.log" | head -1), $(sed -n 's/.*\[ *\([0-9]*\) tests failed.*/\1 failed/p' "$bundle/tests.log" | head -1) |"
   # one row per K: "wrcor  in flight  K:  R arch/s (...), wall W s, median M s/arch in its lane" and its transfers line
-  awk '/in flight +[0-9]+:/ { k = $4; sub(":", "", k); rate = $5; med = $0; sub(/.*median /, "", med); sub(/ s\/arch.*/, "", med);
+  awk '/^backend / { line = $0; sub(/^backend /, "", line); sub(/, batch .*/, "", line); printf "| backend (kernel shape) | %s |\n", line }
+       /in flight +[0-9]+:/ { k = $4; sub(":", "", k); rate = $5; med = $0; sub(/.*median /, "", med); sub(/ s\/arch.*/, "", med);
          printf "| wrcor, batch 64, %s in flight | %s arch/s, all 15,625 NAS-Bench-201 cells in %.0f s; %s s per architecture in its lane |\n", k, rate, 15625 / rate, med }
        /per architecture:/ { line = $0; sub(/^ *per architecture: */, "", line); printf "|   transfers and memory | %s |\n", line }' "$bundle/bench.log"
   [ "$bench_rc" = 0 ] || echo "| throughput | FAILED (see target/gpu-bundle/bench.log) |"
