@@ -69,6 +69,24 @@ DEVICE_FN void kahan_add(kahan *k, real v) {
 }
 
 /*
+ * Where a row kernel's item works: item i, of ceil(cols / ROW_W) stretches per row and rows rows per
+ * outer index, takes cells c0 .. c0 + cells - 1 of row `row` of outer index `outer`; its loops run
+ * over cw cells, cells rounded up to whole vectors of 8 (cells past the stretch compute too, and
+ * are not written).
+ */
+typedef struct { int c0, row, cells, cw; long outer; } row_stretch;
+DEVICE_FN row_stretch stretch_of(long i, int rows, int cols) {
+    row_stretch s;
+    int chunks = (cols + ROW_W - 1) / ROW_W;
+    s.c0 = (int) (i % chunks) * ROW_W;
+    s.row = (int) ((i / chunks) % rows);
+    s.outer = i / ((long) chunks * rows);
+    s.cells = (s.c0 + ROW_W < cols ? s.c0 + ROW_W : cols) - s.c0;
+    s.cw = (s.cells + 7) / 8 * 8;
+    return s;
+}
+
+/*
  * The gradient kernels' gather: the output cell (along one axis) whose window puts tap t on input
  * cell i, that is (i + pad - t) / stride when it divides exactly and lies in [0, out); else -1.
  */

@@ -106,11 +106,10 @@ KERNEL void conv_rows_forward(GLOBAL const real *x, GLOBAL const real *w, GLOBAL
                               int k, int stride, int pad, int ho, int wo) {
     long i = THREAD_INDEX();
     if (i >= n) return;
-    int chunks = (wo + ROW_W - 1) / ROW_W, groups = (cout + ROW_C - 1) / ROW_C;
-    int ox0 = (int) (i % chunks) * ROW_W, oy = (int) ((i / chunks) % ho), co0 = (int) ((i / ((long) chunks * ho)) % groups) * ROW_C;
-    long b = i / ((long) chunks * ho * groups);
-    int cells = (ox0 + ROW_W < wo ? ox0 + ROW_W : wo) - ox0;
-    int cw = (cells + 7) / 8 * 8; /* the loops' length: whole vectors; cells past the stretch compute too, and are not written */
+    int groups = (cout + ROW_C - 1) / ROW_C;
+    row_stretch st = stretch_of(i, ho, wo);
+    int ox0 = st.c0, oy = st.row, cells = st.cells, cw = st.cw, co0 = (int) (st.outer % groups) * ROW_C;
+    long b = st.outer / groups;
     real sum[ROW_C][ROW_W], carry[ROW_C][ROW_W], xs[ROW_X];
     int xok[ROW_X];
     for (int c = 0; c < ROW_C; c++)
@@ -155,11 +154,10 @@ KERNEL void conv_rows_backward_data(GLOBAL const real *dy, GLOBAL const real *w,
                                     int cout, int k, int stride, int pad, int ho, int wo) {
     long i = THREAD_INDEX();
     if (i >= n) return;
-    int chunks = (wd + ROW_W - 1) / ROW_W, groups = (cin + ROW_C - 1) / ROW_C;
-    int ix0 = (int) (i % chunks) * ROW_W, iy = (int) ((i / chunks) % h), ci0 = (int) ((i / ((long) chunks * h)) % groups) * ROW_C;
-    long b = i / ((long) chunks * h * groups);
-    int cells = (ix0 + ROW_W < wd ? ix0 + ROW_W : wd) - ix0;
-    int cw = (cells + 7) / 8 * 8;
+    int groups = (cin + ROW_C - 1) / ROW_C;
+    row_stretch st = stretch_of(i, h, wd);
+    int ix0 = st.c0, iy = st.row, cells = st.cells, cw = st.cw, ci0 = (int) (st.outer % groups) * ROW_C;
+    long b = st.outer / groups;
     real sum[ROW_C][ROW_W], carry[ROW_C][ROW_W], gs[ROW_X];
     int gok[ROW_X];
     for (int c = 0; c < ROW_C; c++)
@@ -507,11 +505,9 @@ KERNEL void avgpool_rows_forward(GLOBAL const real *x, GLOBAL real *y, long n, i
                                  int include_pad, int ho, int wo) {
     long i = THREAD_INDEX();
     if (i >= n) return;
-    int chunks = (wo + ROW_W - 1) / ROW_W;
-    int ox0 = (int) (i % chunks) * ROW_W, oy = (int) ((i / chunks) % ho);
-    long p = i / ((long) chunks * ho);
-    int cells = (ox0 + ROW_W < wo ? ox0 + ROW_W : wo) - ox0;
-    int cw = (cells + 7) / 8 * 8;
+    row_stretch st = stretch_of(i, ho, wo);
+    int ox0 = st.c0, oy = st.row, cells = st.cells, cw = st.cw;
+    long p = st.outer;
     real s[ROW_W], xs[ROW_X];
     int xok[ROW_X];
     for (int u = 0; u < ROW_W; u++) s[u] = 0;
@@ -537,11 +533,9 @@ KERNEL void avgpool_rows_backward(GLOBAL const real *dy, GLOBAL real *dx, long n
                                   int include_pad, int ho, int wo) {
     long i = THREAD_INDEX();
     if (i >= n) return;
-    int chunks = (w + ROW_W - 1) / ROW_W;
-    int ix0 = (int) (i % chunks) * ROW_W, iy = (int) ((i / chunks) % h);
-    long p = i / ((long) chunks * h);
-    int cells = (ix0 + ROW_W < w ? ix0 + ROW_W : w) - ix0;
-    int cw = (cells + 7) / 8 * 8;
+    row_stretch st = stretch_of(i, h, w);
+    int ix0 = st.c0, iy = st.row, cells = st.cells, cw = st.cw;
+    long p = st.outer;
     real s[ROW_W], gs[ROW_X];
     int gok[ROW_X];
     for (int u = 0; u < ROW_W; u++) s[u] = 0;

@@ -176,8 +176,7 @@ public abstract class KernelBackend implements Backend {
 
         @Override
         public void release() {
-            if (!live.remove(this)) return;
-            free(handle, bytes);
+            if (live.remove(this)) free(handle);
         }
     }
 
@@ -194,9 +193,8 @@ public abstract class KernelBackend implements Backend {
         return h;
     }
 
-    private void free(long handle, long bytes) {
-        sizes.remove(handle);
-        deviceBytes -= bytes;
+    private void free(long handle) {
+        deviceBytes -= sizes.remove(handle);
         if (!closed) releaseBuffer(handle);
     }
 
@@ -219,9 +217,10 @@ public abstract class KernelBackend implements Backend {
         return q.pop();
     }
 
-    private void giveScratch(long handle, long bytes) {
+    private void giveScratch(long handle) {
+        long bytes = sizes.get(handle);
         if (closed || spareBytes + bytes > SCRATCH_KEPT) {
-            free(handle, bytes);
+            free(handle);
             return;
         }
         spare.computeIfAbsent(bytes, b -> new java.util.ArrayDeque<>()).push(handle);
@@ -249,7 +248,7 @@ public abstract class KernelBackend implements Backend {
     /** Gives back every device buffer of tensors (their values are lost) and the scratch kept for reuse; subclasses call it when closing. */
     protected final void releaseTensorBuffers() {
         for (Buf b : List.copyOf(live)) b.release();
-        for (var e : spare.entrySet()) for (long h : e.getValue()) free(h, e.getKey());
+        for (var q : spare.values()) for (long h : q) free(h);
         spare.clear();
         spareBytes = 0;
         closed = true;
@@ -324,7 +323,7 @@ public abstract class KernelBackend implements Backend {
     protected final class Launch implements AutoCloseable {
         private final DType dtype;
         private final List<Long> buffers = new ArrayList<>(); // every buffer passed, in order (see buffer(int))
-        private final List<long[]> owned = new ArrayList<>(); // the ones taken here ({handle, bytes}), given back on close
+        private final List<Long> owned = new ArrayList<>(); // the ones taken here, given back on close
         private final List<Object[]> downloads = new ArrayList<>();
         private final List<Tensor> written = new ArrayList<>();
         private final List<Object> args = new ArrayList<>();
@@ -341,7 +340,7 @@ public abstract class KernelBackend implements Backend {
                 bytesIn += bytes;
             }
             buffers.add(b);
-            owned.add(new long[]{b, bytes});
+            owned.add(b);
             return b;
         }
 
@@ -490,7 +489,7 @@ public abstract class KernelBackend implements Backend {
 
         @Override
         public void close() {
-            for (long[] b : owned) giveScratch(b[0], b[1]);
+            for (long b : owned) giveScratch(b);
         }
     }
 
@@ -572,6 +571,10 @@ public abstract class KernelBackend implements Backend {
 
     /** Elements of im2col columns (or of per-sample partial products) one chunk of samples may take: 64 MB of float32. */
     private long colsLimit = 1L << 24;
+
+    long colsLimit() {
+        return colsLimit;
+    }
 
     /** Sets the chunk bound (tests make it small to run several chunks). */
     void colsLimit(long elems) {
@@ -1150,9 +1153,9 @@ public abstract class KernelBackend implements Backend {
 
                 @Override
                 public void close() {
-                    giveScratch(k, kBytes);
-                    giveScratch(used, 4L * accumulators);
-                    giveScratch(skipped, 4L * accumulators);
+                    giveScratch(k);
+                    giveScratch(used);
+                    giveScratch(skipped);
                 }
             };
         }

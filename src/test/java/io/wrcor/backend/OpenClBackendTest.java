@@ -36,18 +36,19 @@ class OpenClBackendTest extends BackendContract {
     /** Runs body with a device backend's kernels in the given shape, and with im2col chunks of {@code colsLimit} elements. */
     static void inShape(KernelBackend be, KernelBackend.Shape shape, long colsLimit, Runnable body) {
         KernelBackend.Shape own = be.shape();
+        long ownLimit = be.colsLimit();
         be.shape(shape);
         be.colsLimit(colsLimit);
         try {
             body.run();
         } finally {
             be.shape(own);
-            be.colsLimit(1L << 24);
+            be.colsLimit(ownLimit);
         }
     }
 
     static void inShape(KernelBackend be, KernelBackend.Shape shape, Runnable body) {
-        inShape(be, shape, 1L << 24, body);
+        inShape(be, shape, be.colsLimit(), body);
     }
 
     /** The batched product that stands in for cuBLAS, against plain loops. */

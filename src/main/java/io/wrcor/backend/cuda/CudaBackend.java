@@ -311,11 +311,6 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
                 buffers.get(g.c().buffer()).address() + g.c().offset() * e, g.c().ld(), g.c().stride(), g.count(), g.accumulate());
     }
 
-    /** The tiled gemm_batched kernel on this device, for tests that compare it with cuBLAS. */
-    void gemmByKernel(DType t, Gemm g) {
-        super.gemm(t, g);
-    }
-
     @Override
     public void close() {
         cuCtxSetCurrent(shared.context); // closed from any thread
