@@ -201,19 +201,37 @@ public final class Engine implements AutoCloseable {
         return (long) (1.2 * backwardPeak(graph, bytes, every, lastReader, noMask, every, all));
     }
 
-    /** The replayed peak of one backward pass over the nodes it computes; held: the kept values' bytes if it holds them all, else -1. */
+    /**
+     * The replayed peak of one backward pass over the nodes it computes; held: the kept values' bytes
+     * if it holds them all, else -1. Linear in the graph's size: the frontier (gradients of needed
+     * nodes at or below id that a later node has passed on) and the kept values below id are running
+     * sums over intervals of id, not rescans.
+     */
     private static long backwardPeak(Graph graph, long[] bytes, boolean[] kept, int[] lastReader, int[] maskFor, boolean[] need, long held) {
         int n = graph.size();
+        // node j's gradient is in the frontier for id in [j, lastReader[j] - 1]; a kept value counts from id >= min(j, maskFor[j])
+        long[] frontierFrom = new long[n + 1], keptFrom = new long[n + 1];
+        for (int j = 0; j < n; j++) {
+            if (need[j] && lastReader[j] > j) {
+                frontierFrom[j] += bytes[j];
+                frontierFrom[Math.min(n, lastReader[j])] -= bytes[j];
+            }
+            if (kept[j]) keptFrom[maskFor[j] >= 0 ? Math.min(j, maskFor[j]) : j] += bytes[j];
+        }
+        long[] frontierAt = new long[n], keptBelowAt = new long[n];
+        long f = 0, k = 0;
+        for (int id = 0; id < n; id++) {
+            f += frontierFrom[id];
+            k += keptFrom[id];
+            frontierAt[id] = f;
+            keptBelowAt[id] = k;
+        }
         long peak = 0;
         for (int id = n - 1; id >= 0; id--) {
             if (!need[id]) continue;
-            long frontier = 0, fresh = 0, keptBelow = 0;
-            for (int j = 0; j < n; j++) {
-                if (j <= id && need[j] && (lastReader[j] > id || j == id)) frontier += bytes[j];
-                if (kept[j] && (j <= id || (maskFor[j] >= 0 && maskFor[j] <= id))) keptBelow += bytes[j];
-            }
+            long frontier = frontierAt[id] + (lastReader[id] > id ? 0 : bytes[id]), fresh = 0;
             for (int i : graph.node(id).inputs()) if (need[i]) fresh += 2 * bytes[i];
-            peak = Math.max(peak, (held >= 0 ? held : keptBelow) + frontier + fresh);
+            peak = Math.max(peak, (held >= 0 ? held : keptBelowAt[id]) + frontier + fresh);
         }
         return peak;
     }

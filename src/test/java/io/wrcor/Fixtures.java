@@ -62,6 +62,15 @@ public final class Fixtures {
     }
 
     /** Every case of the spaces the engine has, as ids "space/case". */
+    /**
+     * Whether tests parameterised by backend run {@code backend}: all of them, unless the system
+     * property {@code wrcor.test.backends} lists some (bin/test's BLAS matrix reruns the CPU ones).
+     */
+    public static boolean testsBackend(String backend) {
+        String only = System.getProperty("wrcor.test.backends", "");
+        return only.isBlank() || List.of(only.split(",")).contains(backend);
+    }
+
     public static List<String> allCases() {
         return Stream.of("nb201", "nb101", "mbv2").flatMap(s -> cases(s).stream()).toList();
     }

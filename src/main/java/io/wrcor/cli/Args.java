@@ -56,7 +56,7 @@ final class Args {
         try {
             return Long.parseLong(v.trim());
         } catch (NumberFormatException e) {
-            throw new UsageException("option " + name + " expects an integer, got '" + v + "'");
+            throw new UsageException("option " + name + " expects an integer, got '" + io.wrcor.util.Json.clip(v) + "'");
         }
     }
 
@@ -64,5 +64,20 @@ final class Args {
         long v = getLong(name, dflt);
         if (v < min || v > max) throw new UsageException("option " + name + " must be between " + min + " and " + max + ", got " + v);
         return (int) v;
+    }
+
+    /**
+     * A finite number in plain decimal notation (an exponent allowed): Java's own parser would also
+     * take "Infinity", "NaN", "0x1p3" or "1d".
+     */
+    double getDouble(String name, double dflt) {
+        String v = get(name, null);
+        if (v == null) return dflt;
+        if (!v.strip().matches("[+-]?(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d+)?")) {
+            throw new UsageException("option " + name + " expects a number, got '" + io.wrcor.util.Json.clip(v) + "'");
+        }
+        double d = Double.parseDouble(v.strip());
+        if (!Double.isFinite(d)) throw new UsageException("option " + name + " is out of range: " + io.wrcor.util.Json.clip(v));
+        return d;
     }
 }

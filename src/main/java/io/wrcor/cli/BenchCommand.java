@@ -34,7 +34,14 @@ final class BenchCommand {
         int threads = a.getInt("--threads", 2, 1, 1024);
         long seed = a.getLong("--seed", 0);
         List<List<Proxy>> sets = new ArrayList<>();
-        for (String s : a.get("--sets", "wrcor;synflow,jacob_cor,wrcor").split(";")) sets.add(Proxy.parseList(s));
+        String[] given = a.get("--sets", "wrcor;synflow,jacob_cor,wrcor").split(";", -1);
+        for (int i = 0; i < given.length; i++) {
+            if (given[i].isBlank()) {
+                throw new UsageException("--sets: set " + (i + 1) + " of " + given.length + " is empty (sets are comma-separated proxies, separated"
+                        + " by ';', e.g. 'wrcor;synflow,jacob_cor,wrcor')");
+            }
+            sets.add(Proxy.parseList(given[i]));
+        }
         SearchSpace space = Scoring.spaceOf(a, null);
         NetSize net = space.defaultSize();
         SplittableRandom rnd = new SplittableRandom(seed);

@@ -111,6 +111,18 @@ final class CorrelateCommand {
             }
             row[row.length - 1] = Integer.toString(valid);
             rows.add(row);
+            // say why a row has fewer pairs or no correlation, rather than leave a bare nan
+            if (valid < k) {
+                err.printf("wrcor: %s: %d of %d architectures have a nan score and are left out of its rho and tau (n = %d)%n", e.name(), k - valid, k, valid);
+            }
+            double first = Double.NaN;
+            boolean constant = valid >= 2;
+            for (double v : e.values()) {
+                if (Double.isNaN(v)) continue;
+                if (Double.isNaN(first)) first = v;
+                else if (v != first) constant = false;
+            }
+            if (constant) err.printf("wrcor: %s: every score is %s over these architectures, so its rho and tau are undefined (nan)%n", e.name(), first);
         }
         List<String> header = new ArrayList<>(List.of("proxy"));
         for (String d : ds) { header.add(d + " rho"); header.add(d + " tau"); }

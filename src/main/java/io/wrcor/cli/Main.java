@@ -16,6 +16,7 @@ public final class Main {
               correlate  rank correlation of proxies and votes with a benchmark's accuracy
               score      score architectures with training-free proxies
               bench      time scoring over random architectures (median seconds per architecture)
+              serve      the engine as an HTTP/JSON service (scores and long jobs for many clients)
               help       this text;  --version: the engine's version
 
             files: the shared folder (fixtures, CIFAR-10 batches, ground truth) is $WRCOR_SHARED, else 'shared'
@@ -60,10 +61,12 @@ public final class Main {
                                   or a published genotype by name: @MobileNetV2, @R_our_vote, @EA_our_vote_600M, ...
               --arch-file FILE    one architecture per line ('#' comments and blank lines ignored)
               --sample N          N distinct architectures drawn uniformly at random (with --seed)
-              --proxies LIST      comma-separated, default every one the space computes: wrcor,wrcor_relu_only,act_cor,
-                                  grad_cor,act_grad_cor,naswot,jacob_cor,synflow,snip,grad_norm,params,flops,zico,swap,
-                                  az_expressivity,az_progressivity,az_trainability,az_complexity,vkdnw_dim, and (NB201,
-                                  NB101) meco; vkdnw_entropy and vkdnw only when named (one backward pass per class)
+              --proxies LIST      comma-separated; default wrcor and the members of the space's default search objective
+                                  (NAS-Bench-201: grad_cor, meco; the others: synflow, jacob_cor); 'all': every one the
+                                  space computes: wrcor,wrcor_relu_only,act_cor,grad_cor,act_grad_cor,naswot,jacob_cor,
+                                  synflow,snip,grad_norm,params,flops,zico,swap,az_expressivity,az_progressivity,
+                                  az_trainability,az_complexity,vkdnw_dim, and (NB201, NB101) meco; vkdnw_entropy and
+                                  vkdnw only when named (one backward pass per class)
               --vote V            add a column: V's combined score over the scored set (see correlate --votes)
               --print-stored      also print the rows already in --out (by default only new rows are printed)
             """;
@@ -121,8 +124,11 @@ public final class Main {
     static final String SERVE = """
             wrcor serve: the engine as an HTTP/JSON service (GET /v1/health, POST /v1/score), until SIGTERM
               --host H (127.0.0.1)  --port P (8080; 0 picks a free one)  --backend NAME  --threads T
-              --token-file FILE   require 'Authorization: Bearer TOKEN' on every request; needed to bind to
-                                  an address other than loopback
+              --data-dir DIR      jobs, results files, and the only place request paths may name (default wrcor-data
+                                  in the working directory); unfinished jobs found there resume at start
+              --in-flight K       architectures scored at once, each on its own lane of the backend (default 1)
+              --token-file FILE   require 'Authorization: Bearer TOKEN' (at least 16 characters) on every request;
+                                  needed to bind to an address other than loopback
             """;
 
     static final String USAGE = HEADER + "\n" + COMMON + "\n" + SCORE + "\n" + CORRELATE + "\n" + SEARCH + "\n" + BENCH + "\n" + SERVE;

@@ -23,15 +23,24 @@ final class ScoreCommand {
         Set<String> withValue = new HashSet<>(Scoring.OPTIONS);
         withValue.addAll(Set.of("--arch", "--arch-file", "--sample", "--proxies", "--vote"));
         Args a = new Args(argv, 1, withValue, Set.of("--quiet", "--print-stored"));
-        List<Proxy> given = a.has("--proxies") ? Proxy.parseList(a.get("--proxies", "")) : null; // null: every proxy the space computes
+        String asked = a.get("--proxies", null);
+        List<Proxy> given = asked == null || asked.equals("all") ? null : Proxy.parseList(asked); // null: chosen by the space below
         io.wrcor.vote.Vote vote = a.has("--vote") ? io.wrcor.vote.Vote.parse(a.get("--vote", "")) : null;
         if (given != null) requireMembers(vote, given, "--proxies does not list"); // before anything is opened
         boolean csv = ResultsFile.formatOf(a.get("--format", null), a.has("--out") ? Path.of(a.get("--out", "")) : null)
                 == ResultsFile.Format.CSV;
-        try (Scoring scoring = new Scoring(a, given, err)) {
+        // no --proxies: the space's default objective's members and wrcor; --proxies all: every proxy the space computes
+        java.util.function.Function<io.wrcor.space.SearchSpace, List<Proxy>> columnsOf = given != null ? s -> given
+                : asked != null ? SearchSpace::defaultProxies : s -> {
+                    List<Proxy> d = defaultProxies(s);
+                    if (vote != null) for (Proxy m : vote.members()) if (!d.contains(m)) d.add(m);
+                    return d;
+                };
+        try (Scoring scoring = new Scoring(a, columnsOf, a.has("--out") ? Path.of(a.get("--out", "")) : null, err)) {
             List<Proxy> proxies = scoring.columns();
             List<String> labels = proxies.stream().map(p -> p.label).toList();
-            if (given == null) requireMembers(vote, proxies, "the " + scoring.space().name() + " space does not compute");
+            if (given == null) requireMembers(vote, proxies, asked == null ? "the default proxies (give --proxies) do not include"
+                    : "the " + scoring.space().name() + " space does not compute");
             List<String> listed = architectures(a, scoring.space(), scoring.folderArch(), a.getLong("--seed", 0));
             if (listed.isEmpty()) throw new UsageException("no architectures: give --arch, --arch-file, --sample or --weights");
             List<String> archs = List.copyOf(new LinkedHashSet<>(listed));
@@ -63,6 +72,13 @@ final class ScoreCommand {
             });
             if (vote != null) printWithVote(out, held, vote, csv, labels);
         }
+    }
+
+    /** What {@code score} computes without --proxies: wrcor and the members of the space's default objective, in that order. */
+    static List<Proxy> defaultProxies(SearchSpace space) {
+        List<Proxy> p = new ArrayList<>(List.of(Proxy.WRCOR));
+        for (Proxy m : io.wrcor.vote.Vote.parse(io.wrcor.search.Objective.defaultVote(space)).members()) if (!p.contains(m)) p.add(m);
+        return p;
     }
 
     /** Every member of the vote (if any) is among {@code proxies}; else a usage error saying why not. */

@@ -62,11 +62,16 @@ final class Scoring implements AutoCloseable {
 
     /** As above, with the results file {@code out} (null: keep scores in memory only); {@code csvColumns} null: every proxy the space computes. */
     Scoring(Args a, List<Proxy> csvColumns, Path out, java.io.PrintStream err) {
+        this(a, s -> csvColumns != null ? csvColumns : s.defaultProxies(), out, err);
+    }
+
+    /** As above, the proxies chosen by the space (known once the options and a weights folder are read). */
+    Scoring(Args a, java.util.function.Function<SearchSpace, List<Proxy>> columnsOf, Path out, java.io.PrintStream err) {
         try {
             seed = a.getLong("--seed", 0);
             folder = a.has("--weights") ? TensorFolder.load(Path.of(a.get("--weights", "")), arena) : null;
             space = spaceOf(a, folder);
-            columns = csvColumns != null ? csvColumns : space.defaultProxies();
+            columns = columnsOf.apply(space);
             NetSize dflt = folder != null ? Engine.sizeOf(folder) : space.defaultSize();
             String data = a.get("--data", null);
             network = new NetSize(a.getInt("--channels", dflt.channels(), 1, 4096), a.getInt("--cells", dflt.cells(), 1, 64),
@@ -81,7 +86,7 @@ final class Scoring implements AutoCloseable {
             batch = folderBatch ? folder.batch()
                     : Session.batch(data, a.getInt("--batch", 64, 2, 1 << 16), network.classes(), network.imageSize(), seed, arena);
             fixedWeights = folder != null ? new Weights(folder.tensors()) : null;
-            run = new RunKey(space.name(), network.key(),
+            run = new RunKey(space.name(), space.netKey(network),
                     folder != null ? "folder:" + folder.digest() : RunKey.initWeights(seed), RunKey.input(batch), RunKey.PRECISION).text();
             results = out == null ? null
                     : new ResultsFile(out, ResultsFile.formatOf(a.get("--format", null), out), columns.stream().map(p -> p.label).toList(), run);
@@ -121,12 +126,7 @@ final class Scoring implements AutoCloseable {
         }
         SearchSpace s = given != null ? given : ofFolder != null ? ofFolder : SearchSpaces.defaultSpace();
         if (a.has("--flops-limit")) {
-            double limit;
-            try {
-                limit = Double.parseDouble(a.get("--flops-limit", ""));
-            } catch (NumberFormatException e) {
-                throw new UsageException("option --flops-limit expects a number, got '" + a.get("--flops-limit", "") + "'");
-            }
+            double limit = a.getDouble("--flops-limit", 0);
             if (!(limit > 0)) throw new UsageException("option --flops-limit must be positive, got " + limit);
             s = s.withFlopsLimit(limit);
         }

@@ -43,7 +43,7 @@ final class SearchCommand {
         Search search;
         try {
             search = Search.of(algo, a.getInt("--population", 64, 1, 1_000_000), a.getInt("--tournament", 10, 1, 1_000_000),
-                    doubleOption(a, "--lr", 1e-3), doubleOption(a, "--ema", 0.9), a.getInt("--calibration", 100, 2, 1_000_000));
+                    a.getDouble("--lr", 1e-3), a.getDouble("--ema", 0.9), a.getInt("--calibration", 100, 2, 1_000_000));
         } catch (IllegalArgumentException e) {
             throw new UsageException(e.getMessage());
         }
@@ -76,16 +76,42 @@ final class SearchCommand {
 
         List<String> summaries = new ArrayList<>();
         String lastFound = null;
+        Map<String, Object> settings = new LinkedHashMap<>();
         GroundTruth gt;
         double[][] found;
         long tAll = System.nanoTime();
         try (Scoring scoring = new Scoring(a, proxies, scoresFile, err);
-             BufferedWriter traj = open(trajectory)) {
+             Trajectory traj = new Trajectory(trajectory)) {
             SearchSpace space = scoring.space();
             int n = a.getInt("--n", space.publishedEvaluations(), 1, 10_000_000);
+            // summary.json says every setting the search ran with, defaults included
+            settings.put("algorithm", algo);
+            settings.put("objective", objectiveVote.label());
+            settings.put("pick", pick);
+            settings.put("n", n);
+            if (algo.equals("evolution")) {
+                settings.put("population", a.getInt("--population", 64, 1, 1_000_000));
+                settings.put("tournament", a.getInt("--tournament", 10, 1, 1_000_000));
+            }
+            if (algo.equals("reinforce")) {
+                settings.put("lr", a.getDouble("--lr", 1e-3));
+                settings.put("ema", a.getDouble("--ema", 0.9));
+            }
+            if (soft != null || algo.equals("reinforce")) settings.put("calibration", calibration);
+            settings.put("runs", runs);
+            settings.put("seed", seed);
+            settings.put("space", space.name());
+            settings.put("run", scoring.run());
+            settings.put("batch", a.getInt("--batch", 64, 1, Integer.MAX_VALUE));
+            settings.put("data", a.get("--data", "synthetic N(0,1)"));
+            if (a.has("--weights")) settings.put("weights", a.get("--weights", ""));
+            settings.put("backend", a.get("--backend", "cpu"));
+            settings.put("threads", a.getInt("--threads", 2, 1, 1024));
             // reported for the found architecture beside the objective: its size, and WRCor's other response sites
             List<Proxy> report = new ArrayList<>(proxies);
             for (Proxy p : List.of(Proxy.FLOPS, Proxy.PARAMS)) if (!report.contains(p)) report.add(p);
+            // WRCor always, the engine's reason to exist, whatever the objective
+            if (!report.contains(Proxy.WRCOR)) report.add(Proxy.WRCOR);
             if (proxies.contains(Proxy.WRCOR) && !report.contains(Proxy.WRCOR_RELU_ONLY)) report.add(Proxy.WRCOR_RELU_ONLY);
             gt = a.has("--no-gt") ? null : groundTruthOrNull(a.get("--gt", null), space, err);
             found = new double[gt == null ? 0 : gt.datasets().size()][runs];
@@ -110,10 +136,10 @@ final class SearchCommand {
                 double[] bestSeen = {Double.NaN};
                 Arch running = search.run(space, objective, n, new SplittableRandom(runSeed), (step, arch, scores, bestSoFar) -> {
                     double[] m = members.apply(arch);
-                    seen.remove(arch);
+                    boolean fresh = seen.remove(arch) == null;
                     seen.put(arch, m); // in order of last evaluation
-                    writeStep(traj, trajectory, run, step, arch, m, bestSoFar, objectiveVote);
-                    progress.step(progressNote(gt, bestSoFar, arch, bestSeen));
+                    traj.write(run, step, arch, m, bestSoFar, objectiveVote);
+                    progress.step(progressNote(gt, bestSoFar, arch, bestSeen), fresh);
                 });
                 Ranked ranked = ranked(seen, rankBy);
                 Arch best = pickBy == null ? running : ranked.archs().getFirst();
@@ -133,16 +159,8 @@ final class SearchCommand {
                 int idx = gt == null ? -1 : gt.find(best.toString());
                 if (idx >= 0) {
                     out.println("  accuracy   " + accuracyText(gt, idx) + " (row " + idx + " of the ground truth)");
-                    json.append(", \"accuracy\": {");
-                    for (int d = 0; d < gt.datasets().size(); d++) {
-                        found[d][r] = gt.accuracy(d, idx);
-                        json.append(d == 0 ? "" : ", ").append(Json.quote(gt.datasets().get(d))).append(": ").append(gt.accuracy(d, idx));
-                    }
-                    json.append("}, \"rank\": {");
-                    for (int d = 0; d < gt.datasets().size(); d++) {
-                        json.append(d == 0 ? "" : ", ").append(Json.quote(gt.datasets().get(d))).append(": ").append(gt.rank(d, idx));
-                    }
-                    json.append('}');
+                    for (int d = 0; d < gt.datasets().size(); d++) found[d][r] = gt.accuracy(d, idx);
+                    json.append(", ").append(gt.accuracyAndRankJson(idx));
                 } else if (gt != null) {
                     out.println("  accuracy   not in the ground-truth table");
                     for (double[] f : found) f[r] = Double.NaN;
@@ -179,7 +197,7 @@ final class SearchCommand {
             out.println(sb);
         }
         Path summary = runDir.resolve("summary.json");
-        writeSummary(summary, argv, summaries, scoresFile, trajectory, (System.nanoTime() - tAll) / 1e9);
+        writeSummary(summary, argv, settings, summaries, scoresFile, trajectory, (System.nanoTime() - tAll) / 1e9);
         out.printf("saved: scores %s, trajectory %s, summary %s%n", scoresFile, trajectory, summary);
         out.println("next:");
         out.printf("  every proxy of the found architecture:  bin/wrcor score%s --arch '%s'%s%n",
@@ -230,10 +248,11 @@ final class SearchCommand {
         return q;
     }
 
-    private static void writeSummary(Path file, String[] argv, List<String> runs, Path scores, Path trajectory, double secs) {
+    private static void writeSummary(Path file, String[] argv, Map<String, Object> settings, List<String> runs, Path scores, Path trajectory, double secs) {
         List<String> args = new ArrayList<>();
         for (String s : argv) args.add(Json.quote(s));
-        String text = "{\"command\": [" + String.join(", ", args) + "], \"engine\": " + Json.quote(Main.version()) + ", \"scores_file\": "
+        String text = "{\"command\": [" + String.join(", ", args) + "], \"engine\": " + Json.quote(Main.version()) + ", \"settings\": "
+                + Json.write(settings) + ", \"scores_file\": "
                 + Json.quote(scores.toString()) + ", \"trajectory_file\": " + Json.quote(trajectory.toString()) + ", \"seconds\": "
                 + String.format("%.1f", secs) + ", \"runs\": [\n  " + String.join(",\n  ", runs) + "\n]}\n";
         try {
@@ -291,35 +310,81 @@ final class SearchCommand {
         return GroundTruth.load(shared, space).requireComplete();
     }
 
-    private static BufferedWriter open(Path p) throws IOException {
-        if (p.getParent() != null) Files.createDirectories(p.getParent());
-        return Files.newBufferedWriter(p, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
-    }
+    /**
+     * The trajectory file, appended step by step. A rerun in the same run folder replays the same
+     * search (the scores come from its results file): the steps already in the file are not written
+     * again, and a step that differs from the stored one (another search's file) is an error.
+     */
+    static final class Trajectory implements AutoCloseable {
+        private final Path file;
+        private final BufferedWriter w;
+        private final Map<Long, String> stored = new java.util.HashMap<>(); // (run, step) -> arch
 
-    private static void writeStep(BufferedWriter w, Path file, int run, int step, Arch arch, double[] scores, Arch best, Vote vote) {
-        StringBuilder sb = new StringBuilder("{\"run\": ").append(run + 1).append(", \"step\": ").append(step + 1).append(", \"arch\": ")
-                .append(Json.quote(arch.toString())).append(", \"scores\": {");
-        List<String> parts = new ArrayList<>();
-        for (int k = 0; k < scores.length; k++) {
-            parts.add(Json.quote(vote.members().get(k).label) + ": " + Json.number(vote.signs()[k] * scores[k]));
+        Trajectory(Path file) throws IOException {
+            this.file = file;
+            if (file.getParent() != null) Files.createDirectories(file.getParent());
+            if (Files.exists(file)) {
+                byte[] all = io.wrcor.util.Files2.readBytes("trajectory", file);
+                int keep = all.length;
+                while (keep > 0 && all[keep - 1] != '\n') keep--; // a step cut off by a crash is dropped
+                if (keep < all.length) {
+                    try (var ch = java.nio.channels.FileChannel.open(file, StandardOpenOption.WRITE)) {
+                        ch.truncate(keep);
+                    }
+                }
+                List<String> lines = io.wrcor.util.Files2.decode("trajectory", file, java.util.Arrays.copyOf(all, keep)).lines().toList();
+                for (int i = 0; i < lines.size(); i++) {
+                    if (lines.get(i).isBlank()) continue;
+                    try {
+                        Map<String, Object> m = Json.parseObject(lines.get(i));
+                        if (!(m.get("run") instanceof Double run) || !(m.get("step") instanceof Double step) || !(m.get("arch") instanceof String arch)) {
+                            throw new IllegalArgumentException("no run, step or arch");
+                        }
+                        stored.put(key(run.intValue(), step.intValue()), arch);
+                    } catch (IllegalArgumentException e) {
+                        throw new UsageException("trajectory " + file + ", line " + (i + 1) + " is not a search step (" + e.getMessage()
+                                + "); give another --run-dir or --trajectory");
+                    }
+                }
+            }
+            w = Files.newBufferedWriter(file, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
         }
-        sb.append(String.join(", ", parts)).append("}, \"best\": ").append(Json.quote(best.toString())).append('}');
-        try {
-            w.write(sb.toString());
-            w.newLine();
-            w.flush();
-        } catch (IOException e) {
-            throw new IllegalStateException("cannot write trajectory " + file + ": " + io.wrcor.util.Files2.reason(e));
-        }
-    }
 
-    private static double doubleOption(Args a, String name, double dflt) {
-        String v = a.get(name, null);
-        if (v == null) return dflt;
-        try {
-            return Double.parseDouble(v);
-        } catch (NumberFormatException e) {
-            throw new UsageException("option " + name + " expects a number, got '" + v + "'");
+        private static long key(int run, int step) {
+            return (long) run << 32 | step;
+        }
+
+        /** Steps already in the file when it was opened. */
+        int stored() {
+            return stored.size();
+        }
+
+        void write(int run, int step, Arch arch, double[] scores, Arch best, Vote vote) {
+            String was = stored.get(key(run + 1, step + 1));
+            if (was != null) {
+                if (was.equals(arch.toString())) return;
+                throw new IllegalStateException("trajectory " + file + " holds another search: its run " + (run + 1) + ", step " + (step + 1) + " is "
+                        + was + ", this search's is " + arch + "; give another --run-dir or --trajectory");
+            }
+            StringBuilder sb = new StringBuilder("{\"run\": ").append(run + 1).append(", \"step\": ").append(step + 1).append(", \"arch\": ")
+                    .append(Json.quote(arch.toString())).append(", \"scores\": {");
+            List<String> parts = new ArrayList<>();
+            for (int k = 0; k < scores.length; k++) {
+                parts.add(Json.quote(vote.members().get(k).label) + ": " + Json.number(vote.signs()[k] * scores[k]));
+            }
+            sb.append(String.join(", ", parts)).append("}, \"best\": ").append(Json.quote(best.toString())).append('}');
+            try {
+                w.write(sb.toString());
+                w.newLine();
+                w.flush();
+            } catch (IOException e) {
+                throw new IllegalStateException("cannot write trajectory " + file + ": " + io.wrcor.util.Files2.reason(e));
+            }
+        }
+
+        @Override
+        public void close() throws IOException {
+            w.close();
         }
     }
 

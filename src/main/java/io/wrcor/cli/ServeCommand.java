@@ -22,11 +22,15 @@ final class ServeCommand {
         if (a.has("--token-file")) {
             Path f = Path.of(a.get("--token-file", ""));
             try {
-                token = Files.readString(f).strip();
-            } catch (IOException e) {
-                throw new UsageException("token file " + f + ": " + io.wrcor.util.Files2.reason(e));
+                token = io.wrcor.util.Files2.readText("token file", f, 4096).strip();
+            } catch (IllegalArgumentException e) {
+                throw new UsageException(e.getMessage());
             }
             if (token.isEmpty() || token.chars().anyMatch(c -> c <= ' ')) throw new UsageException("token file " + f + " must hold one token without spaces");
+            if (token.length() < Server.MIN_TOKEN_LENGTH) {
+                throw new UsageException("token file " + f + ": the token has " + token.length() + " characters; use at least "
+                        + Server.MIN_TOKEN_LENGTH + " (e.g. head -c 24 /dev/urandom | base64)");
+            }
         }
         Backend backend = Session.backend(a.get("--backend", "cpu"), a.getInt("--threads", 2, 1, 1024), err);
         Server server;

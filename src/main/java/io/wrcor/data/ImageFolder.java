@@ -106,13 +106,19 @@ public final class ImageFolder {
         return new Batch(x, labels);
     }
 
+    /** The largest image file read: 64 MB. */
+    static final long MAX_IMAGE_BYTES = 64L << 20;
+
     private static BufferedImage decode(Path file) {
+        byte[] bytes = io.wrcor.util.Files2.readBytes("image", file, MAX_IMAGE_BYTES);
         try {
-            BufferedImage im = ImageIO.read(file.toFile());
+            BufferedImage im = ImageIO.read(new java.io.ByteArrayInputStream(bytes));
             if (im == null) throw new IllegalArgumentException("image " + file + " cannot be read: not a JPEG or PNG image");
             return im;
-        } catch (IOException | UncheckedIOException | IllegalStateException | ArrayIndexOutOfBoundsException e) {
-            throw new IllegalArgumentException("image " + file + " cannot be read: " + (e.getMessage() != null ? e.getMessage() : "corrupt data"));
+        } catch (IOException | RuntimeException e) {
+            if (e instanceof IllegalArgumentException iae && iae.getMessage() != null && iae.getMessage().startsWith("image ")) throw iae;
+            // the decoders' own messages name Java internals ("Invalid scanline stride"): say what it means
+            throw new IllegalArgumentException("image " + file + " cannot be read: corrupt or unsupported image data");
         }
     }
 

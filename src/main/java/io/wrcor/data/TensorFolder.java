@@ -65,20 +65,48 @@ public final class TensorFolder {
     }
 
     private void read(Map<String, Object> e, Arena arena, MessageDigest folderDigest) {
-        String name = (String) e.get("name");
-        String file = (String) e.get("file");
-        String dtype = (String) e.get("dtype");
-        if (name == null || file == null || dtype == null || !(e.get("shape") instanceof List<?> shapeList)) {
-            throw new IllegalArgumentException(dir.resolve("manifest.json") + ": tensor entry lacks name, file, dtype or shape");
+        Path manifest = dir.resolve("manifest.json");
+        if (!(e.get("name") instanceof String name) || !(e.get("file") instanceof String file) || !(e.get("dtype") instanceof String dtype)
+                || !(e.get("shape") instanceof List<?> shapeList)) {
+            throw new IllegalArgumentException(manifest + ": a tensor entry lacks name, file or dtype (strings) or shape (a list)");
         }
-        int[] shape = shapeList.stream().mapToInt(v -> ((Double) v).intValue()).toArray();
-        long numel = Tensor.numel(shape);
+        String who = "tensor '" + Json.clip(name) + "'";
+        int[] shape = new int[shapeList.size()];
+        for (int i = 0; i < shape.length; i++) {
+            if (!(shapeList.get(i) instanceof Double v) || v != Math.rint(v) || v < 0 || v > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException(manifest + ": " + who + ": shape entry " + i + " is not a non-negative integer");
+            }
+            shape[i] = v.intValue();
+        }
+        long numel;
+        try {
+            numel = Tensor.numel(shape);
+        } catch (ArithmeticException overflow) {
+            throw new IllegalArgumentException(manifest + ": " + who + ": shape " + shapeList + " is impossibly large");
+        }
+        // the file is named relative to the folder and stays inside it (no absolute path, no '..')
+        Path rel = Path.of(file).normalize();
+        if (file.isEmpty() || rel.isAbsolute() || rel.startsWith("..") || file.indexOf('\0') >= 0) {
+            throw new IllegalArgumentException(manifest + ": " + who + ": file '" + Json.clip(file) + "' must be a path inside the weights folder");
+        }
         int elem = switch (dtype) {
             case "float32" -> 4;
             case "float64", "int64" -> 8;
             default -> throw new IllegalArgumentException("tensor '" + name + "': unsupported dtype " + dtype);
         };
+        if (e.containsKey("nbytes") && !(e.get("nbytes") instanceof Double nb && nb == (double) numel * elem)) {
+            throw new IllegalArgumentException(manifest + ": " + who + ": nbytes " + Json.clip(String.valueOf(e.get("nbytes"))) + " does not match "
+                    + numel * elem + " (" + dtype + " " + shapeList + ")");
+        }
         Path p = dir.resolve(file);
+        Files2.requireRegularFile(who + ": file", p);
+        try {
+            if (!p.toRealPath().startsWith(dir.toRealPath())) {
+                throw new IllegalArgumentException(manifest + ": " + who + ": file '" + Json.clip(file) + "' links outside the weights folder");
+            }
+        } catch (IOException ex) {
+            throw Files2.error(who + ": file", p, ex);
+        }
         try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
             long size = ch.size();
             if (size != numel * elem) {

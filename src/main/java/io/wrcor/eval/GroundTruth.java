@@ -53,35 +53,59 @@ public final class GroundTruth {
         }
         List<String> archs = new ArrayList<>(), keys = new ArrayList<>();
         List<double[]> acc = new ArrayList<>();
+        Map<String, int[]> firstOfKey = new HashMap<>(); // line and row of each architecture's first row (or of one the space counts as the same)
+        int duplicates = 0;
         for (int i = 1; i < lines.size(); i++) {
             String line = lines.get(i).strip();
             if (line.isEmpty()) continue;
             String[] f = line.split(",", -1);
             String where = "ground-truth file " + file + ", line " + (i + 1);
             if (f.length < header.size()) throw new IllegalArgumentException(where + ": " + f.length + " fields, header has " + header.size());
+            Arch a;
             try {
                 List<String> values = Arrays.stream(archCol).mapToObj(c -> f[c]).toList();
-                Arch a = space.parse(fmt.arch().arch(values));
-                archs.add(a.toString());
-                keys.add(space.key(a));
+                a = space.parse(fmt.arch().arch(values));
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException(where + ": " + e.getMessage());
             }
-            double[] a = new double[accCol.length];
-            for (int d = 0; d < accCol.length; d++) {
-                try {
-                    a[d] = Double.parseDouble(f[accCol[d]]);
-                } catch (NumberFormatException e) {
-                    throw new IllegalArgumentException(where + ": accuracy '" + f[accCol[d]] + "' is not a number");
+            double[] v = new double[accCol.length];
+            for (int d = 0; d < accCol.length; d++) v[d] = accuracy(f[accCol[d]].strip(), where + ", " + header.get(accCol[d]));
+            String key = space.key(a);
+            int[] first = firstOfKey.putIfAbsent(key, new int[]{i + 1, archs.size()});
+            if (first != null) {
+                double[] earlier = acc.get(first[1]);
+                if (!Arrays.equals(earlier, v)) {
+                    throw new IllegalArgumentException(where + ": architecture " + a + " is listed again (first on line " + first[0] + ") with other"
+                            + " accuracies (" + Arrays.toString(v) + " against " + Arrays.toString(earlier) + "); keep one row per architecture");
                 }
+                duplicates++;
+                continue; // the same row again: counted once
             }
-            acc.add(a);
+            archs.add(a.toString());
+            keys.add(key);
+            acc.add(v);
+        }
+        if (duplicates > 0) {
+            System.err.println("wrcor: ground-truth file " + file + ": " + duplicates + " rows repeat an earlier row exactly; each architecture counts once");
         }
         if (archs.isEmpty()) throw new IllegalArgumentException("ground-truth file " + file + " has no rows");
         double[][] accuracy = new double[accCol.length][archs.size()];
         for (int i = 0; i < archs.size(); i++)
             for (int d = 0; d < accCol.length; d++) accuracy[d][i] = acc.get(i)[d];
         return new GroundTruth(file, space, fmt.labels(), fmt.complete(), List.copyOf(archs), keys, accuracy);
+    }
+
+    /** The accuracy columns' one number syntax: a plain decimal (optionally with an exponent), no words. */
+    private static final java.util.regex.Pattern NUMBER = java.util.regex.Pattern.compile("-?\\d+(\\.\\d+)?([eE][+-]?\\d+)?");
+
+    /** An accuracy in percent: a plain decimal number from 0 to 100; anything else is an error naming the line and column. */
+    static double accuracy(String text, String where) {
+        if (!NUMBER.matcher(text).matches()) {
+            throw new IllegalArgumentException(where + ": accuracy '" + io.wrcor.util.Json.clip(text) + "' is not a number (plain decimals such as 93.76)");
+        }
+        double v = Double.parseDouble(text);
+        if (!(v >= 0 && v <= 100)) throw new IllegalArgumentException(where + ": accuracy " + text + " is not a percentage from 0 to 100");
+        return v;
     }
 
     /** Where the space's table must list every architecture (NAS-Bench-201's 15,625), it does. */
@@ -132,6 +156,22 @@ public final class GroundTruth {
 
     public double accuracy(int dataset, int index) {
         return accuracy[dataset][index];
+    }
+
+    /**
+     * The JSON fields {@code "accuracy": {dataset: percent, ...}, "rank": {dataset: rank, ...}} of a
+     * row: accuracies rounded to 0.01 as they are printed (the tables hold means such as
+     * 93.66000000000001), ranks among the table's rows (1 is best).
+     */
+    public String accuracyAndRankJson(int row) {
+        StringBuilder acc = new StringBuilder("\"accuracy\": {"), rank = new StringBuilder("\"rank\": {");
+        for (int d = 0; d < labels.size(); d++) {
+            String sep = d == 0 ? "" : ", ";
+            acc.append(sep).append(io.wrcor.util.Json.quote(labels.get(d))).append(": ")
+                    .append(java.math.BigDecimal.valueOf(accuracy(d, row)).setScale(2, java.math.RoundingMode.HALF_EVEN).stripTrailingZeros().toPlainString());
+            rank.append(sep).append(io.wrcor.util.Json.quote(labels.get(d))).append(": ").append(rank(d, row));
+        }
+        return acc.append('}') + ", " + rank.append('}');
     }
 
     /** 1 + the number of architectures with a strictly higher accuracy on the dataset. */

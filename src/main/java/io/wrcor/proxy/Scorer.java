@@ -122,7 +122,8 @@ public final class Scorer {
             };
             Executor ex = null;
             if (needs.contains(Proxy.Need.FORWARD)) {
-                ex = new Executor(backend, pool, graph, weights, DType.F32);
+                // float32, or float64 with float64 weights and batch (tests: the definitions without float32 rounding)
+                ex = new Executor(backend, pool, graph, weights, batch.input().dtype());
                 Executor.Keep keep = needs.contains(Proxy.Need.CE_WEIGHT_GRADS) ? Executor.Keep.FOR_WEIGHT_GRADIENTS : Executor.Keep.FOR_BACKWARD;
                 ex.forward(batch.input(), forwardWanted, (r, t) -> {
                     if (weightOf.containsKey(r)) accumulate.onResponse(r, t);
@@ -142,7 +143,7 @@ public final class Scorer {
             }
             if (needs.contains(Proxy.Need.CELL_JACOBIANS)) scores.put(Proxy.AZ_TRAINABILITY, azTrainability(graph, ex));
             if (needs.contains(Proxy.Need.CE_BACKWARD)) {
-                Tensor dLogits = pool.take(DType.F32, b, classes);
+                Tensor dLogits = pool.take(ex.dtype(), b, classes);
                 backend.crossEntropyGrad(ex.logits(), batch.labels(), dLogits);
                 Executor.Gradients g = ex.backward(dLogits, needs.contains(Proxy.Need.CE_WEIGHT_GRADS), false, backwardWanted, accumulate,
                         !needs.contains(Proxy.Need.INPUT_JACOBIAN));
@@ -150,7 +151,7 @@ public final class Scorer {
                 if (proxies.contains(Proxy.GRAD_NORM)) scores.put(Proxy.GRAD_NORM, gradNorm(graph, g.weights()));
             }
             if (needs.contains(Proxy.Need.INPUT_JACOBIAN)) {
-                Tensor ones = pool.take(DType.F32, b, classes);
+                Tensor ones = pool.take(ex.dtype(), b, classes);
                 ones.fill(1.0);
                 Executor.Gradients g = ex.backward(ones, false, true, Set.of(), (r, t) -> { }, true);
                 scores.put(Proxy.JACOB_COR, jacobCor(correlate(g.node(graph.input())), b));

@@ -134,7 +134,7 @@ public final class ResultsFile implements AutoCloseable {
         this.format = format;
         this.proxies = proxies;
         this.run = run;
-        if (Files.isDirectory(path)) throw new IllegalArgumentException("results file " + path + ": is a folder, not a file");
+        if (Files.exists(path)) Files2.requireRegularFile("results file", path); // a folder, or a FIFO whose read would block
         // in this JVM, a second channel on a locked file must not even be opened: closing it would
         // release the first one's lock (POSIX locks belong to the process)
         this.key = path.toAbsolutePath().normalize();
@@ -230,7 +230,9 @@ public final class ResultsFile implements AutoCloseable {
                 existing.merge(r.arch(), current, ResultsFile::union);
             } catch (IllegalArgumentException | IndexOutOfBoundsException | ClassCastException | NullPointerException e) {
                 if (e.getMessage() != null && e.getMessage().startsWith("results file ")) throw e;
-                throw new IllegalArgumentException("results file " + path + ", line " + (i + 1) + " is not a wrcor result row: " + e.getMessage());
+                // the reader's own messages say what is wrong; the JVM's (a cast, a null) would name Java classes
+                String why = e instanceof IllegalArgumentException && e.getMessage() != null ? ": " + Json.clip(e.getMessage()) : "";
+                throw new IllegalArgumentException("results file " + path + ", line " + (i + 1) + " is not a wrcor result row" + why);
             }
         }
     }
@@ -252,16 +254,20 @@ public final class ResultsFile implements AutoCloseable {
 
     private static Row parseJson(String line) {
         Map<String, Object> m = Json.parseObject(line);
-        @SuppressWarnings("unchecked")
-        Map<String, Object> s = (Map<String, Object>) m.get("scores");
+        if (!(m.get("arch") instanceof String arch)) throw new IllegalArgumentException("no \"arch\" string");
+        if (!(m.get("scores") instanceof Map<?, ?> s)) throw new IllegalArgumentException("no \"scores\" object");
+        if (!(m.get("run") instanceof String run)) throw new IllegalArgumentException("no \"run\" string");
         Map<String, Double> scores = new LinkedHashMap<>();
-        for (var e : s.entrySet()) scores.put(e.getKey(), Json.toDouble(e.getValue()));
+        for (var e : s.entrySet()) scores.put((String) e.getKey(), Json.toDouble(e.getValue()));
         Map<String, Integer> defs = new LinkedHashMap<>();
         if (m.get("defs") instanceof Map<?, ?> d) {
-            for (var e : d.entrySet()) defs.put((String) e.getKey(), ((Double) e.getValue()).intValue());
+            for (var e : d.entrySet()) {
+                if (!(e.getValue() instanceof Double v)) throw new IllegalArgumentException("defs of " + Json.clip(String.valueOf(e.getKey())) + " is not a number");
+                defs.put((String) e.getKey(), v.intValue());
+            }
         }
-        if (!(m.get("arch") instanceof String arch)) throw new IllegalArgumentException("no arch");
-        return new Row(arch, scores, Json.toDouble(m.get("seconds")), (String) m.get("run"), defs);
+        if (!m.containsKey("seconds")) throw new IllegalArgumentException("no \"seconds\"");
+        return new Row(arch, scores, Json.toDouble(m.get("seconds")), run, defs);
     }
 
     private static Row parseCsv(List<String> header, String line) {

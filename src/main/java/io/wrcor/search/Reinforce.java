@@ -152,6 +152,7 @@ public final class Reinforce implements Search {
             if (lowest[k] == Double.POSITIVE_INFINITY) lowest[k] = -3;
         }
         SearchSpace.Policy spec = space.policy();
+        final int MAX_DRAWS = 1_000_000;
         Policy policy = new Policy(spec, lr, rnd);
         Baseline baseline = new Baseline(momentum);
         Best best = new Best(objective);
@@ -159,7 +160,12 @@ public final class Reinforce implements Search {
             int[] actions;
             boolean[] bits;
             Arch a;
+            int draws = 0;
             do { // an invalid draw is redrawn whole
+                if (draws++ == MAX_DRAWS) {
+                    throw new IllegalStateException("REINFORCE: " + MAX_DRAWS + " draws of the policy in a row were invalid or over the"
+                            + " FLOPs limit at step " + step + "; the limit is too tight for this space");
+                }
                 actions = policy.sample(rnd);
                 bits = policy.sampleBits(rnd);
                 a = spec.decoder().decode(actions, bits);

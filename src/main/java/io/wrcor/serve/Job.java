@@ -343,13 +343,7 @@ final class Job {
                 .append(", \"evaluations\": ").append(spec.evaluations()).append(", \"scores\": ")
                 .append(scoresJson(store.cached(best.toString(), spec.proxies()).scores()));
         int row = spec.gt() == null ? -1 : spec.gt().find(best.toString());
-        if (row >= 0) {
-            sb.append(", \"accuracy\": {");
-            for (int d = 0; d < spec.gt().datasets().size(); d++) {
-                sb.append(d == 0 ? "" : ", ").append(Json.quote(spec.gt().datasets().get(d))).append(": ").append(Json.number(spec.gt().accuracy(d, row)));
-            }
-            sb.append('}');
-        }
+        if (row >= 0) sb.append(", ").append(spec.gt().accuracyAndRankJson(row));
         return sb.append('}').toString();
     }
 

@@ -69,10 +69,20 @@ final class Jobs implements AutoCloseable {
         }
         List<Map<String, Object>> found = new ArrayList<>();
         for (Path f : files) {
+            String folder = f.getParent().getFileName().toString();
             try {
-                found.add(Json.parseObject(Files.readString(f)));
-            } catch (IOException | RuntimeException e) {
-                System.err.println("wrcor: serve: skipping unreadable job file " + dataDir.relativize(f) + ": " + e.getMessage());
+                Map<String, Object> m = Json.parseObject(io.wrcor.util.Files2.readText("job file", f, MAX_JOB_FILE_BYTES));
+                if (!folder.equals(m.get("id"))) throw new IllegalArgumentException("its id is not its folder's name");
+                found.add(m);
+            } catch (RuntimeException e) {
+                // listed as failed with the reason, so that the API still answers for it
+                String why = "job file " + dataDir.relativize(f) + " cannot be read: " + oneLine(e.getMessage());
+                System.err.println("wrcor: serve: " + why);
+                Map<String, Object> m = new java.util.LinkedHashMap<>();
+                m.put("id", folder);
+                m.put("state", "failed");
+                m.put("error", why);
+                found.add(m);
             }
         }
         found.sort((a, b) -> String.valueOf(a.get("created")).compareTo(String.valueOf(b.get("created"))));
@@ -87,13 +97,7 @@ final class Jobs implements AutoCloseable {
             String requestText = Json.write(m.get("request")); // as written, so a resumed job parses exactly what was asked
             if (state.over()) {
                 // listed as its file says: its request is not parsed again, its results file not opened
-                if (!(m.get("kind") instanceof String kind) || !(m.get("total") instanceof Number total) || !(m.get("results_file") instanceof String file)) {
-                    System.err.println("wrcor: serve: skipping job file of " + id + ": no kind, total or results_file");
-                    continue;
-                }
-                jobs.put(id, new Job(id, String.valueOf(m.get("client")), String.valueOf(m.get("created")), requestText, kind, total.intValue(),
-                        Store.closed(file), state, m.get("error") instanceof String err ? err : null, m.get("result") == null ? null : Json.write(m.get("result")),
-                        m.get("done") instanceof Number n ? n.intValue() : 0));
+                jobs.put(id, failedOr(m, state, m.get("error") instanceof String err ? err : null, requestText));
                 continue;
             }
             @SuppressWarnings("unchecked")
@@ -102,14 +106,33 @@ final class Jobs implements AutoCloseable {
             try {
                 job = make(id, String.valueOf(m.get("client")), String.valueOf(m.get("created")), requestText, request, parser.parse(request));
             } catch (RuntimeException e) {
-                // the request no longer parses here (a data file removed, say): skipped, with this line
-                System.err.println("wrcor: serve: job " + id + " cannot be resumed: " + e.getMessage());
+                // the request no longer parses here (a data file removed, say) or its results file cannot be
+                // opened (a garbage line): listed as failed, with the reason; its file is left as it is, so
+                // that a later start resumes it once the cause is mended
+                String why = "cannot be resumed: " + oneLine(e.getMessage());
+                System.err.println("wrcor: serve: job " + id + " " + why);
+                jobs.put(id, failedOr(m, Job.State.FAILED, why, requestText));
                 continue;
             }
             jobs.put(id, job);
             resumed++;
             start(job);
         }
+    }
+
+    /** The largest job file read at start-up. */
+    static final long MAX_JOB_FILE_BYTES = 16L << 20;
+
+    private static String oneLine(String message) {
+        return message == null ? "unknown reason" : Json.clip(message.lines().findFirst().orElse(""), 400);
+    }
+
+    /** A job that is over, as its file tells it (missing fields read as empty), in {@code state} with {@code error}. */
+    private static Job failedOr(Map<String, Object> m, Job.State state, String error, String requestText) {
+        return new Job(String.valueOf(m.get("id")), String.valueOf(m.get("client")), String.valueOf(m.get("created")), requestText,
+                m.get("kind") instanceof String kind ? kind : "unknown", m.get("total") instanceof Number total ? total.intValue() : 0,
+                Store.closed(m.get("results_file") instanceof String file ? file : ""), state, error,
+                m.get("result") == null ? null : Json.write(m.get("result")), m.get("done") instanceof Number n ? n.intValue() : 0);
     }
 
     int resumed() {

@@ -94,6 +94,9 @@ public final class Server implements AutoCloseable {
         if (System.getProperty("sun.net.httpserver.maxRspTime") == null) System.setProperty("sun.net.httpserver.maxRspTime", "86400");
     }
 
+    /** The shortest token a server accepts: guessing it must not be practical. */
+    public static final int MIN_TOKEN_LENGTH = 16;
+
     private final HttpServer http;
     private final Backend backend;
     private final String token;
@@ -108,6 +111,7 @@ public final class Server implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final AtomicLong requests = new AtomicLong();
     private final AtomicInteger waiting = new AtomicInteger(); // score requests not answered yet
+    private final AtomicInteger active = new AtomicInteger(); // requests being handled
     private volatile boolean stopping;
 
     /** Starts serving (port 0: a free one, see {@link #port()}); resumes the data directory's unfinished jobs. */
@@ -116,6 +120,9 @@ public final class Server implements AutoCloseable {
         if (at.isUnresolved()) throw new IllegalArgumentException("cannot resolve host " + o.host());
         if (o.token() == null && !at.getAddress().isLoopbackAddress()) {
             throw new IllegalArgumentException("binding to " + o.host() + " (not a loopback address) needs a token: give --token-file FILE");
+        }
+        if (o.token() != null && o.token().length() < MIN_TOKEN_LENGTH) {
+            throw new IllegalArgumentException("the token has " + o.token().length() + " characters; use at least " + MIN_TOKEN_LENGTH);
         }
         this.backend = backend;
         this.token = o.token();
@@ -188,6 +195,7 @@ public final class Server implements AutoCloseable {
 
     private void handle(HttpExchange ex) throws IOException {
         requests.incrementAndGet();
+        active.incrementAndGet();
         try (ex) {
             try {
                 String client = clientOf(ex);
@@ -198,7 +206,8 @@ public final class Server implements AutoCloseable {
                         throw new HttpError(401, "missing or wrong token: send 'Authorization: Bearer TOKEN'");
                     }
                 }
-                String path = ex.getRequestURI().getPath(), method = ex.getRequestMethod();
+                // HEAD is answered as GET is, without the body
+                String path = ex.getRequestURI().getPath(), method = ex.getRequestMethod().equals("HEAD") ? "GET" : ex.getRequestMethod();
                 List<Route> matching = ROUTES.stream().filter(r -> r.matches(path)).toList();
                 if (matching.isEmpty()) {
                     throw new HttpError(404, "no route " + path + " (routes: " + String.join(", ", ROUTES.stream().map(r -> r.method() + " " + r.path()).toList()) + ")");
@@ -206,12 +215,15 @@ public final class Server implements AutoCloseable {
                 Route route = matching.stream().filter(r -> r.method().equals(method)).findFirst().orElseThrow(() -> new HttpError(405,
                         "method " + method + " not allowed here; use " + String.join(" or ", matching.stream().map(Route::method).toList())));
                 String[] parts = path.split("/");
+                if (stopping && !route.path().equals("/v1/ready") && !route.path().equals("/v1/health")) {
+                    throw new HttpError(503, "the server is stopping");
+                }
                 switch (route.method() + " " + route.path()) {
                     case "GET /v1/ready" -> send(ex, stopping ? 503 : 200, "{\"ready\": " + !stopping + ", \"queued\": " + scheduler.queued() + "}");
                     case "GET /v1/backends" -> send(ex, 200, backends());
                     case "GET /v1/metrics" -> sendText(ex, 200, metrics());
                     case "GET /v1/openapi.json" -> send(ex, 200, openApi());
-                    case "GET /v1/health" -> send(ex, 200, "{\"status\": \"ok\", \"backend\": " + Json.quote(backend.name()) + ", \"lanes\": "
+                    case "GET /v1/health" -> send(ex, 200, "{\"status\": " + (stopping ? "\"stopping\"" : "\"ok\"") + ", \"backend\": " + Json.quote(backend.name()) + ", \"lanes\": "
                             + scheduler.lanes() + ", \"queued\": " + scheduler.queued() + "}");
                     case "POST /v1/score" -> send(ex, 200, score(client, parseBody(ex)));
                     case "POST /v1/jobs" -> {
@@ -239,10 +251,12 @@ public final class Server implements AutoCloseable {
             } catch (HttpError e) {
                 errors.computeIfAbsent(e.status, k -> new AtomicLong()).incrementAndGet();
                 send(ex, e.status, error(e.getMessage()));
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | StackOverflowError e) {
                 errors.computeIfAbsent(500, k -> new AtomicLong()).incrementAndGet();
-                send(ex, 500, error("internal error: " + e));
+                send(ex, 500, error("internal error: " + (e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName())));
             }
+        } finally {
+            active.decrementAndGet();
         }
     }
 
@@ -280,6 +294,10 @@ public final class Server implements AutoCloseable {
         String follow = q.getOrDefault("follow", "false");
         if (!follow.equals("true") && !follow.equals("false")) throw new HttpError(400, "follow: expected true or false, got '" + follow + "'");
         ex.getResponseHeaders().set("Content-Type", "application/x-ndjson");
+        if (ex.getRequestMethod().equals("HEAD")) {
+            ex.sendResponseHeaders(200, -1);
+            return;
+        }
         try {
             if (follow.equals("false")) {
                 StringBuilder sb = new StringBuilder();
@@ -487,23 +505,38 @@ public final class Server implements AutoCloseable {
         Batch batch;
         synchronized (batches) {
             batch = batches.get(key);
-            if (batch == null) {
-                long bytes = (long) batchSize * 3 * net.imageSize() * net.imageSize() * 4;
-                if (batchBytes + bytes > MAX_BATCH_BYTES) {
-                    throw new HttpError(503, "this server holds " + batches.size() + " input batches (" + batchBytes / 1_000_000 + " MB), its limit;"
-                            + " reuse the batch, seed and data of earlier requests, or restart it");
+        }
+        if (batch == null) {
+            // read outside the lock: a slow or large file delays only the requests that need it
+            long bytes = (long) batchSize * 3 * net.imageSize() * net.imageSize() * 4;
+            checkBatchRoom(bytes);
+            Batch loaded;
+            try {
+                loaded = io.wrcor.data.Inputs.batch(dataPath, batchSize, net.classes(), net.imageSize(), seed, arena);
+            } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
+                throw new HttpError(400, "data: " + e.getMessage().replace(dataReal + "/", "").replace(dataDir + "/", ""));
+            }
+            synchronized (batches) {
+                batch = batches.get(key);
+                if (batch == null) {
+                    checkBatchRoom(bytes);
+                    batches.put(key, batch = loaded);
+                    batchBytes += bytes;
                 }
-                try {
-                    batch = io.wrcor.data.Inputs.batch(dataPath, batchSize, net.classes(), net.imageSize(), seed, arena);
-                } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
-                    throw new HttpError(400, "data: " + e.getMessage().replace(dataReal + "/", "").replace(dataDir + "/", ""));
-                }
-                batches.put(key, batch);
-                batchBytes += bytes;
             }
         }
-        String run = new RunKey(space.name(), net.key(), RunKey.initWeights(seed), RunKey.input(batch), RunKey.PRECISION).text();
+        String run = new RunKey(space.name(), space.netKey(net), RunKey.initWeights(seed), RunKey.input(batch), RunKey.PRECISION).text();
         return new Settings(space, net, batchSize, seed, data, batch, run);
+    }
+
+    /** 503 when another input batch of this many bytes would take the server over its limit. */
+    private void checkBatchRoom(long bytes) {
+        synchronized (batches) {
+            if (batchBytes + bytes > MAX_BATCH_BYTES) {
+                throw new HttpError(503, "this server holds " + batches.size() + " input batches (" + batchBytes / 1_000_000 + " MB), its limit;"
+                        + " reuse the batch, seed and data of earlier requests, or restart it");
+            }
+        }
     }
 
     /**
@@ -796,6 +829,11 @@ public final class Server implements AutoCloseable {
     private static void send(HttpExchange ex, int status, String body, String contentType) throws IOException {
         byte[] b = body.getBytes(StandardCharsets.UTF_8);
         ex.getResponseHeaders().set("Content-Type", contentType);
+        if (ex.getRequestMethod().equals("HEAD")) {
+            ex.getResponseHeaders().set("Content-Length", Integer.toString(b.length));
+            ex.sendResponseHeaders(status, -1);
+            return;
+        }
         ex.sendResponseHeaders(status, b.length);
         try (OutputStream out = ex.getResponseBody()) {
             out.write(b);
@@ -811,7 +849,17 @@ public final class Server implements AutoCloseable {
     public void close() {
         stopping = true;
         jobs.stop();
-        http.stop(30);
+        // the answers under way finish (at most 30 s) while new requests are answered 503; then the listener closes
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        while (active.get() > 0 && System.nanoTime() < deadline) {
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        http.stop(0);
         scheduler.close();
         jobs.close();
         arena.close();

@@ -12,6 +12,6 @@ import io.wrcor.space.SearchSpace;
 record Settings(SearchSpace space, NetSize net, int batchSize, long seed, String data, Batch batch, String run) {
     /** Engines are kept per space and network size. */
     String engineKey() {
-        return space.name() + " " + net.key();
+        return space.name() + " " + space.netKey(net);
     }
 }

@@ -36,6 +36,11 @@ public interface SearchSpace {
         return arch.toString();
     }
 
+    /** The network's size as results files key it ({@code net=} of the run): what, besides the architecture, builds the network. */
+    default String netKey(NetSize net) {
+        return net.key();
+    }
+
     /** An architecture drawn uniformly from the space as the published search draws it. */
     Arch sample(RandomGenerator rnd);
 

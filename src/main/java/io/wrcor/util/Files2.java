@@ -51,11 +51,42 @@ public final class Files2 {
         return s;
     }
 
-    /** The whole file as bytes; a folder, a missing file or an unreadable one is an error naming it. */
-    public static byte[] readBytes(String what, Path path) {
-        if (Files.isDirectory(path)) throw new IllegalArgumentException(what + " " + path + ": is a folder, not a file");
+    /** The largest file {@link #readBytes(String, Path)} reads whole: 1 GiB. */
+    public static final long MAX_READ_BYTES = 1L << 30;
+
+    /**
+     * A regular file (links followed), else an error naming it: a folder, a FIFO, a device or a
+     * socket is refused before it is opened (reading a FIFO with no writer blocks forever).
+     */
+    public static void requireRegularFile(String what, Path path) {
+        java.nio.file.attribute.BasicFileAttributes a;
         try {
-            return Files.readAllBytes(path);
+            a = Files.readAttributes(path, java.nio.file.attribute.BasicFileAttributes.class);
+        } catch (IOException e) {
+            throw error(what, path, e);
+        }
+        if (a.isDirectory()) throw new IllegalArgumentException(what + " " + path + ": is a folder, not a file");
+        if (!a.isRegularFile()) throw new IllegalArgumentException(what + " " + path + ": is not a regular file (a FIFO, device or socket?)");
+    }
+
+    /** The whole file as bytes; a folder, a FIFO or device, a missing or unreadable file, or one over 1 GiB is an error naming it. */
+    public static byte[] readBytes(String what, Path path) {
+        return readBytes(what, path, MAX_READ_BYTES);
+    }
+
+    /** The whole file as bytes, at most {@code maxBytes} of them (a larger file is an error naming it and the limit). */
+    public static byte[] readBytes(String what, Path path, long maxBytes) {
+        requireRegularFile(what, path);
+        try (var ch = java.nio.channels.FileChannel.open(path, java.nio.file.StandardOpenOption.READ)) {
+            long size = ch.size();
+            if (size > maxBytes) {
+                throw new IllegalArgumentException(what + " " + path + ": " + size + " bytes, over the limit of " + maxBytes + " for it");
+            }
+            ByteBuffer buf = ByteBuffer.allocate((int) size);
+            while (buf.hasRemaining() && ch.read(buf) >= 0) {
+                // a file that shrinks while read ends early; one that grows is read to its size at open
+            }
+            return buf.position() == size ? buf.array() : java.util.Arrays.copyOf(buf.array(), buf.position());
         } catch (IOException e) {
             throw error(what, path, e);
         }
@@ -64,6 +95,11 @@ public final class Files2 {
     /** The file as strict UTF-8 text, a leading byte-order mark dropped. */
     public static String readText(String what, Path path) {
         return decode(what, path, readBytes(what, path));
+    }
+
+    /** The file as strict UTF-8 text, at most {@code maxBytes} long. */
+    public static String readText(String what, Path path, long maxBytes) {
+        return decode(what, path, readBytes(what, path, maxBytes));
     }
 
     /** The file's lines (strict UTF-8, byte-order mark dropped). */

@@ -5,10 +5,19 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** A small JSON reader (objects to LinkedHashMap, arrays to List, numbers to Double) and writer helpers. */
+/**
+ * A small strict JSON reader (RFC 8259: objects to LinkedHashMap, arrays to List, numbers to Double;
+ * no leading zeros, no bare control characters, only the standard escapes) and writer helpers.
+ * Nesting is bounded by {@link #MAX_DEPTH}, so a hostile document is a one-line error, never a
+ * stack overflow.
+ */
 public final class Json {
+    /** The deepest nesting of objects and arrays a document may have. */
+    public static final int MAX_DEPTH = 64;
+
     private final String s;
     private int i;
+    private int depth;
 
     private Json(String s) {
         this.s = s;
@@ -42,8 +51,12 @@ public final class Json {
         if (i >= s.length()) throw error("unexpected end");
         char c = s.charAt(i);
         switch (c) {
-            case '{': return object();
-            case '[': return array();
+            case '{', '[': {
+                if (++depth > MAX_DEPTH) throw error("nested deeper than " + MAX_DEPTH + " levels");
+                Object v = c == '{' ? object() : array();
+                depth--;
+                return v;
+            }
             case '"': return string();
             case 't': return literal("true", Boolean.TRUE);
             case 'f': return literal("false", Boolean.FALSE);
@@ -103,6 +116,7 @@ public final class Json {
             if (i >= s.length()) throw error("unterminated string");
             char c = s.charAt(i++);
             if (c == '"') return sb.toString();
+            if (c < 0x20) throw error("control character in a string");
             if (c != '\\') { sb.append(c); continue; }
             if (i >= s.length()) throw error("unterminated escape");
             char e = s.charAt(i++);
@@ -112,25 +126,55 @@ public final class Json {
                 case 'r' -> sb.append('\r');
                 case 'b' -> sb.append('\b');
                 case 'f' -> sb.append('\f');
+                case '"', '\\', '/' -> sb.append(e);
                 case 'u' -> {
-                    if (i + 4 > s.length()) throw error("bad unicode escape");
+                    if (i + 4 > s.length() || !s.substring(i, i + 4).matches("[0-9A-Fa-f]{4}")) throw error("bad unicode escape");
                     sb.append((char) Integer.parseInt(s.substring(i, i + 4), 16));
                     i += 4;
                 }
-                default -> sb.append(e);
+                default -> throw error("bad escape '\\" + e + "'");
             }
         }
     }
 
     private Double number() {
         int start = i;
-        while (i < s.length() && "+-0123456789.eE".indexOf(s.charAt(i)) >= 0) i++;
-        if (start == i) throw error("unexpected character '" + s.charAt(i) + "'");
-        try {
-            return Double.parseDouble(s.substring(start, i));
-        } catch (NumberFormatException e) {
-            throw error("bad number");
+        if (i < s.length() && s.charAt(i) == '-') i++;
+        if (i < s.length() && s.charAt(i) == '0') i++;
+        else if (!digits()) {
+            i = start;
+            throw error(i < s.length() ? "unexpected character '" + s.charAt(i) + "'" : "unexpected end");
         }
+        if (i < s.length() && s.charAt(i) == '.') {
+            i++;
+            if (!digits()) throw error("bad number: a digit must follow '.'");
+        }
+        if (i < s.length() && (s.charAt(i) == 'e' || s.charAt(i) == 'E')) {
+            i++;
+            if (i < s.length() && (s.charAt(i) == '+' || s.charAt(i) == '-')) i++;
+            if (!digits()) throw error("bad number: a digit must follow the exponent");
+        }
+        if (i < s.length() && Character.isDigit(s.charAt(i))) throw error("bad number: no leading zeros");
+        double v = Double.parseDouble(s.substring(start, i));
+        if (Double.isInfinite(v)) throw error("number out of range");
+        return v;
+    }
+
+    /** Skips a run of digits; whether there was one. */
+    private boolean digits() {
+        int start = i;
+        while (i < s.length() && s.charAt(i) >= '0' && s.charAt(i) <= '9') i++;
+        return i > start;
+    }
+
+    /** A user's text for an error message: as it is when short, else its first 60 characters and its length. */
+    public static String clip(String v) {
+        return clip(v, 80);
+    }
+
+    /** As {@link #clip(String)}, keeping up to {@code max} characters. */
+    public static String clip(String v, int max) {
+        return v.length() <= max ? v : v.substring(0, max * 3 / 4) + "... (" + v.length() + " characters)";
     }
 
     public static String quote(String v) {
@@ -208,9 +252,9 @@ public final class Json {
                 case "nan" -> Double.NaN;
                 case "inf" -> Double.POSITIVE_INFINITY;
                 case "-inf" -> Double.NEGATIVE_INFINITY;
-                default -> throw new IllegalArgumentException("not a number: '" + str + "'");
+                default -> throw new IllegalArgumentException("not a number: '" + clip(str) + "'");
             };
         }
-        throw new IllegalArgumentException("not a number: " + v);
+        throw new IllegalArgumentException("not a number: " + (v == null ? "null" : v instanceof Map ? "an object" : v instanceof List ? "a list" : clip(String.valueOf(v))));
     }
 }

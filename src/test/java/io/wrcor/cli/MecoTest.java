@@ -28,7 +28,7 @@ class MecoTest {
 
     static java.util.stream.Stream<String[]> cases() throws IOException {
         return expected().keySet().stream().sorted().flatMap(c -> java.util.stream.Stream.of(new String[]{c, "cpu"}, new String[]{c, "reference"},
-                new String[]{c, "opencl"}));
+                new String[]{c, "opencl"})).filter(c -> io.wrcor.Fixtures.testsBackend(c[1]));
     }
 
     @ParameterizedTest(name = "{0} on {1}")

@@ -39,7 +39,19 @@ public class NewerProxiesTest {
     static java.util.stream.Stream<String[]> cases() throws IOException {
         // the full-size networks on the fast CPU backend only (minutes on the reference backend and PoCL; the small ones cover every op there)
         return expected().keySet().stream().sorted().flatMap(c -> c.contains("/full-") ? java.util.stream.Stream.<String[]>of(new String[]{c, "cpu"})
-                : java.util.stream.Stream.of(new String[]{c, "cpu"}, new String[]{c, "reference"}, new String[]{c, "opencl"}));
+                : java.util.stream.Stream.of(new String[]{c, "cpu"}, new String[]{c, "opencl"})).filter(c -> Fixtures.testsBackend(c[1]));
+    }
+
+    /** The small fixtures on the reference backend (plain loops: several minutes in all, so in the exhaustive suite). */
+    static java.util.stream.Stream<String[]> referenceCases() throws IOException {
+        return expected().keySet().stream().sorted().filter(c -> !c.contains("/full-")).map(c -> new String[]{c, "reference"});
+    }
+
+    @ParameterizedTest(name = "{0} on {1}")
+    @MethodSource("referenceCases")
+    @org.junit.jupiter.api.Tag("exhaustive")
+    void theNewerProxiesMatchTheirAuthorsCodeOnTheReferenceBackend(String name, String backend) throws IOException {
+        theNewerProxiesMatchTheirAuthorsCode(name, backend);
     }
 
     static double number(Object o) {

@@ -20,7 +20,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * VKDNW ({@link Vkdnw}). The authors' float32 value scatters widely (the Fisher matrix's small
  * singular values are float32 noise: nb201/small-allconv's entropy is .065 in float32 and .022 in
  * float64), so NewerProxiesTest's float32 comparison is loose there; here the engine runs in float64
- * on the reference backend and meets the authors' float64 value (src/test/reference/vkdnw_ref.py,
+ * on the CPU backend (and, in the exhaustive suite, the reference backend) and meets the authors' float64 value (src/test/reference/vkdnw_ref.py,
  * pinned in zc-expected.json) to 1e-6 (most cases within 1e-8). The parameter order that "the first 128 tensors" counts in is
  * checked against each fixture's state_dict order.
  */
@@ -32,8 +32,21 @@ class VkdnwTest {
     @ParameterizedTest
     @MethodSource("smallCases")
     void vkdnwInFloat64MeetsTheAuthorsFloat64Value(String id) throws Exception {
+        try (io.wrcor.backend.cpu.FastCpuBackend cpu = new io.wrcor.backend.cpu.FastCpuBackend(2)) {
+            assertVkdnw(id, cpu);
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("smallCases")
+    @org.junit.jupiter.api.Tag("exhaustive")
+    void vkdnwInFloat64OnTheReferenceBackendMeetsTheAuthorsFloat64Value(String id) throws Exception {
+        assertVkdnw(id, new io.wrcor.backend.cpu.ReferenceBackend());
+    }
+
+    private static void assertVkdnw(String id, io.wrcor.backend.Backend backend) throws Exception {
         Map<String, Object> want = io.wrcor.cli.NewerProxiesTest.expected().get(id);
-        Scorer.Result r = Float64Scoring.score(id, List.of(Proxy.VKDNW_ENTROPY, Proxy.VKDNW_DIM, Proxy.VKDNW));
+        Scorer.Result r = Float64Scoring.score(id, List.of(Proxy.VKDNW_ENTROPY, Proxy.VKDNW_DIM, Proxy.VKDNW), backend);
         double e = Json.toDouble(want.get("vkdnw_entropy_float64"));
         // 1e-6, and 2e-5 absolute: a spectrum whose deciles are all zero in exact arithmetic
         // (nb201/small-deadoutput, one live weight) gets an entropy of 1.2e-5 from their SVD's rounding, 0 here

@@ -70,17 +70,40 @@ public final class OpenBlas {
                 FunctionDescriptor.of(ValueLayout.JAVA_FLOAT, I, P, I, P, I), Linker.Option.critical(true));
         MethodHandle threads = linker.downcallHandle(l.lookup.find("openblas_set_num_threads").orElseThrow(), FunctionDescriptor.ofVoid(I));
         threads.invokeExact(1);
-        origin = l.origin;
+        String core = "";
+        var corename = l.lookup.find("openblas_get_corename");
+        if (corename.isPresent()) {
+            MemorySegment name = (MemorySegment) linker.downcallHandle(corename.get(), FunctionDescriptor.of(P)).invokeExact();
+            core = ", kernels " + name.reinterpret(64).getString(0);
+        }
+        String forced = System.getenv("OPENBLAS_CORETYPE");
+        origin = l.origin + core + (forced == null || forced.isBlank() ? "" : " (OPENBLAS_CORETYPE=" + forced + ")");
     }
 
     private record Loaded(SymbolLookup lookup, String origin) {}
 
+    /**
+     * Which OpenBLAS: {@code WRCOR_BLAS} (or the system property {@code wrcor.blas}) = {@code system}
+     * (the system's libopenblas.so.0, an error without one), {@code bundled} (the org.bytedeco copy),
+     * or {@code auto} / unset (the system's when present, else the bundled one).
+     */
+    static String requested() {
+        String v = System.getProperty("wrcor.blas", System.getenv("WRCOR_BLAS"));
+        return v == null || v.isBlank() ? "auto" : v.trim();
+    }
+
     private static Loaded lookup() throws IOException {
         Arena global = Arena.global();
-        try {
-            return new Loaded(SymbolLookup.libraryLookup("libopenblas.so.0", global), "system libopenblas.so.0");
-        } catch (IllegalArgumentException notInstalled) {
-            // fall through to the packaged copy
+        String want = requested();
+        if (!want.equals("auto") && !want.equals("system") && !want.equals("bundled"))
+            throw new IOException("WRCOR_BLAS=" + want + " is not one of auto, system, bundled");
+        if (!want.equals("bundled")) {
+            try {
+                return new Loaded(SymbolLookup.libraryLookup("libopenblas.so.0", global), "system libopenblas.so.0");
+            } catch (IllegalArgumentException notInstalled) {
+                if (want.equals("system"))
+                    throw new IOException("WRCOR_BLAS=system but the system has no libopenblas.so.0 (apt-get install libopenblas0-pthread)");
+            }
         }
         if (OpenBlas.class.getResource(JAR_DIR + "libopenblas.so.0") == null) {
             throw new IOException("no libopenblas.so.0 on the system and no org.bytedeco:openblas natives on the class path");
@@ -97,7 +120,7 @@ public final class OpenBlas {
             }
             last = SymbolLookup.libraryLookup(target, global);
         }
-        return new Loaded(last, "OpenBLAS from the org.bytedeco natives jar");
+        return new Loaded(last, "bundled OpenBLAS (org.bytedeco natives)");
     }
 
     /** The loaded library, or null when none could be loaded (see {@link #failure()}). */

@@ -54,6 +54,13 @@ public record Mbv2Arch(List<Block> blocks, int resolution) implements Arch {
         return (int) Math.max(base, base * Math.rint(x / base));
     }
 
+    /**
+     * The space's size bounds, generous around the published sampler (9 blocks, at most 6 layers a
+     * block, widths up to 1536) and the published genotypes (up to 10 layers, widths 2048, bottleneck
+     * 352): anything larger is not of this space, and would take hours to build and estimate.
+     */
+    public static final int MAX_BLOCKS = 16, MAX_LAYERS = 16, MAX_WIDTH = 4096;
+
     private static final Pattern BLOCK = Pattern.compile("Super(ConvK(\\d+)BNRELU|ResIDWE(\\d+)K(\\d+))\\(([^)]*)\\)");
 
     public static Mbv2Arch parse(String s) {
@@ -61,12 +68,12 @@ public record Mbv2Arch(List<Block> blocks, int resolution) implements Arch {
         String t = s.strip();
         int resolution = DEFAULT_RESOLUTION;
         int at = t.lastIndexOf('@');
-        String where = "structure '" + t + "'";
+        String where = "structure '" + io.wrcor.util.Json.clip(t) + "'";
         if (at >= 0) {
             try {
                 resolution = Integer.parseInt(t.substring(at + 1).strip());
             } catch (NumberFormatException e) {
-                throw new IllegalArgumentException(where + ": resolution '" + t.substring(at + 1) + "' after '@' is not an integer");
+                throw new IllegalArgumentException(where + ": resolution '" + io.wrcor.util.Json.clip(t.substring(at + 1)) + "' after '@' is not an integer");
             }
             t = t.substring(0, at).strip();
         }
@@ -83,16 +90,17 @@ public record Mbv2Arch(List<Block> blocks, int resolution) implements Arch {
             int[] a = ints(m.group(5), where + ", block " + (blocks.size() + 1));
             if (m.group(2) != null) {
                 if (a.length != 4) throw new IllegalArgumentException(where + ": " + m.group() + " needs 4 numbers (in,out,stride,L)");
-                blocks.add(new ConvBlock(Integer.parseInt(m.group(2)), a[0], a[1], a[2], a[3]));
+                blocks.add(new ConvBlock(ints(m.group(2), where)[0], a[0], a[1], a[2], a[3]));
             } else {
                 if (a.length != 5) throw new IllegalArgumentException(where + ": " + m.group() + " needs 5 numbers (in,out,stride,b,L)");
-                int e = Integer.parseInt(m.group(3)), k = Integer.parseInt(m.group(4));
+                int e = ints(m.group(3), where)[0], k = ints(m.group(4), where)[0];
                 if (e < 1 || e > 16) throw new IllegalArgumentException(where + ": expansion " + e + " in " + m.group() + " is not in 1..16");
                 blocks.add(new ResBlock(e, k, a[0], a[1], a[2], a[3], a[4]));
             }
             pos = m.end();
         }
         if (blocks.isEmpty()) throw new IllegalArgumentException(where + ": no blocks");
+        if (blocks.size() > MAX_BLOCKS) throw new IllegalArgumentException(where + ": " + blocks.size() + " blocks, more than " + MAX_BLOCKS);
         int c = 3;
         for (int i = 0; i < blocks.size(); i++) {
             Block b = blocks.get(i);
@@ -101,6 +109,10 @@ public record Mbv2Arch(List<Block> blocks, int resolution) implements Arch {
             if (k < 1 || k > 15 || k % 2 == 0) throw new IllegalArgumentException(which + ": kernel size " + k + " must be odd, 1..15");
             if (b.in() < 1 || b.out() < 1 || b.layers() < 1 || (b instanceof ResBlock r && r.bottleneck() < 1)) {
                 throw new IllegalArgumentException(which + ": widths, bottleneck and layer count must be positive");
+            }
+            if (b.layers() > MAX_LAYERS) throw new IllegalArgumentException(which + ": " + b.layers() + " layers, more than " + MAX_LAYERS + " per block");
+            if (b.in() > MAX_WIDTH || b.out() > MAX_WIDTH || (b instanceof ResBlock r && r.bottleneck() > MAX_WIDTH)) {
+                throw new IllegalArgumentException(which + ": widths and bottleneck must be at most " + MAX_WIDTH);
             }
             if (b.stride() != 1 && b.stride() != 2) throw new IllegalArgumentException(which + ": stride " + b.stride() + " must be 1 or 2");
             if (b.in() != c) throw new IllegalArgumentException(which + ": takes " + b.in() + " channels, the previous block gives " + c);
@@ -116,7 +128,7 @@ public record Mbv2Arch(List<Block> blocks, int resolution) implements Arch {
             try {
                 v[i] = Integer.parseInt(f[i].strip());
             } catch (NumberFormatException e) {
-                throw new IllegalArgumentException(where + ": '" + f[i] + "' is not an integer");
+                throw new IllegalArgumentException(where + ": '" + io.wrcor.util.Json.clip(f[i]) + "' is not an integer");
             }
         }
         return v;

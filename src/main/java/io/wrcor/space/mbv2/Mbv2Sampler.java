@@ -21,9 +21,41 @@ public final class Mbv2Sampler {
 
     private final double flopsLimit;
 
+    /** Draws that miss the FLOPs limit before the sampler or a mutation gives up (the published code retries forever). */
+    static final int MAX_TRIES = 100_000;
+
     public Mbv2Sampler(double flopsLimit) {
-        if (!(flopsLimit > 0)) throw new IllegalArgumentException("the FLOPs limit must be positive, got " + flopsLimit);
+        if (!(flopsLimit > 0) || Double.isInfinite(flopsLimit)) throw new IllegalArgumentException("the FLOPs limit must be a positive number, got " + flopsLimit);
+        double smallest = smallestFlops();
+        if (flopsLimit < smallest) {
+            throw new IllegalArgumentException(String.format("the FLOPs limit %.4g is below the smallest network of the mbv2 space (%.4g FLOPs"
+                    + " at 1000 classes): no candidate can meet it", flopsLimit, smallest));
+        }
         this.flopsLimit = flopsLimit;
+    }
+
+    /**
+     * The FLOPs of the smallest network the sampler can draw: every width, bottleneck and depth at
+     * its range's low end, expansion 1, kernel 3, resolution 192, and the four stride-2 blocks where
+     * they cost least (FLOPs grow with each of these).
+     */
+    public static double smallestFlops() {
+        int[] c = new int[WIDTH.length], b = new int[BLOCKS], l = new int[BLOCKS], e = new int[BLOCKS], k = new int[BLOCKS];
+        for (int i = 0; i < c.length; i++) c[i] = Mbv2Arch.smartRound(WIDTH[i][0], 8);
+        for (int i = 0; i < BLOCKS; i++) {
+            b[i] = Mbv2Arch.smartRound(BOTTLENECK[i][0], 8);
+            l[i] = DEPTH[i][0];
+            e[i] = EXPANSIONS[0];
+            k[i] = KERNELS[0];
+        }
+        double best = Double.POSITIVE_INFINITY;
+        for (int mask = 0; mask < 1 << BLOCKS; mask++) {
+            if (Integer.bitCount(mask) != STRIDE2) continue;
+            boolean[] s2 = new boolean[BLOCKS];
+            for (int i = 0; i < BLOCKS; i++) s2[i] = (mask >> i & 1) != 0;
+            best = Math.min(best, new Genes(c, b, l, e, k, s2, RES_MIN).arch().flops(1000));
+        }
+        return best;
     }
 
     public double flopsLimit() {
@@ -73,10 +105,12 @@ public final class Mbv2Sampler {
 
     /** A candidate drawn as the published sampler draws, redrawn until within the FLOPs limit. */
     public Mbv2Arch sample(RandomGenerator rnd) {
-        while (true) {
+        for (int tries = 0; tries < MAX_TRIES; tries++) {
             Mbv2Arch a = draw(rnd).arch();
             if (a.flops(1000) <= flopsLimit) return a;
         }
+        throw new IllegalArgumentException(String.format("none of %d candidates drawn was within the FLOPs limit %.4g; the limit is too tight"
+                + " for the published sampler (the smallest network of the space has %.4g FLOPs)", MAX_TRIES, flopsLimit, smallestFlops()));
     }
 
     private static int steps(int[] range) {
@@ -150,7 +184,11 @@ public final class Mbv2Sampler {
      */
     public Mbv2Arch mutate(Mbv2Arch parent, RandomGenerator rnd) {
         Genes p = genes(parent);
-        while (true) {
+        for (int tries = 0; ; tries++) {
+            if (tries == MAX_TRIES) {
+                throw new IllegalArgumentException(String.format("no mutation of %s is within the FLOPs limit %.4g after %d tries (its fixed"
+                        + " widths and strides are too large for it)", parent, flopsLimit, MAX_TRIES));
+            }
             Genes g = new Genes(p.c().clone(), p.b().clone(), p.l().clone(), p.e().clone(), p.k().clone(), p.stride2().clone(), p.resolution());
             int i = rnd.nextInt(BLOCKS);
             int e, k;

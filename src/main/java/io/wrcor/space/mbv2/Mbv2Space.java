@@ -74,6 +74,12 @@ public final class Mbv2Space implements SearchSpace {
         return sampler.policy();
     }
 
+    /** The structure string says every width and depth; only the classes come from the size. */
+    @Override
+    public String netKey(NetSize net) {
+        return "structure,classes=" + net.classes();
+    }
+
     @Override
     public NetSize defaultSize() {
         return new NetSize(1, 1, 1000, 224);
