@@ -17,6 +17,7 @@ public final class Main {
               score      score architectures with training-free proxies
               bench      time scoring over random architectures (median seconds per architecture)
               serve      the engine as an HTTP/JSON service (scores and long jobs for many clients)
+              data       get cifar10 | get cifar100 | list: the public datasets --data NAME means
               help       this text;  --version: the engine's version
 
             files: the shared folder (fixtures, CIFAR-10 batches, ground truth) is $WRCOR_SHARED, else 'shared'
@@ -28,9 +29,10 @@ public final class Main {
             options of every scoring command (score, correlate, search):
               --space S           the search space: nb201 (default), nb101 or mbv2; a --weights folder names its own
               --flops-limit F     mbv2: the sampler's, mutation's and policy's FLOPs limit (default 600e6)
-              --data FILE|DIR     CIFAR-10 binary file (3073-byte records), e.g. ../shared/data/cifar10-train-0.bin,
-                                  or an ImageFolder (one folder per class, JPEG/PNG; resized and centre-cropped to
-                                  the input size, ImageNet mean/std); default: a synthetic N(0,1) batch
+              --data FILE|DIR|NAME  CIFAR-10 binary file (3073-byte records), e.g. ../shared/data/cifar10-train-0.bin,
+                                  an ImageFolder (one folder per class, JPEG/PNG; resized and centre-cropped to
+                                  the input size, ImageNet mean/std), or cifar10 / cifar100: that training set,
+                                  once 'wrcor data get NAME' has fetched it; default: a synthetic N(0,1) batch
               --batch N           batch size (default 64)
               --seed S            seed for weights, batch and sampling (default 0)
               --weights DIR       the network's tensors in the fixture format (manifest.json, PyTorch state_dict
@@ -131,7 +133,16 @@ public final class Main {
                                   needed to bind to an address other than loopback
             """;
 
-    static final String USAGE = HEADER + "\n" + COMMON + "\n" + SCORE + "\n" + CORRELATE + "\n" + SEARCH + "\n" + BENCH + "\n" + SERVE;
+    static final String DATA = """
+            wrcor data: the public datasets that --data NAME means
+              get NAME            download the official binary archive of cifar10 or cifar100 (about 160 MB), check its
+                                  published MD5, unpack the training and test sets into the cache; an interrupted
+                                  download resumes when run again
+                --url URL --md5 HEX   a mirror of the archive, with its MD5
+              list                what is downloaded, and where (-Dwrcor.datasets or $WRCOR_DATASETS to keep them elsewhere)
+            """;
+
+    static final String USAGE = HEADER + "\n" + COMMON + "\n" + SCORE + "\n" + CORRELATE + "\n" + SEARCH + "\n" + BENCH + "\n" + SERVE + "\n" + DATA;
 
     /** The usage text of one command. */
     static String usage(String command) {
@@ -141,6 +152,7 @@ public final class Main {
             case "search" -> SEARCH + "\n" + COMMON;
             case "bench" -> BENCH;
             case "serve" -> SERVE;
+            case "data" -> DATA;
             default -> USAGE;
         };
     }
@@ -176,11 +188,12 @@ public final class Main {
                 case "score" -> ScoreCommand.run(args, out, err);
                 case "bench" -> BenchCommand.run(args, out, err);
                 case "serve" -> ServeCommand.run(args, out, err);
+                case "data" -> DataCommand.run(args, out, err);
                 case "correlate" -> CorrelateCommand.run(args, out, err);
                 case "search" -> SearchCommand.run(args, out, err);
                 case "help", "--help", "-h" -> out.print(USAGE);
                 case "--version", "version" -> out.println("wrcor " + version() + " (Java " + Runtime.version() + ")");
-                default -> throw new UsageException("unknown command '" + args[0] + "' (expected score, correlate, search, bench, help or --version)");
+                default -> throw new UsageException("unknown command '" + io.wrcor.util.Json.clip(args[0]) + "' (expected score, correlate, search, bench, serve, data, help or --version)");
             }
             return 0;
         } catch (UsageException | IllegalArgumentException e) {

@@ -75,7 +75,7 @@ final class Scoring implements AutoCloseable {
             NetSize dflt = folder != null ? Engine.sizeOf(folder) : space.defaultSize();
             String data = a.get("--data", null);
             network = new NetSize(a.getInt("--channels", dflt.channels(), 1, 4096), a.getInt("--cells", dflt.cells(), 1, 64),
-                    a.getInt("--classes", dflt.classes(), 1, 1_000_000),
+                    a.getInt("--classes", io.wrcor.data.Inputs.classesOf(data, dflt.classes()), 1, 1_000_000),
                     data != null && !Session.isImageFolder(data) ? io.wrcor.data.Cifar10.SIZE : dflt.imageSize());
             boolean folderBatch = folder != null && folder.batch() != null && data == null;
             if (folderBatch && a.has("--batch") && a.getInt("--batch", 64, 2, 1 << 16) != folder.batch().size()) {

@@ -48,7 +48,7 @@ final class Session {
      * synthetic default when it is null.
      */
     static Batch batch(String data, int batch, int classes, int imageSize, long seed, Arena arena) {
-        return io.wrcor.data.Inputs.batch(data == null ? null : Path.of(data), batch, classes, imageSize, seed, arena);
+        return io.wrcor.data.Inputs.batch(data, batch, classes, imageSize, seed, arena);
     }
 
     static void close(Backend b) {

@@ -8,40 +8,76 @@ import java.nio.file.Path;
 import java.util.SplittableRandom;
 
 /**
- * CIFAR-10 binary format: records of 3073 bytes (label, then 1024 R, 1024 G, 1024 B bytes, each a
- * 32x32 row-major plane). Images are normalised as NAS-Bench-201 and the WRCor reference do:
- * (pixel/255 - mean) / std per channel, in float32.
+ * The CIFAR binary formats: CIFAR-10's records of 3073 bytes (the label, then 1024 R, 1024 G, 1024
+ * B bytes, each a 32x32 row-major plane) and CIFAR-100's of 3074 (coarse label, fine label, the
+ * planes; the fine label is the class). Images are normalised as NAS-Bench-201 and the WRCor
+ * reference do: (pixel/255 - mean) / std per channel with the dataset's mean and std, in float32.
  */
 public final class Cifar10 {
     public static final int RECORD = 3073, SIZE = 32, PLANE = SIZE * SIZE;
     static final float[] MEAN = {125.3f / 255, 123.0f / 255, 113.9f / 255};
     static final float[] STD = {63.0f / 255, 62.1f / 255, 66.7f / 255};
 
-    private final Path file;
-    private final byte[] bytes;
+    /** A binary layout: bytes before the planes, which of them is the class, the classes, the normalisation. */
+    public enum Format {
+        CIFAR10("CIFAR-10", 1, 0, 10, MEAN, STD),
+        CIFAR100("CIFAR-100", 2, 1, 100, new float[]{129.3f / 255, 124.1f / 255, 112.4f / 255}, new float[]{68.2f / 255, 65.4f / 255, 70.4f / 255});
 
-    private Cifar10(Path file, byte[] bytes) {
-        this.file = file;
-        this.bytes = bytes;
+        public final String label;
+        final int header, labelAt, classes;
+        final float[] mean, std;
+
+        Format(String label, int header, int labelAt, int classes, float[] mean, float[] std) {
+            this.label = label;
+            this.header = header;
+            this.labelAt = labelAt;
+            this.classes = classes;
+            this.mean = mean;
+            this.std = std;
+        }
+
+        public int record() {
+            return header + 3 * PLANE;
+        }
+
+        public int classes() {
+            return classes;
+        }
     }
 
+    private final Path file;
+    private final byte[] bytes;
+    private final Format format;
+
+    private Cifar10(Path file, byte[] bytes, Format format) {
+        this.file = file;
+        this.bytes = bytes;
+        this.format = format;
+    }
+
+    /** A CIFAR-10 binary file. */
     public static Cifar10 read(Path file) {
+        return read(file, Format.CIFAR10);
+    }
+
+    public static Cifar10 read(Path file, Format format) {
         byte[] b = Files2.readBytes("data file", file);
-        if (b.length == 0 || b.length % RECORD != 0) {
+        int record = format.record();
+        if (b.length == 0 || b.length % record != 0) {
             throw new IllegalArgumentException("data file " + file + ": " + b.length + " bytes is not a positive multiple of "
-                    + RECORD + " (CIFAR-10 binary records)");
+                    + record + " (" + format.label + " binary records)");
         }
-        for (int i = 0; i < b.length; i += RECORD) {
-            if ((b[i] & 0xff) > 9) {
-                throw new IllegalArgumentException("data file " + file + ": record " + i / RECORD + " has label " + (b[i] & 0xff)
-                        + ", CIFAR-10 labels are 0-9");
+        for (int i = 0; i < b.length; i += record) {
+            if ((b[i + format.labelAt] & 0xff) >= format.classes) {
+                throw new IllegalArgumentException("data file " + file + ": record " + i / record + " has label " + (b[i + format.labelAt] & 0xff)
+                        + ", " + format.label + " labels are 0-" + (format.classes - 1));
             }
         }
-        return new Cifar10(file, b);
+        return new Cifar10(file, b, format);
     }
 
     public int size() {
-        return bytes.length / RECORD;
+        return bytes.length / format.record();
     }
 
     /** {@code batch} distinct images chosen by {@code seed} (a seeded partial shuffle), as they are (no augmentation). */
@@ -54,12 +90,12 @@ public final class Cifar10 {
         Tensor x = Tensor.allocate(arena, DType.F32, batch, 3, SIZE, SIZE);
         int[] labels = new int[batch];
         for (int n = 0; n < batch; n++) {
-            int base = idx[n] * RECORD;
-            labels[n] = bytes[base] & 0xff;
+            int base = idx[n] * format.record();
+            labels[n] = bytes[base + format.labelAt] & 0xff;
             for (int c = 0; c < 3; c++)
                 for (int p = 0; p < PLANE; p++) {
-                    float v = (bytes[base + 1 + c * PLANE + p] & 0xff) / 255f;
-                    x.setF(((long) n * 3 + c) * PLANE + p, (v - MEAN[c]) / STD[c]);
+                    float v = (bytes[base + format.header + c * PLANE + p] & 0xff) / 255f;
+                    x.setF(((long) n * 3 + c) * PLANE + p, (v - format.mean[c]) / format.std[c]);
                 }
         }
         return new Batch(x, labels);

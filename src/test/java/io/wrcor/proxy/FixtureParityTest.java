@@ -20,11 +20,12 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Scores of the PyTorch reference (../shared/fixtures/nb201 and nb101) reproduced from the fixture's
+ * Scores of the PyTorch reference (../shared/fixtures) reproduced from the fixture's
  * own weights and batch: within 1e-4 relative of the reference's float32 value or of the same
  * network's float64 value ({@code scores_float64}; where the reference's float32 scatter
- * {@code f32_rel_scatter} exceeds 1e-4, within 10 times it), NaN and infinities exactly, site counts
- * exactly, and the summed matrices K of wrcor and naswot.
+ * {@code f32_rel_scatter} exceeds 1e-4, within 10 times it; where float32 summation order was
+ * measured to move a score further, within twice that of the float64 value, see {@link OrderScatter}),
+ * NaN and infinities exactly, site counts exactly, and the summed matrices K of wrcor and naswot.
  */
 class FixtureParityTest {
     static final List<Proxy> FIXTURE_PROXIES = List.of(Proxy.WRCOR, Proxy.WRCOR_RELU_ONLY, Proxy.SYNFLOW, Proxy.JACOB_COR,
@@ -55,11 +56,14 @@ class FixtureParityTest {
                     double w64 = want64.containsKey(p.label) ? Json.toDouble(want64.get(p.label)) : w;
                     double sc = scatter.containsKey(p.label) ? Json.toDouble(scatter.get(p.label)) : 0;
                     double tol = sc > TOLERANCE ? 10 * sc : TOLERANCE;
-                    boolean match = close(w, got, tol) || close(w64, got, tol);
+                    // where float32 summation order alone was measured to move the score further (OrderScatter)
+                    double order = OrderScatter.bound(fixture, p.label);
+                    boolean match = close(w, got, tol) || close(w64, got, Math.max(tol, order));
                     ok &= match;
-                    report.append(String.format("%n  %-16s want %.10g (float64 %.10g) got %.10g rel %.2g / %.2g%s", p.label, w, w64, got,
+                    report.append(String.format("%n  %-16s want %.10g (float64 %.10g) got %.10g rel %.2g / %.2g%s%s", p.label, w, w64, got,
                             w == 0 || !Double.isFinite(w) ? 0 : Math.abs(got - w) / Math.abs(w),
-                            w64 == 0 || !Double.isFinite(w64) ? 0 : Math.abs(got - w64) / Math.abs(w64), match ? "" : "  <-- MISMATCH"));
+                            w64 == 0 || !Double.isFinite(w64) ? 0 : Math.abs(got - w64) / Math.abs(w64),
+                            order > tol ? String.format(" (bound %.2g: measured order scatter)", order) : "", match ? "" : "  <-- MISMATCH"));
                 }
                 System.err.println(fixture + " on " + backend.name() + ":" + report);
                 assertTrue(ok, fixture + " on " + backend.name() + ":" + report);
