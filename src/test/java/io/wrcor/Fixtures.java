@@ -30,10 +30,10 @@ public final class Fixtures {
         if (!Files.isDirectory(p)) {
             throw new IllegalStateException("the shared folder " + p.toAbsolutePath().normalize() + " does not exist (looked at "
                     + (env != null && !env.isBlank() ? "$WRCOR_SHARED" : "-Dwrcor.shared, default ../shared beside the project")
-                    + "); it holds the fixtures and data the tests compare with, see README 'Set-up'");
+                    + "); it holds the fixtures and data the tests compare with, see the README's 'Data' section");
         }
         if (!Files.isDirectory(p.resolve("fixtures"))) {
-            throw new IllegalStateException("the shared folder " + p.toAbsolutePath().normalize() + " has no fixtures/ folder; see README 'Set-up'");
+            throw new IllegalStateException("the shared folder " + p.toAbsolutePath().normalize() + " has no fixtures/ folder; see the README's 'Data' section");
         }
         return p;
     }

@@ -197,13 +197,13 @@ public final class Main {
             }
             return 0;
         } catch (UsageException | IllegalArgumentException e) {
-            err.println("wrcor: error: " + e.getMessage());
+            err.println("wrcor: error: " + io.wrcor.util.Json.clip(String.valueOf(e.getMessage()), 1000));
             return 2;
         } catch (UncheckedIOException e) {
             err.println("wrcor: error: " + io.wrcor.util.Files2.reason(e.getCause()) + " (" + e.getCause().getMessage() + ")");
             return 2;
         } catch (IllegalStateException e) {
-            err.println("wrcor: error: " + e.getMessage());
+            err.println("wrcor: error: " + io.wrcor.util.Json.clip(String.valueOf(e.getMessage()), 1000));
             return 1;
         } catch (OutOfMemoryError e) {
             err.println("wrcor: error: out of memory (" + e.getMessage() + "); try a smaller --batch or network");

@@ -45,15 +45,17 @@ public final class GroundTruth {
         List<String> header = Arrays.asList(lines.getFirst().strip().split(","));
         int[] archCol = fmt.archColumns().stream().mapToInt(header::indexOf).toArray();
         int[] accCol = fmt.accuracyColumns().stream().mapToInt(header::indexOf).toArray();
-        if (Arrays.stream(archCol).anyMatch(c -> c < 0) || Arrays.stream(accCol).anyMatch(c -> c < 0)) {
+        int[] rowCol = fmt.rowColumns().stream().mapToInt(header::indexOf).toArray();
+        if (Arrays.stream(archCol).anyMatch(c -> c < 0) || Arrays.stream(accCol).anyMatch(c -> c < 0) || Arrays.stream(rowCol).anyMatch(c -> c < 0)) {
             List<String> want = new ArrayList<>(fmt.archColumns());
             want.addAll(fmt.accuracyColumns());
+            for (String c : fmt.rowColumns()) if (!want.contains(c)) want.add(c);
             throw new IllegalArgumentException("ground-truth file " + file + ": a " + space.name() + " table's header must name "
                     + String.join(", ", want) + ", got: " + lines.getFirst());
         }
         List<String> archs = new ArrayList<>(), keys = new ArrayList<>();
         List<double[]> acc = new ArrayList<>();
-        Map<String, int[]> firstOfKey = new HashMap<>(); // line and row of each architecture's first row (or of one the space counts as the same)
+        Map<String, int[]> firstOfRow = new HashMap<>(); // line and index of each row's first appearance, by its identifying columns
         int duplicates = 0;
         for (int i = 1; i < lines.size(); i++) {
             String line = lines.get(i).strip();
@@ -71,7 +73,8 @@ public final class GroundTruth {
             double[] v = new double[accCol.length];
             for (int d = 0; d < accCol.length; d++) v[d] = accuracy(f[accCol[d]].strip(), where + ", " + header.get(accCol[d]));
             String key = space.key(a);
-            int[] first = firstOfKey.putIfAbsent(key, new int[]{i + 1, archs.size()});
+            String row = String.join(",", Arrays.stream(rowCol).mapToObj(c -> f[c]).toList());
+            int[] first = firstOfRow.putIfAbsent(row, new int[]{i + 1, archs.size()});
             if (first != null) {
                 double[] earlier = acc.get(first[1]);
                 if (!Arrays.equals(earlier, v)) {
@@ -86,7 +89,7 @@ public final class GroundTruth {
             acc.add(v);
         }
         if (duplicates > 0) {
-            System.err.println("wrcor: ground-truth file " + file + ": " + duplicates + " rows repeat an earlier row exactly; each architecture counts once");
+            System.err.println("wrcor: ground-truth file " + file + ": " + duplicates + " rows repeat an earlier row exactly; each counts once");
         }
         if (archs.isEmpty()) throw new IllegalArgumentException("ground-truth file " + file + " has no rows");
         double[][] accuracy = new double[accCol.length][archs.size()];

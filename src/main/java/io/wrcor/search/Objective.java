@@ -34,7 +34,7 @@ public interface Objective {
 
     /**
      * The objective when none is given: the recommended ensemble on NAS-Bench-201, where it was
-     * chosen and found the better cells (README "Search"), else the published vote (the ensemble is
+     * chosen and found the better cells (benchmarks/RESULTS.md, "Search"), else the published vote (the ensemble is
      * not measured in the other spaces, even where they compute its members).
      */
     static String defaultVote(io.wrcor.space.SearchSpace space) {

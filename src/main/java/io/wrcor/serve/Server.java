@@ -808,8 +808,9 @@ public final class Server implements AutoCloseable {
         return (int) d;
     }
 
+    /** The error body; a message that quotes a huge input is cut (a request never gets its 1 MB body echoed back). */
     private static String error(String message) {
-        return "{\"error\": " + Json.quote(message) + "}";
+        return "{\"error\": " + Json.quote(Json.clip(String.valueOf(message), 1000)) + "}";
     }
 
     private static String toJson(Map<String, Object> m) {

@@ -128,8 +128,12 @@ public interface SearchSpace {
      *
      * @param defaultFile the table's file name in the shared data folder; null when the space has none (accuracy needs training)
      * @param complete the number of architectures of the space, when the table must hold all of them; 0 otherwise
+     * @param rowColumns the columns that identify a row: a row repeating them is the same measurement again (refused when
+     *                   its accuracies differ); rows that differ there may still name one architecture (NAS-Bench-101's raw
+     *                   specs that prune to one cell, each measured on its own)
      */
-    record GroundTruthFormat(String defaultFile, List<String> archColumns, List<String> accuracyColumns, List<String> labels, int complete, ArchOfRow arch) {
+    record GroundTruthFormat(String defaultFile, List<String> archColumns, List<String> accuracyColumns, List<String> labels, int complete, ArchOfRow arch,
+                             List<String> rowColumns) {
         public interface ArchOfRow {
             String arch(List<String> values);
         }

@@ -23,7 +23,7 @@ public record Vote(List<Proxy> members, int[] signs, String name, Rule rule) {
     /**
      * Ensembles with a name, accepted wherever a vote or objective is: {@code published} (the
      * paper's vote, ranked by its pairwise majority), {@code recommended} (this engine's choice,
-     * see the README's ensemble study), {@code az_nas} (AZ-NAS: its four components by its
+     * see the ensemble study in benchmarks/RESULTS.md), {@code az_nas} (AZ-NAS: its four components by its
      * non-linear rank aggregation) and {@code vkdnw_agg} (VKDNW's aggregate), each with the rule that
      * combines it.
      */
@@ -32,7 +32,7 @@ public record Vote(List<Proxy> members, int[] signs, String name, Rule rule) {
     /**
      * The recommended ensemble: chosen by {@code benchmarks/ensemble_study.py} among every subset of
      * up to four proxies under each soft rule, on 650 NAS-Bench-201 architectures, and reported on
-     * 650 others (README, "Ensembles"): the gradient correlation of WRCor's sites and meco, by mean
+     * 650 others (benchmarks/RESULTS.md, "Ensembles"): the gradient correlation of WRCor's sites and meco, by mean
      * z-score.
      */
     public static final String RECOMMENDED = "grad_cor,meco@soft-z";

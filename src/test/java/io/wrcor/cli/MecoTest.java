@@ -80,8 +80,8 @@ class MecoTest {
     }
 
     @Test
-    void mecoIsInEverySpacesDefaults() {
-        CliTest.Run r = CliTest.run("score", "--space", "mbv2", "--sample", "1", "--batch", "4", "--quiet");
+    void mecoIsAmongEveryProxyOfEverySpace() {
+        CliTest.Run r = CliTest.run("score", "--space", "mbv2", "--sample", "1", "--batch", "4", "--proxies", "all", "--quiet");
         assertEquals(0, r.code(), r.err());
         double meco = Json.toDouble(((Map<?, ?>) Json.parseObject(r.out().strip()).get("scores")).get("meco"));
         assertTrue(Double.isFinite(meco) && meco != 0, "meco " + meco);

@@ -174,6 +174,13 @@ class ReliabilityTest {
             IllegalArgumentException bad = assertThrows(IllegalArgumentException.class, () -> io.wrcor.eval.GroundTruth.load(gt, space), acc);
             assertTrue(bad.getMessage().contains("line 2") && bad.getMessage().contains("CIFAR10TestAccuracy200Epochs"), bad.getMessage());
         }
+        // NAS-Bench-101: a row is a raw spec; two raw specs of one cell are two measurements, the same raw spec twice must agree
+        var nb101 = io.wrcor.space.nb101.Nb101Space.INSTANCE;
+        String h = "pruned_matrix,pruned_ops,raw_matrix_7x7,raw_ops,val_accuracy_108ep\n";
+        Files.writeString(gt, h + "01;00,input;output,01;00,input;output,83.1\n01;00,input;output,011;001;000,input;maxpool3x3;output,83.5\n");
+        assertEquals(2, io.wrcor.eval.GroundTruth.load(gt, nb101).size());
+        Files.writeString(gt, h + "01;00,input;output,01;00,input;output,83.1\n01;00,input;output,01;00,input;output,83.5\n");
+        assertThrows(IllegalArgumentException.class, () -> io.wrcor.eval.GroundTruth.load(gt, nb101));
         // the same row twice counts once
         Files.writeString(gt, GT_HEADER + "90.1,70,40," + ARCH + "\n80,60,30," + A2 + "\n90.1,70,40," + ARCH + "\n");
         assertEquals(2, io.wrcor.eval.GroundTruth.load(gt, space).size());

@@ -126,6 +126,6 @@ public final class Mbv2Space implements SearchSpace {
     public GroundTruthFormat groundTruth() {
         // no default table: the ImageNet accuracy of an architecture needs training (--gt FILE gives one)
         return new GroundTruthFormat(null, List.of("structure", "resolution"), List.of("top1"), List.of("imagenet-top1"), 0,
-                values -> values.get(0) + "@" + values.get(1));
+                values -> values.get(0) + "@" + values.get(1), List.of("structure", "resolution"));
     }
 }

@@ -104,6 +104,6 @@ public final class Nb201Space implements SearchSpace {
     public GroundTruthFormat groundTruth() {
         return new GroundTruthFormat("nb201-accuracy.csv", List.of("ArchitectureString"),
                 List.of("CIFAR10TestAccuracy200Epochs", "CIFAR100TestAccuracy200Epochs", "ImageNetTestAccuracy200Epochs"),
-                List.of("cifar10", "cifar100", "ImageNet16-120"), SIZE, values -> values.getFirst());
+                List.of("cifar10", "cifar100", "ImageNet16-120"), SIZE, values -> values.getFirst(), List.of("ArchitectureString"));
     }
 }
