@@ -63,7 +63,11 @@ class Client:
 
     def _request(self, method, path, body=None):
         with self._open(method, path, body) as r:
-            return json.loads(r.read().decode("utf-8"))
+            answer = json.loads(r.read().decode("utf-8"))
+        # a long score request's answer starts before its rows are known; a failure then comes inside it
+        if isinstance(answer, dict) and "error" in answer and "status" in answer:
+            raise WrcorError(answer["status"], answer["error"])
+        return answer
 
     def health(self):
         return self._request("GET", "/v1/health")

@@ -42,11 +42,7 @@ public final class Datasets {
 
     /** The folder holding every dataset's folder. */
     public static Path root() {
-        String p = System.getProperty("wrcor.datasets");
-        if (p != null && !p.isBlank()) return Path.of(p);
-        String env = System.getenv("WRCOR_DATASETS");
-        if (env != null && !env.isBlank()) return Path.of(env);
-        return io.wrcor.util.CacheDir.root().resolve("datasets");
+        return io.wrcor.util.CacheDir.configured("wrcor.datasets", "WRCOR_DATASETS", () -> io.wrcor.util.CacheDir.root().resolve("datasets"));
     }
 
     /** The training file of a downloaded dataset. */

@@ -225,7 +225,7 @@ public final class Server implements AutoCloseable {
                     case "GET /v1/openapi.json" -> send(ex, 200, openApi());
                     case "GET /v1/health" -> send(ex, 200, "{\"status\": " + (stopping ? "\"stopping\"" : "\"ok\"") + ", \"backend\": " + Json.quote(backend.name()) + ", \"lanes\": "
                             + scheduler.lanes() + ", \"queued\": " + scheduler.queued() + "}");
-                    case "POST /v1/score" -> send(ex, 200, score(client, parseBody(ex)));
+                    case "POST /v1/score" -> score(ex, client, parseBody(ex));
                     case "POST /v1/jobs" -> {
                         if (stopping) throw new HttpError(503, "the server is stopping");
                         String text = bodyText(ex);
@@ -356,6 +356,8 @@ public final class Server implements AutoCloseable {
                 .append("wrcor_architectures_running ").append(scheduler.running()).append('\n');
         metric(sb, "wrcor_score_requests_waiting", "gauge", "Score requests not answered yet.")
                 .append("wrcor_score_requests_waiting ").append(waiting.get()).append('\n');
+        metric(sb, "wrcor_clients_gone_total", "counter", "Score requests whose client left before the answer (their queued work dropped).")
+                .append("wrcor_clients_gone_total ").append(clientsGone.get()).append('\n');
         metric(sb, "wrcor_lanes", "gauge", "Architectures the backend scores at once.").append("wrcor_lanes ").append(scheduler.lanes()).append('\n');
         metric(sb, "wrcor_jobs", "gauge", "Jobs by state.");
         jobs.counts().forEach((k, v) -> sb.append("wrcor_jobs{state=\"").append(k).append("\"} ").append(v).append('\n'));
@@ -567,7 +569,8 @@ public final class Server implements AutoCloseable {
     }
 
     /** POST /v1/score: validated in full before any work, then its architectures are queued for the lanes (fair share per client). */
-    private String score(String client, Map<String, Object> req) {
+    /** Answers a score request (see {@link #scoreNow}). */
+    private void score(HttpExchange ex, String client, Map<String, Object> req) throws IOException {
         if (stopping) throw new HttpError(503, "the server is stopping");
         List<String> fields = new ArrayList<>(SETTINGS);
         fields.add("archs");
@@ -582,11 +585,15 @@ public final class Server implements AutoCloseable {
             throw new HttpError(429, "the scoring queue is full (" + limits.maxQueue() + " requests); retry later");
         }
         try {
-            return scoreNow(client, settings, archs, proxies);
+            scoreNow(ex, client, settings, archs, proxies);
         } finally {
             waiting.decrementAndGet();
         }
     }
+
+    /** Seconds a score request waits before its answer starts (then a space a second until the rows follow); -Dwrcor.serve.probeSeconds. */
+    private final int probeSeconds = Integer.getInteger("wrcor.serve.probeSeconds", 10);
+    private final AtomicLong clientsGone = new AtomicLong();
 
     private void checkMemory(io.wrcor.graph.Graph g, Arch a, int batchSize, List<Proxy> proxies) {
         long need = Engine.memoryNeeded(g, batchSize, proxies);
@@ -596,8 +603,16 @@ public final class Server implements AutoCloseable {
         }
     }
 
-    /** Queues the architectures and waits for them; the rows, as the CLI prints them, in request order. */
-    private String scoreNow(String client, Settings settings, List<Arch> archs, List<Proxy> proxies) {
+    /**
+     * Queues the architectures, waits for them and answers the rows, as the CLI prints them, in
+     * request order. A client that leaves must not leave its work behind, and an HTTP server learns
+     * that a connection is gone only by writing to it: so an answer still under way after
+     * {@link #probeSeconds} starts (200, JSON), a space a second keeps it open, and the first write
+     * that fails drops the request's queued architectures (the ones being scored finish). Leading
+     * spaces are JSON's own; a failure after the answer started comes as {@code {"error": ...,
+     * "status": N}} in it.
+     */
+    private void scoreNow(HttpExchange ex, String client, Settings settings, List<Arch> archs, List<Proxy> proxies) throws IOException {
         int n = archs.size();
         String[] rows = new String[n];
         RuntimeException[] failure = new RuntimeException[1];
@@ -646,24 +661,61 @@ public final class Server implements AutoCloseable {
         } catch (IllegalStateException e) {
             throw new HttpError(503, "the server is stopping");
         }
+        OutputStream started = null;
+        long t0 = System.nanoTime();
         try {
-            left.await();
+            while (!left.await(1, java.util.concurrent.TimeUnit.SECONDS)) {
+                if (started == null && System.nanoTime() - t0 >= probeSeconds * 1_000_000_000L) {
+                    ex.getResponseHeaders().set("Content-Type", "application/json");
+                    ex.sendResponseHeaders(200, 0); // chunked: the rows follow when they are known
+                    started = ex.getResponseBody();
+                }
+                if (started != null) {
+                    try {
+                        started.write(' ');
+                        started.flush();
+                    } catch (IOException gone) {
+                        int dropped = scheduler.cancel(owner);
+                        clientsGone.incrementAndGet();
+                        System.err.println("wrcor: serve: a client (" + client + ") left before its answer; " + dropped
+                                + " of its queued architectures dropped");
+                        return;
+                    }
+                }
+            }
         } catch (InterruptedException e) {
             scheduler.cancel(owner);
             Thread.currentThread().interrupt();
             throw new HttpError(503, "interrupted");
         }
+        HttpError error = null;
         synchronized (failure) {
             if (failure[0] != null) {
                 scheduler.cancel(owner);
-                if (failure[0] instanceof Scheduler.StoppingException) throw new HttpError(503, "the server is stopping");
-                if (failure[0] instanceof IllegalArgumentException iae) throw new HttpError(400, iae.getMessage());
-                throw failure[0];
+                if (failure[0] instanceof Scheduler.StoppingException) error = new HttpError(503, "the server is stopping");
+                else if (failure[0] instanceof IllegalArgumentException iae) error = new HttpError(400, iae.getMessage());
+                else if (started == null) throw failure[0];
+                else error = new HttpError(500, "internal error: " + failure[0].getMessage());
             }
         }
-        StringBuilder sb = new StringBuilder("{\"results\": [");
-        for (int i = 0; i < n; i++) sb.append(i == 0 ? "" : ", ").append(rows[i]);
-        return sb.append("]}").toString();
+        String body;
+        if (error != null) {
+            if (started == null) throw error;
+            body = "{\"error\": " + Json.quote(Json.clip(String.valueOf(error.getMessage()), 1000)) + ", \"status\": " + error.status + "}";
+        } else {
+            StringBuilder sb = new StringBuilder("{\"results\": [");
+            for (int i = 0; i < n; i++) sb.append(i == 0 ? "" : ", ").append(rows[i]);
+            body = sb.append("]}").toString();
+        }
+        if (started == null) {
+            send(ex, 200, body);
+            return;
+        }
+        try (OutputStream out = started) {
+            out.write(body.getBytes(StandardCharsets.UTF_8));
+        } catch (IOException gone) {
+            clientsGone.incrementAndGet(); // it left as its answer came
+        }
     }
 
     /** Fields of a job request. */

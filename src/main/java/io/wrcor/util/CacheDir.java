@@ -14,13 +14,20 @@ public final class CacheDir {
 
     /** The system property {@code wrcor.cache}, else {@code $WRCOR_CACHE}, else {@code $XDG_CACHE_HOME/wrcor} or {@code ~/.cache/wrcor}. */
     public static Path root() {
-        String prop = System.getProperty("wrcor.cache");
+        return configured("wrcor.cache", "WRCOR_CACHE", () -> {
+            String xdg = System.getenv("XDG_CACHE_HOME");
+            Path base = xdg != null && !xdg.isBlank() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache");
+            return base.resolve("wrcor");
+        });
+    }
+
+    /** The folder the system property names, else the environment variable, else {@code otherwise}. */
+    public static Path configured(String property, String env, java.util.function.Supplier<Path> otherwise) {
+        String prop = System.getProperty(property);
         if (prop != null && !prop.isBlank()) return Path.of(prop);
-        String env = System.getenv("WRCOR_CACHE");
-        if (env != null && !env.isBlank()) return Path.of(env);
-        String xdg = System.getenv("XDG_CACHE_HOME");
-        Path base = xdg != null && !xdg.isBlank() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache");
-        return base.resolve("wrcor");
+        String e = System.getenv(env);
+        if (e != null && !e.isBlank()) return Path.of(e);
+        return otherwise.get();
     }
 
     /**

@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.wrcor.backend.cpu.FastCpuBackend;
 import io.wrcor.util.Json;
+import java.io.OutputStream;
 import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -150,6 +151,60 @@ class ServerReliabilityTest {
         assertEquals(200, done.status(), done.text());
         closing.join(60_000);
         assertTrue(!closing.isAlive(), "close() returned");
+    }
+
+    static String someArchs(int n, long seed) {
+        StringBuilder archs = new StringBuilder();
+        var rnd = new java.util.SplittableRandom(seed);
+        for (int i = 0; i < n; i++) archs.append(i == 0 ? "" : ", ").append(Json.quote(io.wrcor.space.nb201.Nb201Space.INSTANCE.sample(rnd).toString()));
+        return archs.toString();
+    }
+
+    /**
+     * A score request whose client leaves: its answer starts after the probe time (1 s here), the
+     * server notices the closed connection at its next write and drops the queued architectures; a
+     * client that stays gets the rows after the leading spaces, as valid JSON.
+     */
+    @Test
+    void theWorkOfAClientThatLeftIsDroppedAndOneThatStaysGetsItsRows() throws Exception {
+        System.setProperty("wrcor.serve.probeSeconds", "1");
+        Server s;
+        try {
+            s = new Server(cpu, Server.Options.loopback(tmp.resolve("gone")));
+        } finally {
+            System.clearProperty("wrcor.serve.probeSeconds");
+        }
+        try (s) {
+            String body = "{\"archs\": [" + someArchs(40, 5) + "], \"channels\": 8, \"cells\": 2, \"batch\": 16, \"proxies\": [\"wrcor\"]}";
+            byte[] bytes = body.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            try (java.net.Socket sock = new java.net.Socket("127.0.0.1", s.port())) {
+                sock.setSoTimeout(30_000);
+                OutputStream out = sock.getOutputStream();
+                out.write(("POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " + bytes.length
+                        + "\r\n\r\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                out.write(bytes);
+                out.flush();
+                java.io.InputStream in = sock.getInputStream();
+                byte[] head = new byte[12];
+                assertEquals(12, in.readNBytes(head, 0, 12));
+                assertEquals("HTTP/1.1 200", new String(head, java.nio.charset.StandardCharsets.US_ASCII), "the answer started");
+            } // the client leaves
+            long until = System.nanoTime() + 30_000_000_000L;
+            while ((s.queued() > 0 || !metric(s, "wrcor_clients_gone_total").equals("1")) && System.nanoTime() < until) Thread.sleep(50);
+            assertEquals(0, s.queued(), "its queued architectures were dropped");
+            assertEquals("1", metric(s, "wrcor_clients_gone_total"));
+            long scored = Long.parseLong(metric(s, "wrcor_architectures_scored_total"));
+            assertTrue(scored < 40, "not every architecture was scored after the client left: " + scored);
+            // one that stays: leading spaces, then the rows
+            JobsTest.Answer stays = post(s, "/v1/score", "{\"archs\": [" + someArchs(6, 6) + "], \"channels\": 8, \"cells\": 2, \"batch\": 16, \"proxies\": [\"wrcor\"]}");
+            assertEquals(200, stays.status(), stays.text());
+            assertEquals(6, ((List<?>) stays.body().get("results")).size(), stays.text());
+        }
+    }
+
+    static String metric(Server s, String name) throws Exception {
+        for (String line : call(s, "GET", "/v1/metrics", null).text().lines().toList()) if (line.startsWith(name + " ")) return line.substring(name.length() + 1);
+        return "";
     }
 
     @Test

@@ -70,14 +70,21 @@ public final class OpenBlas {
                 FunctionDescriptor.of(ValueLayout.JAVA_FLOAT, I, P, I, P, I), Linker.Option.critical(true));
         MethodHandle threads = linker.downcallHandle(l.lookup.find("openblas_set_num_threads").orElseThrow(), FunctionDescriptor.ofVoid(I));
         threads.invokeExact(1);
-        String core = "";
+        String core = "", version = "";
+        var config = l.lookup.find("openblas_get_config");
+        if (config.isPresent()) {
+            // "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Zen MAX_THREADS=64": the version
+            MemorySegment text = (MemorySegment) linker.downcallHandle(config.get(), FunctionDescriptor.of(P)).invokeExact();
+            String[] words = text.reinterpret(256).getString(0).split(" ");
+            if (words.length > 1 && words[0].equals("OpenBLAS")) version = " " + words[1];
+        }
         var corename = l.lookup.find("openblas_get_corename");
         if (corename.isPresent()) {
             MemorySegment name = (MemorySegment) linker.downcallHandle(corename.get(), FunctionDescriptor.of(P)).invokeExact();
             core = ", kernels " + name.reinterpret(64).getString(0);
         }
         String forced = System.getenv("OPENBLAS_CORETYPE");
-        origin = l.origin + core + (forced == null || forced.isBlank() ? "" : " (OPENBLAS_CORETYPE=" + forced + ")");
+        origin = l.origin.replace("OpenBLAS", "OpenBLAS" + version) + core + (forced == null || forced.isBlank() ? "" : " (OPENBLAS_CORETYPE=" + forced + ")");
     }
 
     private record Loaded(SymbolLookup lookup, String origin) {}
@@ -99,7 +106,7 @@ public final class OpenBlas {
             throw new IOException("WRCOR_BLAS=" + want + " is not one of auto, system, bundled");
         if (!want.equals("bundled")) {
             try {
-                return new Loaded(SymbolLookup.libraryLookup("libopenblas.so.0", global), "system libopenblas.so.0");
+                return new Loaded(SymbolLookup.libraryLookup("libopenblas.so.0", global), "system OpenBLAS (libopenblas.so.0)");
             } catch (IllegalArgumentException notInstalled) {
                 if (want.equals("system"))
                     throw new IOException("WRCOR_BLAS=system but the system has no libopenblas.so.0 (apt-get install libopenblas0-pthread)");
@@ -120,7 +127,7 @@ public final class OpenBlas {
             }
             last = SymbolLookup.libraryLookup(target, global);
         }
-        return new Loaded(last, "bundled OpenBLAS (org.bytedeco natives)");
+        return new Loaded(last, "bundled OpenBLAS (org.bytedeco)");
     }
 
     /** The loaded library, or null when none could be loaded (see {@link #failure()}). */
