@@ -701,7 +701,7 @@ public final class Server implements AutoCloseable {
         String body;
         if (error != null) {
             if (started == null) throw error;
-            body = "{\"error\": " + Json.quote(Json.clip(String.valueOf(error.getMessage()), 1000)) + ", \"status\": " + error.status + "}";
+            body = error(error.getMessage(), error.status);
         } else {
             StringBuilder sb = new StringBuilder("{\"results\": [");
             for (int i = 0; i < n; i++) sb.append(i == 0 ? "" : ", ").append(rows[i]);
@@ -862,7 +862,12 @@ public final class Server implements AutoCloseable {
 
     /** The error body; a message that quotes a huge input is cut (a request never gets its 1 MB body echoed back). */
     private static String error(String message) {
-        return "{\"error\": " + Json.quote(Json.clip(String.valueOf(message), 1000)) + "}";
+        return error(message, 0);
+    }
+
+    /** As above, with the status beside it when it is not the answer's own (an answer that had started as 200); 0: none. */
+    private static String error(String message, int status) {
+        return "{\"error\": " + Json.quote(Json.clip(String.valueOf(message), 1000)) + (status == 0 ? "" : ", \"status\": " + status) + "}";
     }
 
     private static String toJson(Map<String, Object> m) {

@@ -155,7 +155,8 @@ class ServeTest {
         for (Server.Route r : Server.ROUTES) real.add(r.method() + " " + r.path());
         assertEquals(real, documented);
         // a job to address the {id} routes with (cancelled by the DELETE route below)
-        Answer job = call(server, "POST", "/v1/jobs", "{\"kind\": \"score\", \"sample\": 50, \"channels\": 4, \"cells\": 1, \"batch\": 8, \"seed\": 9}",
+        // large enough that it cannot finish before the DELETE below, however fast the machine
+        Answer job = call(server, "POST", "/v1/jobs", "{\"kind\": \"score\", \"sample\": 1000, \"channels\": 4, \"cells\": 1, \"batch\": 8, \"seed\": 9}",
                 "Content-Type", "application/json");
         assertEquals(201, job.status(), String.valueOf(job.body()));
         String id = (String) job.body().get("id");
