@@ -73,11 +73,8 @@ final class Args {
     double getDouble(String name, double dflt) {
         String v = get(name, null);
         if (v == null) return dflt;
-        if (!v.strip().matches("[+-]?(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d+)?")) {
-            throw new UsageException("option " + name + " expects a number, got '" + io.wrcor.util.Json.clip(v) + "'");
-        }
-        double d = Double.parseDouble(v.strip());
-        if (!Double.isFinite(d)) throw new UsageException("option " + name + " is out of range: " + io.wrcor.util.Json.clip(v));
+        Double d = io.wrcor.util.Numbers.plainDecimal(v);
+        if (d == null) throw new UsageException("option " + name + " expects a finite number, got '" + io.wrcor.util.Json.clip(v) + "'");
         return d;
     }
 }

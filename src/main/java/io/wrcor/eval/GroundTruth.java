@@ -98,15 +98,12 @@ public final class GroundTruth {
         return new GroundTruth(file, space, fmt.labels(), fmt.complete(), List.copyOf(archs), keys, accuracy);
     }
 
-    /** The accuracy columns' one number syntax: a plain decimal (optionally with an exponent), no words. */
-    private static final java.util.regex.Pattern NUMBER = java.util.regex.Pattern.compile("-?\\d+(\\.\\d+)?([eE][+-]?\\d+)?");
-
     /** An accuracy in percent: a plain decimal number from 0 to 100; anything else is an error naming the line and column. */
     static double accuracy(String text, String where) {
-        if (!NUMBER.matcher(text).matches()) {
+        Double v = io.wrcor.util.Numbers.plainDecimal(text);
+        if (v == null) {
             throw new IllegalArgumentException(where + ": accuracy '" + io.wrcor.util.Json.clip(text) + "' is not a number (plain decimals such as 93.76)");
         }
-        double v = Double.parseDouble(text);
         if (!(v >= 0 && v <= 100)) throw new IllegalArgumentException(where + ": accuracy " + text + " is not a percentage from 0 to 100");
         return v;
     }
