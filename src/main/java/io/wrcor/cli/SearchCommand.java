@@ -325,8 +325,7 @@ final class SearchCommand {
             if (file.getParent() != null) Files.createDirectories(file.getParent());
             if (Files.exists(file)) {
                 byte[] all = io.wrcor.util.Files2.readBytes("trajectory", file);
-                int keep = all.length;
-                while (keep > 0 && all[keep - 1] != '\n') keep--; // a step cut off by a crash is dropped
+                int keep = io.wrcor.util.Files2.wholeLines(all); // a step cut off by a crash is dropped
                 if (keep < all.length) {
                     try (var ch = java.nio.channels.FileChannel.open(file, StandardOpenOption.WRITE)) {
                         ch.truncate(keep);
@@ -352,11 +351,6 @@ final class SearchCommand {
 
         private static long key(int run, int step) {
             return (long) run << 32 | step;
-        }
-
-        /** Steps already in the file when it was opened. */
-        int stored() {
-            return stored.size();
         }
 
         void write(int run, int step, Arch arch, double[] scores, Arch best, Vote vote) {

@@ -14,7 +14,7 @@ import java.util.SplittableRandom;
  * reference do: (pixel/255 - mean) / std per channel with the dataset's mean and std, in float32.
  */
 public final class Cifar10 {
-    public static final int RECORD = 3073, SIZE = 32, PLANE = SIZE * SIZE;
+    public static final int SIZE = 32, PLANE = SIZE * SIZE;
     static final float[] MEAN = {125.3f / 255, 123.0f / 255, 113.9f / 255};
     static final float[] STD = {63.0f / 255, 62.1f / 255, 66.7f / 255};
 

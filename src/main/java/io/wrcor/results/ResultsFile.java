@@ -153,8 +153,7 @@ public final class ResultsFile implements AutoCloseable {
             channel = ch;
             lock = l;
             byte[] all = readAll(ch);
-            int keep = all.length;
-            while (keep > 0 && all[keep - 1] != '\n') keep--; // a run killed mid-write leaves a row without its newline
+            int keep = Files2.wholeLines(all); // a run killed mid-write leaves a row without its newline
             if (keep < all.length) ch.truncate(keep);
             boolean fresh = keep == 0;
             if (!fresh) readExisting(Files2.decode("results file", path, java.util.Arrays.copyOf(all, keep)));

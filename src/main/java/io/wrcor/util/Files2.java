@@ -92,6 +92,13 @@ public final class Files2 {
         }
     }
 
+    /** The length of {@code bytes} up to and including its last newline: what an append-only file holds whole after a crash mid-write. */
+    public static int wholeLines(byte[] bytes) {
+        int keep = bytes.length;
+        while (keep > 0 && bytes[keep - 1] != '\n') keep--;
+        return keep;
+    }
+
     /** The file as strict UTF-8 text, a leading byte-order mark dropped. */
     public static String readText(String what, Path path) {
         return decode(what, path, readBytes(what, path));

@@ -23,7 +23,7 @@ public class ImageFolderTest {
     /** CIFAR-10 image i of the shared training file as an RGB image. */
     static BufferedImage cifar(byte[] bytes, int i) {
         BufferedImage im = new BufferedImage(32, 32, BufferedImage.TYPE_INT_RGB);
-        int base = i * Cifar10.RECORD + 1;
+        int base = i * Cifar10.Format.CIFAR10.record() + 1;
         for (int p = 0; p < 1024; p++) {
             int r = bytes[base + p] & 0xff, g = bytes[base + 1024 + p] & 0xff, b = bytes[base + 2048 + p] & 0xff;
             im.setRGB(p % 32, p / 32, (r << 16) | (g << 8) | b);
