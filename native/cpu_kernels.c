@@ -4,6 +4,7 @@
  * runs the same computation through BLAS level-1 calls (see FastCpuBackend).
  */
 #include <stdint.h>
+#include <stdlib.h>
 
 /*
  * dst[j] = sum over taps t, in order, of w[t] * src[off[t] + j], for j in [0, n): a depthwise
@@ -204,3 +205,144 @@ void wrcor_bn_grad_apply(int32_t planes, int64_t stride, int64_t hw, const float
 }
 
 #pragma GCC pop_options
+
+/*
+ * Max pooling over `planes` planes of h x w floats (plane p at p * h * w; outputs at p * ho * wo),
+ * window k x k, stride s, padding pad (padded cells are skipped, never compared). Each output's
+ * window is scanned in row-major order and keeps the first tap that is greater than the best so far,
+ * or the first NaN: ReferenceBackend.maxCell's rule (PyTorch's), so ties and NaNs pick the same cell.
+ * Forward (y not null): y = x at that cell. Backward (dx not null): dx[cell] += dy[output], summed in
+ * double in output raster order over each plane (acc: h * w doubles of scratch) and rounded once,
+ * as the reference does.
+ */
+static inline int takes(float v, float bv) {
+    return (v > bv) | ((v != v) & (bv == bv));
+}
+
+typedef int32_t v8i __attribute__((vector_size(32), aligned(4)));
+
+/*
+ * The winning tap (and value) of the windows whose top-left cells are padded[q0 .. q0 + n), the
+ * plane padded with -inf (which then never wins: a real value after it is greater, or a NaN, and it is
+ * never greater than anything; planes holding -inf take the scalar path). Eight windows at a time;
+ * off[t]: tap t's offset in the padded layout, taps in row-major order.
+ */
+/* Tap t (value v) takes the window's lead where it is greater than the best so far, or a NaN where the best is not. */
+#define MAXPOOL_STEP(bv, bt, vload, t) do { \
+        v8 v_ = (vload); \
+        v8i take_ = (v_ > (bv)) | ((v_ != v_) & ((bv) == (bv))); \
+        (bv) = (v8) (((v8i) v_ & take_) | ((v8i) (bv) & ~take_)); \
+        (bt) = ((t) & take_) | ((bt) & ~take_); \
+    } while (0)
+
+static void maxpool_run(const float *padded, int64_t q0, int64_t n, int32_t taps, const int64_t *off, int32_t *tap, float *val) {
+    const float *base = padded + q0;
+    int64_t q = 0;
+    for (; q + 32 <= n; q += 32) { /* four independent chains of compare-and-select, so their latencies overlap */
+        v8 b0 = *(const v8 *) (base + q), b1 = *(const v8 *) (base + q + 8), b2 = *(const v8 *) (base + q + 16), b3 = *(const v8 *) (base + q + 24);
+        v8i t0 = {0}, t1 = {0}, t2 = {0}, t3 = {0};
+        for (int32_t t = 1; t < taps; t++) {
+            const float *src = base + q + off[t];
+            MAXPOOL_STEP(b0, t0, *(const v8 *) src, t);
+            MAXPOOL_STEP(b1, t1, *(const v8 *) (src + 8), t);
+            MAXPOOL_STEP(b2, t2, *(const v8 *) (src + 16), t);
+            MAXPOOL_STEP(b3, t3, *(const v8 *) (src + 24), t);
+        }
+        *(v8i *) (tap + q) = t0; *(v8i *) (tap + q + 8) = t1; *(v8i *) (tap + q + 16) = t2; *(v8i *) (tap + q + 24) = t3;
+        *(v8 *) (val + q) = b0; *(v8 *) (val + q + 8) = b1; *(v8 *) (val + q + 16) = b2; *(v8 *) (val + q + 24) = b3;
+    }
+    for (; q + 8 <= n; q += 8) {
+        v8 bv = *(const v8 *) (base + q);
+        v8i bt = {0};
+        for (int32_t t = 1; t < taps; t++) MAXPOOL_STEP(bv, bt, *(const v8 *) (base + q + off[t]), t);
+        *(v8i *) (tap + q) = bt;
+        *(v8 *) (val + q) = bv;
+    }
+    for (; q < n; q++) {
+        float bv = base[q];
+        int32_t bt = 0;
+        for (int32_t t = 1; t < taps; t++) {
+            float v = base[q + off[t]];
+            int tk = takes(v, bv);
+            bv = tk ? v : bv;
+            bt = tk ? t : bt;
+        }
+        tap[q] = bt;
+        val[q] = bv;
+    }
+}
+
+void wrcor_maxpool(int32_t planes, int32_t h, int32_t w, int32_t k, int32_t s, int32_t pad, int32_t ho, int32_t wo, const float *x,
+                   float *y, const float *dy, float *dx, double *acc) {
+    const int64_t hw = (int64_t) h * w, ohw = (int64_t) ho * wo;
+    const int32_t pw = w + 2 * pad, ph = h + 2 * pad;
+    /* the padded plane, and the taps and values of the windows at every cell from the first window to
+     * the last (one flat run: with stride > 1 the windows between are computed and dropped) */
+    const int64_t run = (int64_t) (ho - 1) * s * pw + (int64_t) (wo - 1) * s + 1;
+    float *padded = malloc(sizeof(float) * ((size_t) pw * ph + (size_t) run + 8));
+    int32_t *tap = malloc(sizeof(int32_t) * ((size_t) run + 8));
+    int64_t *off = malloc(sizeof(int64_t) * (size_t) k * k);
+    const int ok = padded && tap && off && k <= 8; /* else (no memory, or a window over 64 taps) the scalar path */
+    float *val = ok ? padded + (int64_t) pw * ph : 0;
+    int64_t cell[64]; /* tap t's offset from the window's top-left cell in the unpadded plane */
+    for (int32_t t = 0; ok && t < k * k; t++) {
+        off[t] = (int64_t) (t / k) * pw + t % k;
+        cell[t] = (int64_t) (t / k) * w + t % k;
+    }
+    for (int32_t p = 0; p < planes; p++) {
+        const float *xp = x + p * hw;
+        float *yp = y ? y + p * ohw : 0;
+        const float *gp = dx ? dy + p * ohw : 0;
+        if (dx) for (int64_t i = 0; i < hw; i++) acc[i] = 0.0;
+        int fast = ok;
+        if (fast) { /* the padded plane; a plane holding -inf takes the scalar path */
+            int32_t ninf = 0;
+            for (int64_t i = 0; i < (int64_t) pw * pad; i++) padded[i] = padded[(int64_t) pw * (ph - pad) + i] = -__builtin_inff();
+            for (int32_t r = 0; r < h; r++) {
+                float *d = padded + (int64_t) (r + pad) * pw;
+                const float *src = xp + (int64_t) r * w;
+                for (int32_t c = 0; c < pad; c++) d[c] = d[pad + w + c] = -__builtin_inff();
+                for (int32_t c = 0; c < w; c++) {
+                    d[pad + c] = src[c];
+                    ninf |= src[c] == -__builtin_inff();
+                }
+            }
+            fast = !ninf;
+        }
+        if (fast) {
+            maxpool_run(padded, 0, run, k * k, off, tap, val);
+            for (int32_t oy = 0; oy < ho; oy++) {
+                const int64_t row = (int64_t) oy * s * pw; /* where output row oy's windows start in tap/val */
+                for (int32_t ox = 0; ox < wo; ox++) {
+                    int64_t j = row + (int64_t) ox * s, o = (int64_t) oy * wo + ox;
+                    if (yp) yp[o] = val[j];
+                    if (dx) acc[(int64_t) (oy * s - pad) * w + ox * s - pad + cell[tap[j]]] += (double) gp[o];
+                }
+            }
+        } else {
+            for (int32_t oy = 0; oy < ho; oy++) {
+                const int32_t y0 = oy * s - pad;
+                const int32_t ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + k > h ? h - y0 : k;
+                for (int32_t ox = 0; ox < wo; ox++) {
+                    const int32_t x0 = ox * s - pad;
+                    const int32_t kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + k > w ? w - x0 : k;
+                    int64_t best = -1;
+                    float bv = 0.0f;
+                    for (int32_t ky = ky0; ky < ky1; ky++)
+                        for (int32_t kx = kx0; kx < kx1; kx++) {
+                            int64_t i = (int64_t) (y0 + ky) * w + x0 + kx;
+                            float v = xp[i];
+                            if (best < 0 || takes(v, bv)) { best = i; bv = v; }
+                        }
+                    int64_t o = (int64_t) oy * wo + ox;
+                    if (yp) yp[o] = best < 0 ? 0.0f : bv;
+                    if (dx && best >= 0) acc[best] += (double) gp[o];
+                }
+            }
+        }
+        if (dx) for (int64_t i = 0; i < hw; i++) dx[p * hw + i] = (float) acc[i];
+    }
+    free(padded);
+    free(tap);
+    free(off);
+}

@@ -29,7 +29,7 @@ final class BenchCommand {
     }
 
     static void run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = new Args(argv, 1, Set.of("--space", "--archs", "--batch", "--threads", "--seed", "--data", "--sets", "--backend", "--flops-limit", "--largest-of", "--in-flight"), Set.of("--profile", "--no-warmup"));
+        Args a = new Args(argv, 1, Set.of("--space", "--archs", "--batch", "--threads", "--seed", "--data", "--sets", "--backend", "--flops-limit", "--largest-of", "--in-flight", "--arch-file"), Set.of("--profile", "--no-warmup", "--per-arch"));
         int n = a.getInt("--archs", 20, 1, 15_625), batchSize = a.getInt("--batch", 64, 2, 1 << 16);
         int threads = a.getInt("--threads", 2, 1, 1024);
         long seed = a.getLong("--seed", 0);
@@ -46,8 +46,15 @@ final class BenchCommand {
         NetSize net = space.defaultSize();
         SplittableRandom rnd = new SplittableRandom(seed);
         List<Arch> archs = new ArrayList<>();
-        int pool = a.getInt("--largest-of", n, n, 10_000_000);
-        for (int i = 0; i < pool; i++) archs.add(space.sample(rnd));
+        boolean listed = a.has("--arch-file");
+        if (listed) {
+            if (a.has("--archs") || a.has("--largest-of")) throw new UsageException("give --arch-file or --archs/--largest-of, not both");
+            for (String f : a.all("--arch-file")) for (String s : ScoreCommand.readArchFile(f, space)) archs.add(space.parse(s));
+            if (archs.isEmpty()) throw new UsageException("--arch-file: no architectures in " + String.join(", ", a.all("--arch-file")));
+            n = archs.size();
+        }
+        int pool = listed ? n : a.getInt("--largest-of", n, n, 10_000_000);
+        if (!listed) for (int i = 0; i < pool; i++) archs.add(space.sample(rnd));
         boolean largest = a.has("--largest-of");
         if (largest) {
             // the candidates that need the most memory at this batch: the worst case for the memory bound
@@ -87,7 +94,7 @@ final class BenchCommand {
             Profiled profile = a.has("--profile") ? new Profiled() : null;
             try (Engine engine = new Engine(profile == null ? backend : profile.wrap(backend), space, net)) {
                 out.printf("backend %s, batch %d, %d %s %s architectures (seed %d), %s data%n", label(backend), batchSize, n,
-                        largest ? "largest (by memory) of " + pool : "random", space.name(), seed, a.has("--data") ? "CIFAR-10" : "synthetic");
+                        largest ? "largest (by memory) of " + pool : listed ? "listed" : "random", space.name(), seed, a.has("--data") ? "CIFAR-10" : "synthetic");
                 // warm-up: one untimed pass over the same architectures with every set, so that the JIT
                 // has compiled the hot loops and the scratch pool holds the sizes they need (steady
                 // state, as in a long scoring run)
@@ -103,6 +110,9 @@ final class BenchCommand {
                         engine.score(archs.get(i), seed, batch, set);
                         secs[i] = (System.nanoTime() - t0) / 1e9;
                         progress.step(label(set));
+                    }
+                    if (a.has("--per-arch")) {
+                        for (int i = 0; i < n; i++) out.printf("  %s  %.4f s  %s%n", label(set), secs[i], archs.get(i));
                     }
                     Arrays.sort(secs);
                     out.printf("%-28s median %.3f s/arch   min %.3f   max %.3f   peak scratch %.2f GB%n", label(set), median(secs), secs[0],

@@ -119,6 +119,8 @@ public final class Main {
               --profile           time per backend op as well (slowest first)
               --no-warmup         skip the untimed pass (first architectures then include JIT compilation)
               --largest-of M      time the --archs candidates that need the most memory among M sampled
+              --arch-file FILE    time these architectures (one per line) instead of random ones
+              --per-arch          also print each architecture's seconds, in the order given
               --flops-limit F     mbv2: the sampler's FLOPs limit (default 600e6)
               --in-flight 'K,...' throughput (architectures per second) with K architectures in flight, each K
             """;

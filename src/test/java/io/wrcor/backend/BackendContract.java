@@ -198,6 +198,43 @@ abstract class BackendContract {
         }
     }
 
+    /**
+     * Max pooling on planes wide enough for vectorised paths, odd sizes, 1x1 planes and strides
+     * that leave cells unread, with ties, signed zeros and NaNs: the same values and gradients as the
+     * reference, to the bit (the same cell wins every window; the gradient's sums are the same).
+     */
+    @ParameterizedTest
+    @CsvSource({"3,5,32,32,3,1,1", "2,3,17,23,3,1,1", "2,4,11,10,3,1,1", "2,3,10,41,3,1,1", "1,2,1,1,3,1,1", "2,3,13,19,2,2,0",
+            "2,3,9,9,3,2,1", "1,3,12,25,5,1,2", "2,2,16,16,2,2,0"})
+    void maxPoolIsExactOnLargerPlanesWithTiesZerosAndNaNs(int b, int c, int h, int w, int k, int stride, int pad) {
+        try (Arena a = Arena.ofShared()) {
+            DType t = DType.F32;
+            Tensor x = normal(a, rnd, t, b, c, h, w);
+            for (long i = 0; i < x.numel(); i++) {
+                double v = Math.round(x.get(i) * 2) / 2.0; // ties everywhere
+                int r = rnd.nextInt(40);
+                x.set(i, r == 0 ? Double.NaN : r == 1 ? -0.0 : r == 2 ? 0.0 : r < 5 ? Double.NEGATIVE_INFINITY : v);
+            }
+            int ho = out(h, k, stride, pad), wo = out(w, k, stride, pad);
+            Tensor y = poisoned(a, t, b, c, ho, wo), y2 = Tensor.allocate(a, t, b, c, ho, wo);
+            be().maxPoolForward(x, k, stride, pad, y);
+            REF.maxPoolForward(x, k, stride, pad, y2);
+            for (long i = 0; i < y.numel(); i++) {
+                assertEquals(Float.floatToIntBits((float) y2.get(i)), Float.floatToIntBits((float) y.get(i)), "maxpool_forward at " + i);
+            }
+            Tensor dy = normal(a, rnd, t, y.shape()), dx = poisoned(a, t, x.shape()), dx2 = Tensor.allocate(a, t, x.shape());
+            be().maxPoolBackward(x, dy, k, stride, pad, dx);
+            REF.maxPoolBackward(x, dy, k, stride, pad, dx2);
+            if (be() instanceof io.wrcor.backend.cpu.FastCpuBackend) { // the CPU backends sum in double as the reference does
+                for (long i = 0; i < dx.numel(); i++) {
+                    assertEquals(Float.floatToIntBits((float) dx2.get(i)), Float.floatToIntBits((float) dx.get(i)), "maxpool_backward at " + i);
+                }
+            } else {
+                assertClose(dx, dx2, t, "maxpool_backward"); // the device kernels sum in float
+            }
+        }
+    }
+
     @ParameterizedTest
     @CsvSource({"F32,2,5,9,7,3,1,1", "F32,3,4,8,8,5,2,2", "F32,2,3,11,9,7,2,3", "F64,2,3,7,7,3,2,1", "F64,1,2,6,5,5,1,2", "F32,16,8,22,22,5,2,2", "F32,2,3,8,9,3,2,0", "F32,3,4,14,14,7,1,3", "F32,2,2,15,16,7,2,3", "F64,1,3,8,9,3,2,0", "F64,1,4,15,16,7,2,3", "F64,2,3,14,14,7,1,3", "F64,1,2,9,9,5,2,2"})
     void depthwiseKernelsMatchTheReference(DType t, int b, int c, int h, int w, int k, int stride, int pad) {

@@ -7,6 +7,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -732,12 +733,61 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
 
     @Override
     public void maxPoolForward(Tensor x, int k, int stride, int pad, Tensor y) {
-        ref.maxPoolForward(x, k, stride, pad, y);
+        if (x.dtype() != DType.F32) { ref.maxPoolForward(x, k, stride, pad, y); return; }
+        maxPool(x, null, k, stride, pad, y, null, y.dim(2), y.dim(3));
     }
 
     @Override
     public void maxPoolBackward(Tensor x, Tensor dy, int k, int stride, int pad, Tensor dx) {
-        ref.maxPoolBackward(x, dy, k, stride, pad, dx);
+        if (x.dtype() != DType.F32) { ref.maxPoolBackward(x, dy, k, stride, pad, dx); return; }
+        maxPool(x, dy, k, stride, pad, null, dx, dy.dim(2), dy.dim(3));
+    }
+
+    /**
+     * Max pooling forward (y) or backward (dx), planes split over the workers: the native kernel
+     * where there is one, else the same loops in Java. Either way ReferenceBackend's rule for the
+     * chosen cell (the first tap greater than the best so far, or the first NaN, in row-major window
+     * order; padding never chosen) and, backward, its double sums in output raster order.
+     */
+    private void maxPool(Tensor x, Tensor dy, int k, int stride, int pad, Tensor y, Tensor dx, int ho, int wo) {
+        int planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3);
+        MemorySegment xs = x.data(), ys = y == null ? null : y.data(), gs = dy == null ? null : dy.data(), ds = dx == null ? null : dx.data();
+        long hw = (long) h * w;
+        parallelFor(planes, (worker, from, to) -> {
+            MemorySegment acc = dx == null ? null : scratch(worker, 8 * hw);
+            if (nk != null) {
+                for (int p = from; p < to; p += 64) nk.maxPool(p, Math.min(to, p + 64), h, w, k, stride, pad, ho, wo, xs, ys, gs, ds, acc);
+                return;
+            }
+            double[] sums = dx == null ? null : new double[(int) hw];
+            for (int p = from; p < to; p++) maxPoolPlane(xs, p * hw, h, w, k, stride, pad, ho, wo, (long) p * ho * wo, ys, gs, ds, sums);
+        });
+    }
+
+    private static void maxPoolPlane(MemorySegment x, long base, int h, int w, int k, int s, int pad, int ho, int wo, long obase,
+                                     MemorySegment y, MemorySegment dy, MemorySegment dx, double[] acc) {
+        if (acc != null) Arrays.fill(acc, 0.0);
+        for (int oy = 0; oy < ho; oy++) {
+            int y0 = oy * s - pad, ky0 = Math.max(0, -y0), ky1 = Math.min(k, h - y0);
+            for (int ox = 0; ox < wo; ox++) {
+                int x0 = ox * s - pad, kx0 = Math.max(0, -x0), kx1 = Math.min(k, w - x0);
+                int best = -1;
+                float bv = 0f;
+                for (int ky = ky0; ky < ky1; ky++)
+                    for (int kx = kx0; kx < kx1; kx++) {
+                        int i = (y0 + ky) * w + x0 + kx;
+                        float v = x.getAtIndex(F, base + i);
+                        if (best < 0 || v > bv || v != v && bv == bv) {
+                            best = i;
+                            bv = v;
+                        }
+                    }
+                long o = obase + (long) oy * wo + ox;
+                if (y != null) y.setAtIndex(F, o, best < 0 ? 0f : bv);
+                if (acc != null && best >= 0) acc[best] += dy.getAtIndex(F, o);
+            }
+        }
+        if (acc != null) for (int i = 0; i < acc.length; i++) dx.setAtIndex(F, base + i, (float) acc[i]);
     }
 
     // ---------------------------------------------------------------- depthwise convolution

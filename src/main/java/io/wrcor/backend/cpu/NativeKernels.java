@@ -42,7 +42,7 @@ public final class NativeKernels {
         }
     }
 
-    private final MethodHandle multiTap, bnStats, bnApply, bnGradSums, bnGradApply;
+    private final MethodHandle multiTap, bnStats, bnApply, bnGradSums, bnGradApply, maxPool;
     private final String variant;
 
     private NativeKernels(SymbolLookup lookup, String variant) {
@@ -61,6 +61,8 @@ public final class NativeKernels {
                 FunctionDescriptor.ofVoid(I, L, L, P, P, P, Fl, P), off);
         bnGradApply = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_bn_grad_apply").orElseThrow(),
                 FunctionDescriptor.ofVoid(I, L, L, P, P, P, Fl, Fl, Fl, Fl, P), off);
+        maxPool = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_maxpool").orElseThrow(),
+                FunctionDescriptor.ofVoid(I, I, I, I, I, I, I, I, P, P, P, P, P), off);
         this.variant = variant;
     }
 
@@ -171,6 +173,31 @@ public final class NativeKernels {
             bnGradApply.invokeExact(p.planes(), p.stride(), p.hw(), gs, ys, xs, m, k1, k2, k3, ds);
         } catch (Throwable t) {
             throw rethrow("wrcor_bn_grad_apply", t);
+        }
+    }
+
+    /**
+     * Max pooling of planes [from, to) of x (h x w each) into y (forward, dx null) or the gradient
+     * dy into dx (backward, y null), window k, stride s, padding pad, outputs ho x wo; ReferenceBackend's
+     * cell rule (first greater tap, or first NaN, in row-major window order) and, backward, its double
+     * sums in output raster order, rounded once. acc: h * w doubles of scratch (backward).
+     */
+    public void maxPool(int from, int to, int h, int w, int k, int s, int pad, int ho, int wo, MemorySegment x, MemorySegment y,
+                        MemorySegment dy, MemorySegment dx, MemorySegment acc) {
+        long hw = (long) h * w, ohw = (long) ho * wo;
+        if (from < 0 || to < from || 4 * hw * to > x.byteSize() || k < 1 || s < 1 || pad < 0 || pad >= k
+                || (y != null && 4 * ohw * to > y.byteSize())
+                || (dx != null && (4 * ohw * to > dy.byteSize() || 4 * hw * to > dx.byteSize() || 8 * hw > acc.byteSize()))
+                || (y == null) == (dx == null)) {
+            throw new IndexOutOfBoundsException("maxPool: planes [" + from + ", " + to + "), " + h + "x" + w + " -> " + ho + "x" + wo);
+        }
+        try {
+            MemorySegment xs = x.asSlice(4 * hw * from), ys = y == null ? MemorySegment.NULL : y.asSlice(4 * ohw * from);
+            MemorySegment gs = dy == null ? MemorySegment.NULL : dy.asSlice(4 * ohw * from), ds = dx == null ? MemorySegment.NULL : dx.asSlice(4 * hw * from);
+            MemorySegment as = acc == null ? MemorySegment.NULL : acc;
+            maxPool.invokeExact(to - from, h, w, k, s, pad, ho, wo, xs, ys, gs, ds, as);
+        } catch (Throwable t) {
+            throw rethrow("wrcor_maxpool", t);
         }
     }
 
