@@ -346,3 +346,33 @@ void wrcor_maxpool(int32_t planes, int32_t h, int32_t w, int32_t k, int32_t s, i
     free(tap);
     free(off);
 }
+
+/*
+ * The 3x3 stride-1 pad-1 average pool of `planes` planes of h x w (h, w >= 2): FastCpuBackend's
+ * boxSum3x3, the same float operations in the same order, to the bit. A horizontal 3-sum ((a + b) + c;
+ * a row's ends add their one neighbour), then a vertical one over the horizontal sums; multiplied by
+ * inv (1 / the window's cell count, per cell) after the sums (forward) or before them (backward,
+ * divide_first). scratch: 2 * h * w floats. No contraction: every product and sum is rounded.
+ */
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+void wrcor_box3(int32_t planes, int32_t h, int32_t w, const float *in, float *out, const float *inv, int32_t divide_first, float *scratch) {
+    const int64_t n = (int64_t) h * w;
+    float *src = scratch, *hs = scratch + n;
+    for (int32_t p = 0; p < planes; p++) {
+        const float *ip = in + p * n;
+        float *dst = out + p * n;
+        if (divide_first) for (int64_t i = 0; i < n; i++) src[i] = ip[i] * inv[i];
+        else for (int64_t i = 0; i < n; i++) src[i] = ip[i];
+        for (int64_t i = 1; i < n - 1; i++) hs[i] = src[i - 1] + src[i] + src[i + 1];
+        for (int64_t r = 0; r < n; r += w) {
+            hs[r] = src[r] + src[r + 1];
+            hs[r + w - 1] = src[r + w - 2] + src[r + w - 1];
+        }
+        for (int64_t i = 0; i < w; i++) dst[i] = hs[i] + hs[i + w];
+        for (int64_t i = w; i < n - w; i++) dst[i] = hs[i - w] + hs[i] + hs[i + w];
+        for (int64_t i = n - w; i < n; i++) dst[i] = hs[i - w] + hs[i];
+        if (!divide_first) for (int64_t i = 0; i < n; i++) dst[i] = dst[i] * inv[i];
+    }
+}
+#pragma GCC pop_options

@@ -13,7 +13,7 @@ import java.util.Map;
  */
 public final class Profiled {
     private static final java.util.Set<String> UNTIMED = java.util.Set.of("name", "statsType", "fusesReluBackward", "sync", "correlator", "close");
-    private final Map<String, long[]> totals = new LinkedHashMap<>(); // op -> {nanos, calls, tensor bytes}
+    private final Map<String, long[]> totals = new LinkedHashMap<>(); // op -> {nanos, calls, tensor bytes, flops}
 
     /** The timed view of {@code inner}; default methods (the correlator) run through the view, so their ops are timed too. */
     public Backend wrap(Backend inner) {
@@ -29,10 +29,11 @@ public final class Profiled {
             } catch (InvocationTargetException e) {
                 throw e.getCause();
             } finally {
-                long[] t = totals.computeIfAbsent(m.getName(), k -> new long[3]);
+                long[] t = totals.computeIfAbsent(m.getName(), k -> new long[4]);
                 t[0] += System.nanoTime() - t0;
                 t[1]++;
                 if (args != null) for (Object a : args) if (a instanceof io.wrcor.tensor.Tensor x) t[2] += x.numel() * x.dtype().bytes;
+                t[3] += flops(m.getName(), args);
             }
         };
         return (Backend) java.lang.reflect.Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class}, h);
@@ -61,7 +62,7 @@ public final class Profiled {
             } catch (InvocationTargetException e) {
                 throw e.getCause();
             } finally {
-                long[] t = totals.computeIfAbsent("correlation", k -> new long[3]);
+                long[] t = totals.computeIfAbsent("correlation", k -> new long[4]);
                 t[0] += System.nanoTime() - t0;
                 t[1]++;
                 if (args[0] instanceof io.wrcor.tensor.Tensor x) t[2] += x.numel() * x.dtype().bytes;
@@ -84,16 +85,64 @@ public final class Profiled {
     }
 
     /**
+     * The multiply-adds (as 2 flops each) of the ops that are products: convolutions (the output's
+     * cells times the input channels per group times the window), linear layers and the correlation's
+     * Gram matrix (a B x D response: B^2 D, its upper half as SYRK computes it); 0 for the rest.
+     */
+    static long flops(String op, Object[] args) {
+        if (args == null) return 0;
+        return switch (op) {
+            case "convForward", "convBackwardData" -> 2 * t(op.equals("convForward") ? args[4] : args[0]).numel() * window(t(args[1]));
+            case "convBackwardWeight" -> 2 * t(args[1]).numel() * window(t(args[4]));
+            case "depthwiseForward" -> 2 * t(args[4]).numel() * window(t(args[1]));
+            case "depthwiseBackwardData", "depthwiseBackwardWeight" -> 2 * t(op.equals("depthwiseBackwardData") ? args[0] : args[1]).numel()
+                    * window(t(op.equals("depthwiseBackwardData") ? args[1] : args[4]));
+            case "linearForward" -> 2 * t(args[3]).numel() * t(args[1]).dim(1);
+            case "linearBackwardData" -> 2 * t(args[2]).numel() * t(args[1]).dim(0);
+            case "linearBackwardWeight" -> 2 * t(args[2]).numel() * t(args[0]).dim(0);
+            case "corrcoef", "correlation" -> {
+                io.wrcor.tensor.Tensor r = t(args[0]);
+                long b = r.dim(0);
+                yield b * b * (r.numel() / b);
+            }
+            default -> 0;
+        };
+    }
+
+    private static io.wrcor.tensor.Tensor t(Object o) {
+        return (io.wrcor.tensor.Tensor) o;
+    }
+
+    /** A weight tensor [out, in per group, k, k]: the multiply-adds per output cell. */
+    private static long window(io.wrcor.tensor.Tensor w) {
+        return (long) w.dim(1) * w.dim(2) * w.dim(3);
+    }
+
+    /**
      * One line per op, slowest first: seconds, share of the ops' total, calls, and the bytes of its
-     * tensor arguments over its time (each tensor counted once: a floor on the memory traffic).
+     * tensor arguments over its time (each tensor counted once: a floor on the memory traffic); for
+     * products, GFLOP/s. With the machine's ceilings, each op's rate as a share of its ceiling: GFLOP/s
+     * of the GEMM ceiling for products, GB/s of the streaming ceiling for the rest.
      */
     public String report(int archs) {
+        return report(archs, Double.NaN, Double.NaN);
+    }
+
+    public String report(int archs, double gemmGflops, double streamGBs) {
         long all = totals.values().stream().mapToLong(t -> t[0]).sum();
-        StringBuilder sb = new StringBuilder(String.format("  op time per architecture (%d archs), slowest first:%n", archs));
+        boolean ceil = !Double.isNaN(gemmGflops);
+        StringBuilder sb = new StringBuilder(String.format("  op time per architecture (%d archs), slowest first%s:%n", archs,
+                ceil ? "; % of ceiling: GFLOP/s of the GEMM ceiling for products, GB/s of the streaming ceiling for the rest" : ""));
         totals.entrySet().stream().sorted(Comparator.comparingLong((Map.Entry<String, long[]> e) -> e.getValue()[0]).reversed())
-                .forEach(e -> sb.append(String.format("    %-28s %8.3f s  %5.1f%%  %7d calls  %6.1f GB/s%n", e.getKey(),
-                        e.getValue()[0] / 1e9 / archs, 100.0 * e.getValue()[0] / Math.max(1, all), e.getValue()[1] / archs,
-                        e.getValue()[2] / Math.max(1.0, e.getValue()[0]))));
+                .forEach(e -> {
+                    long[] v = e.getValue();
+                    double secs = Math.max(1, v[0]) / 1e9, gbs = v[2] / 1e9 / secs, gflops = v[3] / 1e9 / secs;
+                    sb.append(String.format("    %-28s %8.3f s  %5.1f%%  %7d calls  %6.1f GB/s", e.getKey(), v[0] / 1e9 / archs,
+                            100.0 * v[0] / Math.max(1, all), v[1] / archs, gbs));
+                    sb.append(v[3] > 0 ? String.format("  %6.1f GFLOP/s", gflops) : "                ");
+                    if (ceil) sb.append(String.format("  %4.0f%% of ceiling", 100 * (v[3] > 0 ? gflops / gemmGflops : gbs / streamGBs)));
+                    sb.append(String.format("%n"));
+                });
         return sb.toString();
     }
 }

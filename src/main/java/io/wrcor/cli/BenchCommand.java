@@ -92,6 +92,8 @@ final class BenchCommand {
                 return;
             }
             Profiled profile = a.has("--profile") ? new Profiled() : null;
+            io.wrcor.backend.cpu.Ceilings ceilings = profile != null && backend instanceof io.wrcor.backend.cpu.FastCpuBackend fb ? fb.ceilings() : null;
+            if (ceilings != null) out.println(ceilings);
             try (Engine engine = new Engine(profile == null ? backend : profile.wrap(backend), space, net)) {
                 out.printf("backend %s, batch %d, %d %s %s architectures (seed %d), %s data%n", label(backend), batchSize, n,
                         largest ? "largest (by memory) of " + pool : listed ? "listed" : "random", space.name(), seed, a.has("--data") ? "CIFAR-10" : "synthetic");
@@ -118,7 +120,10 @@ final class BenchCommand {
                     out.printf("%-28s median %.3f s/arch   min %.3f   max %.3f   peak scratch %.2f GB%n", label(set), median(secs), secs[0],
                             secs[n - 1], engine.takePeakScratchBytes() / 1e9);
                     if (backend instanceof io.wrcor.backend.KernelBackend kb) out.println(transfers(List.of(kb.transfers()), n));
-                    if (profile != null) out.print(profile.report(n));
+                    if (profile != null) {
+                        if (ceilings != null) out.print(profile.report(n, ceilings.gemmGflops(), ceilings.streamGBs()));
+                        else out.print(profile.report(n));
+                    }
                 }
             } finally {
                 Session.close(backend);

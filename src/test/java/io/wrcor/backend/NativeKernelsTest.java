@@ -154,6 +154,36 @@ class NativeKernelsTest {
         }
     }
 
+    /** The average pool of NAS-Bench-201's cells, forward and backward, both count modes: the native kernel equals the Java loops to the bit. */
+    @ParameterizedTest
+    @CsvSource({"2,3,32,32", "3,5,2,2", "2,4,7,13", "1,2,16,3", "4,16,8,8"})
+    void cellAveragePoolWithNativeKernelsEqualsTheJavaLoopsBitForBit(int b, int c, int h, int w) {
+        try (Arena a = Arena.ofShared(); FastCpuBackend fast = new FastCpuBackend(2, true); FastCpuBackend java = new FastCpuBackend(2, false)) {
+            Tensor x = normal(a, rnd, DType.F32, b, c, h, w);
+            for (boolean includePad : new boolean[] {true, false}) {
+                Tensor y1 = Tensor.allocate(a, DType.F32, b, c, h, w), y2 = Tensor.allocate(a, DType.F32, b, c, h, w);
+                fast.avgPoolForward(x, 3, 1, 1, includePad, y1);
+                java.avgPoolForward(x, 3, 1, 1, includePad, y2);
+                assertBitsEqual(y2, y1, "avg pool forward, count_include_pad " + includePad);
+                fast.avgPoolBackward(x, 3, 1, 1, includePad, y1);
+                java.avgPoolBackward(x, 3, 1, 1, includePad, y2);
+                assertBitsEqual(y2, y1, "avg pool backward, count_include_pad " + includePad);
+            }
+        }
+    }
+
+    @Test
+    void poolKernelsRefuseSpansOutsideTheirSegments() {
+        try (Arena a = Arena.ofConfined()) {
+            java.lang.foreign.MemorySegment x = a.allocate(4 * 2 * 16), y = a.allocate(4 * 16);
+            assertThrows(IndexOutOfBoundsException.class, () -> nk.box3(0, 3, 4, 4, x, x, new float[16], false, new float[32]));
+            assertThrows(IndexOutOfBoundsException.class, () -> nk.box3(0, 2, 4, 4, x, y, new float[16], false, new float[32]));
+            assertThrows(IndexOutOfBoundsException.class, () -> nk.maxPool(0, 3, 4, 4, 3, 1, 1, 4, 4, x, x, null, null, null));
+            assertThrows(IndexOutOfBoundsException.class, () -> nk.maxPool(0, 2, 4, 4, 3, 1, 1, 4, 4, x, y, null, null, null));
+            assertThrows(IndexOutOfBoundsException.class, () -> nk.maxPool(0, 1, 4, 4, 3, 1, 1, 4, 4, x, null, y, x, a.allocate(8)));
+        }
+    }
+
     private static void assertBitsEqual(Tensor want, Tensor got, String what) {
         for (long i = 0; i < want.numel(); i++) {
             assertEquals(Double.doubleToRawLongBits(want.get(i)), Double.doubleToRawLongBits(got.get(i)),

@@ -62,6 +62,11 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         java.util.Arrays.fill(partial, MemorySegment.NULL);
     }
 
+    /** This machine's GEMM and memory-bandwidth limits with this backend's BLAS and threads (measured once, cached). */
+    public Ceilings ceilings() {
+        return Ceilings.of(blas, threads);
+    }
+
     /** Another fast CPU backend with as many worker threads (a lane of its own). */
     @Override
     public Backend newLane() {
@@ -711,6 +716,13 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
                 int cols = countIncludePad ? 3 : Math.min(x + 1, w - 1) - Math.max(x - 1, 0) + 1;
                 inv[y * w + x] = 1f / (rows * cols);
             }
+        if (nk != null) {
+            parallelFor(planes, (worker, from, to) -> {
+                float[] scratch = new float[2 * n];
+                for (int p = from; p < to; p += 64) nk.box3(p, Math.min(to, p + 64), h, w, is, os, inv, divideFirst, scratch);
+            });
+            return;
+        }
         parallelFor(planes, (worker, from, to) -> {
             float[] src = new float[n], hs = new float[n], dst = new float[n];
             for (int p = from; p < to; p++) {

@@ -42,7 +42,7 @@ public final class NativeKernels {
         }
     }
 
-    private final MethodHandle multiTap, bnStats, bnApply, bnGradSums, bnGradApply, maxPool;
+    private final MethodHandle multiTap, bnStats, bnApply, bnGradSums, bnGradApply, maxPool, box3;
     private final String variant;
 
     private NativeKernels(SymbolLookup lookup, String variant) {
@@ -63,6 +63,8 @@ public final class NativeKernels {
                 FunctionDescriptor.ofVoid(I, L, L, P, P, P, Fl, Fl, Fl, Fl, P), off);
         maxPool = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_maxpool").orElseThrow(),
                 FunctionDescriptor.ofVoid(I, I, I, I, I, I, I, I, P, P, P, P, P), off);
+        box3 = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_box3").orElseThrow(),
+                FunctionDescriptor.ofVoid(I, I, I, P, P, P, I, P), Linker.Option.critical(true));
         this.variant = variant;
     }
 
@@ -198,6 +200,24 @@ public final class NativeKernels {
             maxPool.invokeExact(to - from, h, w, k, s, pad, ho, wo, xs, ys, gs, ds, as);
         } catch (Throwable t) {
             throw rethrow("wrcor_maxpool", t);
+        }
+    }
+
+    /**
+     * The 3x3 stride-1 pad-1 box sums of planes [from, to) (h x w each, h and w at least 2) of in into
+     * out, times inv per cell after the sums, or before them with {@code divideFirst}: FastCpuBackend's
+     * Java loops to the bit. inv: h * w floats; scratch: at least 2 * h * w floats.
+     */
+    public void box3(int from, int to, int h, int w, MemorySegment in, MemorySegment out, float[] inv, boolean divideFirst, float[] scratch) {
+        long n = (long) h * w;
+        if (from < 0 || to < from || h < 2 || w < 2 || 4 * n * to > in.byteSize() || 4 * n * to > out.byteSize() || inv.length < n || scratch.length < 2 * n) {
+            throw new IndexOutOfBoundsException("box3: planes [" + from + ", " + to + ") of " + h + "x" + w);
+        }
+        try {
+            box3.invokeExact(to - from, h, w, in.asSlice(4 * n * from), out.asSlice(4 * n * from), MemorySegment.ofArray(inv), divideFirst ? 1 : 0,
+                    MemorySegment.ofArray(scratch));
+        } catch (Throwable t) {
+            throw rethrow("wrcor_box3", t);
         }
     }
 
