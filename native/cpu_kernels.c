@@ -376,3 +376,151 @@ void wrcor_box3(int32_t planes, int32_t h, int32_t w, const float *in, float *ou
     }
 }
 #pragma GCC pop_options
+
+/*
+ * im2col of one sample: col[((c * k + ky) * k + kx) * ld + oy * wo + ox] = x[c, oy * s - pad + ky,
+ * ox * s - pad + kx], 0 where that cell is padding. Only copies: the GEMM that follows sees exactly the
+ * values the Java form (FastCpuBackend.im2colF32) writes.
+ */
+void wrcor_im2col(int32_t cin, int32_t h, int32_t w, int32_t k, int32_t s, int32_t pad, int32_t ho, int32_t wo, const float *x, float *col,
+                  int64_t ld) {
+    const int64_t p = ld; /* col's row stride: ho * wo, or more where several samples' columns sit side by side */
+    for (int32_t c = 0; c < cin; c++) {
+        const float *xc = x + (int64_t) c * h * w;
+        for (int32_t ky = 0; ky < k; ky++)
+            for (int32_t kx = 0; kx < k; kx++) {
+                float *row = col + ((int64_t) (c * k + ky) * k + kx) * p;
+                /* the outputs whose input column lies inside: ox in [lo, hi) */
+                int32_t lo = 0, hi = wo;
+                while (lo < wo && lo * s - pad + kx < 0) lo++;
+                while (hi > lo && (hi - 1) * s - pad + kx >= w) hi--;
+                for (int32_t oy = 0; oy < ho; oy++) {
+                    float *d = row + (int64_t) oy * wo;
+                    const int32_t iy = oy * s - pad + ky;
+                    if (iy < 0 || iy >= h) {
+                        for (int32_t ox = 0; ox < wo; ox++) d[ox] = 0.0f;
+                        continue;
+                    }
+                    const float *src = xc + (int64_t) iy * w - pad + kx;
+                    for (int32_t ox = 0; ox < lo; ox++) d[ox] = 0.0f;
+                    if (s == 1) for (int32_t ox = lo; ox < hi; ox++) d[ox] = src[ox];
+                    else for (int32_t ox = lo; ox < hi; ox++) d[ox] = src[(int64_t) ox * s];
+                    for (int32_t ox = hi; ox < wo; ox++) d[ox] = 0.0f;
+                }
+            }
+    }
+}
+
+/*
+ * col2im of one sample, FastCpuBackend.col2imF32's sums in its order: per input channel a zeroed
+ * padded plane (scratch: (h + 2 pad) * (w + 2 pad) floats) receives col's entries tap by tap, row by
+ * row, then its inside is copied to x.
+ */
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+void wrcor_col2im(int32_t cin, int32_t h, int32_t w, int32_t k, int32_t s, int32_t pad, int32_t ho, int32_t wo, const float *col, float *x,
+                  float *scratch) {
+    const int32_t pw = w + 2 * pad, ph = h + 2 * pad;
+    const int64_t p = (int64_t) ho * wo;
+    for (int32_t c = 0; c < cin; c++) {
+        for (int64_t i = 0; i < (int64_t) ph * pw; i++) scratch[i] = 0.0f;
+        for (int32_t ky = 0; ky < k; ky++)
+            for (int32_t kx = 0; kx < k; kx++) {
+                const float *row = col + ((int64_t) (c * k + ky) * k + kx) * p;
+                for (int32_t oy = 0; oy < ho; oy++) {
+                    const float *src = row + (int64_t) oy * wo;
+                    float *dst = scratch + (int64_t) (oy * s + ky) * pw + kx;
+                    if (s == 1) for (int32_t ox = 0; ox < wo; ox++) dst[ox] += src[ox];
+                    else for (int32_t ox = 0; ox < wo; ox++) dst[(int64_t) ox * s] += src[ox];
+                }
+            }
+        for (int32_t y = 0; y < h; y++)
+            for (int32_t xx = 0; xx < w; xx++) x[((int64_t) c * h + y) * w + xx] = scratch[(int64_t) (y + pad) * pw + xx + pad];
+    }
+}
+#pragma GCC pop_options
+
+/*
+ * A stride-1 convolution of one sample computed directly, without im2col: the input's planes padded
+ * once (xp: cin planes of ph x pw, then slack), every output channel block of up to six channels and
+ * every run of sixteen cells of the flat padded layout kept in twelve vector accumulators over all the
+ * input channels and taps (ci outer, tap inner, one fused multiply-add chain per output), then the
+ * valid cells (ox < wo of each row) copied out. wp: the weights packed per block as [ci][tap][6].
+ * For the convolutions whose few output channels leave a GEMM's packing and im2col traffic as costly
+ * as its arithmetic (NAS-Bench-201's 16 to 64 channels).
+ */
+#define DC_MAXB 6
+static inline __attribute__((always_inline)) void dconv_block(int32_t cb, int32_t cin, int32_t taps, const int64_t *toff, int64_t plane,
+                                                             const float *xp, const float *wp, int64_t q, float *out, int64_t ostride) {
+    v8 acc[DC_MAXB][2];
+    for (int32_t c = 0; c < DC_MAXB; c++) acc[c][0] = acc[c][1] = (v8) {0};
+    for (int32_t ci = 0; ci < cin; ci++) {
+        const float *base = xp + ci * plane + q;
+        const float *wc = wp + (int64_t) ci * taps * DC_MAXB;
+        for (int32_t t = 0; t < taps; t++) {
+            const v8 v0 = *(const v8 *) (base + toff[t]), v1 = *(const v8 *) (base + toff[t] + 8);
+            const float *wt = wc + t * DC_MAXB;
+            for (int32_t c = 0; c < cb; c++) {
+                acc[c][0] += wt[c] * v0;
+                acc[c][1] += wt[c] * v1;
+            }
+        }
+    }
+    for (int32_t c = 0; c < cb; c++) {
+        *(v8 *) (out + c * ostride + q) = acc[c][0];
+        *(v8 *) (out + c * ostride + q + 8) = acc[c][1];
+    }
+}
+
+/* scratch: cin * ph * pw + pw * k + 32 floats (padded input), then 6 * (run + 16) floats (a block's outputs);
+ * wp: ceil(cout / 6) * cin * k * k * 6 floats (packed by wrcor_dconv_pack). */
+void wrcor_dconv(int32_t cin, int32_t h, int32_t w, int32_t cout, int32_t k, int32_t pad, const float *x, const float *wp, float *y, float *scratch) {
+    const int32_t pw = w + 2 * pad, ph = h + 2 * pad, ho = ph - k + 1, wo = pw - k + 1, taps = k * k;
+    const int64_t plane = (int64_t) ph * pw, run = (int64_t) (ho - 1) * pw + wo, runp = (run + 15) / 16 * 16;
+    float *xp = scratch, *out = scratch + cin * plane + (int64_t) pw * k + 32;
+    int64_t toff[64];
+    for (int32_t t = 0; t < taps; t++) toff[t] = (int64_t) (t / k) * pw + t % k;
+    for (int32_t ci = 0; ci < cin; ci++) {
+        float *d = xp + ci * plane;
+        for (int64_t i = 0; i < (int64_t) pad * pw; i++) d[i] = d[plane - 1 - i] = 0.0f;
+        for (int32_t r = 0; r < h; r++) {
+            float *dr = d + (int64_t) (r + pad) * pw;
+            for (int32_t c = 0; c < pad; c++) dr[c] = dr[pad + w + c] = 0.0f;
+            const float *src = x + ((int64_t) ci * h + r) * w;
+            for (int32_t c = 0; c < w; c++) dr[pad + c] = src[c];
+        }
+    }
+    for (int64_t i = cin * plane; i < cin * plane + (int64_t) pw * k + 32; i++) xp[i] = 0.0f;
+    for (int32_t co = 0; co < cout; co += DC_MAXB) {
+        const int32_t cb = cout - co < DC_MAXB ? cout - co : DC_MAXB;
+        const float *wb = wp + (int64_t) (co / DC_MAXB) * cin * taps * DC_MAXB;
+        for (int64_t q = 0; q < runp; q += 16) {
+            switch (cb) { /* the block width a constant in each copy, so the accumulators stay in registers */
+                case 6: dconv_block(6, cin, taps, toff, plane, xp, wb, q, out, runp); break;
+                case 5: dconv_block(5, cin, taps, toff, plane, xp, wb, q, out, runp); break;
+                case 4: dconv_block(4, cin, taps, toff, plane, xp, wb, q, out, runp); break;
+                case 3: dconv_block(3, cin, taps, toff, plane, xp, wb, q, out, runp); break;
+                case 2: dconv_block(2, cin, taps, toff, plane, xp, wb, q, out, runp); break;
+                default: dconv_block(1, cin, taps, toff, plane, xp, wb, q, out, runp); break;
+            }
+        }
+        for (int32_t c = 0; c < cb; c++)
+            for (int32_t oy = 0; oy < ho; oy++) {
+                float *dst = y + ((int64_t) (co + c) * ho + oy) * wo;
+                const float *src = out + c * runp + (int64_t) oy * pw;
+                for (int32_t ox = 0; ox < wo; ox++) dst[ox] = src[ox];
+            }
+    }
+}
+
+/* wp[block][ci][tap][6] = w[block * 6 + c][ci][tap] (0 past cout) for weights w [cout][cin][k][k]. */
+void wrcor_dconv_pack(int32_t cin, int32_t cout, int32_t k, const float *w, float *wp) {
+    const int32_t taps = k * k, blocks = (cout + DC_MAXB - 1) / DC_MAXB;
+    for (int32_t b = 0; b < blocks; b++)
+        for (int32_t ci = 0; ci < cin; ci++)
+            for (int32_t t = 0; t < taps; t++)
+                for (int32_t c = 0; c < DC_MAXB; c++) {
+                    int32_t co = b * DC_MAXB + c;
+                    wp[(((int64_t) b * cin + ci) * taps + t) * DC_MAXB + c] = co < cout ? w[((int64_t) co * cin + ci) * taps + t] : 0.0f;
+                }
+}

@@ -172,6 +172,51 @@ class NativeKernelsTest {
         }
     }
 
+    /**
+     * Convolutions with the native kernels against the Java loops: through the native im2col and
+     * col2im, the same GEMM inputs and the same col2im sums, so the same outputs to the bit; through
+     * the direct kernel (stride 1, k > 1, at most 64 output channels), another summation order, so
+     * within float32 rounding of the sums' magnitude. Odd sizes, stride 2, 1x1 maps, no padding,
+     * 'same' and other paddings (the data gradient of a 'same' stride-1 conv runs as a forward conv
+     * with cin output channels).
+     */
+    @ParameterizedTest
+    @CsvSource({"4,3,8,9,9,3,1,1", "3,5,4,7,6,3,2,1", "2,16,8,1,1,3,1,1", "2,3,6,11,13,5,2,2", "3,4,4,10,10,1,2,0", "2,6,5,8,8,3,1,0",
+            "4,2,3,15,15,7,2,3", "2,8,8,32,32,3,1,1", "2,80,70,8,8,3,1,1", "2,16,65,9,7,3,1,1", "3,7,13,5,19,5,1,2"})
+    void convolutionsWithNativeIm2colEqualTheJavaLoopsBitForBit(int b, int cin, int cout, int h, int w, int k, int stride, int pad) {
+        try (Arena a = Arena.ofShared(); FastCpuBackend fast = new FastCpuBackend(2, true); FastCpuBackend java = new FastCpuBackend(2, false)) {
+            int ho = (h + 2 * pad - k) / stride + 1, wo = (w + 2 * pad - k) / stride + 1;
+            Tensor x = normal(a, rnd, DType.F32, b, cin, h, w), wt = normal(a, rnd, DType.F32, cout, cin, k, k);
+            Tensor dy = normal(a, rnd, DType.F32, b, cout, ho, wo);
+            Tensor y1 = Tensor.allocate(a, DType.F32, b, cout, ho, wo), y2 = Tensor.allocate(a, DType.F32, b, cout, ho, wo);
+            fast.convForward(x, wt, stride, pad, y1);
+            java.convForward(x, wt, stride, pad, y2);
+            boolean direct = stride == 1 && k > 1 && k <= 8;
+            assertConvEqual(y2, y1, direct && cout <= 64, "conv forward");
+            Tensor dx1 = Tensor.allocate(a, DType.F32, x.shape()), dx2 = Tensor.allocate(a, DType.F32, x.shape());
+            fast.convBackwardData(dy, wt, stride, pad, dx1);
+            java.convBackwardData(dy, wt, stride, pad, dx2);
+            assertConvEqual(dx2, dx1, direct && cin <= 64 && 2 * pad == k - 1, "conv data gradient");
+            Tensor dw1 = Tensor.allocate(a, DType.F32, wt.shape()), dw2 = Tensor.allocate(a, DType.F32, wt.shape());
+            fast.convBackwardWeight(x, dy, stride, pad, dw1);
+            java.convBackwardWeight(x, dy, stride, pad, dw2);
+            assertBitsEqual(dw2, dw1, "conv weight gradient");
+        }
+    }
+
+    /** Bit for bit, or (another summation order) within 1e-5 of the largest magnitude. */
+    private static void assertConvEqual(Tensor want, Tensor got, boolean otherOrder, String what) {
+        if (!otherOrder) {
+            assertBitsEqual(want, got, what);
+            return;
+        }
+        double scale = 0;
+        for (long i = 0; i < want.numel(); i++) scale = Math.max(scale, Math.abs(want.get(i)));
+        for (long i = 0; i < want.numel(); i++) {
+            assertEquals(want.get(i), got.get(i), 1e-5 * scale, what + " (direct kernel) at " + i);
+        }
+    }
+
     @Test
     void poolKernelsRefuseSpansOutsideTheirSegments() {
         try (Arena a = Arena.ofConfined()) {
@@ -181,6 +226,11 @@ class NativeKernelsTest {
             assertThrows(IndexOutOfBoundsException.class, () -> nk.maxPool(0, 3, 4, 4, 3, 1, 1, 4, 4, x, x, null, null, null));
             assertThrows(IndexOutOfBoundsException.class, () -> nk.maxPool(0, 2, 4, 4, 3, 1, 1, 4, 4, x, y, null, null, null));
             assertThrows(IndexOutOfBoundsException.class, () -> nk.maxPool(0, 1, 4, 4, 3, 1, 1, 4, 4, x, null, y, x, a.allocate(8)));
+            NativeKernels.Conv g = new NativeKernels.Conv(2, 4, 4, 3, 1, 1, 4, 4); // col: 2 * 9 * 16 floats
+            assertThrows(IndexOutOfBoundsException.class, () -> nk.im2col(g, x, a.allocate(4 * 2 * 9 * 16 - 4)));
+            assertThrows(IndexOutOfBoundsException.class, () -> nk.im2col(g, y, a.allocate(4 * 2 * 9 * 16)));
+            assertThrows(IndexOutOfBoundsException.class, () -> nk.col2im(g, a.allocate(4 * 2 * 9 * 16), x, a.allocate(4 * 35)));
+            assertThrows(IllegalArgumentException.class, () -> new NativeKernels.Conv(2, 4, 4, 3, 1, 0, 4, 4));
         }
     }
 

@@ -133,6 +133,7 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         int kdim() { return cin * k * k; }
         int plane() { return ho * wo; }
         boolean pointwise() { return k == 1 && stride == 1 && pad == 0; }
+        NativeKernels.Conv geometry() { return new NativeKernels.Conv(cin, h, w, k, stride, pad, ho, wo); }
     }
 
     private static ConvShape shape(Tensor x, Tensor w, int stride, int pad) {
@@ -160,13 +161,80 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
             }
             return;
         }
+        if (t == DType.F32 && nk != null && directConv(s) && s.b >= threads) {
+            MemorySegment wp = packed = atLeast(packed, 4 * NativeKernels.packedWeightFloats(s.cin, s.cout, s.k));
+            nk.packForDirectConv(s.cin, s.cout, s.k, w, wp);
+            long scratchBytes = 4 * NativeKernels.directConvScratchFloats(s.cin, s.h, s.w, s.k, s.pad);
+            parallelFor(s.b, (worker, from, to) -> {
+                MemorySegment sc = scratch(worker, scratchBytes);
+                for (int n = from; n < to; n++) nk.directConv(s.cin, s.h, s.w, s.cout, s.k, s.pad, x.data().asSlice(n * xs, xs), wp, y.data().asSlice(n * ys, ys), sc);
+            });
+            return;
+        }
+        int group = t == DType.F32 ? samplesPerGemm(s, (s.b + threads - 1) / threads) : 1;
         parallelFor(s.b, (worker, from, to) -> {
-            for (int n = from; n < to; n++) {
-                MemorySegment xn = x.data().asSlice(n * xs, xs), yn = y.data().asSlice(n * ys, ys);
-                MemorySegment col = s.pointwise() ? xn : im2col(worker, xn, s, t);
-                gemm(t, false, false, s.cout, p, kd, w, kd, col, p, 0.0, yn, p);
+            for (int n = from; n < to; n += group) {
+                int m = Math.min(group, to - n);
+                if (m == 1) {
+                    MemorySegment xn = x.data().asSlice(n * xs, xs), yn = y.data().asSlice(n * ys, ys);
+                    MemorySegment col = s.pointwise() ? xn : im2col(worker, xn, s, t);
+                    gemm(t, false, false, s.cout, p, kd, w, kd, col, p, 0.0, yn, p);
+                    continue;
+                }
+                // m samples in one GEMM: their columns side by side, N = m * plane (small planes and
+                // few output channels use the BLAS kernels far better so); then each sample's rows out
+                MemorySegment col = columnsOf(worker, x.data(), s, n, m);
+                MemorySegment out = partial(worker, 4L * s.cout * m * p);
+                gemm(t, false, false, s.cout, m * p, kd, w, kd, col, m * p, 0.0, out, m * p);
+                for (int j = 0; j < m; j++)
+                    for (int co = 0; co < s.cout; co++) {
+                        MemorySegment.copy(out, 4L * ((long) co * m * p + (long) j * p), y.data(), (n + j) * ys + 4L * co * p, 4L * p);
+                    }
             }
         });
+    }
+
+    /**
+     * Whether a float32 convolution runs as the native direct kernel instead of im2col + GEMM: stride 1,
+     * a window over 1 x 1, and at most 64 output channels, where the GEMM's packing and the im2col
+     * traffic cost as much as its arithmetic (measured: about twice the GEMM path's rate on NAS-Bench-201's
+     * 16-64-channel convolutions; wider ones and 1 x 1 convolutions are faster through the GEMM).
+     * -Dwrcor.cpu.directConv=false turns it off.
+     */
+    private static boolean directConv(ConvShape s) {
+        return DIRECT_CONV && s.stride == 1 && s.k > 1 && s.k <= 8 && s.cout <= 64 && s.ho == s.h + 2 * s.pad - s.k + 1;
+    }
+
+    private static final boolean DIRECT_CONV = !"false".equals(System.getProperty("wrcor.cpu.directConv"));
+    private MemorySegment packed = MemorySegment.NULL;
+
+    /** -Dwrcor.cpu.samplesPerGemm=1: one GEMM per sample (for measuring what the grouping gains; the BLAS may sum an output in another order when N changes, as another BLAS build would). */
+    private static final int MAX_SAMPLES_PER_GEMM = Integer.getInteger("wrcor.cpu.samplesPerGemm", 0);
+
+    /**
+     * How many samples one float32 GEMM of this convolution takes: enough for N = samples x plane to
+     * reach about 4096 columns, at most {@code perWorker} and at most 8 MB of columns.
+     */
+    private static int samplesPerGemm(ConvShape s, int perWorker) {
+        if (MAX_SAMPLES_PER_GEMM == 1) return 1;
+        long colBytes = 4L * s.kdim() * s.plane();
+        int want = (int) Math.min(perWorker, (4096 + s.plane() - 1) / s.plane());
+        return (int) Math.max(1, Math.min(want, (8L << 20) / Math.max(1, colBytes)));
+    }
+
+    /** The im2col columns of samples [n, n + m) side by side ([kdim, m * plane]) in the worker's scratch (a heap array without the native kernels). */
+    private MemorySegment columnsOf(int worker, MemorySegment x, ConvShape s, int n, int m) {
+        int p = s.plane(), kd = s.kdim();
+        long xs = (long) s.cin * s.h * s.w * 4, ld = (long) m * p;
+        if (nk != null) {
+            MemorySegment col = scratch(worker, 4L * kd * ld);
+            NativeKernels.Conv g = s.geometry();
+            for (int j = 0; j < m; j++) nk.im2col(g, x.asSlice((n + j) * xs, xs), col.asSlice(4L * j * p), ld);
+            return col.asSlice(0, 4L * kd * ld);
+        }
+        float[] c2 = colHeap[worker] = grow(colHeap[worker], Math.toIntExact(kd * ld));
+        for (int j = 0; j < m; j++) im2colF32Into(worker, x.asSlice((n + j) * xs, xs), s, c2, j * p, (int) ld);
+        return MemorySegment.ofArray(c2).asSlice(0, 4L * kd * ld);
     }
 
     @Override
@@ -185,7 +253,11 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         parallelFor(s.b, (worker, from, to) -> {
             for (int n = from; n < to; n++) {
                 MemorySegment dyn = dy.data().asSlice(n * ys, ys), dxn = dx.data().asSlice(n * xs, xs);
-                if (t == DType.F32) {
+                if (t == DType.F32 && nk != null) {
+                    MemorySegment col = scratch(worker, 4L * kd * p);
+                    gemm(t, true, false, kd, p, s.cout, w.data(), kd, dyn, p, 0.0, col, p);
+                    nk.col2im(s.geometry(), col, dxn, partial(worker, 4L * s.geometry().paddedFloats()));
+                } else if (t == DType.F32) {
                     float[] col = colHeap[worker] = grow(colHeap[worker], kd * p);
                     gemm(t, true, false, kd, p, s.cout, w.data(), kd, dyn, p, 0.0, MemorySegment.ofArray(col), p);
                     col2imF32(worker, col, s, dxn);
@@ -272,6 +344,11 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
 
     /** The im2col matrix of one sample in the worker's scratch (a heap array for float32 stride 1). */
     private MemorySegment im2col(int worker, MemorySegment x, ConvShape s, DType t) {
+        if (t == DType.F32 && nk != null) {
+            MemorySegment col = scratch(worker, 4L * s.kdim() * s.plane());
+            nk.im2col(s.geometry(), x, col);
+            return col.asSlice(0, 4L * s.kdim() * s.plane());
+        }
         if (t == DType.F32) return im2colF32(worker, x, s);
         MemorySegment col = scratch(worker, (long) s.kdim() * s.plane() * t.bytes);
         im2col(x, s, col, t.bytes);
@@ -285,9 +362,15 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
      * place (a critical downcall). Per-element segment access and per-run copies cost twice as much.
      */
     private MemorySegment im2colF32(int worker, MemorySegment x, ConvShape s) {
-        int k = s.k, pw = s.w + 2 * s.pad, ph = s.h + 2 * s.pad, wo = s.wo, p = s.plane();
+        float[] c2 = colHeap[worker] = grow(colHeap[worker], s.kdim() * s.plane());
+        im2colF32Into(worker, x, s, c2, 0, s.plane());
+        return MemorySegment.ofArray(c2).asSlice(0, 4L * s.kdim() * s.plane());
+    }
+
+    /** im2colF32's columns into c2, column 0 at {@code off}, rows {@code ld} floats apart. */
+    private void im2colF32Into(int worker, MemorySegment x, ConvShape s, float[] c2, int off, int ld) {
+        int k = s.k, pw = s.w + 2 * s.pad, ph = s.h + 2 * s.pad, wo = s.wo;
         float[] pad = padHeap[worker] = grow(padHeap[worker], ph * pw);
-        float[] c2 = colHeap[worker] = grow(colHeap[worker], s.kdim() * p);
         java.util.Arrays.fill(pad, 0, ph * pw, 0f);
         for (int c = 0; c < s.cin; c++) {
             for (int y = 0; y < s.h; y++) {
@@ -295,7 +378,7 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
             }
             for (int ky = 0; ky < k; ky++)
                 for (int kx = 0; kx < k; kx++) {
-                    int row = ((c * k + ky) * k + kx) * p;
+                    int row = off + ((c * k + ky) * k + kx) * ld;
                     for (int oy = 0; oy < s.ho; oy++) {
                         int src = (oy * s.stride + ky) * pw + kx, dst = row + oy * wo;
                         if (s.stride == 1) System.arraycopy(pad, src, c2, dst, wo);
@@ -303,7 +386,6 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
                     }
                 }
         }
-        return MemorySegment.ofArray(c2).asSlice(0, 4L * s.kdim() * p);
     }
 
     private static float[] grow(float[] a, int n) {

@@ -42,7 +42,7 @@ public final class NativeKernels {
         }
     }
 
-    private final MethodHandle multiTap, bnStats, bnApply, bnGradSums, bnGradApply, maxPool, box3;
+    private final MethodHandle multiTap, bnStats, bnApply, bnGradSums, bnGradApply, maxPool, box3, im2col, col2im, dconv, dconvPack;
     private final String variant;
 
     private NativeKernels(SymbolLookup lookup, String variant) {
@@ -65,6 +65,14 @@ public final class NativeKernels {
                 FunctionDescriptor.ofVoid(I, I, I, I, I, I, I, I, P, P, P, P, P), off);
         box3 = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_box3").orElseThrow(),
                 FunctionDescriptor.ofVoid(I, I, I, P, P, P, I, P), Linker.Option.critical(true));
+        im2col = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_im2col").orElseThrow(),
+                FunctionDescriptor.ofVoid(I, I, I, I, I, I, I, I, P, P, L), off);
+        col2im = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_col2im").orElseThrow(),
+                FunctionDescriptor.ofVoid(I, I, I, I, I, I, I, I, P, P, P), off);
+        dconv = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_dconv").orElseThrow(),
+                FunctionDescriptor.ofVoid(I, I, I, I, I, I, P, P, P, P), off);
+        dconvPack = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_dconv_pack").orElseThrow(),
+                FunctionDescriptor.ofVoid(I, I, I, P, P), off);
         this.variant = variant;
     }
 
@@ -218,6 +226,87 @@ public final class NativeKernels {
                     MemorySegment.ofArray(scratch));
         } catch (Throwable t) {
             throw rethrow("wrcor_box3", t);
+        }
+    }
+
+    /** A convolution's geometry, checked once: cin channels of h x w, window k, stride s, padding pad, outputs ho x wo. */
+    public record Conv(int cin, int h, int w, int k, int s, int pad, int ho, int wo) {
+        public Conv {
+            if (cin < 1 || h < 1 || w < 1 || k < 1 || s < 1 || pad < 0 || ho < 1 || wo < 1 || (long) (ho - 1) * s + k > h + 2L * pad
+                    || (long) (wo - 1) * s + k > w + 2L * pad) {
+                throw new IllegalArgumentException("conv geometry: " + this);
+            }
+        }
+
+        long inputFloats() { return (long) cin * h * w; }
+        long colFloats() { return (long) cin * k * k * ho * wo; }
+        long paddedFloats() { return (long) (h + 2 * pad) * (w + 2 * pad); }
+    }
+
+    /** The im2col matrix of one sample x (off-heap, g.inputFloats()) into col (off-heap, g.colFloats()); FastCpuBackend.im2colF32's values. */
+    public void im2col(Conv g, MemorySegment x, MemorySegment col) {
+        im2col(g, x, col, (long) g.ho() * g.wo());
+    }
+
+    /** The same with col's rows {@code ld} floats apart (several samples' columns side by side: col starts at this sample's first column). */
+    public void im2col(Conv g, MemorySegment x, MemorySegment col, long ld) {
+        long rows = (long) g.cin() * g.k() * g.k(), p = (long) g.ho() * g.wo();
+        if (ld < p || 4 * g.inputFloats() > x.byteSize() || 4 * ((rows - 1) * ld + p) > col.byteSize()) throw new IndexOutOfBoundsException("im2col: " + g + ", ld " + ld);
+        try {
+            im2col.invokeExact(g.cin(), g.h(), g.w(), g.k(), g.s(), g.pad(), g.ho(), g.wo(), x, col, ld);
+        } catch (Throwable t) {
+            throw rethrow("wrcor_im2col", t);
+        }
+    }
+
+    /** x = col2im(col) for one sample, FastCpuBackend.col2imF32's sums in its order; scratch: g.paddedFloats() floats. */
+    public void col2im(Conv g, MemorySegment col, MemorySegment x, MemorySegment scratch) {
+        if (4 * g.inputFloats() > x.byteSize() || 4 * g.colFloats() > col.byteSize() || 4 * g.paddedFloats() > scratch.byteSize()) {
+            throw new IndexOutOfBoundsException("col2im: " + g);
+        }
+        try {
+            col2im.invokeExact(g.cin(), g.h(), g.w(), g.k(), g.s(), g.pad(), g.ho(), g.wo(), col, x, scratch);
+        } catch (Throwable t) {
+            throw rethrow("wrcor_col2im", t);
+        }
+    }
+
+    /** Floats of the weights packed for {@link #directConv}: blocks of six output channels. */
+    public static long packedWeightFloats(int cin, int cout, int k) {
+        return (cout + 5L) / 6 * 6 * cin * k * k;
+    }
+
+    /** Floats of one worker's scratch for {@link #directConv}. */
+    public static long directConvScratchFloats(int cin, int h, int w, int k, int pad) {
+        long pw = w + 2L * pad, ph = h + 2L * pad, run = (ph - k) * pw + (pw - k + 1);
+        return cin * ph * pw + pw * k + 32 + 6 * ((run + 15) / 16 * 16);
+    }
+
+    /** Packs weights w [cout, cin, k, k] for {@link #directConv}. */
+    public void packForDirectConv(int cin, int cout, int k, MemorySegment w, MemorySegment wp) {
+        if (4L * cout * cin * k * k > w.byteSize() || 4 * packedWeightFloats(cin, cout, k) > wp.byteSize()) throw new IndexOutOfBoundsException("dconv pack");
+        try {
+            dconvPack.invokeExact(cin, cout, k, w, wp);
+        } catch (Throwable t) {
+            throw rethrow("wrcor_dconv_pack", t);
+        }
+    }
+
+    /**
+     * A stride-1 convolution of one sample x [cin, h, w] into y [cout, ho, wo] computed directly (no
+     * im2col), weights packed by {@link #packForDirectConv}: each output one fused multiply-add chain
+     * over input channels and taps in order.
+     */
+    public void directConv(int cin, int h, int w, int cout, int k, int pad, MemorySegment x, MemorySegment wp, MemorySegment y, MemorySegment scratch) {
+        long ho = h + 2L * pad - k + 1, wo = w + 2L * pad - k + 1;
+        if (k < 1 || k > 8 || pad < 0 || ho < 1 || wo < 1 || 4L * cin * h * w > x.byteSize() || 4 * packedWeightFloats(cin, cout, k) > wp.byteSize()
+                || 4L * cout * ho * wo > y.byteSize() || 4 * directConvScratchFloats(cin, h, w, k, pad) > scratch.byteSize()) {
+            throw new IndexOutOfBoundsException("directConv: " + cin + "x" + h + "x" + w + " -> " + cout + ", k " + k + ", pad " + pad);
+        }
+        try {
+            dconv.invokeExact(cin, h, w, cout, k, pad, x, wp, y, scratch);
+        } catch (Throwable t) {
+            throw rethrow("wrcor_dconv", t);
         }
     }
 
