@@ -171,25 +171,11 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
             });
             return;
         }
-        int group = t == DType.F32 ? samplesPerGemm(s, (s.b + threads - 1) / threads) : 1;
         parallelFor(s.b, (worker, from, to) -> {
-            for (int n = from; n < to; n += group) {
-                int m = Math.min(group, to - n);
-                if (m == 1) {
-                    MemorySegment xn = x.data().asSlice(n * xs, xs), yn = y.data().asSlice(n * ys, ys);
-                    MemorySegment col = s.pointwise() ? xn : im2col(worker, xn, s, t);
-                    gemm(t, false, false, s.cout, p, kd, w, kd, col, p, 0.0, yn, p);
-                    continue;
-                }
-                // m samples in one GEMM: their columns side by side, N = m * plane (small planes and
-                // few output channels use the BLAS kernels far better so); then each sample's rows out
-                MemorySegment col = columnsOf(worker, x.data(), s, n, m);
-                MemorySegment out = partial(worker, 4L * s.cout * m * p);
-                gemm(t, false, false, s.cout, m * p, kd, w, kd, col, m * p, 0.0, out, m * p);
-                for (int j = 0; j < m; j++)
-                    for (int co = 0; co < s.cout; co++) {
-                        MemorySegment.copy(out, 4L * ((long) co * m * p + (long) j * p), y.data(), (n + j) * ys + 4L * co * p, 4L * p);
-                    }
+            for (int n = from; n < to; n++) {
+                MemorySegment xn = x.data().asSlice(n * xs, xs), yn = y.data().asSlice(n * ys, ys);
+                MemorySegment col = s.pointwise() ? xn : im2col(worker, xn, s, t);
+                gemm(t, false, false, s.cout, p, kd, w, kd, col, p, 0.0, yn, p);
             }
         });
     }
@@ -207,35 +193,6 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
 
     private static final boolean DIRECT_CONV = !"false".equals(System.getProperty("wrcor.cpu.directConv"));
     private MemorySegment packed = MemorySegment.NULL;
-
-    /** -Dwrcor.cpu.samplesPerGemm=1: one GEMM per sample (for measuring what the grouping gains; the BLAS may sum an output in another order when N changes, as another BLAS build would). */
-    private static final int MAX_SAMPLES_PER_GEMM = Integer.getInteger("wrcor.cpu.samplesPerGemm", 0);
-
-    /**
-     * How many samples one float32 GEMM of this convolution takes: enough for N = samples x plane to
-     * reach about 4096 columns, at most {@code perWorker} and at most 8 MB of columns.
-     */
-    private static int samplesPerGemm(ConvShape s, int perWorker) {
-        if (MAX_SAMPLES_PER_GEMM == 1) return 1;
-        long colBytes = 4L * s.kdim() * s.plane();
-        int want = (int) Math.min(perWorker, (4096 + s.plane() - 1) / s.plane());
-        return (int) Math.max(1, Math.min(want, (8L << 20) / Math.max(1, colBytes)));
-    }
-
-    /** The im2col columns of samples [n, n + m) side by side ([kdim, m * plane]) in the worker's scratch (a heap array without the native kernels). */
-    private MemorySegment columnsOf(int worker, MemorySegment x, ConvShape s, int n, int m) {
-        int p = s.plane(), kd = s.kdim();
-        long xs = (long) s.cin * s.h * s.w * 4, ld = (long) m * p;
-        if (nk != null) {
-            MemorySegment col = scratch(worker, 4L * kd * ld);
-            NativeKernels.Conv g = s.geometry();
-            for (int j = 0; j < m; j++) nk.im2col(g, x.asSlice((n + j) * xs, xs), col.asSlice(4L * j * p), ld);
-            return col.asSlice(0, 4L * kd * ld);
-        }
-        float[] c2 = colHeap[worker] = grow(colHeap[worker], Math.toIntExact(kd * ld));
-        for (int j = 0; j < m; j++) im2colF32Into(worker, x.asSlice((n + j) * xs, xs), s, c2, j * p, (int) ld);
-        return MemorySegment.ofArray(c2).asSlice(0, 4L * kd * ld);
-    }
 
     @Override
     public void convBackwardData(Tensor dy, Tensor w, int stride, int pad, Tensor dx) {
