@@ -10,10 +10,13 @@
 #   mbv2:  5 candidates sampled by the engine (seed 0) at 224 x 224, 1000 classes, N(0,1) batch
 #
 # Usage: benchmarks/vs-pytorch.sh CODE_DIR [nb201] [nb101] [mbv2]   (default: all three)
+#        ROUNDS=N (default 2): rounds per space, each timing the engine then the published code; an
+#        architecture's time on each side is its fastest round
 # CODE_DIR: the published repository (github.com/kunjing96/ZSNAS-WRCor), cloned or extracted
 # anywhere outside this one (never committed here). PyTorch: apt-get install python3-torch
-# (Debian's 1.13, oneDNN), for /usr/bin/python3. Takes about 15 minutes on a 2-core machine.
+# (Debian's 1.13, oneDNN), for /usr/bin/python3. Takes about 15 minutes a round on a 2-core machine.
 set -euo pipefail
+rounds="${ROUNDS:-2}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 code="${1:?usage: vs-pytorch.sh CODE_DIR [nb201] [nb101] [mbv2]  (CODE_DIR: the published ZSNAS-WRCor code)}"
 shift
@@ -57,29 +60,45 @@ for l in sys.stdin: print(json.loads(l)["arch"].rsplit("@", 1)[0] + "@224")' >"$
     *) echo "vs-pytorch: unknown space '$space' (nb201, nb101 or mbv2)" >&2; exit 2 ;;
     esac
     echo "## $space: $(wc -l <"$archs") architectures"
-    "$root/bin/wrcor" bench --space "$space" --arch-file "$archs" --batch 64 --threads 2 --seed 0 --sets "$sets" --per-arch "${data[@]}" \
-        2>/dev/null | tee "$work/$space.engine"
     cifar_arg=()
     [ "$space" != mbv2 ] && cifar_arg=("$cifar")
-    OMP_NUM_THREADS=2 "$py" "$root/benchmarks/published_timing.py" "$code" "$space" "$archs" 64 2 "$sets" "${cifar_arg[@]}" \
-        2>"$work/$space.err" | tee "$work/$space.published" || { cat "$work/$space.err" >&2; exit 1; }
+    : >"$work/$space.engine"
+    : >"$work/$space.published"
+    # rounds of engine then published code; each architecture's time is its fastest round on each side
+    # (the machine's speed drifts over minutes, so the sides take turns rather than one going first)
+    for round in $(seq 1 "$rounds"); do
+        echo "# round $round of $rounds"
+        "$root/bin/wrcor" bench --space "$space" --arch-file "$archs" --batch 64 --threads 2 --seed 0 --sets "$sets" --per-arch "${data[@]}" \
+            2>/dev/null | tee -a "$work/$space.engine"
+        OMP_NUM_THREADS=2 "$py" "$root/benchmarks/published_timing.py" "$code" "$space" "$archs" 64 2 "$sets" "${cifar_arg[@]}" \
+            2>"$work/$space.err" | tee -a "$work/$space.published" || { cat "$work/$space.err" >&2; exit 1; }
+    done
     "$py" - "$work/$space.engine" "$work/$space.published" "$space" <<'EOF'
 import statistics, sys
-engine, published = {}, {}   # label -> seconds in the architecture file's order (both sides keep it)
+engine, published = {}, {}   # label -> per round, seconds in the architecture file's order (both sides keep it)
 for l in open(sys.argv[1]):
     p = l.split()
-    if l.startswith("  ") and len(p) >= 4 and p[2] == "s": engine.setdefault(p[0], []).append(float(p[1]))
+    if l.startswith("backend "): [v.append([]) for v in engine.values()]
+    if l.startswith("  ") and len(p) >= 4 and p[2] == "s":
+        rounds = engine.setdefault(p[0], [[]])
+        rounds[-1].append(float(p[1]))
 for l in open(sys.argv[2]):
+    if l.startswith("# PyTorch"): [v.append([]) for v in published.values()]
     if l.startswith("#"): continue
     label, s, arch = l.rstrip("\n").split("\t")
-    published.setdefault(label, []).append(float(s))
-for label, ps in published.items():
-    es = engine.get(label, [])
+    published.setdefault(label, [[]])[-1].append(float(s))
+def fastest(rounds):
+    rounds = [r for r in rounds if r]
+    if any(len(r) != len(rounds[0]) for r in rounds): sys.exit("vs-pytorch: rounds of different lengths")
+    return [min(r[i] for r in rounds) for i in range(len(rounds[0]))], len(rounds)
+for label, prounds in published.items():
+    ps, n = fastest(prounds)
+    es, m = fastest(engine.get(label, [[]]))
     if len(es) != len(ps): sys.exit(f"vs-pytorch: {len(es)} engine times and {len(ps)} published times for {label}")
     keys = range(len(ps))
     r = [ps[k] / es[k] for k in keys]
     e = statistics.median(es); p = statistics.median(ps)
     print(f"RESULT {sys.argv[3]:6s} {label:26s} engine {e:8.3f} s  published {p:8.3f} s  ratio median {statistics.median(r):5.2f}x"
-          f"  (min {min(r):.2f}x, max {max(r):.2f}x, {len(r)} archs)")
+          f"  (min {min(r):.2f}x, max {max(r):.2f}x, {len(r)} archs, fastest of {m} rounds each)")
 EOF
 done
