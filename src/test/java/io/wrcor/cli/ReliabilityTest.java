@@ -230,6 +230,8 @@ class ReliabilityTest {
         assertBadInput(run("search", "--algo", "reinforce", "--lr", "0x1p3", "--n", "2", "--quiet"), "--lr");
         assertBadInput(run("bench", "--sets", ";;"), "--sets: set 1 of 3 is empty");
         assertBadInput(run("bench", "--sets", "wrcor;"), "--sets: set 2 of 2 is empty");
+        assertBadInput(run("bench", "--arch-file", "no-such-file.txt"), "no-such-file.txt");
+        assertBadInput(run("bench", "--arch-file", "no-such-file.txt", "--archs", "3"), "--arch-file or --archs");
         CliTest.Run longArg = run("score", "--batch", "9".repeat(100_000));
         assertBadInput(longArg, "--batch");
         assertTrue(longArg.err().length() < 400, "a 100 kB argument is not echoed whole: " + longArg.err().length() + " characters");
