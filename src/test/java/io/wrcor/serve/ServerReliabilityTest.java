@@ -175,7 +175,8 @@ class ServerReliabilityTest {
             System.clearProperty("wrcor.serve.probeSeconds");
         }
         try (s) {
-            String body = "{\"archs\": [" + someArchs(40, 5) + "], \"channels\": 8, \"cells\": 2, \"batch\": 16, \"proxies\": [\"wrcor\"]}";
+            // enough work that a fast machine cannot finish it before the client has left (40 cells of 8 channels at batch 16 once could)
+            String body = "{\"archs\": [" + someArchs(40, 5) + "], \"channels\": 16, \"cells\": 3, \"batch\": 64, \"proxies\": [\"wrcor\"]}";
             byte[] bytes = body.getBytes(java.nio.charset.StandardCharsets.UTF_8);
             try (java.net.Socket sock = new java.net.Socket("127.0.0.1", s.port())) {
                 sock.setSoTimeout(30_000);
