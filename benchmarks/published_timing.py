@@ -32,7 +32,7 @@ from foresight.pruners import predictive  # noqa: E402
 from foresight.weight_initializers import init_net  # noqa: E402
 
 # the engine's proxy names -> the published measure names
-NAMES = {"wrcor": "act_grad_cor_weighted", "wrcor_relu_only": "act_grad_cor_weighted", "synflow": "synflow", "jacob_cor": "jacob_cor",
+NAMES = {"wrcor": "act_grad_cor_weighted", "synflow": "synflow", "jacob_cor": "jacob_cor",
          "grad_cor": "grad_cor", "act_cor": "act_cor", "act_grad_cor": "act_grad_cor", "snip": "snip", "grad_norm": "grad_norm"}
 
 archs = [l.strip() for l in open(arch_file) if l.strip() and not l.startswith("#")]
@@ -82,6 +82,8 @@ def once(arch, measures):
 print(f"# PyTorch {torch.__version__}, {torch.get_num_threads()} threads, {torch.backends.mkldnn.is_available() and 'oneDNN' or 'no oneDNN'},"
       f" batch {batch}, {space}, {len(archs)} architectures", flush=True)
 for label in sets.split(";"):
+    unknown = [p for p in label.split(",") if p not in NAMES]
+    if unknown: sys.exit(f"published_timing: the published code has no measure for {unknown[0]} (known: {', '.join(NAMES)})")
     measures = list(dict.fromkeys(NAMES[p] for p in label.split(",")))
     secs = []
     for arch in archs:

@@ -92,7 +92,7 @@ def fastest(rounds):
     if any(len(r) != len(rounds[0]) for r in rounds): sys.exit("vs-pytorch: rounds of different lengths")
     return [min(r[i] for r in rounds) for i in range(len(rounds[0]))], len(rounds)
 for label, prounds in published.items():
-    ps, n = fastest(prounds)
+    ps, _ = fastest(prounds)
     es, m = fastest(engine.get(label, [[]]))
     if len(es) != len(ps): sys.exit(f"vs-pytorch: {len(es)} engine times and {len(ps)} published times for {label}")
     keys = range(len(ps))

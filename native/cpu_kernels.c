@@ -221,12 +221,6 @@ static inline int takes(float v, float bv) {
 
 typedef int32_t v8i __attribute__((vector_size(32), aligned(4)));
 
-/*
- * The winning tap (and value) of the windows whose top-left cells are padded[q0 .. q0 + n), the
- * plane padded with -inf (which then never wins: a real value after it is greater, or a NaN, and it is
- * never greater than anything; planes holding -inf take the scalar path). Eight windows at a time;
- * off[t]: tap t's offset in the padded layout, taps in row-major order.
- */
 /* Tap t (value v) takes the window's lead where it is greater than the best so far, or a NaN where the best is not. */
 #define MAXPOOL_STEP(bv, bt, vload, t) do { \
         v8 v_ = (vload); \
@@ -235,8 +229,13 @@ typedef int32_t v8i __attribute__((vector_size(32), aligned(4)));
         (bt) = ((t) & take_) | ((bt) & ~take_); \
     } while (0)
 
-static void maxpool_run(const float *padded, int64_t q0, int64_t n, int32_t taps, const int64_t *off, int32_t *tap, float *val) {
-    const float *base = padded + q0;
+/*
+ * The winning tap (and value) of the windows whose top-left cells are base[0 .. n), the plane
+ * padded with -inf (which then never wins: a real value after it is greater, or a NaN, and it is
+ * never greater than anything; planes holding -inf take the scalar path). Eight windows at a time;
+ * off[t]: tap t's offset in the padded layout, taps in row-major order.
+ */
+static void maxpool_run(const float *base, int64_t n, int32_t taps, const int64_t *off, int32_t *tap, float *val) {
     int64_t q = 0;
     for (; q + 32 <= n; q += 32) { /* four independent chains of compare-and-select, so their latencies overlap */
         v8 b0 = *(const v8 *) (base + q), b1 = *(const v8 *) (base + q + 8), b2 = *(const v8 *) (base + q + 16), b3 = *(const v8 *) (base + q + 24);
@@ -310,7 +309,7 @@ void wrcor_maxpool(int32_t planes, int32_t h, int32_t w, int32_t k, int32_t s, i
             fast = !ninf;
         }
         if (fast) {
-            maxpool_run(padded, 0, run, k * k, off, tap, val);
+            maxpool_run(padded, run, k * k, off, tap, val);
             for (int32_t oy = 0; oy < ho; oy++) {
                 const int64_t row = (int64_t) oy * s * pw; /* where output row oy's windows start in tap/val */
                 for (int32_t ox = 0; ox < wo; ox++) {
@@ -378,13 +377,12 @@ void wrcor_box3(int32_t planes, int32_t h, int32_t w, const float *in, float *ou
 #pragma GCC pop_options
 
 /*
- * im2col of one sample: col[((c * k + ky) * k + kx) * ld + oy * wo + ox] = x[c, oy * s - pad + ky,
+ * im2col of one sample: col[((c * k + ky) * k + kx) * ho * wo + oy * wo + ox] = x[c, oy * s - pad + ky,
  * ox * s - pad + kx], 0 where that cell is padding. Only copies: the GEMM that follows sees exactly the
  * values the Java form (FastCpuBackend.im2colF32) writes.
  */
-void wrcor_im2col(int32_t cin, int32_t h, int32_t w, int32_t k, int32_t s, int32_t pad, int32_t ho, int32_t wo, const float *x, float *col,
-                  int64_t ld) {
-    const int64_t p = ld; /* col's row stride: ho * wo, or more where several samples' columns sit side by side */
+void wrcor_im2col(int32_t cin, int32_t h, int32_t w, int32_t k, int32_t s, int32_t pad, int32_t ho, int32_t wo, const float *x, float *col) {
+    const int64_t p = (int64_t) ho * wo;
     for (int32_t c = 0; c < cin; c++) {
         const float *xc = x + (int64_t) c * h * w;
         for (int32_t ky = 0; ky < k; ky++)

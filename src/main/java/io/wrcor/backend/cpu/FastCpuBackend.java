@@ -161,7 +161,7 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
             }
             return;
         }
-        if (t == DType.F32 && nk != null && directConv(s) && s.b >= threads) {
+        if (t == DType.F32 && nk != null && directConv(s)) { // (fewer samples than workers took the branch above)
             MemorySegment wp = packed = atLeast(packed, 4 * NativeKernels.packedWeightFloats(s.cin, s.cout, s.k));
             nk.packForDirectConv(s.cin, s.cout, s.k, w, wp);
             long scratchBytes = 4 * NativeKernels.directConvScratchFloats(s.cin, s.h, s.w, s.k, s.pad);
@@ -188,7 +188,7 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
      * -Dwrcor.cpu.directConv=false turns it off.
      */
     private static boolean directConv(ConvShape s) {
-        return DIRECT_CONV && s.stride == 1 && s.k > 1 && s.k <= 8 && s.cout <= 64 && s.ho == s.h + 2 * s.pad - s.k + 1;
+        return DIRECT_CONV && s.stride == 1 && s.k > 1 && s.k <= 8 && s.cout <= 64;
     }
 
     private static final boolean DIRECT_CONV = !"false".equals(System.getProperty("wrcor.cpu.directConv"));
@@ -213,7 +213,8 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
                 if (t == DType.F32 && nk != null) {
                     MemorySegment col = scratch(worker, 4L * kd * p);
                     gemm(t, true, false, kd, p, s.cout, w.data(), kd, dyn, p, 0.0, col, p);
-                    nk.col2im(s.geometry(), col, dxn, partial(worker, 4L * s.geometry().paddedFloats()));
+                    NativeKernels.Conv g = s.geometry();
+                    nk.col2im(g, col, dxn, partial(worker, 4L * g.paddedFloats()));
                 } else if (t == DType.F32) {
                     float[] col = colHeap[worker] = grow(colHeap[worker], kd * p);
                     gemm(t, true, false, kd, p, s.cout, w.data(), kd, dyn, p, 0.0, MemorySegment.ofArray(col), p);
@@ -319,15 +320,9 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
      * place (a critical downcall). Per-element segment access and per-run copies cost twice as much.
      */
     private MemorySegment im2colF32(int worker, MemorySegment x, ConvShape s) {
-        float[] c2 = colHeap[worker] = grow(colHeap[worker], s.kdim() * s.plane());
-        im2colF32Into(worker, x, s, c2, 0, s.plane());
-        return MemorySegment.ofArray(c2).asSlice(0, 4L * s.kdim() * s.plane());
-    }
-
-    /** im2colF32's columns into c2, column 0 at {@code off}, rows {@code ld} floats apart. */
-    private void im2colF32Into(int worker, MemorySegment x, ConvShape s, float[] c2, int off, int ld) {
-        int k = s.k, pw = s.w + 2 * s.pad, ph = s.h + 2 * s.pad, wo = s.wo;
+        int k = s.k, pw = s.w + 2 * s.pad, ph = s.h + 2 * s.pad, wo = s.wo, p = s.plane();
         float[] pad = padHeap[worker] = grow(padHeap[worker], ph * pw);
+        float[] c2 = colHeap[worker] = grow(colHeap[worker], s.kdim() * p);
         java.util.Arrays.fill(pad, 0, ph * pw, 0f);
         for (int c = 0; c < s.cin; c++) {
             for (int y = 0; y < s.h; y++) {
@@ -335,7 +330,7 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
             }
             for (int ky = 0; ky < k; ky++)
                 for (int kx = 0; kx < k; kx++) {
-                    int row = off + ((c * k + ky) * k + kx) * ld;
+                    int row = ((c * k + ky) * k + kx) * p;
                     for (int oy = 0; oy < s.ho; oy++) {
                         int src = (oy * s.stride + ky) * pw + kx, dst = row + oy * wo;
                         if (s.stride == 1) System.arraycopy(pad, src, c2, dst, wo);
@@ -343,6 +338,7 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
                     }
                 }
         }
+        return MemorySegment.ofArray(c2).asSlice(0, 4L * s.kdim() * p);
     }
 
     private static float[] grow(float[] a, int n) {

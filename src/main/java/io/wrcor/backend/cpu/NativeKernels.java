@@ -66,7 +66,7 @@ public final class NativeKernels {
         box3 = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_box3").orElseThrow(),
                 FunctionDescriptor.ofVoid(I, I, I, P, P, P, I, P), Linker.Option.critical(true));
         im2col = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_im2col").orElseThrow(),
-                FunctionDescriptor.ofVoid(I, I, I, I, I, I, I, I, P, P, L), off);
+                FunctionDescriptor.ofVoid(I, I, I, I, I, I, I, I, P, P), off);
         col2im = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_col2im").orElseThrow(),
                 FunctionDescriptor.ofVoid(I, I, I, I, I, I, I, I, P, P, P), off);
         dconv = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_dconv").orElseThrow(),
@@ -245,15 +245,9 @@ public final class NativeKernels {
 
     /** The im2col matrix of one sample x (off-heap, g.inputFloats()) into col (off-heap, g.colFloats()); FastCpuBackend.im2colF32's values. */
     public void im2col(Conv g, MemorySegment x, MemorySegment col) {
-        im2col(g, x, col, (long) g.ho() * g.wo());
-    }
-
-    /** The same with col's rows {@code ld} floats apart (several samples' columns side by side: col starts at this sample's first column). */
-    public void im2col(Conv g, MemorySegment x, MemorySegment col, long ld) {
-        long rows = (long) g.cin() * g.k() * g.k(), p = (long) g.ho() * g.wo();
-        if (ld < p || 4 * g.inputFloats() > x.byteSize() || 4 * ((rows - 1) * ld + p) > col.byteSize()) throw new IndexOutOfBoundsException("im2col: " + g + ", ld " + ld);
+        if (4 * g.inputFloats() > x.byteSize() || 4 * g.colFloats() > col.byteSize()) throw new IndexOutOfBoundsException("im2col: " + g);
         try {
-            im2col.invokeExact(g.cin(), g.h(), g.w(), g.k(), g.s(), g.pad(), g.ho(), g.wo(), x, col, ld);
+            im2col.invokeExact(g.cin(), g.h(), g.w(), g.k(), g.s(), g.pad(), g.ho(), g.wo(), x, col);
         } catch (Throwable t) {
             throw rethrow("wrcor_im2col", t);
         }
