@@ -522,3 +522,147 @@ void wrcor_dconv_pack(int32_t cin, int32_t cout, int32_t k, const float *w, floa
                     wp[(((int64_t) b * cin + ci) * taps + t) * DC_MAXB + c] = co < cout ? w[((int64_t) co * cin + ci) * taps + t] : 0.0f;
                 }
 }
+
+/*
+ * Winograd F(2x2, 3x3) for 3x3 convolutions of stride 1 and padding 1 (Lavin and Gray 2016): each
+ * 2 x 2 block of outputs ("tile") from a 4 x 4 patch of input, 16 products per input channel instead of
+ * 36. Three steps around sixteen GEMMs that the caller runs (FastCpuBackend):
+ *   wrcor_wino_weights: U[k][co][ci] = (G g G^T)[k] for each 3 x 3 kernel g = w[co][ci];
+ *   wrcor_wino_in:      V[k][ci][t]  = (B^T d B)[k] for each tile t's input patch d (zeros outside);
+ *   (caller)            M[k] = U[k] V[k]   (cout x cin times cin x tiles, for k in 0..15);
+ *   wrcor_wino_out:     y of tile t = A^T M[.][co][t] A.
+ * Tiles: th = ceil(h / 2) rows of tw = ceil(w / 2), numbered t = (s * th + ty) * tw + tx over the
+ * samples s of a call; outputs past an odd h or w are computed and dropped. Another summation order
+ * than the direct convolution (about 2 to 4 times its float32 rounding error), so used only where
+ * FastCpuBackend says (see its winograd()).
+ *   G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],
+ *   A^T = [1 1 1 0; 0 1 -1 -1].
+ */
+void wrcor_wino_weights(int32_t cout, int32_t cin, const float *w, float *u) {
+    const int64_t plane = (int64_t) cout * cin;
+    for (int64_t q = 0; q < plane; q++) {
+        const float *g = w + 9 * q;
+        float r[4][3]; /* G g */
+        for (int32_t j = 0; j < 3; j++) {
+            r[0][j] = g[j];
+            r[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+            r[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+            r[3][j] = g[6 + j];
+        }
+        for (int32_t i = 0; i < 4; i++) { /* (G g) G^T */
+            u[(4 * i + 0) * plane + q] = r[i][0];
+            u[(4 * i + 1) * plane + q] = 0.5f * (r[i][0] + r[i][1] + r[i][2]);
+            u[(4 * i + 2) * plane + q] = 0.5f * (r[i][0] - r[i][1] + r[i][2]);
+            u[(4 * i + 3) * plane + q] = r[i][2];
+        }
+    }
+}
+
+/* v0..v3[i] = B^T applied down the rows r0..r3 at column i, for i in [0, n). */
+static inline void wino_in_rows(int32_t n, const float *r0, const float *r1, const float *r2, const float *r3,
+                                float *v0, float *v1, float *v2, float *v3) {
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const v8 a = *(const v8 *) (r0 + i), b = *(const v8 *) (r1 + i), c = *(const v8 *) (r2 + i), d = *(const v8 *) (r3 + i);
+        *(v8 *) (v0 + i) = a - c; *(v8 *) (v1 + i) = b + c; *(v8 *) (v2 + i) = c - b; *(v8 *) (v3 + i) = b - d;
+    }
+    for (; i < n; i++) {
+        v0[i] = r0[i] - r2[i]; v1[i] = r1[i] + r2[i]; v2[i] = r2[i] - r1[i]; v3[i] = r1[i] - r3[i];
+    }
+}
+
+/* scratch: 4 * (2 * th + 2) * tw floats. x: samples x cin x h x w; v: [16][cin][samples * th * tw]. */
+void wrcor_wino_in(int32_t samples, int32_t cin, int32_t h, int32_t w, const float *x, float *v, float *scratch) {
+    const int32_t th = (h + 1) / 2, tw = (w + 1) / 2, rows = 2 * th + 2;
+    const int64_t tiles = (int64_t) th * tw, T = (int64_t) samples * tiles, kstride = (int64_t) cin * T;
+    float *hb[4];
+    for (int32_t j = 0; j < 4; j++) hb[j] = scratch + (int64_t) j * rows * tw;
+    for (int32_t s = 0; s < samples; s++)
+        for (int32_t c = 0; c < cin; c++) {
+            const float *xc = x + ((int64_t) s * cin + c) * h * w;
+            /* the horizontal transform of every padded row pr (input row pr - 1): row . B */
+            for (int32_t pr = 0; pr < rows; pr++) {
+                const int32_t r = pr - 1;
+                float *o0 = hb[0] + (int64_t) pr * tw, *o1 = hb[1] + (int64_t) pr * tw, *o2 = hb[2] + (int64_t) pr * tw, *o3 = hb[3] + (int64_t) pr * tw;
+                if (r < 0 || r >= h) {
+                    for (int32_t tx = 0; tx < tw; tx++) o0[tx] = o1[tx] = o2[tx] = o3[tx] = 0.0f;
+                    continue;
+                }
+                const float *xr = xc + (int64_t) r * w;
+                /* interior tiles: columns 2tx - 1 .. 2tx + 2 all inside the row */
+                int32_t tx = 0;
+                if (tw > 0) { /* tile 0 reads column -1 (zero) */
+                    const float a = 0.0f, b = xr[0], cc = w > 1 ? xr[1] : 0.0f, d = w > 2 ? xr[2] : 0.0f;
+                    o0[0] = a - cc; o1[0] = b + cc; o2[0] = cc - b; o3[0] = b - d;
+                    tx = 1;
+                }
+                const int32_t inner = (w - 3) / 2; /* the last tile tx with 2tx + 2 <= w - 1 (C's division truncates: none below w = 3) */
+                for (; tx <= inner; tx++) {
+                    const float *p = xr + 2 * tx - 1;
+                    o0[tx] = p[0] - p[2]; o1[tx] = p[1] + p[2]; o2[tx] = p[2] - p[1]; o3[tx] = p[1] - p[3];
+                }
+                for (; tx < tw; tx++) {
+                    const int32_t c0 = 2 * tx - 1;
+                    const float a = xr[c0], b = c0 + 1 < w ? xr[c0 + 1] : 0.0f, cc = c0 + 2 < w ? xr[c0 + 2] : 0.0f, d = c0 + 3 < w ? xr[c0 + 3] : 0.0f;
+                    o0[tx] = a - cc; o1[tx] = b + cc; o2[tx] = cc - b; o3[tx] = b - d;
+                }
+            }
+            /* the vertical transform: B^T . (rows 2ty .. 2ty + 3 of each horizontal result) */
+            float *vc = v + (int64_t) c * T + (int64_t) s * tiles;
+            for (int32_t j = 0; j < 4; j++) {
+                for (int32_t ty = 0; ty < th; ty++) {
+                    const int64_t o = (int64_t) ty * tw;
+                    const float *r0 = hb[j] + (int64_t) (2 * ty) * tw;
+                    wino_in_rows(tw, r0, r0 + tw, r0 + 2 * tw, r0 + 3 * tw, vc + (int64_t) j * kstride + o, vc + (int64_t) (4 + j) * kstride + o,
+                                 vc + (int64_t) (8 + j) * kstride + o, vc + (int64_t) (12 + j) * kstride + o);
+                }
+            }
+        }
+}
+
+/* scratch: 2 * (2 * tw) floats. m: [16][cout][samples * th * tw]; y: samples x cout x h x w. */
+void wrcor_wino_out(int32_t samples, int32_t cout, int32_t h, int32_t w, const float *m, float *y, float *scratch) {
+    const int32_t th = (h + 1) / 2, tw = (w + 1) / 2;
+    const int64_t tiles = (int64_t) th * tw, T = (int64_t) samples * tiles, kstride = (int64_t) cout * T;
+    float *row0 = scratch, *row1 = scratch + 2 * tw;
+    for (int32_t s = 0; s < samples; s++)
+        for (int32_t c = 0; c < cout; c++) {
+            const float *mc = m + (int64_t) c * T + (int64_t) s * tiles;
+            float *yc = y + ((int64_t) s * cout + c) * h * w;
+            for (int32_t ty = 0; ty < th; ty++) {
+                const float *q = mc + (int64_t) ty * tw;
+                int32_t tx = 0;
+                for (; tx + 8 <= tw; tx += 8) {
+                    v8 s0[4], s1[4];
+                    for (int32_t j = 0; j < 4; j++) {
+                        const v8 a = *(const v8 *) (q + j * kstride + tx), b = *(const v8 *) (q + (4 + j) * kstride + tx),
+                                 c = *(const v8 *) (q + (8 + j) * kstride + tx), d = *(const v8 *) (q + (12 + j) * kstride + tx);
+                        s0[j] = a + b + c;
+                        s1[j] = b - c - d;
+                    }
+                    const v8 y00 = s0[0] + s0[1] + s0[2], y01 = s0[1] - s0[2] - s0[3], y10 = s1[0] + s1[1] + s1[2], y11 = s1[1] - s1[2] - s1[3];
+                    const v8i lo = {0, 8, 1, 9, 2, 10, 3, 11}, hi = {4, 12, 5, 13, 6, 14, 7, 15};
+                    *(v8 *) (row0 + 2 * tx) = __builtin_shuffle(y00, y01, lo);
+                    *(v8 *) (row0 + 2 * tx + 8) = __builtin_shuffle(y00, y01, hi);
+                    *(v8 *) (row1 + 2 * tx) = __builtin_shuffle(y10, y11, lo);
+                    *(v8 *) (row1 + 2 * tx + 8) = __builtin_shuffle(y10, y11, hi);
+                }
+                for (; tx < tw; tx++) {
+                    float s0[4], s1[4];
+                    for (int32_t j = 0; j < 4; j++) {
+                        const float a = q[j * kstride + tx], b = q[(4 + j) * kstride + tx], c = q[(8 + j) * kstride + tx], d = q[(12 + j) * kstride + tx];
+                        s0[j] = a + b + c;
+                        s1[j] = b - c - d;
+                    }
+                    row0[2 * tx] = s0[0] + s0[1] + s0[2];
+                    row0[2 * tx + 1] = s0[1] - s0[2] - s0[3];
+                    row1[2 * tx] = s1[0] + s1[1] + s1[2];
+                    row1[2 * tx + 1] = s1[1] - s1[2] - s1[3];
+                }
+                float *y0 = yc + (int64_t) (2 * ty) * w;
+                for (int32_t x = 0; x < w; x++) y0[x] = row0[x];
+                if (2 * ty + 1 < h)
+                    for (int32_t x = 0; x < w; x++) y0[w + x] = row1[x];
+            }
+        }
+}

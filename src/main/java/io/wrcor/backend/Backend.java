@@ -64,6 +64,15 @@ public interface Backend {
         throw new UnsupportedOperationException(name() + " has no lanes for several architectures in flight");
     }
 
+    /**
+     * Whether the next passes may compute convolutions by an algorithm with a few times float32's
+     * rounding error of a direct sum (the fast CPU backend's Winograd F(2x2, 3x3)). The scorer allows
+     * it only when every proxy it computes was measured robust to it ({@code Proxy.toleratesFastConvolutions}).
+     * A no-op where the backend has no such algorithm.
+     */
+    default void allowFastConvolutions(boolean allowed) {
+    }
+
     /** Makes this backend usable from the calling thread (CUDA: its context current there); a no-op elsewhere. */
     default void attachThread() {
     }

@@ -133,6 +133,21 @@ public enum Proxy {
         return this == VKDNW_ENTROPY || this == VKDNW;
     }
 
+    /**
+     * Whether this proxy's float32 value stays within the fixtures' rule when convolutions carry a few
+     * times float32's rounding error of a direct sum (Winograd F(2x2, 3x3), measured on every fixture by
+     * FixtureParityTest.fastCpuBackendWithWinogradEverywhereMatchesEveryFixture: wrcor and jacob_cor
+     * move by 6e-5 at most, naswot's codes not at all; synflow runs in float64, untouched). Not the
+     * proxies that sum weight gradients over a whole network (snip and grad_norm moved by up to 3e-4
+     * there, past the rule) nor those not measured under it.
+     */
+    public boolean toleratesFastConvolutions() {
+        return switch (this) {
+            case WRCOR, WRCOR_RELU_ONLY, JACOB_COR, NASWOT, SYNFLOW, PARAMS, FLOPS -> true;
+            default -> false;
+        };
+    }
+
     public boolean isCorrelation() {
         return sites != null;
     }

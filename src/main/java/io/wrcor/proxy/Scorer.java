@@ -66,6 +66,7 @@ public final class Scorer {
 
     private Result run(Graph graph, Graph synflowGraph, Weights weights, Batch batch, List<Proxy> proxies) {
         Set<Proxy.Need> needs = Proxy.needsOf(proxies);
+        backend.allowFastConvolutions(proxies.stream().allMatch(Proxy::toleratesFastConvolutions));
         int b = batch.size();
         int classes = graph.node(graph.logits()).shape()[0];
         for (int label : batch.labels()) {

@@ -176,13 +176,15 @@ class NativeKernelsTest {
      * Convolutions with the native kernels against the Java loops: through the native im2col and
      * col2im, the same GEMM inputs and the same col2im sums, so the same outputs to the bit; through
      * the direct kernel (stride 1, k > 1, at most 64 output channels), another summation order, so
-     * within float32 rounding of the sums' magnitude. Odd sizes, stride 2, 1x1 maps, no padding,
+     * within float32 rounding of the sums' magnitude; through Winograd F(2x2, 3x3) (3 x 3, stride 1,
+     * padding 1, at least 16 input channels, more than 64 output channels), likewise. Odd sizes, stride 2, 1x1 maps, no padding,
      * 'same' and other paddings (the data gradient of a 'same' stride-1 conv runs as a forward conv
      * with cin output channels).
      */
     @ParameterizedTest
     @CsvSource({"4,3,8,9,9,3,1,1", "3,5,4,7,6,3,2,1", "2,16,8,1,1,3,1,1", "2,3,6,11,13,5,2,2", "3,4,4,10,10,1,2,0", "2,6,5,8,8,3,1,0",
-            "4,2,3,15,15,7,2,3", "2,8,8,32,32,3,1,1", "2,80,70,8,8,3,1,1", "2,16,65,9,7,3,1,1", "3,7,13,5,19,5,1,2"})
+            "4,2,3,15,15,7,2,3", "2,8,8,32,32,3,1,1", "2,80,70,8,8,3,1,1", "2,16,65,9,7,3,1,1", "3,7,13,5,19,5,1,2",
+            "3,128,128,8,8,3,1,1", "5,16,72,1,1,3,1,1", "4,20,66,7,5,3,1,1", "40,16,65,8,8,3,1,1", "2,70,16,6,6,3,1,1", "2,66,80,3,2,3,1,1"})
     void convolutionsWithNativeIm2colEqualTheJavaLoopsBitForBit(int b, int cin, int cout, int h, int w, int k, int stride, int pad) {
         try (Arena a = Arena.ofShared(); FastCpuBackend fast = new FastCpuBackend(2, true); FastCpuBackend java = new FastCpuBackend(2, false)) {
             int ho = (h + 2 * pad - k) / stride + 1, wo = (w + 2 * pad - k) / stride + 1;
@@ -191,16 +193,68 @@ class NativeKernelsTest {
             Tensor y1 = Tensor.allocate(a, DType.F32, b, cout, ho, wo), y2 = Tensor.allocate(a, DType.F32, b, cout, ho, wo);
             fast.convForward(x, wt, stride, pad, y1);
             java.convForward(x, wt, stride, pad, y2);
-            boolean direct = stride == 1 && k > 1 && k <= 8;
-            assertConvEqual(y2, y1, direct && cout <= 64, "conv forward");
+            boolean direct = stride == 1 && k > 1 && k <= 8, winograd = k == 3 && stride == 1 && pad == 1;
+            assertConvEqual(y2, y1, direct && cout <= 64 || winograd && cin >= 16, "conv forward");
             Tensor dx1 = Tensor.allocate(a, DType.F32, x.shape()), dx2 = Tensor.allocate(a, DType.F32, x.shape());
             fast.convBackwardData(dy, wt, stride, pad, dx1);
             java.convBackwardData(dy, wt, stride, pad, dx2);
-            assertConvEqual(dx2, dx1, direct && cin <= 64 && 2 * pad == k - 1, "conv data gradient");
+            assertConvEqual(dx2, dx1, direct && cin <= 64 && 2 * pad == k - 1 || winograd && cout >= 16, "conv data gradient");
             Tensor dw1 = Tensor.allocate(a, DType.F32, wt.shape()), dw2 = Tensor.allocate(a, DType.F32, wt.shape());
             fast.convBackwardWeight(x, dy, stride, pad, dw1);
             java.convBackwardWeight(x, dy, stride, pad, dw2);
             assertBitsEqual(dw2, dw1, "conv weight gradient");
+        }
+    }
+
+    /**
+     * Winograd F(2x2, 3x3) against a float64 sum of the plain definition (odd sizes, 1 x 1 and 1 x n
+     * maps, channel counts off the vector width, several groups of samples), and the same bits
+     * whatever the number of worker threads (groups of samples are fixed by the shape alone).
+     */
+    @ParameterizedTest
+    @CsvSource({"3,16,65,1,1", "2,17,70,1,6", "3,19,67,5,3", "40,16,72,8,8", "2,33,129,32,32", "9,24,65,11,9"})
+    void winogradMatchesAFloat64ConvolutionAndIgnoresTheThreadCount(int b, int cin, int cout, int h, int w) {
+        try (Arena a = Arena.ofShared(); FastCpuBackend two = new FastCpuBackend(2, true); FastCpuBackend one = new FastCpuBackend(1, true)) {
+            Tensor x = normal(a, rnd, DType.F32, b, cin, h, w), wt = normal(a, rnd, DType.F32, cout, cin, 3, 3);
+            Tensor y1 = Tensor.allocate(a, DType.F32, b, cout, h, w), y2 = Tensor.allocate(a, DType.F32, b, cout, h, w);
+            two.convForward(x, wt, 1, 1, y2);
+            one.convForward(x, wt, 1, 1, y1);
+            assertBitsEqual(y1, y2, "1 thread against 2");
+            double scale = 0, worst = 0;
+            double[] want = new double[(int) y2.numel()];
+            for (int n = 0; n < b; n++)
+                for (int co = 0; co < cout; co++)
+                    for (int oy = 0; oy < h; oy++)
+                        for (int ox = 0; ox < w; ox++) {
+                            double sum = 0;
+                            for (int ci = 0; ci < cin; ci++)
+                                for (int ky = 0; ky < 3; ky++)
+                                    for (int kx = 0; kx < 3; kx++) {
+                                        int iy = oy + ky - 1, ix = ox + kx - 1;
+                                        if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                                        sum += x.get(((long) (n * cin + ci) * h + iy) * w + ix) * wt.get(((long) (co * cin + ci) * 3 + ky) * 3 + kx);
+                                    }
+                            int i = ((n * cout + co) * h + oy) * w + ox;
+                            want[i] = sum;
+                            scale = Math.max(scale, Math.abs(sum));
+                        }
+            for (int i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(y2.get(i) - want[i]));
+            assertTrue(worst <= 2e-6 * scale, "Winograd's largest error " + worst + " against float64, outputs up to " + scale);
+        }
+    }
+
+    @Test
+    void winogradKernelsRefuseSpansOutsideTheirSegments() {
+        try (Arena a = Arena.ofConfined()) {
+            java.lang.foreign.MemorySegment x = a.allocate(4L * 2 * 3 * 4 * 4), v = a.allocate(64L * 3 * 2 * 4), sc = a.allocate(4 * NativeKernels.winogradScratchFloats(4, 4));
+            nk.winogradInput(2, 3, 4, 4, x, v, sc); // fits exactly
+            assertThrows(IndexOutOfBoundsException.class, () -> nk.winogradInput(3, 3, 4, 4, x, v, sc));
+            assertThrows(IndexOutOfBoundsException.class, () -> nk.winogradInput(2, 3, 4, 4, x, v.asSlice(4), sc));
+            assertThrows(IndexOutOfBoundsException.class, () -> nk.winogradInput(2, 3, 4, 4, x, v, sc.asSlice(4)));
+            assertThrows(IndexOutOfBoundsException.class, () -> nk.winogradOutput(2, 3, 4, 4, v, x.asSlice(4), sc));
+            assertThrows(IndexOutOfBoundsException.class, () -> nk.winogradOutput(2, 4, 4, 4, v, x, sc));
+            assertThrows(IndexOutOfBoundsException.class, () -> nk.winogradWeights(4, 3, a.allocate(36L * 12 - 4), a.allocate(64L * 12)));
+            assertThrows(IndexOutOfBoundsException.class, () -> nk.winogradWeights(4, 3, a.allocate(36L * 12), a.allocate(64L * 12 - 4)));
         }
     }
 
@@ -213,7 +267,7 @@ class NativeKernelsTest {
         double scale = 0;
         for (long i = 0; i < want.numel(); i++) scale = Math.max(scale, Math.abs(want.get(i)));
         for (long i = 0; i < want.numel(); i++) {
-            assertEquals(want.get(i), got.get(i), 1e-5 * scale, what + " (direct kernel) at " + i);
+            assertEquals(want.get(i), got.get(i), 1e-5 * scale, what + " (direct or Winograd) at " + i);
         }
     }
 

@@ -38,20 +38,24 @@ class FixtureParityTest {
                 : want == 0 ? got == 0 : Math.abs(got - want) <= tol * Math.abs(want);
     }
 
-    @SuppressWarnings("unchecked")
     static void assertScoresMatch(String fixture, Backend backend) {
+        assertScoresMatch(fixture, backend, FIXTURE_PROXIES);
+    }
+
+    @SuppressWarnings("unchecked")
+    static void assertScoresMatch(String fixture, Backend backend, List<Proxy> proxies) {
         try (Arena arena = Arena.ofShared()) {
             TensorFolder f = Fixtures.load(fixture, arena);
             Map<String, Object> expected = Fixtures.expected(fixture);
             try (Engine engine = new Engine(backend, Engine.spaceOf(f), Engine.sizeOf(f))) {
                 Arch arch = engine.space().archOf(f.meta());
-                Scorer.Result r = engine.score(arch, new Weights(f.tensors()), f.batch(), FIXTURE_PROXIES);
+                Scorer.Result r = engine.score(arch, new Weights(f.tensors()), f.batch(), proxies);
                 Map<String, Object> want = (Map<String, Object>) expected.get("scores");
                 Map<String, Object> want64 = (Map<String, Object>) expected.getOrDefault("scores_float64", Map.of());
                 Map<String, Object> scatter = (Map<String, Object>) expected.getOrDefault("f32_rel_scatter", Map.of());
                 StringBuilder report = new StringBuilder();
                 boolean ok = true;
-                for (Proxy p : FIXTURE_PROXIES) {
+                for (Proxy p : proxies) {
                     double w = Json.toDouble(want.get(p.label)), got = r.score(p);
                     double w64 = want64.containsKey(p.label) ? Json.toDouble(want64.get(p.label)) : w;
                     double sc = scatter.containsKey(p.label) ? Json.toDouble(scatter.get(p.label)) : 0;
@@ -231,6 +235,23 @@ class FixtureParityTest {
     void fastCpuBackendMatchesEveryFixture(String fixture) {
         try (FastCpuBackend fast = new FastCpuBackend(2)) {
             assertScoresMatch(fixture, fast);
+        }
+    }
+
+    /**
+     * Every fixture on the fast CPU backend with Winograd F(2x2, 3x3) for every 3 x 3 convolution of
+     * stride 1 and padding 1 (its default keeps it to those with more than 64 output channels, which
+     * the fixtures' networks do not have): the forward convolutions and the data gradients of NB201's
+     * and NB101's cells through Winograd, under the same rule, for the proxies the scorer lets it
+     * serve (Proxy.toleratesFastConvolutions; with any other proxy in the set it does not run).
+     */
+    @ParameterizedTest
+    @MethodSource("io.wrcor.Fixtures#allCases")
+    void fastCpuBackendWithWinogradEverywhereMatchesEveryFixture(String fixture) {
+        List<Proxy> tolerant = FIXTURE_PROXIES.stream().filter(Proxy::toleratesFastConvolutions).toList();
+        assertEquals(List.of(Proxy.WRCOR, Proxy.WRCOR_RELU_ONLY, Proxy.SYNFLOW, Proxy.JACOB_COR, Proxy.NASWOT), tolerant);
+        try (FastCpuBackend fast = new FastCpuBackend(2).winograd(FastCpuBackend.Winograd.EVERYWHERE)) {
+            assertScoresMatch(fixture, fast, tolerant);
         }
     }
 

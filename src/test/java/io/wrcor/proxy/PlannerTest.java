@@ -54,6 +54,34 @@ class PlannerTest {
         assertEquals(distinct.size() + 1, corrcoefCalls.get());
     }
 
+    /**
+     * The fast CPU backend's Winograd convolutions serve only sets of proxies that all tolerate them
+     * (Proxy.toleratesFastConvolutions): with snip in the set, every score is the plain path's to the
+     * bit; with wrcor and jacob_cor alone, Winograd runs (other bits) and stays within 1e-4; and the
+     * scorer says so anew for each set on the same backend.
+     */
+    @Test
+    void winogradServesOnlyTheProxiesThatTolerateIt() {
+        NetSize net = new NetSize(16, 1, 10, 16);
+        List<Proxy> tolerant = List.of(Proxy.WRCOR, Proxy.JACOB_COR), withSnip = List.of(Proxy.WRCOR, Proxy.JACOB_COR, Proxy.SNIP);
+        try (Arena a = Arena.ofShared();
+             io.wrcor.backend.cpu.FastCpuBackend w = new io.wrcor.backend.cpu.FastCpuBackend(2).winograd(io.wrcor.backend.cpu.FastCpuBackend.Winograd.EVERYWHERE);
+             io.wrcor.backend.cpu.FastCpuBackend off = new io.wrcor.backend.cpu.FastCpuBackend(2).winograd(io.wrcor.backend.cpu.FastCpuBackend.Winograd.OFF);
+             Engine ew = new Engine(w, Nb201Space.INSTANCE, net); Engine eo = new Engine(off, Nb201Space.INSTANCE, net)) {
+            Batch batch = Cifar10.synthetic(16, 10, 16, 1, a);
+            Scorer.Result plain = eo.score(ARCH, 3, batch, withSnip);
+            for (int round = 0; round < 2; round++) {
+                Scorer.Result fast = ew.score(ARCH, 3, batch, tolerant), guarded = ew.score(ARCH, 3, batch, withSnip);
+                for (Proxy p : withSnip) assertEquals(plain.score(p), guarded.score(p), 0.0, p.label + " with snip in the set: no Winograd");
+                for (Proxy p : tolerant) {
+                    double want = plain.score(p), got = fast.score(p);
+                    assertTrue(got != want, p.label + ": Winograd ran (other rounding)");
+                    assertEquals(want, got, 1e-4 * Math.abs(want), p.label + " through Winograd");
+                }
+            }
+        }
+    }
+
     @Test
     void voteSetRunsOneForwardAndTwoBackwardPassesPlusSynflow() {
         AtomicInteger bnForward = new AtomicInteger();

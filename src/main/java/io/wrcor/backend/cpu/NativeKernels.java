@@ -42,7 +42,7 @@ public final class NativeKernels {
         }
     }
 
-    private final MethodHandle multiTap, bnStats, bnApply, bnGradSums, bnGradApply, maxPool, box3, im2col, col2im, dconv, dconvPack;
+    private final MethodHandle multiTap, bnStats, bnApply, bnGradSums, bnGradApply, maxPool, box3, im2col, col2im, dconv, dconvPack, winoWeights, winoIn, winoOut;
     private final String variant;
 
     private NativeKernels(SymbolLookup lookup, String variant) {
@@ -73,6 +73,12 @@ public final class NativeKernels {
                 FunctionDescriptor.ofVoid(I, I, I, I, I, I, P, P, P, P), off);
         dconvPack = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_dconv_pack").orElseThrow(),
                 FunctionDescriptor.ofVoid(I, I, I, P, P), off);
+        winoWeights = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_wino_weights").orElseThrow(),
+                FunctionDescriptor.ofVoid(I, I, P, P), off);
+        winoIn = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_wino_in").orElseThrow(),
+                FunctionDescriptor.ofVoid(I, I, I, I, P, P, P), off);
+        winoOut = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_wino_out").orElseThrow(),
+                FunctionDescriptor.ofVoid(I, I, I, I, P, P, P), off);
         this.variant = variant;
     }
 
@@ -301,6 +307,57 @@ public final class NativeKernels {
             dconv.invokeExact(cin, h, w, cout, k, pad, x, wp, y, scratch);
         } catch (Throwable t) {
             throw rethrow("wrcor_dconv", t);
+        }
+    }
+
+    /** Winograd F(2x2, 3x3) tiles of an h x w plane (2 x 2 outputs each, odd edges padded). */
+    public static long winogradTiles(int h, int w) {
+        return (long) ((h + 1) / 2) * ((w + 1) / 2);
+    }
+
+    /** Floats of the scratch {@link #winogradInput} and {@link #winogradOutput} need for h x w planes (the larger of the two). */
+    public static long winogradScratchFloats(int h, int w) {
+        long th = (h + 1) / 2, tw = (w + 1) / 2;
+        return Math.max(4 * (2 * th + 2) * tw, 4 * tw);
+    }
+
+    /** The Winograd F(2x2, 3x3) weight transform: u [16][cout][cin] from 3 x 3 weights w [cout][cin][3][3]. */
+    public void winogradWeights(int cout, int cin, MemorySegment w, MemorySegment u) {
+        if (cout < 1 || cin < 1 || 36L * cout * cin > w.byteSize() || 64L * cout * cin > u.byteSize()) {
+            throw new IndexOutOfBoundsException("winogradWeights: " + cout + " x " + cin);
+        }
+        try {
+            winoWeights.invokeExact(cout, cin, w, u);
+        } catch (Throwable t) {
+            throw rethrow("wrcor_wino_weights", t);
+        }
+    }
+
+    /** The Winograd input transform of {@code samples} samples x [samples][cin][h][w] into v [16][cin][samples * tiles]. */
+    public void winogradInput(int samples, int cin, int h, int w, MemorySegment x, MemorySegment v, MemorySegment scratch) {
+        long tiles = samples * winogradTiles(h, w);
+        if (samples < 1 || cin < 1 || h < 1 || w < 1 || 4L * samples * cin * h * w > x.byteSize() || 64L * cin * tiles > v.byteSize()
+                || 4 * winogradScratchFloats(h, w) > scratch.byteSize()) {
+            throw new IndexOutOfBoundsException("winogradInput: " + samples + " x " + cin + " x " + h + " x " + w);
+        }
+        try {
+            winoIn.invokeExact(samples, cin, h, w, x, v, scratch);
+        } catch (Throwable t) {
+            throw rethrow("wrcor_wino_in", t);
+        }
+    }
+
+    /** The Winograd output transform of m [16][cout][samples * tiles] into y [samples][cout][h][w]. */
+    public void winogradOutput(int samples, int cout, int h, int w, MemorySegment m, MemorySegment y, MemorySegment scratch) {
+        long tiles = samples * winogradTiles(h, w);
+        if (samples < 1 || cout < 1 || h < 1 || w < 1 || 4L * samples * cout * h * w > y.byteSize() || 64L * cout * tiles > m.byteSize()
+                || 4 * winogradScratchFloats(h, w) > scratch.byteSize()) {
+            throw new IndexOutOfBoundsException("winogradOutput: " + samples + " x " + cout + " x " + h + " x " + w);
+        }
+        try {
+            winoOut.invokeExact(samples, cout, h, w, m, y, scratch);
+        } catch (Throwable t) {
+            throw rethrow("wrcor_wino_out", t);
         }
     }
 
