@@ -271,6 +271,64 @@ static void maxpool_run(const float *base, int64_t n, int32_t taps, const int64_
     }
 }
 
+/*
+ * The backward pass of a stride-1 max pool over one plane as a gather: each input cell's gradient is
+ * the sum, in double and in output raster order, of the gradients of the outputs whose window's
+ * winning tap is that cell, rounded once: the scatter's sums (ReferenceBackend's) to the bit, eight
+ * cells at a time. A window at flat index j (its top-left cell in the padded plane, j = oy * pw + ox)
+ * covers the padded cell P with tap t = ky * k + kx where j = P - off[t]; outputs in raster order are
+ * windows in increasing j, so taps in decreasing t. Each step adds where the tap matches (a select,
+ * not an added zero, so a lone -0.0 sums as the scatter's 0.0 + -0.0 does). gat: the winning taps
+ * and gradients of the windows laid out on j with margins of `margin` cells, -1 and 0 where no
+ * output's window lies (past the run, and the columns ox >= wo that the flat run computes and drops).
+ */
+typedef double v4d __attribute__((vector_size(32), aligned(8)));
+typedef int64_t v4l __attribute__((vector_size(32), aligned(8)));
+
+static void maxpool_gather(int32_t h, int32_t w, int32_t k, int32_t pad, int32_t ho, int32_t wo, int64_t run, const int64_t *off,
+                           const int32_t *tap, const float *gp, float *dx, void *gat) {
+    const int32_t pw = w + 2 * pad;
+    const int64_t margin = (int64_t) (k - 1) * pw + k - 1 + 8, span = run + 2 * margin + 8;
+    int32_t *tx = gat;
+    float *gx = (float *) (tx + span);
+    for (int64_t i = 0; i < span; i++) { tx[i] = -1; gx[i] = 0.0f; }
+    int32_t *tj = tx + margin;
+    float *gj = gx + margin;
+    for (int32_t oy = 0; oy < ho; oy++)
+        for (int32_t ox = 0; ox < wo; ox++) {
+            const int64_t j = (int64_t) oy * pw + ox;
+            tj[j] = tap[j];
+            gj[j] = gp[(int64_t) oy * wo + ox];
+        }
+    const int32_t taps = k * k;
+    for (int32_t iy = 0; iy < h; iy++) {
+        const int64_t row = (int64_t) (iy + pad) * pw + pad;
+        float *d = dx + (int64_t) iy * w;
+        int32_t ix = 0;
+        for (; ix + 8 <= w; ix += 8) {
+            v4d a0 = {0}, a1 = {0};
+            for (int32_t t = taps - 1; t >= 0; t--) {
+                const int64_t j = row + ix - off[t];
+                const v4i tv = {t, t, t, t};
+                const v4l m0 = __builtin_convertvector(*(const v4i *) (tj + j) == tv, v4l), m1 = __builtin_convertvector(*(const v4i *) (tj + j + 4) == tv, v4l);
+                const v4d s0 = a0 + __builtin_convertvector(*(const v4 *) (gj + j), v4d), s1 = a1 + __builtin_convertvector(*(const v4 *) (gj + j + 4), v4d);
+                a0 = (v4d) (((v4l) s0 & m0) | ((v4l) a0 & ~m0));
+                a1 = (v4d) (((v4l) s1 & m1) | ((v4l) a1 & ~m1));
+            }
+            *(v4 *) (d + ix) = __builtin_convertvector(a0, v4);
+            *(v4 *) (d + ix + 4) = __builtin_convertvector(a1, v4);
+        }
+        for (; ix < w; ix++) {
+            double a = 0.0;
+            for (int32_t t = taps - 1; t >= 0; t--) {
+                const int64_t j = row + ix - off[t];
+                if (tj[j] == t) a += (double) gj[j];
+            }
+            d[ix] = (float) a;
+        }
+    }
+}
+
 void wrcor_maxpool(int32_t planes, int32_t h, int32_t w, int32_t k, int32_t s, int32_t pad, int32_t ho, int32_t wo, const float *x,
                    float *y, const float *dy, float *dx, double *acc) {
     const int64_t hw = (int64_t) h * w, ohw = (int64_t) ho * wo;
@@ -281,7 +339,10 @@ void wrcor_maxpool(int32_t planes, int32_t h, int32_t w, int32_t k, int32_t s, i
     float *padded = malloc(sizeof(float) * ((size_t) pw * ph + (size_t) run + 8));
     int32_t *tap = malloc(sizeof(int32_t) * ((size_t) run + 8));
     int64_t *off = malloc(sizeof(int64_t) * (size_t) k * k);
-    const int ok = padded && tap && off && k <= 8; /* else (no memory, or a window over 64 taps) the scalar path */
+    /* the gather of the stride-1 backward pass: taps and gradients in the padded flat layout, with margins */
+    const int64_t margin = (int64_t) (k - 1) * pw + k - 1 + 8;
+    void *gat = dx && s == 1 ? malloc((sizeof(int32_t) + sizeof(float)) * (size_t) (run + 2 * margin + 8)) : 0;
+    const int ok = padded && tap && off && k <= 8 && (!dx || s != 1 || gat); /* else (no memory, or a window over 64 taps) the scalar path */
     float *val = ok ? padded + (int64_t) pw * ph : 0;
     int64_t cell[64]; /* tap t's offset from the window's top-left cell in the unpadded plane */
     for (int32_t t = 0; ok && t < k * k; t++) {
@@ -292,7 +353,6 @@ void wrcor_maxpool(int32_t planes, int32_t h, int32_t w, int32_t k, int32_t s, i
         const float *xp = x + p * hw;
         float *yp = y ? y + p * ohw : 0;
         const float *gp = dx ? dy + p * ohw : 0;
-        if (dx) for (int64_t i = 0; i < hw; i++) acc[i] = 0.0;
         int fast = ok;
         if (fast) { /* the padded plane; a plane holding -inf takes the scalar path */
             int32_t ninf = 0;
@@ -308,16 +368,25 @@ void wrcor_maxpool(int32_t planes, int32_t h, int32_t w, int32_t k, int32_t s, i
             }
             fast = !ninf;
         }
+        if (dx && !(fast && s == 1)) for (int64_t i = 0; i < hw; i++) acc[i] = 0.0; /* the scatter's sums */
         if (fast) {
             maxpool_run(padded, run, k * k, off, tap, val);
-            for (int32_t oy = 0; oy < ho; oy++) {
-                const int64_t row = (int64_t) oy * s * pw; /* where output row oy's windows start in tap/val */
-                for (int32_t ox = 0; ox < wo; ox++) {
-                    int64_t j = row + (int64_t) ox * s, o = (int64_t) oy * wo + ox;
-                    if (yp) yp[o] = val[j];
-                    if (dx) acc[(int64_t) (oy * s - pad) * w + ox * s - pad + cell[tap[j]]] += (double) gp[o];
+            if (yp)
+                for (int32_t oy = 0; oy < ho; oy++) {
+                    const float *src = val + (int64_t) oy * s * pw; /* where output row oy's windows start in tap/val */
+                    float *dst = yp + (int64_t) oy * wo;
+                    if (s == 1) for (int32_t ox = 0; ox < wo; ox++) dst[ox] = src[ox];
+                    else for (int32_t ox = 0; ox < wo; ox++) dst[ox] = src[(int64_t) ox * s];
                 }
-            }
+            if (dx && s == 1) maxpool_gather(h, w, k, pad, ho, wo, run, off, tap, gp, dx + p * hw, gat);
+            else if (dx)
+                for (int32_t oy = 0; oy < ho; oy++) {
+                    const int64_t row = (int64_t) oy * s * pw;
+                    for (int32_t ox = 0; ox < wo; ox++) {
+                        int64_t j = row + (int64_t) ox * s, o = (int64_t) oy * wo + ox;
+                        acc[(int64_t) (oy * s - pad) * w + ox * s - pad + cell[tap[j]]] += (double) gp[o];
+                    }
+                }
         } else {
             for (int32_t oy = 0; oy < ho; oy++) {
                 const int32_t y0 = oy * s - pad;
@@ -339,11 +408,12 @@ void wrcor_maxpool(int32_t planes, int32_t h, int32_t w, int32_t k, int32_t s, i
                 }
             }
         }
-        if (dx) for (int64_t i = 0; i < hw; i++) dx[p * hw + i] = (float) acc[i];
+        if (dx && !(fast && s == 1)) for (int64_t i = 0; i < hw; i++) dx[p * hw + i] = (float) acc[i];
     }
     free(padded);
     free(tap);
     free(off);
+    free(gat);
 }
 
 /*

@@ -161,7 +161,8 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
             }
             return;
         }
-        if (t == DType.F32 && nk != null && fastConvolutions && winogradMode == Winograd.EVERYWHERE && winogradShape(s)) {
+        if (t == DType.F32 && nk != null && fastConvolutions && (winogradMode == Winograd.EVERYWHERE
+                || winogradMode == Winograd.AUTO && winogradShape(s) && s.cin >= 64 && s.cout >= 64 && s.h * s.w >= 256) && winogradShape(s)) {
             winogradConv(x.data(), w, s, y.data());
             return;
         }
@@ -197,7 +198,13 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
     public enum Winograd {
         /** never */
         OFF,
-        /** where the direct kernel does not take the convolution (more than 64 output channels) and there are at least 16 input channels (fewer leave the sixteen GEMMs too thin): the default */
+        /**
+         * the default: where the direct kernel does not take the convolution (more than 64 output
+         * channels) and there are at least 16 input channels (fewer leave the sixteen GEMMs too thin),
+         * and ahead of the direct kernel with 64 channels in and out on maps of 16 x 16 or more
+         * (measured single-threaded, AMD EPYC, OpenBLAS 0.3.21: 64 channels at 32 x 32 1.4x the direct
+         * kernel's speed, at 16 x 16 1.07x; 32 channels no faster, 16 channels half as fast)
+         */
         AUTO,
         /** every such convolution, ahead of the direct kernel: for the tests, so that the fixtures' narrow networks exercise it */
         EVERYWHERE
@@ -1391,10 +1398,12 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         int planes = Math.toIntExact(dy.numel());
         long hw = dx.numel() / planes;
         MemorySegment gs = dy.data(), ds = dx.data();
+        int n = Math.toIntExact(hw);
         parallelFor(planes, (worker, from, to) -> {
+            float[] plane = new float[n];
             for (int p = from; p < to; p++) {
-                float v = (float) (gs.getAtIndex(F, p) / (double) hw);
-                for (long i = 0; i < hw; i++) ds.setAtIndex(F, p * hw + i, v);
+                java.util.Arrays.fill(plane, (float) (gs.getAtIndex(F, p) / (double) hw));
+                MemorySegment.copy(plane, 0, ds, F, p * hw * 4, n);
             }
         });
     }
