@@ -289,17 +289,19 @@ static void maxpool_gather(int32_t h, int32_t w, int32_t k, int32_t pad, int32_t
                            const int32_t *tap, const float *gp, float *dx, void *gat) {
     const int32_t pw = w + 2 * pad;
     const int64_t margin = (int64_t) (k - 1) * pw + k - 1 + 8, span = run + 2 * margin + 8;
-    int32_t *tx = gat;
-    float *gx = (float *) (tx + span);
-    for (int64_t i = 0; i < span; i++) { tx[i] = -1; gx[i] = 0.0f; }
-    int32_t *tj = tx + margin;
-    float *gj = gx + margin;
-    for (int32_t oy = 0; oy < ho; oy++)
+    int64_t *tx = gat; /* taps as 64-bit lanes and gradients as doubles: the masks and sums of four cells per vector, no shuffles */
+    double *gx = (double *) (tx + span);
+    for (int64_t i = 0; i < span; i++) { tx[i] = -1; gx[i] = 0.0; }
+    int64_t *tj = tx + margin;
+    double *gj = gx + margin;
+    for (int32_t oy = 0; oy < ho; oy++) {
+        const int64_t j = (int64_t) oy * pw;
+        const float *g = gp + (int64_t) oy * wo;
         for (int32_t ox = 0; ox < wo; ox++) {
-            const int64_t j = (int64_t) oy * pw + ox;
-            tj[j] = tap[j];
-            gj[j] = gp[(int64_t) oy * wo + ox];
+            tj[j + ox] = tap[j + ox];
+            gj[j + ox] = (double) g[ox];
         }
+    }
     const int32_t taps = k * k;
     for (int32_t iy = 0; iy < h; iy++) {
         const int64_t row = (int64_t) (iy + pad) * pw + pad;
@@ -309,9 +311,9 @@ static void maxpool_gather(int32_t h, int32_t w, int32_t k, int32_t pad, int32_t
             v4d a0 = {0}, a1 = {0};
             for (int32_t t = taps - 1; t >= 0; t--) {
                 const int64_t j = row + ix - off[t];
-                const v4i tv = {t, t, t, t};
-                const v4l m0 = __builtin_convertvector(*(const v4i *) (tj + j) == tv, v4l), m1 = __builtin_convertvector(*(const v4i *) (tj + j + 4) == tv, v4l);
-                const v4d s0 = a0 + __builtin_convertvector(*(const v4 *) (gj + j), v4d), s1 = a1 + __builtin_convertvector(*(const v4 *) (gj + j + 4), v4d);
+                const v4l tv = {t, t, t, t};
+                const v4l m0 = *(const v4l *) (tj + j) == tv, m1 = *(const v4l *) (tj + j + 4) == tv;
+                const v4d s0 = a0 + *(const v4d *) (gj + j), s1 = a1 + *(const v4d *) (gj + j + 4);
                 a0 = (v4d) (((v4l) s0 & m0) | ((v4l) a0 & ~m0));
                 a1 = (v4d) (((v4l) s1 & m1) | ((v4l) a1 & ~m1));
             }
@@ -322,10 +324,43 @@ static void maxpool_gather(int32_t h, int32_t w, int32_t k, int32_t pad, int32_t
             double a = 0.0;
             for (int32_t t = taps - 1; t >= 0; t--) {
                 const int64_t j = row + ix - off[t];
-                if (tj[j] == t) a += (double) gj[j];
+                if (tj[j] == t) a += gj[j];
             }
             d[ix] = (float) a;
         }
+    }
+}
+
+/*
+ * maxpool_run for stride 1, separably: the winner of each row of k cells first (hv, hk: its value
+ * and kx), then of the k rows' winners (tap = ky * k + kx). The same winners as the row-major scan:
+ * "takes" keeps the first maximum of a total preorder (a NaN above everything, the first NaN kept;
+ * ties keep the earlier), and the first maximum of a concatenation is the first maximum of its
+ * parts' first maxima, earlier parts winning ties. 2 (k - 1) steps per window instead of k^2 - 1.
+ * hv, hk: run + (k - 1) * pw + 8 entries; the plane padded as for maxpool_run (with 8 cells of slack).
+ */
+static void maxpool_sep(const float *base, int64_t run, int32_t k, int32_t pw, float *hv, int32_t *hk, int32_t *tap, float *val) {
+    const int64_t nh = run + (int64_t) (k - 1) * pw;
+    for (int64_t q = 0; q < nh; q += 8) {
+        v8 bv = *(const v8 *) (base + q);
+        v8i bt = {0};
+        for (int32_t kx = 1; kx < k; kx++) MAXPOOL_STEP(bv, bt, *(const v8 *) (base + q + kx), kx);
+        *(v8 *) (hv + q) = bv;
+        *(v8i *) (hk + q) = bt;
+    }
+    for (int64_t j = 0; j < run; j += 8) {
+        v8 bv = *(const v8 *) (hv + j);
+        v8i bt = *(const v8i *) (hk + j);
+        for (int32_t ky = 1; ky < k; ky++) {
+            const int64_t o = j + (int64_t) ky * pw;
+            const v8 v = *(const v8 *) (hv + o);
+            const v8i t = *(const v8i *) (hk + o) + ky * k;
+            const v8i take = (v > bv) | ((v != v) & (bv == bv));
+            bv = (v8) (((v8i) v & take) | ((v8i) bv & ~take));
+            bt = (t & take) | (bt & ~take);
+        }
+        *(v8 *) (val + j) = bv;
+        *(v8i *) (tap + j) = bt;
     }
 }
 
@@ -341,8 +376,10 @@ void wrcor_maxpool(int32_t planes, int32_t h, int32_t w, int32_t k, int32_t s, i
     int64_t *off = malloc(sizeof(int64_t) * (size_t) k * k);
     /* the gather of the stride-1 backward pass: taps and gradients in the padded flat layout, with margins */
     const int64_t margin = (int64_t) (k - 1) * pw + k - 1 + 8;
-    void *gat = dx && s == 1 ? malloc((sizeof(int32_t) + sizeof(float)) * (size_t) (run + 2 * margin + 8)) : 0;
-    const int ok = padded && tap && off && k <= 8 && (!dx || s != 1 || gat); /* else (no memory, or a window over 64 taps) the scalar path */
+    void *gat = dx && s == 1 ? malloc((sizeof(int64_t) + sizeof(double)) * (size_t) (run + 2 * margin + 8)) : 0;
+    const int64_t nh = run + (int64_t) (k - 1) * pw + 8; /* maxpool_sep's row winners */
+    void *rows = s == 1 ? malloc((sizeof(int32_t) + sizeof(float)) * (size_t) nh) : 0;
+    const int ok = padded && tap && off && k <= 8 && (!dx || s != 1 || gat) && (s != 1 || rows); /* else (no memory, or a window over 64 taps) the scalar path */
     float *val = ok ? padded + (int64_t) pw * ph : 0;
     int64_t cell[64]; /* tap t's offset from the window's top-left cell in the unpadded plane */
     for (int32_t t = 0; ok && t < k * k; t++) {
@@ -370,7 +407,8 @@ void wrcor_maxpool(int32_t planes, int32_t h, int32_t w, int32_t k, int32_t s, i
         }
         if (dx && !(fast && s == 1)) for (int64_t i = 0; i < hw; i++) acc[i] = 0.0; /* the scatter's sums */
         if (fast) {
-            maxpool_run(padded, run, k * k, off, tap, val);
+            if (s == 1) maxpool_sep(padded, run, k, pw, (float *) rows, (int32_t *) ((float *) rows + nh), tap, val);
+            else maxpool_run(padded, run, k * k, off, tap, val);
             if (yp)
                 for (int32_t oy = 0; oy < ho; oy++) {
                     const float *src = val + (int64_t) oy * s * pw; /* where output row oy's windows start in tap/val */
@@ -414,6 +452,7 @@ void wrcor_maxpool(int32_t planes, int32_t h, int32_t w, int32_t k, int32_t s, i
     free(tap);
     free(off);
     free(gat);
+    free(rows);
 }
 
 /*
