@@ -775,3 +775,14 @@ void wrcor_wino_out(int32_t samples, int32_t cout, int32_t h, int32_t w, const f
             }
         }
 }
+
+/* wf[ci][co][kk - 1 - t] = w[co][ci][t]: a convolution's weights transposed and rotated by 180 degrees
+ * (kk = k * k taps), the weights of its data gradient as a convolution. */
+void wrcor_flip(int32_t cout, int32_t cin, int32_t kk, const float *w, float *wf) {
+    for (int32_t ci = 0; ci < cin; ci++)
+        for (int32_t co = 0; co < cout; co++) {
+            const float *src = w + ((int64_t) co * cin + ci) * kk;
+            float *dst = wf + ((int64_t) ci * cout + co) * kk;
+            for (int32_t t = 0; t < kk; t++) dst[kk - 1 - t] = src[t];
+        }
+}

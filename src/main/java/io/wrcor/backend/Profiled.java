@@ -12,7 +12,7 @@ import java.util.Map;
  * {@code bench --profile}. Single engine thread, as every backend is driven.
  */
 public final class Profiled {
-    private static final java.util.Set<String> UNTIMED = java.util.Set.of("name", "statsType", "fusesReluBackward", "sync", "correlator", "close");
+    private static final java.util.Set<String> UNTIMED = java.util.Set.of("name", "statsType", "fusesReluBackward", "sync", "correlator", "close", "allowFastConvolutions");
     private final Map<String, long[]> totals = new LinkedHashMap<>(); // op -> {nanos, calls, tensor bytes, flops}
 
     /** The timed view of {@code inner}; default methods (the correlator) run through the view, so their ops are timed too. */

@@ -244,7 +244,7 @@ class NativeKernelsTest {
     }
 
     @Test
-    void winogradKernelsRefuseSpansOutsideTheirSegments() {
+    void winogradAndFlipKernelsRefuseSpansOutsideTheirSegments() {
         try (Arena a = Arena.ofConfined()) {
             java.lang.foreign.MemorySegment x = a.allocate(4L * 2 * 3 * 4 * 4), v = a.allocate(64L * 3 * 2 * 4), sc = a.allocate(4 * NativeKernels.winogradScratchFloats(4, 4));
             nk.winogradInput(2, 3, 4, 4, x, v, sc); // fits exactly
@@ -255,6 +255,8 @@ class NativeKernelsTest {
             assertThrows(IndexOutOfBoundsException.class, () -> nk.winogradOutput(2, 4, 4, 4, v, x, sc));
             assertThrows(IndexOutOfBoundsException.class, () -> nk.winogradWeights(4, 3, a.allocate(36L * 12 - 4), a.allocate(64L * 12)));
             assertThrows(IndexOutOfBoundsException.class, () -> nk.winogradWeights(4, 3, a.allocate(36L * 12), a.allocate(64L * 12 - 4)));
+            assertThrows(IndexOutOfBoundsException.class, () -> nk.flip(4, 3, 3, a.allocate(36L * 12 - 4), a.allocate(36L * 12)));
+            assertThrows(IndexOutOfBoundsException.class, () -> nk.flip(4, 3, 3, a.allocate(36L * 12), a.allocate(36L * 12 - 4)));
         }
     }
 

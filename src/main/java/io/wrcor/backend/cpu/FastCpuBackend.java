@@ -337,6 +337,10 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         int e = w.dtype().bytes, k = s.k;
         long bytes = w.numel() * e;
         flipped = atLeast(flipped, bytes);
+        if (e == 4 && nk != null) {
+            nk.flip(s.cout, s.cin, k, w.data(), flipped);
+            return flipped;
+        }
         for (int co = 0; co < s.cout; co++)
             for (int ci = 0; ci < s.cin; ci++)
                 for (int ky = 0; ky < k; ky++)

@@ -42,7 +42,7 @@ public final class NativeKernels {
         }
     }
 
-    private final MethodHandle multiTap, bnStats, bnApply, bnGradSums, bnGradApply, maxPool, box3, im2col, col2im, dconv, dconvPack, winoWeights, winoIn, winoOut;
+    private final MethodHandle multiTap, bnStats, bnApply, bnGradSums, bnGradApply, maxPool, box3, im2col, col2im, dconv, dconvPack, winoWeights, winoIn, winoOut, flip;
     private final String variant;
 
     private NativeKernels(SymbolLookup lookup, String variant) {
@@ -79,6 +79,8 @@ public final class NativeKernels {
                 FunctionDescriptor.ofVoid(I, I, I, I, P, P, P), off);
         winoOut = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_wino_out").orElseThrow(),
                 FunctionDescriptor.ofVoid(I, I, I, I, P, P, P), off);
+        flip = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_flip").orElseThrow(),
+                FunctionDescriptor.ofVoid(I, I, I, P, P), off);
         this.variant = variant;
     }
 
@@ -307,6 +309,17 @@ public final class NativeKernels {
             dconv.invokeExact(cin, h, w, cout, k, pad, x, wp, y, scratch);
         } catch (Throwable t) {
             throw rethrow("wrcor_dconv", t);
+        }
+    }
+
+    /** wf [cin][cout][k][k] = w [cout][cin][k][k] rotated by 180 degrees in each plane: the weights of the data gradient as a convolution. */
+    public void flip(int cout, int cin, int k, MemorySegment w, MemorySegment wf) {
+        long n = (long) cout * cin * k * k;
+        if (cout < 1 || cin < 1 || k < 1 || 4 * n > w.byteSize() || 4 * n > wf.byteSize()) throw new IndexOutOfBoundsException("flip: " + cout + " x " + cin + " x " + k);
+        try {
+            flip.invokeExact(cout, cin, k * k, w, wf);
+        } catch (Throwable t) {
+            throw rethrow("wrcor_flip", t);
         }
     }
 
