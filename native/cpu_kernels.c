@@ -279,16 +279,17 @@ static void maxpool_run(const float *base, int64_t n, int32_t taps, const int64_
  * covers the padded cell P with tap t = ky * k + kx where j = P - off[t]; outputs in raster order are
  * windows in increasing j, so taps in decreasing t. Each step adds where the tap matches (a select,
  * not an added zero, so a lone -0.0 sums as the scatter's 0.0 + -0.0 does). gat: the winning taps
- * and gradients of the windows laid out on j with margins of `margin` cells, -1 and 0 where no
+ * and gradients of the windows laid out on j with margins of `margin` cells (at least (k - 1) * pw +
+ * k - 1 + 8: the furthest window from a cell, plus a vector's slack), -1 and 0 where no
  * output's window lies (past the run, and the columns ox >= wo that the flat run computes and drops).
  */
 typedef double v4d __attribute__((vector_size(32), aligned(8)));
 typedef int64_t v4l __attribute__((vector_size(32), aligned(8)));
 
-static void maxpool_gather(int32_t h, int32_t w, int32_t k, int32_t pad, int32_t ho, int32_t wo, int64_t run, const int64_t *off,
-                           const int32_t *tap, const float *gp, float *dx, void *gat) {
+static void maxpool_gather(int32_t h, int32_t w, int32_t k, int32_t pad, int32_t ho, int32_t wo, int64_t run, int64_t margin,
+                           const int64_t *off, const int32_t *tap, const float *gp, float *dx, void *gat) {
     const int32_t pw = w + 2 * pad;
-    const int64_t margin = (int64_t) (k - 1) * pw + k - 1 + 8, span = run + 2 * margin + 8;
+    const int64_t span = run + 2 * margin + 8;
     int64_t *tx = gat; /* taps as 64-bit lanes and gradients as doubles: the masks and sums of four cells per vector, no shuffles */
     double *gx = (double *) (tx + span);
     for (int64_t i = 0; i < span; i++) { tx[i] = -1; gx[i] = 0.0; }
@@ -374,7 +375,8 @@ void wrcor_maxpool(int32_t planes, int32_t h, int32_t w, int32_t k, int32_t s, i
     float *padded = malloc(sizeof(float) * ((size_t) pw * ph + (size_t) run + 8));
     int32_t *tap = malloc(sizeof(int32_t) * ((size_t) run + 8));
     int64_t *off = malloc(sizeof(int64_t) * (size_t) k * k);
-    /* the gather of the stride-1 backward pass: taps and gradients in the padded flat layout, with margins */
+    /* the gather of the stride-1 backward pass: taps and gradients in the padded flat layout, with margins
+     * wide enough for every window around a cell (maxpool_gather) */
     const int64_t margin = (int64_t) (k - 1) * pw + k - 1 + 8;
     void *gat = dx && s == 1 ? malloc((sizeof(int64_t) + sizeof(double)) * (size_t) (run + 2 * margin + 8)) : 0;
     const int64_t nh = run + (int64_t) (k - 1) * pw + 8; /* maxpool_sep's row winners */
@@ -405,7 +407,8 @@ void wrcor_maxpool(int32_t planes, int32_t h, int32_t w, int32_t k, int32_t s, i
             }
             fast = !ninf;
         }
-        if (dx && !(fast && s == 1)) for (int64_t i = 0; i < hw; i++) acc[i] = 0.0; /* the scatter's sums */
+        const int scatter = dx && !(fast && s == 1); /* the gradient summed in acc (else gathered straight into dx) */
+        if (scatter) for (int64_t i = 0; i < hw; i++) acc[i] = 0.0;
         if (fast) {
             if (s == 1) maxpool_sep(padded, run, k, pw, (float *) rows, (int32_t *) ((float *) rows + nh), tap, val);
             else maxpool_run(padded, run, k * k, off, tap, val);
@@ -416,7 +419,7 @@ void wrcor_maxpool(int32_t planes, int32_t h, int32_t w, int32_t k, int32_t s, i
                     if (s == 1) for (int32_t ox = 0; ox < wo; ox++) dst[ox] = src[ox];
                     else for (int32_t ox = 0; ox < wo; ox++) dst[ox] = src[(int64_t) ox * s];
                 }
-            if (dx && s == 1) maxpool_gather(h, w, k, pad, ho, wo, run, off, tap, gp, dx + p * hw, gat);
+            if (dx && s == 1) maxpool_gather(h, w, k, pad, ho, wo, run, margin, off, tap, gp, dx + p * hw, gat);
             else if (dx)
                 for (int32_t oy = 0; oy < ho; oy++) {
                     const int64_t row = (int64_t) oy * s * pw;
@@ -446,7 +449,7 @@ void wrcor_maxpool(int32_t planes, int32_t h, int32_t w, int32_t k, int32_t s, i
                 }
             }
         }
-        if (dx && !(fast && s == 1)) for (int64_t i = 0; i < hw; i++) dx[p * hw + i] = (float) acc[i];
+        if (scatter) for (int64_t i = 0; i < hw; i++) dx[p * hw + i] = (float) acc[i];
     }
     free(padded);
     free(tap);

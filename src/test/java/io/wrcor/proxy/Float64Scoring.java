@@ -36,7 +36,8 @@ final class Float64Scoring {
         }
     }
 
-    private static Tensor float64(Tensor t, Arena arena) {
+    /** A float64 copy of t in arena. */
+    static Tensor float64(Tensor t, Arena arena) {
         Tensor d = Tensor.allocate(arena, DType.F64, t.shape());
         d.copyFrom(t);
         return d;

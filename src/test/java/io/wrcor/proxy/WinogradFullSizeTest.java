@@ -12,7 +12,6 @@ import io.wrcor.graph.Weights;
 import io.wrcor.space.Arch;
 import io.wrcor.space.NetSize;
 import io.wrcor.space.nb101.Nb101Space;
-import io.wrcor.tensor.DType;
 import io.wrcor.tensor.Tensor;
 import io.wrcor.tensor.TensorPool;
 import java.lang.foreign.Arena;
@@ -49,8 +48,8 @@ class WinogradFullSizeTest {
             Graph g = space.build(arch, size, true);
             Weights w32 = space.init(g, 0, a, new HashMap<>());
             Map<String, Tensor> w64 = new HashMap<>();
-            for (String p : Weights.required(g).keySet()) w64.put(p, float64(w32.get(p), a));
-            Scorer.Result d = new Scorer(f64, pool).score(g, null, new Weights(w64), new Batch(float64(batch.input(), a), batch.labels()), PROXIES);
+            for (String p : Weights.required(g).keySet()) w64.put(p, Float64Scoring.float64(w32.get(p), a));
+            Scorer.Result d = new Scorer(f64, pool).score(g, null, new Weights(w64), new Batch(Float64Scoring.float64(batch.input(), a), batch.labels()), PROXIES);
             Scorer.Result fast, plain;
             try (Engine ea = new Engine(auto, space, size); Engine eo = new Engine(off, space, size)) {
 
@@ -66,11 +65,5 @@ class WinogradFullSizeTest {
                         + ", the plain float32 path " + relPlain);
             }
         }
-    }
-
-    private static Tensor float64(Tensor t, Arena arena) {
-        Tensor d = Tensor.allocate(arena, DType.F64, t.shape());
-        d.copyFrom(t);
-        return d;
     }
 }

@@ -161,8 +161,7 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
             }
             return;
         }
-        if (t == DType.F32 && nk != null && fastConvolutions && (winogradMode == Winograd.EVERYWHERE
-                || winogradMode == Winograd.AUTO && winogradShape(s) && s.cin >= 64 && s.cout >= 64 && s.h * s.w >= 256) && winogradShape(s)) {
+        if (t == DType.F32 && nk != null && winograd(s)) {
             winogradConv(x.data(), w, s, y.data());
             return;
         }
@@ -174,10 +173,6 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
                 MemorySegment sc = scratch(worker, scratchBytes);
                 for (int n = from; n < to; n++) nk.directConv(s.cin, s.h, s.w, s.cout, s.k, s.pad, x.data().asSlice(n * xs, xs), wp, y.data().asSlice(n * ys, ys), sc);
             });
-            return;
-        }
-        if (t == DType.F32 && nk != null && fastConvolutions && winogradMode == Winograd.AUTO && winogradShape(s) && s.cin >= 16) {
-            winogradConv(x.data(), w, s, y.data());
             return;
         }
         parallelFor(s.b, (worker, from, to) -> {
@@ -230,8 +225,14 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         fastConvolutions = allowed;
     }
 
-    private static boolean winogradShape(ConvShape s) {
-        return s.k == 3 && s.stride == 1 && s.pad == 1;
+    /** Whether this float32 convolution runs as Winograd: allowed, 3 x 3 of stride 1 and padding 1, and where the mode says (see {@link Winograd}). */
+    private boolean winograd(ConvShape s) {
+        if (!fastConvolutions || s.k != 3 || s.stride != 1 || s.pad != 1) return false;
+        return switch (winogradMode) {
+            case OFF -> false;
+            case EVERYWHERE -> true;
+            case AUTO -> s.cin >= 64 && s.cout >= 64 && s.h * s.w >= 256 || !directConv(s) && s.cin >= 16;
+        };
     }
 
     /** Tiles per group of samples in one set of Winograd GEMMs: wide enough for the GEMMs, small enough for the cache levels. */

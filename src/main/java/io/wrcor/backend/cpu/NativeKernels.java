@@ -348,29 +348,29 @@ public final class NativeKernels {
 
     /** The Winograd input transform of {@code samples} samples x [samples][cin][h][w] into v [16][cin][samples * tiles]. */
     public void winogradInput(int samples, int cin, int h, int w, MemorySegment x, MemorySegment v, MemorySegment scratch) {
-        long tiles = samples * winogradTiles(h, w);
-        if (samples < 1 || cin < 1 || h < 1 || w < 1 || 4L * samples * cin * h * w > x.byteSize() || 64L * cin * tiles > v.byteSize()
-                || 4 * winogradScratchFloats(h, w) > scratch.byteSize()) {
-            throw new IndexOutOfBoundsException("winogradInput: " + samples + " x " + cin + " x " + h + " x " + w);
-        }
-        try {
-            winoIn.invokeExact(samples, cin, h, w, x, v, scratch);
-        } catch (Throwable t) {
-            throw rethrow("wrcor_wino_in", t);
-        }
+        winogradTransform(true, samples, cin, h, w, x, v, scratch);
     }
 
     /** The Winograd output transform of m [16][cout][samples * tiles] into y [samples][cout][h][w]. */
     public void winogradOutput(int samples, int cout, int h, int w, MemorySegment m, MemorySegment y, MemorySegment scratch) {
-        long tiles = samples * winogradTiles(h, w);
-        if (samples < 1 || cout < 1 || h < 1 || w < 1 || 4L * samples * cout * h * w > y.byteSize() || 64L * cout * tiles > m.byteSize()
-                || 4 * winogradScratchFloats(h, w) > scratch.byteSize()) {
-            throw new IndexOutOfBoundsException("winogradOutput: " + samples + " x " + cout + " x " + h + " x " + w);
+        winogradTransform(false, samples, cout, h, w, m, y, scratch);
+    }
+
+    /**
+     * Either transform, checked first: planes [samples][c][h][w] and tiles [16][c][samples * tiles], the
+     * input's from and to (the output's the other way round); both take (samples, c, h, w, from, to, scratch).
+     */
+    private void winogradTransform(boolean input, int samples, int c, int h, int w, MemorySegment from, MemorySegment to, MemorySegment scratch) {
+        String name = input ? "wrcor_wino_in" : "wrcor_wino_out";
+        MemorySegment planes = input ? from : to, tiles = input ? to : from;
+        if (samples < 1 || c < 1 || h < 1 || w < 1 || 4L * samples * c * h * w > planes.byteSize()
+                || 64L * c * samples * winogradTiles(h, w) > tiles.byteSize() || 4 * winogradScratchFloats(h, w) > scratch.byteSize()) {
+            throw new IndexOutOfBoundsException(name + ": " + samples + " x " + c + " x " + h + " x " + w);
         }
         try {
-            winoOut.invokeExact(samples, cout, h, w, m, y, scratch);
+            (input ? winoIn : winoOut).invokeExact(samples, c, h, w, from, to, scratch);
         } catch (Throwable t) {
-            throw rethrow("wrcor_wino_out", t);
+            throw rethrow(name, t);
         }
     }
 
