@@ -14,6 +14,7 @@
  * stored and reloaded once per tap.
  */
 typedef float v8 __attribute__((vector_size(32), aligned(4))); /* eight floats, any 4-byte alignment */
+typedef int32_t v8i __attribute__((vector_size(32), aligned(4)));
 
 void wrcor_multi_tap(int32_t n, int32_t taps, const float *w, const int32_t *off, const float *src, float *dst) {
     int32_t j = 0;
@@ -68,6 +69,13 @@ static inline v4 masked(v4 g, v4 y) {
 static inline float masked1(float g, float y) {
     union { float f; int32_t i; } u = { y };
     return u.i > 0 ? g : 0.0f;
+}
+
+/* masked1 without a branch (for loops over masks of random sign): the same bits. */
+static inline float masked1_branchless(float g, float y) {
+    union { float f; int32_t i; } ug = { g }, uy = { y };
+    ug.i &= -(int32_t) (uy.i > 0);
+    return ug.f;
 }
 
 /* Sum of each of up to four planes (mode 0), or of (x - m)^2 (mode 1), into r[0..n). */
@@ -219,7 +227,6 @@ static inline int takes(float v, float bv) {
     return (v > bv) | ((v != v) & (bv == bv));
 }
 
-typedef int32_t v8i __attribute__((vector_size(32), aligned(4)));
 
 /* Tap t (value v) takes the window's lead where it is greater than the best so far, or a NaN where the best is not. */
 #define MAXPOOL_STEP(bv, bt, vload, t) do { \
@@ -583,8 +590,12 @@ static inline __attribute__((always_inline)) void dconv_block(int32_t cb, int32_
 }
 
 /* scratch: cin * ph * pw + pw * k + 32 floats (padded input), then 6 * (run + 16) floats (a block's outputs);
- * wp: ceil(cout / 6) * cin * k * k * 6 floats (packed by wrcor_dconv_pack). */
-void wrcor_dconv(int32_t cin, int32_t h, int32_t w, int32_t cout, int32_t k, int32_t pad, const float *x, const float *wp, float *y, float *scratch) {
+ * wp: ceil(cout / 6) * cin * k * k * 6 floats (packed by wrcor_dconv_pack).
+ * relu_in: the input read through a ReLU (as Java's Math.max(v, 0f): NaN stays), applied while padding;
+ * mask (null for none, else [cout][ho][wo] like y): each output kept where mask's bits are a positive int
+ * and +0 elsewhere, as FastCpuBackend.reluBackward masks a gradient by the ReLU's input or output. */
+void wrcor_dconv(int32_t cin, int32_t h, int32_t w, int32_t cout, int32_t k, int32_t pad, const float *x, const float *wp, float *y, float *scratch,
+                 int32_t relu_in, const float *mask) {
     const int32_t pw = w + 2 * pad, ph = h + 2 * pad, ho = ph - k + 1, wo = pw - k + 1, taps = k * k;
     const int64_t plane = (int64_t) ph * pw, run = (int64_t) (ho - 1) * pw + wo, runp = (run + 15) / 16 * 16;
     float *xp = scratch, *out = scratch + cin * plane + (int64_t) pw * k + 32;
@@ -597,7 +608,13 @@ void wrcor_dconv(int32_t cin, int32_t h, int32_t w, int32_t cout, int32_t k, int
             float *dr = d + (int64_t) (r + pad) * pw;
             for (int32_t c = 0; c < pad; c++) dr[c] = dr[pad + w + c] = 0.0f;
             const float *src = x + ((int64_t) ci * h + r) * w;
-            for (int32_t c = 0; c < w; c++) dr[pad + c] = src[c];
+            if (relu_in)
+                for (int32_t c = 0; c < w; c++) {
+                    const float v = src[c];
+                    dr[pad + c] = v > 0.0f || v != v ? v : 0.0f;
+                }
+            else
+                for (int32_t c = 0; c < w; c++) dr[pad + c] = src[c];
         }
     }
     for (int64_t i = cin * plane; i < cin * plane + (int64_t) pw * k + 32; i++) xp[i] = 0.0f;
@@ -618,7 +635,14 @@ void wrcor_dconv(int32_t cin, int32_t h, int32_t w, int32_t cout, int32_t k, int
             for (int32_t oy = 0; oy < ho; oy++) {
                 float *dst = y + ((int64_t) (co + c) * ho + oy) * wo;
                 const float *src = out + c * runp + (int64_t) oy * pw;
-                for (int32_t ox = 0; ox < wo; ox++) dst[ox] = src[ox];
+                if (mask) {
+                    const float *m = mask + ((int64_t) (co + c) * ho + oy) * wo;
+                    int32_t ox = 0;
+                    for (; ox + 8 <= wo; ox += 8) *(v8 *) (dst + ox) = (v8) ((v8i) *(const v8 *) (src + ox) & ((v8i) *(const v8 *) (m + ox) > 0));
+                    for (; ox < wo; ox++) dst[ox] = masked1_branchless(src[ox], m[ox]);
+                } else {
+                    for (int32_t ox = 0; ox < wo; ox++) dst[ox] = src[ox];
+                }
             }
     }
 }

@@ -55,6 +55,32 @@ public interface Backend {
     }
 
     /**
+     * Whether {@link #reluConvForward} and {@link #convBackwardDataMasked} are implemented for
+     * activations of type t: a ReLU whose output only a convolution reads is then never made.
+     */
+    default boolean fusesReluIntoConv(DType t) {
+        return false;
+    }
+
+    /**
+     * y = convForward(relu(x)) without making relu(x): the same values as the two ops. Called only
+     * where {@link #fusesReluIntoConv} says so.
+     */
+    default void reluConvForward(Tensor x, Tensor w, int stride, int pad, Tensor y) {
+        throw new UnsupportedOperationException(name() + " does not fuse a ReLU into a convolution");
+    }
+
+    /**
+     * dx = reluBackward(x, convBackwardData(dy)): the data gradient of a convolution that reads
+     * relu(x), passed back through that ReLU (the mask from its input x: x > 0 exactly where
+     * relu(x) > 0), without making the gradient in between. Called only where
+     * {@link #fusesReluIntoConv} says so.
+     */
+    default void convBackwardDataMasked(Tensor dy, Tensor w, int stride, int pad, Tensor x, Tensor dx) {
+        throw new UnsupportedOperationException(name() + " does not fuse a ReLU into a convolution");
+    }
+
+    /**
      * Another backend on the same device for another engine thread, so that several architectures
      * are in flight at once ({@code --in-flight K}): its own command queue or stream (and worker
      * threads on the CPU), sharing what was compiled. Each lane is driven by one thread; lanes are

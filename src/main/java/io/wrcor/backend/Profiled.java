@@ -12,7 +12,7 @@ import java.util.Map;
  * {@code bench --profile}. Single engine thread, as every backend is driven.
  */
 public final class Profiled {
-    private static final java.util.Set<String> UNTIMED = java.util.Set.of("name", "statsType", "fusesReluBackward", "sync", "correlator", "close", "allowFastConvolutions");
+    private static final java.util.Set<String> UNTIMED = java.util.Set.of("name", "statsType", "fusesReluBackward", "fusesReluIntoConv", "sync", "correlator", "close", "allowFastConvolutions");
     private final Map<String, long[]> totals = new LinkedHashMap<>(); // op -> {nanos, calls, tensor bytes, flops}
 
     /** The timed view of {@code inner}; default methods (the correlator) run through the view, so their ops are timed too. */
@@ -92,7 +92,8 @@ public final class Profiled {
     static long flops(String op, Object[] args) {
         if (args == null) return 0;
         return switch (op) {
-            case "convForward", "convBackwardData" -> 2 * t(op.equals("convForward") ? args[4] : args[0]).numel() * window(t(args[1]));
+            case "convForward", "reluConvForward", "convBackwardData", "convBackwardDataMasked" ->
+                    2 * t(op.endsWith("Forward") ? args[4] : args[0]).numel() * window(t(args[1]));
             case "convBackwardWeight" -> 2 * t(args[1]).numel() * window(t(args[4]));
             case "depthwiseForward" -> 2 * t(args[4]).numel() * window(t(args[1]));
             case "depthwiseBackwardData", "depthwiseBackwardWeight" -> 2 * t(op.equals("depthwiseBackwardData") ? args[0] : args[1]).numel()

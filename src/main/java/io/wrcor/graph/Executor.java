@@ -24,6 +24,11 @@ public final class Executor {
     private final Tensor[] evalScale; // per BN node in eval mode: gamma / sqrt(var + eps) per sample and channel
     private java.util.function.Function<String, double[][]> runningStats; // null: training-mode batch norm
     private int batch;
+    /**
+     * Per node, from the last forward pass: for a ReLU computed inside the convolution that alone reads
+     * it (never made), that convolution's id; for that convolution, the ReLU's id; else -1. Null: none.
+     */
+    private int[] reluConv;
 
     public Executor(Backend backend, TensorPool pool, Graph graph, Weights weights, DType dtype) {
         this.backend = backend;
@@ -132,6 +137,40 @@ public final class Executor {
         return into;
     }
 
+    /**
+     * For each ReLU whose output only one convolution reads, and which is not the ReLU of a fused BN
+     * (in {@code bnRelu}, from {@link #fusedBatchNormRelu}, where its BN's output is not wanted), that
+     * convolution's id, and for the convolution the ReLU's id (else -1): the forward pass then computes
+     * conv(relu(x)) in one op and never makes the ReLU's output (the backward passes take its mask from
+     * x, kept instead: x > 0 exactly where relu(x) > 0), and a backward pass computes the ReLU's input
+     * gradient inside the convolution's data gradient.
+     */
+    static int[] fusedReluConv(Graph graph, int[] bnRelu, Set<Response> wanted) {
+        int[] readers = new int[graph.size()], reader = new int[graph.size()];
+        for (Node n : graph.nodes()) for (int i : n.inputs()) { readers[i]++; reader[i] = n.id(); }
+        int[] pair = new int[graph.size()];
+        java.util.Arrays.fill(pair, -1);
+        for (Node n : graph.nodes()) {
+            int id = n.id(), x = n.inputs().length == 1 ? n.inputs()[0] : -1;
+            if (!(n.op() instanceof Op.Relu) || readers[id] != 1 || id == graph.logits() || x < 0) continue;
+            if (!(graph.node(reader[id]).op() instanceof Op.Conv) || wanted.contains(Response.activation(id))) continue;
+            if (bnRelu != null && bnRelu[x] == id && !wanted.contains(Response.activation(x))) continue;
+            pair[id] = reader[id];
+            pair[reader[id]] = id;
+        }
+        return pair;
+    }
+
+    /** The ReLU fused into convolution node {@code conv} in the last forward pass, or -1. */
+    private int reluInto(int conv) {
+        return reluConv != null && graph.node(conv).op() instanceof Op.Conv ? reluConv[conv] : -1;
+    }
+
+    /** Whether ReLU node {@code relu} was computed inside its convolution in the last forward pass. */
+    private boolean fusedRelu(int relu) {
+        return reluConv != null && reluConv[relu] >= 0 && graph.node(relu).op() instanceof Op.Relu;
+    }
+
     /** The last node (in forward order) that reads each node's value; -1 for none. */
     public static int[] lastReader(Graph graph) {
         int[] last = new int[graph.size()];
@@ -149,12 +188,17 @@ public final class Executor {
         boolean[] kept = keep == Keep.ALL ? null : readByBackward(graph, keep == Keep.FOR_WEIGHT_GRADIENTS);
         int[] lastReader = lastReader(graph);
         int[] fused = keep == Keep.ALL ? null : fusedBatchNormRelu(graph); // Keep.ALL keeps every value, BN outputs too
+        // conv(relu(x)) in one op: not with weight gradients (they read relu(x)) or when every value is kept
+        reluConv = keep == Keep.FOR_BACKWARD && backend.fusesReluIntoConv(dtype) ? fusedReluConv(graph, fused, wanted) : null;
+        if (reluConv != null) for (Node n : graph.nodes()) if (fusedRelu(n.id())) kept[n.inputs()[0]] = true; // the mask's source
         boolean[] done = new boolean[graph.size()];
         for (Node n : graph.nodes()) {
             int r = fused == null ? -1 : fused[n.id()];
             if (r >= 0 && !wanted.contains(Response.activation(n.id()))) {
                 forwardBatchNormRelu(n, graph.node(r));
                 done[r] = true;
+            } else if (fusedRelu(n.id())) {
+                values[n.id()] = null; // computed inside the convolution that reads it
             } else if (!done[n.id()]) {
                 forwardNode(n, input);
             }
@@ -230,7 +274,9 @@ public final class Executor {
             }
             case Op.Conv c -> {
                 y = pool.take(dtype, batchShape(n));
-                backend.convForward(values[in[0]], weights.get(c.param() + ".weight"), c.stride(), c.pad(), y);
+                int r = reluInto(n.id());
+                if (r >= 0) backend.reluConvForward(values[graph.node(r).inputs()[0]], weights.get(c.param() + ".weight"), c.stride(), c.pad(), y);
+                else backend.convForward(values[in[0]], weights.get(c.param() + ".weight"), c.stride(), c.pad(), y);
             }
             case Op.BatchNorm bn -> y = batchNorm(n, false);
             case Op.Relu r -> {
@@ -336,15 +382,20 @@ public final class Executor {
             int[] fused = fusedBatchNormRelu(graph);
             for (int bn = 0; bn < fused.length; bn++) {
                 int r = fused[bn];
-                if (r >= 0 && need[bn] && !wanted.contains(Response.gradInput(r)) && !wanted.contains(Response.gradOutput(bn))) maskedBy[bn] = r;
+                if (r >= 0 && need[bn] && !fusedRelu(r) && !wanted.contains(Response.gradInput(r)) && !wanted.contains(Response.gradOutput(bn))) maskedBy[bn] = r;
             }
         }
+        passedBack = new boolean[graph.size()];
         Tensor[] grads = new Tensor[graph.size()];
         boolean[] shared = new boolean[graph.size()]; // grads[i] is also another node's gradient: never write into it
         Map<String, Tensor> wgrads = new HashMap<>();
         grads[graph.logits()] = dLogits;
         for (int id = graph.size() - 1; id >= 0; id--) {
             Node n = graph.node(id);
+            if (passedBack[id]) { // a ReLU whose gradient its convolution's data gradient passed on
+                if (lastPass) releaseValue(id);
+                continue;
+            }
             Tensor g = grads[id];
             Response gout = Response.gradOutput(id);
             if (wanted.contains(gout)) listener.onResponse(gout, g);
@@ -387,6 +438,7 @@ public final class Executor {
         need[to] = true;
         for (int id = to + 1; id <= from; id++) for (int i : graph.node(id).inputs()) need[id] |= need[i];
         if (!need[from]) return null;
+        passedBack = new boolean[graph.size()];
         Tensor[] grads = new Tensor[graph.size()];
         boolean[] shared = new boolean[graph.size()];
         grads[from] = seed;
@@ -404,6 +456,9 @@ public final class Executor {
 
     /** Per node, whether the running backward pass computes the gradient of its output. */
     private boolean[] need = new boolean[0];
+
+    /** Per node, in the running backward pass: a fused ReLU whose backward step its convolution took. */
+    private boolean[] passedBack = new boolean[0];
 
     /**
      * Which nodes' output gradients a backward pass must compute: those reported as responses, those
@@ -478,7 +533,16 @@ public final class Executor {
                     backend.convBackwardWeight(x, g, c.stride(), c.pad(), dw);
                     wgrads.put(c.param() + ".weight", dw);
                 }
-                if (need[in[0]]) {
+                int r = reluInto(id), rx = r < 0 ? -1 : graph.node(r).inputs()[0];
+                if (r >= 0 && (need[rx] || wanted.contains(Response.gradInput(r))) && !wanted.contains(Response.gradOutput(r))) {
+                    // the ReLU's step too: its input gradient, masked by x > 0, in the same op
+                    Tensor dx = pool.take(dtype, batchShape(graph.node(rx)));
+                    backend.convBackwardDataMasked(g, w, c.stride(), c.pad(), values[rx], dx);
+                    Response gin = Response.gradInput(r);
+                    if (wanted.contains(gin)) listener.onResponse(gin, dx);
+                    accumulate(grads, shared, rx, dx, true);
+                    passedBack[r] = true;
+                } else if (need[in[0]]) {
                     Tensor dx = pool.take(dtype, inShape);
                     backend.convBackwardData(g, w, c.stride(), c.pad(), dx);
                     accumulate(grads, shared, in[0], dx, true);
@@ -499,8 +563,9 @@ public final class Executor {
             case Op.Relu r -> {
                 if (!need[in[0]] && !wanted.contains(Response.gradInput(id))) return;
                 // the mask from the output: relu(x) > 0 exactly where x > 0, and the output is what
-                // the forward pass keeps (the input, a BN output, is given back early)
-                Tensor y = values[id];
+                // the forward pass keeps (the input, a BN output, is given back early); from the input
+                // where the ReLU was computed inside its convolution (then the input is kept)
+                Tensor y = fusedRelu(id) ? values[in[0]] : values[id];
                 Tensor dx = pool.take(dtype, y.shape());
                 backend.reluBackward(y, g, dx);
                 Response gin = Response.gradInput(id);

@@ -152,7 +152,7 @@ abstract class BackendContract {
     }
 
     /** Average-pool shapes (window, stride, padding, padding counted, width): rows of 45 and 40 span two of a device row kernel's stretches. */
-    static final String[] POOL_CASES = {"3,1,1,false,6", "3,1,1,true,6", "2,2,0,true,6", "3,1,1,false,45", "3,2,1,true,45", "5,2,2,false,40"};
+    static final String[] POOL_CASES = {"3,1,1,false,6", "3,1,1,true,6", "2,2,0,true,6", "3,1,1,false,45", "3,2,1,true,45", "5,2,2,false,40", "3,3,0,false,40", "2,2,0,false,45"};
 
     static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> poolCases() {
         return csv(POOL_CASES);

@@ -35,6 +35,7 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final MemorySegment[] scratch;
     private final MemorySegment[] partial;
+    private final MemorySegment[] reluSample; // per worker: one sample read through a ReLU (reluConvForward off the direct kernel)
     private MemorySegment flipped = MemorySegment.NULL;
     private final float[][] padHeap, colHeap; // per worker: im2col / col2im scratch on the heap
 
@@ -56,10 +57,12 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         }) : null;
         this.scratch = new MemorySegment[threads];
         this.partial = new MemorySegment[threads];
+        this.reluSample = new MemorySegment[threads];
         this.padHeap = new float[threads][];
         this.colHeap = new float[threads][];
         java.util.Arrays.fill(scratch, MemorySegment.NULL);
         java.util.Arrays.fill(partial, MemorySegment.NULL);
+        java.util.Arrays.fill(reluSample, MemorySegment.NULL);
     }
 
     /** This machine's GEMM and memory-bandwidth limits with this backend's BLAS and threads (measured once, cached). */
@@ -144,13 +147,50 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
 
     @Override
     public void convForward(Tensor x, Tensor w, int stride, int pad, Tensor y) {
-        convForward(x, w.data(), shape(x, w, stride, pad), y);
+        convForward(x, w.data(), shape(x, w, stride, pad), y, false, null);
     }
 
-    private void convForward(Tensor x, MemorySegment w, ConvShape s, Tensor y) {
+    /** Float32 with the native kernels: the direct kernel reads its input through the ReLU and masks its output as it copies them. */
+    @Override
+    public boolean fusesReluIntoConv(DType t) {
+        return FUSE_RELU_CONV && t == DType.F32 && nk != null;
+    }
+
+    /** -Dwrcor.cpu.fuseReluConv=false: every ReLU as its own op (for comparisons). */
+    private static final boolean FUSE_RELU_CONV = !"false".equals(System.getProperty("wrcor.cpu.fuseReluConv"));
+
+    @Override
+    public void reluConvForward(Tensor x, Tensor w, int stride, int pad, Tensor y) {
+        if (!fusesReluIntoConv(x.dtype())) throw new UnsupportedOperationException("reluConvForward needs the native kernels and float32");
+        convForward(x, w.data(), shape(x, w, stride, pad), y, true, null);
+    }
+
+    @Override
+    public void convBackwardDataMasked(Tensor dy, Tensor w, int stride, int pad, Tensor x, Tensor dx) {
+        if (!fusesReluIntoConv(dx.dtype())) throw new UnsupportedOperationException("convBackwardDataMasked needs the native kernels and float32");
+        convBackwardData(dy, w, stride, pad, dx, x);
+    }
+
+    /**
+     * y = conv(x), or conv(relu(x)) with {@code reluIn}, then masked by {@code mask} (reluBackward's
+     * mask, of y's shape) when not null: inside the direct kernel and per sample on the GEMM path,
+     * as whole-tensor passes before and after elsewhere (fewer samples than workers, Winograd).
+     */
+    private void convForward(Tensor x, MemorySegment w, ConvShape s, Tensor y, boolean reluIn, Tensor mask) {
         DType t = x.dtype();
         int e = t.bytes, kd = s.kdim(), p = s.plane();
         long xs = (long) s.cin * s.h * s.w * e, ys = (long) s.cout * p * e;
+        boolean fused = reluIn || mask != null;
+        if (fused && (s.b < threads || t == DType.F32 && nk != null && winograd(s))) {
+            Tensor in = x;
+            if (reluIn) {
+                in = new Tensor(t, reluWhole = atLeast(reluWhole, x.numel() * e), x.shape());
+                relu(x, in);
+            }
+            convForward(in, w, s, y, false, null);
+            if (mask != null) reluBackward(mask, y, y);
+            return;
+        }
         if (s.b < threads) {
             // fewer samples than workers (synflow's single sample): split each GEMM by output channels
             for (int n = 0; n < s.b; n++) {
@@ -171,17 +211,43 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
             long scratchBytes = 4 * NativeKernels.directConvScratchFloats(s.cin, s.h, s.w, s.k, s.pad);
             parallelFor(s.b, (worker, from, to) -> {
                 MemorySegment sc = scratch(worker, scratchBytes);
-                for (int n = from; n < to; n++) nk.directConv(s.cin, s.h, s.w, s.cout, s.k, s.pad, x.data().asSlice(n * xs, xs), wp, y.data().asSlice(n * ys, ys), sc);
+                for (int n = from; n < to; n++) {
+                    nk.directConv(s.cin, s.h, s.w, s.cout, s.k, s.pad, x.data().asSlice(n * xs, xs), wp, y.data().asSlice(n * ys, ys), sc,
+                            reluIn, mask == null ? null : mask.data().asSlice(n * ys, ys));
+                }
             });
             return;
         }
         parallelFor(s.b, (worker, from, to) -> {
             for (int n = from; n < to; n++) {
                 MemorySegment xn = x.data().asSlice(n * xs, xs), yn = y.data().asSlice(n * ys, ys);
+                if (reluIn) xn = reluOfSample(worker, xn, t);
                 MemorySegment col = s.pointwise() ? xn : im2col(worker, xn, s, t);
                 gemm(t, false, false, s.cout, p, kd, w, kd, col, p, 0.0, yn, p);
+                if (mask != null) maskSample(mask.data().asSlice(n * ys, ys), yn, t);
             }
         });
+    }
+
+    private MemorySegment reluWhole = MemorySegment.NULL;
+
+    /** relu of one sample into this worker's buffer (cache-hot for the GEMM that reads it next). */
+    private MemorySegment reluOfSample(int worker, MemorySegment xn, DType t) {
+        MemorySegment r = reluSample[worker] = atLeast(reluSample[worker], xn.byteSize());
+        long n = xn.byteSize() / t.bytes;
+        if (t == DType.F32) for (long i = 0; i < n; i++) r.setAtIndex(F, i, Math.max(xn.getAtIndex(F, i), 0f));
+        else for (long i = 0; i < n; i++) r.setAtIndex(D, i, Math.max(xn.getAtIndex(D, i), 0.0));
+        return r.asSlice(0, xn.byteSize());
+    }
+
+    /** g masked in place by reluBackward's mask of m (one sample). */
+    private void maskSample(MemorySegment m, MemorySegment g, DType t) {
+        if (t != DType.F32) throw new UnsupportedOperationException("masked convolutions are float32");
+        long n = g.byteSize() / 4;
+        for (long i = 0; i < n; i++) {
+            int xb = m.getAtIndex(I, i);
+            g.setAtIndex(I, i, g.getAtIndex(I, i) & (~(xb >> 31) & (-xb >> 31)));
+        }
     }
 
     /**
@@ -281,14 +347,20 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
 
     @Override
     public void convBackwardData(Tensor dy, Tensor w, int stride, int pad, Tensor dx) {
+        convBackwardData(dy, w, stride, pad, dx, null);
+    }
+
+    /** dx, masked by reluBackward's mask of {@code mask} (dx's shape) when not null. */
+    private void convBackwardData(Tensor dy, Tensor w, int stride, int pad, Tensor dx, Tensor mask) {
         ConvShape s = shape(dx, w, stride, pad);
         if (stride == 1 && 2 * pad == s.k - 1) {
             // a 'same' stride-1 conv: dx is the conv of dy with the weights transposed and flipped
             MemorySegment wf = flip(w, s);
             ConvShape back = new ConvShape(s.b, s.cout, s.ho, s.wo, s.cin, s.k, 1, s.k - 1 - pad, s.h, s.w);
-            convForward(dy, wf, back, dx);
+            convForward(dy, wf, back, dx, false, mask);
             return;
         }
+        if (mask != null && dx.dtype() != DType.F32) throw new UnsupportedOperationException("masked convolutions are float32");
         DType t = dx.dtype();
         int e = t.bytes, kd = s.kdim(), p = s.plane();
         long xs = (long) s.cin * s.h * s.w * e, ys = (long) s.cout * p * e;
@@ -300,10 +372,12 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
                     gemm(t, true, false, kd, p, s.cout, w.data(), kd, dyn, p, 0.0, col, p);
                     NativeKernels.Conv g = s.geometry();
                     nk.col2im(g, col, dxn, partial(worker, 4L * g.paddedFloats()));
+                    if (mask != null) maskSample(mask.data().asSlice(n * xs, xs), dxn, t);
                 } else if (t == DType.F32) {
                     float[] col = colHeap[worker] = grow(colHeap[worker], kd * p);
                     gemm(t, true, false, kd, p, s.cout, w.data(), kd, dyn, p, 0.0, MemorySegment.ofArray(col), p);
                     col2imF32(worker, col, s, dxn);
+                    if (mask != null) maskSample(mask.data().asSlice(n * xs, xs), dxn, t);
                 } else {
                     MemorySegment col = scratch(worker, (long) kd * p * e);
                     gemm(t, true, false, kd, p, s.cout, w.data(), kd, dyn, p, 0.0, col, p);
@@ -806,17 +880,64 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         return x.dtype() == DType.F32 && k == 3 && stride == 1 && pad == 1;
     }
 
+    /** Windows that tile the map without overlap or padding (NAS-Bench-201's 2x2 stride-2 shortcut pool). */
+    private static boolean isTiledPool(Tensor x, int k, int stride, int pad) {
+        return (x.dtype() == DType.F32 || x.dtype() == DType.F64) && k == stride && pad == 0 && k >= 1;
+    }
+
     @Override
     public void avgPoolForward(Tensor x, int k, int stride, int pad, boolean countIncludePad, Tensor y) {
+        if (isTiledPool(x, k, stride, pad)) { tiledAvgPool(x, y, k, false); return; }
         if (!isCellPool(x, k, stride, pad)) { ref.avgPoolForward(x, k, stride, pad, countIncludePad, y); return; }
         boxSum3x3(x, y, countIncludePad, false);
     }
 
     @Override
     public void avgPoolBackward(Tensor dy, int k, int stride, int pad, boolean countIncludePad, Tensor dx) {
+        if (isTiledPool(dx, k, stride, pad)) { tiledAvgPool(dy, dx, k, true); return; }
         if (!isCellPool(dy, k, stride, pad)) { ref.avgPoolBackward(dy, k, stride, pad, countIncludePad, dx); return; }
         // dx = box-sum of dy / count(output): the window is symmetric, so the adjoint is the same box
         boxSum3x3(dy, dx, countIncludePad, true);
+    }
+
+    /**
+     * Average pool whose k x k windows tile the map (stride k, no padding; every window holds k^2
+     * cells), threaded over planes. Forward: the window's sum in float64 in row-major order, divided
+     * by k^2; backward: each covered cell gets its one window's dy / k^2 (in float64, then rounded),
+     * the rows and columns past the last window zero. The reference's sums and order, so equal to it
+     * to the bit.
+     */
+    private void tiledAvgPool(Tensor in, Tensor out, int k, boolean backward) {
+        Tensor map = backward ? out : in, pooled = backward ? in : out;
+        int planes = map.dim(0) * map.dim(1), h = map.dim(2), w = map.dim(3), ho = pooled.dim(2), wo = pooled.dim(3);
+        double count = (double) k * k;
+        boolean f32 = in.dtype() == DType.F32;
+        MemorySegment ms = map.data(), ps = pooled.data();
+        parallelFor(planes, (worker, from, to) -> {
+            for (int p = from; p < to; p++) {
+                long mBase = (long) p * h * w, pBase = (long) p * ho * wo;
+                if (backward) {
+                    for (int iy = 0; iy < h; iy++)
+                        for (int ix = 0; ix < w; ix++) {
+                            int oy = iy / k, ox = ix / k;
+                            double g = oy < ho && ox < wo ? 0.0 + (f32 ? ps.getAtIndex(F, pBase + (long) oy * wo + ox) : ps.getAtIndex(D, pBase + (long) oy * wo + ox)) / count : 0;
+                            if (f32) ms.setAtIndex(F, mBase + (long) iy * w + ix, (float) g);
+                            else ms.setAtIndex(D, mBase + (long) iy * w + ix, g);
+                        }
+                } else {
+                    for (int oy = 0; oy < ho; oy++)
+                        for (int ox = 0; ox < wo; ox++) {
+                            double s = 0;
+                            for (int ky = 0; ky < k; ky++) {
+                                long row = mBase + (long) (oy * k + ky) * w + (long) ox * k;
+                                for (int kx = 0; kx < k; kx++) s += f32 ? ms.getAtIndex(F, row + kx) : ms.getAtIndex(D, row + kx);
+                            }
+                            if (f32) ps.setAtIndex(F, pBase + (long) oy * wo + ox, (float) (s / count));
+                            else ps.setAtIndex(D, pBase + (long) oy * wo + ox, s / count);
+                        }
+                }
+            }
+        });
     }
 
     /**

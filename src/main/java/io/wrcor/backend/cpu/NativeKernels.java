@@ -70,7 +70,7 @@ public final class NativeKernels {
         col2im = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_col2im").orElseThrow(),
                 FunctionDescriptor.ofVoid(I, I, I, I, I, I, I, I, P, P, P), off);
         dconv = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_dconv").orElseThrow(),
-                FunctionDescriptor.ofVoid(I, I, I, I, I, I, P, P, P, P), off);
+                FunctionDescriptor.ofVoid(I, I, I, I, I, I, P, P, P, P, I, P), off);
         dconvPack = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_dconv_pack").orElseThrow(),
                 FunctionDescriptor.ofVoid(I, I, I, P, P), off);
         winoWeights = Linker.nativeLinker().downcallHandle(lookup.find("wrcor_wino_weights").orElseThrow(),
@@ -300,13 +300,26 @@ public final class NativeKernels {
      * over input channels and taps in order.
      */
     public void directConv(int cin, int h, int w, int cout, int k, int pad, MemorySegment x, MemorySegment wp, MemorySegment y, MemorySegment scratch) {
+        directConv(cin, h, w, cout, k, pad, x, wp, y, scratch, false, null);
+    }
+
+    /**
+     * {@link #directConv} reading x through a ReLU ({@code reluInput}: Math.max(v, 0f) while the planes
+     * are padded), and, with a {@code mask} of y's shape, each output kept only where the mask's bits
+     * are a positive int (+0 elsewhere): FastCpuBackend.reluBackward's mask, for a data gradient
+     * that passes back through the ReLU in front of the convolution.
+     */
+    public void directConv(int cin, int h, int w, int cout, int k, int pad, MemorySegment x, MemorySegment wp, MemorySegment y, MemorySegment scratch,
+                           boolean reluInput, MemorySegment mask) {
         long ho = h + 2L * pad - k + 1, wo = w + 2L * pad - k + 1;
         if (k < 1 || k > 8 || pad < 0 || ho < 1 || wo < 1 || 4L * cin * h * w > x.byteSize() || 4 * packedWeightFloats(cin, cout, k) > wp.byteSize()
-                || 4L * cout * ho * wo > y.byteSize() || 4 * directConvScratchFloats(cin, h, w, k, pad) > scratch.byteSize()) {
+                || 4L * cout * ho * wo > y.byteSize() || 4 * directConvScratchFloats(cin, h, w, k, pad) > scratch.byteSize()
+                || mask != null && 4L * cout * ho * wo > mask.byteSize()) {
             throw new IndexOutOfBoundsException("directConv: " + cin + "x" + h + "x" + w + " -> " + cout + ", k " + k + ", pad " + pad);
         }
         try {
-            dconv.invokeExact(cin, h, w, cout, k, pad, x, wp, y, scratch);
+            MemorySegment m = mask == null ? MemorySegment.NULL : mask;
+            dconv.invokeExact(cin, h, w, cout, k, pad, x, wp, y, scratch, reluInput ? 1 : 0, m);
         } catch (Throwable t) {
             throw rethrow("wrcor_dconv", t);
         }
