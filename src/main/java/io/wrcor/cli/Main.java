@@ -98,6 +98,9 @@ public final class Main {
                                   default recommended on NAS-Bench-201 (where it was chosen and measured), else published
               --n N               architectures to evaluate (default 1000)
               --population P --tournament S        evolution (default 64, 10)
+              --children K        evolution: K children per round from K tournaments on the population as it
+                                  stands, scored together (in parallel with --in-flight K); 1 (default) is the
+                                  published algorithm, step for step
               --lr X --ema M --calibration K       REINFORCE: Adam lr (1e-3), baseline momentum (0.9), random
                                                    architectures for the reward's z-scores (100)
               --pick P            the answer: running (default, as the published code: the search's running

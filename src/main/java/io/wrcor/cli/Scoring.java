@@ -234,7 +234,8 @@ final class Scoring implements AutoCloseable {
                 continue;
             }
             int j = i + 1;
-            while (j < archs.size() && missing(archs.get(j), proxies).equals(missing)) j++;
+            Set<String> inRun = new java.util.HashSet<>(List.of(archs.get(i))); // a repeat waits for the next run, where it is known
+            while (j < archs.size() && !inRun.contains(archs.get(j)) && missing(archs.get(j), proxies).equals(missing)) inRun.add(archs.get(j++));
             List<String> run = archs.subList(i, j);
             List<Arch> parsed = run.stream().map(space::parse).toList();
             if (lanes == null) lanes = new io.wrcor.InFlight(backend, space, network, batch, inFlight);

@@ -34,7 +34,7 @@ final class SearchCommand {
     static void run(String[] argv, PrintStream out, PrintStream err) {
         Set<String> withValue = new HashSet<>(Scoring.OPTIONS);
         withValue.addAll(Set.of("--algo", "--objective", "--n", "--population", "--tournament", "--lr", "--ema", "--calibration",
-                "--runs", "--gt", "--trajectory", "--pick", "--run-dir"));
+                "--runs", "--gt", "--trajectory", "--pick", "--run-dir", "--children"));
         Args a = new Args(argv, 1, withValue, Set.of("--quiet", "--no-gt"));
         Vote objectiveVote = Vote.parse(a.get("--objective", defaultObjective(a)));
         String algo = a.get("--algo", "evolution");
@@ -43,7 +43,7 @@ final class SearchCommand {
         Search search;
         try {
             search = Search.of(algo, a.getInt("--population", 64, 1, 1_000_000), a.getInt("--tournament", 10, 1, 1_000_000),
-                    a.getDouble("--lr", 1e-3), a.getDouble("--ema", 0.9), a.getInt("--calibration", 100, 2, 1_000_000));
+                    a.getInt("--children", 1, 1, 1_000_000), a.getDouble("--lr", 1e-3), a.getDouble("--ema", 0.9), a.getInt("--calibration", 100, 2, 1_000_000));
         } catch (IllegalArgumentException e) {
             throw new UsageException(e.getMessage());
         }
@@ -92,6 +92,7 @@ final class SearchCommand {
             if (algo.equals("evolution")) {
                 settings.put("population", a.getInt("--population", 64, 1, 1_000_000));
                 settings.put("tournament", a.getInt("--tournament", 10, 1, 1_000_000));
+                settings.put("children", a.getInt("--children", 1, 1, 1_000_000));
             }
             if (algo.equals("reinforce")) {
                 settings.put("lr", a.getDouble("--lr", 1e-3));
@@ -130,7 +131,9 @@ final class SearchCommand {
                 long t0 = System.nanoTime();
                 Progress progress = new Progress(err, "evaluations", n, !a.has("--quiet"));
                 java.util.function.Function<Arch, double[]> members = arch -> objectiveVote.signed(scoring.score(arch.toString(), proxies).scores());
-                Objective objective = Objective.of(objectiveVote, members, calibrationSample);
+                // a round's children scored together: K at a time on the backend's lanes with --in-flight K
+                Objective objective = Objective.of(objectiveVote, members, calibrationSample)
+                        .prefetching(archs -> scoring.scoreAll(archs.stream().map(Arch::toString).toList(), proxies, row -> { }));
                 final int run = r;
                 Map<Arch, double[]> seen = new LinkedHashMap<>(); // the members' signed scores
                 double[] bestSeen = {Double.NaN};

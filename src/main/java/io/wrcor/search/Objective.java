@@ -44,6 +44,45 @@ public interface Objective {
     /** The members' signed scores of an architecture (computed or from the cache); {@link #width()} values. */
     double[] signedScores(Arch arch);
 
+    /**
+     * The scores of these architectures are asked for next: an objective that can evaluate several at
+     * once (in parallel on the backend's lanes) computes them now; the default does nothing, and
+     * {@link #signedScores} computes each when asked.
+     */
+    default void prefetch(java.util.List<? extends Arch> archs) {
+    }
+
+    /** This objective, with {@link #prefetch} handing the architectures to {@code prefetcher}. */
+    default Objective prefetching(java.util.function.Consumer<java.util.List<? extends Arch>> prefetcher) {
+        Objective inner = this;
+        return new Objective() {
+            @Override
+            public Vote vote() {
+                return inner.vote();
+            }
+
+            @Override
+            public double[] signedScores(Arch arch) {
+                return inner.signedScores(arch);
+            }
+
+            @Override
+            public int width() {
+                return inner.width();
+            }
+
+            @Override
+            public int compare(double[] a, double[] b) {
+                return inner.compare(a, b);
+            }
+
+            @Override
+            public void prefetch(java.util.List<? extends Arch> archs) {
+                prefetcher.accept(archs);
+            }
+        };
+    }
+
     /** How many values {@link #signedScores} gives: the vote's members, or 1 for a calibrated soft ensemble. */
     default int width() {
         return vote().members().size();

@@ -16,9 +16,15 @@ public interface Search {
      * and tournament size) or {@code reinforce} (this learning rate, baseline EMA and calibration).
      */
     static Search of(String algo, int population, int tournament, double lr, double ema, int calibration) {
+        return of(algo, population, tournament, 1, lr, ema, calibration);
+    }
+
+    /** As above, evolution making {@code children} children per round ({@link RegularizedEvolution}; 1: the published algorithm). */
+    static Search of(String algo, int population, int tournament, int children, double lr, double ema, int calibration) {
+        if (children != 1 && !algo.equals("evolution")) throw new IllegalArgumentException("children per round are for evolution, not " + algo);
         return switch (algo) {
             case "random" -> new RandomSearch();
-            case "evolution" -> new RegularizedEvolution(population, tournament);
+            case "evolution" -> new RegularizedEvolution(population, tournament, children);
             case "reinforce" -> new Reinforce(lr, ema, calibration);
             default -> throw new IllegalArgumentException("unknown search '" + algo + "' (expected random, evolution or reinforce)");
         };

@@ -224,6 +224,33 @@ class ReliabilityTest {
         assertEquals(12.0, settings.get("n"));
     }
 
+    /**
+     * Batched evolution from the command line: four children per round scored two at a time on the
+     * backend's lanes give the same trajectory, score for score, as one lane; the summary records the
+     * children; children per round are refused for the other searches and past the population.
+     */
+    @Test
+    void batchedEvolutionOnLanesIsTheSameSearchAsOnOneLane() throws Exception {
+        List<String> base = List.of("search", "--algo", "evolution", "--n", "16", "--population", "4", "--tournament", "2", "--children", "4",
+                "--objective", "naswot", "--channels", "4", "--cells", "1", "--batch", "8", "--quiet", "--no-gt");
+        List<List<String>> trajectories = new java.util.ArrayList<>();
+        for (String lanes : List.of("1", "2")) {
+            List<String> args = new java.util.ArrayList<>(base);
+            args.addAll(List.of("--in-flight", lanes, "--run-dir", tmp.resolve("lanes" + lanes).toString()));
+            CliTest.Run r = run(args.toArray(String[]::new));
+            assertEquals(0, r.code(), r.err());
+            trajectories.add(Files.readAllLines(tmp.resolve("lanes" + lanes).resolve("trajectory.jsonl")));
+            Map<String, Object> summary = Json.parseObject(Files.readString(tmp.resolve("lanes" + lanes).resolve("summary.json")));
+            assertEquals(4.0, ((Map<?, ?>) summary.get("settings")).get("children"));
+        }
+        assertEquals(16, trajectories.getFirst().size());
+        assertEquals(trajectories.get(0), trajectories.get(1), "the lanes change nothing but the time");
+        assertBadInput(run("search", "--algo", "random", "--children", "4", "--n", "2", "--quiet", "--channels", "4", "--cells", "1", "--batch", "8"),
+                "children per round are for evolution");
+        assertBadInput(run("search", "--algo", "evolution", "--population", "4", "--tournament", "2", "--children", "5", "--n", "2", "--quiet",
+                "--channels", "4", "--cells", "1", "--batch", "8"), "children");
+    }
+
     @Test
     void numbersJavaWouldParseButNoUserMeansAreRefused() {
         assertBadInput(run("search", "--algo", "reinforce", "--lr", "Infinity", "--n", "2", "--quiet"), "--lr");

@@ -86,6 +86,101 @@ class SearchTest {
         assertEquals(bestSeen[0], o.signedScores(rs)[0], 1e-12);
     }
 
+    /**
+     * The published regularised evolution, transcribed loop for loop (random population, then a
+     * tournament without replacement, mutate the winner, the child joins and the oldest dies): one
+     * child per round must be exactly it, draw for draw.
+     */
+    static List<String> publishedEvolution(int population, int tournament, long seed, int n) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        Objective o = toy();
+        java.util.ArrayDeque<Object[]> pop = new java.util.ArrayDeque<>();
+        List<String> t = new ArrayList<>();
+        Arch best = null;
+        double[] bestScores = null;
+        for (int step = 0; step < n; step++) {
+            Arch a;
+            if (step < population) {
+                a = SPACE.sample(rnd);
+            } else {
+                List<Object[]> members = new ArrayList<>(pop);
+                Object[] parent = null;
+                for (int i = 0; i < tournament; i++) {
+                    int j = i + rnd.nextInt(members.size() - i);
+                    Object[] m = members.get(j);
+                    members.set(j, members.get(i));
+                    members.set(i, m);
+                    if (parent == null || o.compare((double[]) m[1], (double[]) parent[1]) > 0) parent = m;
+                }
+                a = SPACE.mutate((Arch) parent[0], rnd);
+            }
+            double[] sc = o.signedScores(a);
+            pop.addLast(new Object[]{a, sc});
+            if (pop.size() > population) pop.removeFirst();
+            if (best == null || o.compare(sc, bestScores) >= 0) {
+                best = a;
+                bestScores = sc;
+            }
+            t.add(a + " " + best);
+        }
+        t.add(best.toString());
+        return t;
+    }
+
+    @Test
+    void oneChildPerRoundIsThePublishedEvolutionStepForStep() {
+        for (long seed : new long[]{0, 7, 42}) {
+            assertEquals(publishedEvolution(8, 3, seed, 120), trace(new RegularizedEvolution(8, 3, 1), seed, 120), "seed " + seed);
+            assertEquals(publishedEvolution(16, 4, seed, 90), trace(new RegularizedEvolution(16, 4), seed, 90), "seed " + seed);
+        }
+    }
+
+    /**
+     * K children per round: every round's children are handed to prefetch together (at most K, no
+     * repeats) before any is evaluated, every one of them is evaluated, in order, N in all; the
+     * initial population is the same draws as with one child; reproducible by seed; and it still
+     * reaches the toy optimum.
+     */
+    @Test
+    void severalChildrenPerRoundArePrefetchedTogetherAndEachEvaluatedOnce() {
+        int population = 8, k = 4, n = 70;
+        List<List<String>> rounds = new ArrayList<>();
+        List<String> evaluated = new ArrayList<>();
+        Objective o = toy().prefetching(archs -> rounds.add(archs.stream().map(Object::toString).toList()));
+        Arch best = new RegularizedEvolution(population, 3, k).run(SPACE, o, n, new SplittableRandom(5), (step, arch, sc, b) -> {
+            assertEquals(evaluated.size(), step);
+            evaluated.add(arch.toString());
+        });
+        assertEquals(n, evaluated.size());
+        // rounds: the population in two of 4, then 15 of 4 children and a last one of 2
+        List<Integer> sizes = new ArrayList<>(List.of(4, 4));
+        for (int i = 0; i < 15; i++) sizes.add(4);
+        sizes.add(2);
+        assertEquals(sizes.size(), rounds.size(), "one prefetch per round");
+        int at = 0;
+        for (int i = 0; i < rounds.size(); i++) {
+            List<String> r = rounds.get(i), next = evaluated.subList(at, at + sizes.get(i));
+            assertEquals(r.size(), new java.util.HashSet<>(r).size(), "no architecture twice in one prefetch");
+            assertEquals(new java.util.HashSet<>(next), new java.util.HashSet<>(r), "round " + i + ": prefetched, then evaluated");
+            at += sizes.get(i);
+        }
+        assertEquals(publishedEvolution(population, 3, 5, population).subList(0, population).stream().map(x -> x.split(" ")[0]).toList(),
+                evaluated.subList(0, population), "the initial population: the same draws as one child per round");
+        assertEquals(trace(new RegularizedEvolution(population, 3, k), 5, n), trace(new RegularizedEvolution(population, 3, k), 5, n));
+        assertNotEquals(trace(new RegularizedEvolution(population, 3, 1), 5, n), trace(new RegularizedEvolution(population, 3, k), 5, n));
+        Arch found = new RegularizedEvolution(16, 4, 8).run(SPACE, toy(), 600, new SplittableRandom(1), (s, a, sc, b) -> { });
+        assertEquals(6, toy().signedScores(found)[0], 1e-12, "batched evolution reaches the all-3x3 cell too");
+        assertTrue(best != null);
+    }
+
+    @Test
+    void childrenPerRoundOutsideOneToThePopulationAreRefused() {
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> new RegularizedEvolution(8, 3, 9));
+        assertTrue(e.getMessage().contains("children"), e.getMessage());
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> new RegularizedEvolution(8, 3, 0));
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> Search.of("random", 8, 3, 4, 1e-3, 0.9, 10));
+    }
+
     /** Adam's first step is lr * g / (|g| + eps): each logit moves by lr against its gradient's sign. */
     @Test
     void reinforceGradientStepHasTheKnownFirstAdamUpdate() {
