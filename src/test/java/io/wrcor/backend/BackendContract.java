@@ -260,8 +260,11 @@ abstract class BackendContract {
 
     /**
      * Up, down, odd ratios, a size kept, and CIFAR-sized to MobileNetV2-sized. The forward pass is a
-     * four-tap interpolation, so it is held to 2e-7 in float32: source positions computed in float32
-     * put it at 3e-6, which moved a MobileNetV2-like snip by 1e-4.
+     * four-tap interpolation, so it is held to 4e-7 of the largest output in float32: its two weighted
+     * pairs and their weighted sum round about four times at most by u = 2^-24 of the largest input,
+     * the reference's result once more (5u = 3e-7, the largest output a little under the largest input);
+     * source positions computed in float32 put it at 3e-6, which moved a MobileNetV2-like snip by
+     * 1e-4. (2e-7, the bound before, failed for one random seed in 2026-12.)
      */
     @ParameterizedTest
     @CsvSource({"7,5,12,9", "12,9,7,5", "8,8,8,8", "5,7,16,3", "32,30,320,288"})
@@ -271,7 +274,7 @@ abstract class BackendContract {
                 Tensor x = normal(a, rnd, t, 2, 3, h, w), y = poisoned(a, t, 2, 3, ho, wo), y2 = Tensor.allocate(a, t, 2, 3, ho, wo);
                 be().resizeForward(x, y);
                 REF.resizeForward(x, y2);
-                assertClose(y, y2, t == DType.F32 ? 2e-7 : 1e-12, "resize_forward");
+                assertClose(y, y2, t == DType.F32 ? 4e-7 : 1e-12, "resize_forward");
                 Tensor dy = normal(a, rnd, t, 2, 3, ho, wo), dx = poisoned(a, t, x.shape()), dx2 = Tensor.allocate(a, t, x.shape());
                 be().resizeBackward(dy, dx);
                 REF.resizeBackward(dy, dx2);
