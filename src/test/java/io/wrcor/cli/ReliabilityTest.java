@@ -251,6 +251,24 @@ class ReliabilityTest {
                 "--channels", "4", "--cells", "1", "--batch", "8"), "children");
     }
 
+    /** The CPU backend's developer switches (-Dwrcor.cpu.*) refuse a value they do not know in one line, not fall back silently. */
+    @Test
+    void unknownValuesOfTheCpuBackendsSwitchesAreRefused() {
+        for (String[] p : new String[][]{{"wrcor.cpu.winograd", "sometimes", "off, auto or everywhere"}, {"wrcor.cpu.fuseReluConv", "no", "true or false"},
+                {"wrcor.cpu.directConv", "0", "true or false"}}) {
+            String was = System.getProperty(p[0]);
+            System.setProperty(p[0], p[1]);
+            try {
+                assertBadInput(run(smallScore("--arch", ARCH, "--proxies", "params")), "-D" + p[0] + "=" + p[1] + ": expected " + p[2]);
+            } finally {
+                if (was == null) System.clearProperty(p[0]);
+                else System.setProperty(p[0], was);
+            }
+        }
+        CliTest.Run ok = run(smallScore("--arch", ARCH, "--proxies", "params"));
+        assertEquals(0, ok.code(), "the default values: " + ok.err());
+    }
+
     @Test
     void numbersJavaWouldParseButNoUserMeansAreRefused() {
         assertBadInput(run("search", "--algo", "reinforce", "--lr", "Infinity", "--n", "2", "--quiet"), "--lr");

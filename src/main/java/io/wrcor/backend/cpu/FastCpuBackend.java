@@ -153,11 +153,21 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
     /** Float32 with the native kernels: the direct kernel reads its input through the ReLU and masks its output as it copies them. */
     @Override
     public boolean fusesReluIntoConv(DType t) {
-        return FUSE_RELU_CONV && t == DType.F32 && nk != null;
+        return fuseReluConv && t == DType.F32 && nk != null;
     }
 
     /** -Dwrcor.cpu.fuseReluConv=false: every ReLU as its own op (for comparisons). */
-    private static final boolean FUSE_RELU_CONV = !"false".equals(System.getProperty("wrcor.cpu.fuseReluConv"));
+    private final boolean fuseReluConv = flag("wrcor.cpu.fuseReluConv");
+
+    /** A true/false system property (default true); any other value is refused. */
+    private static boolean flag(String name) {
+        String v = System.getProperty(name, "true");
+        return switch (v) {
+            case "true" -> true;
+            case "false" -> false;
+            default -> throw new IllegalArgumentException("-D" + name + "=" + v + ": expected true or false");
+        };
+    }
 
     @Override
     public void reluConvForward(Tensor x, Tensor w, int stride, int pad, Tensor y) {
@@ -274,7 +284,9 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
     private Winograd winogradMode = switch (System.getProperty("wrcor.cpu.winograd", "auto")) {
         case "false", "off" -> Winograd.OFF;
         case "everywhere" -> Winograd.EVERYWHERE;
-        default -> Winograd.AUTO;
+        case "auto" -> Winograd.AUTO;
+        default -> throw new IllegalArgumentException("-Dwrcor.cpu.winograd=" + System.getProperty("wrcor.cpu.winograd")
+                + ": expected off, auto or everywhere");
     };
 
     /** Chooses where Winograd runs (default AUTO; -Dwrcor.cpu.winograd=off|auto|everywhere). Returns this backend. */
@@ -338,11 +350,11 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
      * 16-64-channel convolutions; wider ones and 1 x 1 convolutions are faster through the GEMM).
      * -Dwrcor.cpu.directConv=false turns it off.
      */
-    private static boolean directConv(ConvShape s) {
-        return DIRECT_CONV && s.stride == 1 && s.k > 1 && s.k <= 8 && s.cout <= 64;
+    private boolean directConv(ConvShape s) {
+        return directConv && s.stride == 1 && s.k > 1 && s.k <= 8 && s.cout <= 64;
     }
 
-    private static final boolean DIRECT_CONV = !"false".equals(System.getProperty("wrcor.cpu.directConv"));
+    private final boolean directConv = flag("wrcor.cpu.directConv");
     private MemorySegment packed = MemorySegment.NULL;
 
     @Override
