@@ -66,16 +66,15 @@ static inline v4 masked(v4 g, v4 y) {
     return (v4) ((v4i) g & ((v4i) y > 0));
 }
 
-static inline float masked1(float g, float y) {
-    union { float f; int32_t i; } u = { y };
-    return u.i > 0 ? g : 0.0f;
-}
-
-/* masked1 without a branch (for loops over masks of random sign): the same bits. */
-static inline float masked1_branchless(float g, float y) {
+static inline float masked1(float g, float y) { /* branch-free: masks have random signs */
     union { float f; int32_t i; } ug = { g }, uy = { y };
     ug.i &= -(int32_t) (uy.i > 0);
     return ug.f;
+}
+
+/* max(v, 0) as Java's Math.max(v, 0f) computes it: +0 for v <= 0 (either zero), NaN kept. */
+static inline float relu1(float v) {
+    return v > 0.0f || v != v ? v : 0.0f;
 }
 
 /* Sum of each of up to four planes (mode 0), or of (x - m)^2 (mode 1), into r[0..n). */
@@ -138,7 +137,7 @@ void wrcor_bn_apply(int32_t planes, int64_t stride, int64_t hw, const float *x, 
         for (; i < hw; i++) {
             float v = xp[i] * scale;
             v = v + shift;
-            if (relu && !(v > 0.0f) && v == v) v = 0.0f;
+            if (relu) v = relu1(v);
             yp[i] = v;
         }
     }
@@ -609,10 +608,7 @@ void wrcor_dconv(int32_t cin, int32_t h, int32_t w, int32_t cout, int32_t k, int
             for (int32_t c = 0; c < pad; c++) dr[c] = dr[pad + w + c] = 0.0f;
             const float *src = x + ((int64_t) ci * h + r) * w;
             if (relu_in)
-                for (int32_t c = 0; c < w; c++) {
-                    const float v = src[c];
-                    dr[pad + c] = v > 0.0f || v != v ? v : 0.0f;
-                }
+                for (int32_t c = 0; c < w; c++) dr[pad + c] = relu1(src[c]);
             else
                 for (int32_t c = 0; c < w; c++) dr[pad + c] = src[c];
         }
@@ -639,7 +635,7 @@ void wrcor_dconv(int32_t cin, int32_t h, int32_t w, int32_t cout, int32_t k, int
                     const float *m = mask + ((int64_t) (co + c) * ho + oy) * wo;
                     int32_t ox = 0;
                     for (; ox + 8 <= wo; ox += 8) *(v8 *) (dst + ox) = (v8) ((v8i) *(const v8 *) (src + ox) & ((v8i) *(const v8 *) (m + ox) > 0));
-                    for (; ox < wo; ox++) dst[ox] = masked1_branchless(src[ox], m[ox]);
+                    for (; ox < wo; ox++) dst[ox] = masked1(src[ox], m[ox]);
                 } else {
                     for (int32_t ox = 0; ox < wo; ox++) dst[ox] = src[ox];
                 }

@@ -231,33 +231,21 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         parallelFor(s.b, (worker, from, to) -> {
             for (int n = from; n < to; n++) {
                 MemorySegment xn = x.data().asSlice(n * xs, xs), yn = y.data().asSlice(n * ys, ys);
-                if (reluIn) xn = reluOfSample(worker, xn, t);
+                if (reluIn) xn = reluOfSample(worker, xn);
                 MemorySegment col = s.pointwise() ? xn : im2col(worker, xn, s, t);
                 gemm(t, false, false, s.cout, p, kd, w, kd, col, p, 0.0, yn, p);
-                if (mask != null) maskSample(mask.data().asSlice(n * ys, ys), yn, t);
+                if (mask != null) maskRange(mask.data().asSlice(n * ys, ys), yn, yn, 0, ys / 4);
             }
         });
     }
 
     private MemorySegment reluWhole = MemorySegment.NULL;
 
-    /** relu of one sample into this worker's buffer (cache-hot for the GEMM that reads it next). */
-    private MemorySegment reluOfSample(int worker, MemorySegment xn, DType t) {
+    /** relu of one float32 sample into this worker's buffer (cache-hot for the GEMM that reads it next). */
+    private MemorySegment reluOfSample(int worker, MemorySegment xn) {
         MemorySegment r = reluSample[worker] = atLeast(reluSample[worker], xn.byteSize());
-        long n = xn.byteSize() / t.bytes;
-        if (t == DType.F32) for (long i = 0; i < n; i++) r.setAtIndex(F, i, Math.max(xn.getAtIndex(F, i), 0f));
-        else for (long i = 0; i < n; i++) r.setAtIndex(D, i, Math.max(xn.getAtIndex(D, i), 0.0));
+        reluRange(xn, r, 0, xn.byteSize() / 4);
         return r.asSlice(0, xn.byteSize());
-    }
-
-    /** g masked in place by reluBackward's mask of m (one sample). */
-    private void maskSample(MemorySegment m, MemorySegment g, DType t) {
-        if (t != DType.F32) throw new UnsupportedOperationException("masked convolutions are float32");
-        long n = g.byteSize() / 4;
-        for (long i = 0; i < n; i++) {
-            int xb = m.getAtIndex(I, i);
-            g.setAtIndex(I, i, g.getAtIndex(I, i) & (~(xb >> 31) & (-xb >> 31)));
-        }
     }
 
     /**
@@ -364,6 +352,7 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
 
     /** dx, masked by reluBackward's mask of {@code mask} (dx's shape) when not null. */
     private void convBackwardData(Tensor dy, Tensor w, int stride, int pad, Tensor dx, Tensor mask) {
+        if (mask != null && dx.dtype() != DType.F32) throw new UnsupportedOperationException("masked convolutions are float32");
         ConvShape s = shape(dx, w, stride, pad);
         if (stride == 1 && 2 * pad == s.k - 1) {
             // a 'same' stride-1 conv: dx is the conv of dy with the weights transposed and flipped
@@ -372,7 +361,6 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
             convForward(dy, wf, back, dx, false, mask);
             return;
         }
-        if (mask != null && dx.dtype() != DType.F32) throw new UnsupportedOperationException("masked convolutions are float32");
         DType t = dx.dtype();
         int e = t.bytes, kd = s.kdim(), p = s.plane();
         long xs = (long) s.cin * s.h * s.w * e, ys = (long) s.cout * p * e;
@@ -384,12 +372,12 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
                     gemm(t, true, false, kd, p, s.cout, w.data(), kd, dyn, p, 0.0, col, p);
                     NativeKernels.Conv g = s.geometry();
                     nk.col2im(g, col, dxn, partial(worker, 4L * g.paddedFloats()));
-                    if (mask != null) maskSample(mask.data().asSlice(n * xs, xs), dxn, t);
+                    if (mask != null) maskRange(mask.data().asSlice(n * xs, xs), dxn, dxn, 0, xs / 4);
                 } else if (t == DType.F32) {
                     float[] col = colHeap[worker] = grow(colHeap[worker], kd * p);
                     gemm(t, true, false, kd, p, s.cout, w.data(), kd, dyn, p, 0.0, MemorySegment.ofArray(col), p);
                     col2imF32(worker, col, s, dxn);
-                    if (mask != null) maskSample(mask.data().asSlice(n * xs, xs), dxn, t);
+                    if (mask != null) maskRange(mask.data().asSlice(n * xs, xs), dxn, dxn, 0, xs / 4);
                 } else {
                     MemorySegment col = scratch(worker, (long) kd * p * e);
                     gemm(t, true, false, kd, p, s.cout, w.data(), kd, dyn, p, 0.0, col, p);
@@ -845,9 +833,12 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
     public void relu(Tensor x, Tensor y) {
         if (x.dtype() != DType.F32) { ref.relu(x, y); return; }
         MemorySegment xs = x.data(), ys = y.data();
-        parallelRange(x.numel(), (from, to) -> {
-            for (long i = from; i < to; i++) ys.setAtIndex(F, i, Math.max(xs.getAtIndex(F, i), 0f));
-        });
+        parallelRange(x.numel(), (from, to) -> reluRange(xs, ys, from, to));
+    }
+
+    /** ys[i] = Math.max(xs[i], 0f) for i in [from, to), float32. */
+    private static void reluRange(MemorySegment xs, MemorySegment ys, long from, long to) {
+        for (long i = from; i < to; i++) ys.setAtIndex(F, i, Math.max(xs.getAtIndex(F, i), 0f));
     }
 
     @Override
@@ -857,13 +848,16 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         // whole loop. mask is all ones exactly when x's bits are a positive int, i.e. x > +0 (or x is NaN,
         // where PyTorch's threshold_backward also passes the gradient through).
         MemorySegment xs = x.data(), gs = dy.data(), ds = dx.data();
-        parallelRange(x.numel(), (from, to) -> {
-            for (long i = from; i < to; i++) {
-                int xb = xs.getAtIndex(I, i);
-                int mask = ~(xb >> 31) & (-xb >> 31);
-                ds.setAtIndex(I, i, gs.getAtIndex(I, i) & mask);
-            }
-        });
+        parallelRange(x.numel(), (from, to) -> maskRange(xs, gs, ds, from, to));
+    }
+
+    /** ds[i] = gs[i] where xs[i]'s bits are a positive int, else +0, for i in [from, to), float32 (in place when ds is gs). */
+    private static void maskRange(MemorySegment xs, MemorySegment gs, MemorySegment ds, long from, long to) {
+        for (long i = from; i < to; i++) {
+            int xb = xs.getAtIndex(I, i);
+            int mask = ~(xb >> 31) & (-xb >> 31);
+            ds.setAtIndex(I, i, gs.getAtIndex(I, i) & mask);
+        }
     }
 
     @Override
