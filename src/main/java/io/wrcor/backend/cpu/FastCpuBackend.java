@@ -124,6 +124,19 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         return partial[worker] = atLeast(partial[worker], bytes);
     }
 
+    /**
+     * Below this many samples a convolution's GEMMs are cut by output channels (for the workers to
+     * share one sample) instead of run per sample. Fixed, never the thread count: OpenBLAS's results
+     * depend on a GEMM's shape (its edge kernels sum in another order), so every cut here is made by
+     * the problem's size alone, and the same inputs give the same bits with any number of threads.
+     */
+    private static final int SMALL_BATCH = 4;
+
+    /** Blocks of output channels for the small-batch GEMMs: by the channel count alone. */
+    private static int channelBlocks(int cout) {
+        return Math.max(1, Math.min(8, cout / 16));
+    }
+
     private void gemm(DType t, boolean ta, boolean tb, int m, int n, int k, MemorySegment a, int lda, MemorySegment b, int ldb,
                       double beta, MemorySegment c, int ldc) {
         if (t == DType.F32) blas.sgemm(ta, tb, m, n, k, 1f, a, lda, b, ldb, (float) beta, c, ldc);
@@ -191,7 +204,7 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         int e = t.bytes, kd = s.kdim(), p = s.plane();
         long xs = (long) s.cin * s.h * s.w * e, ys = (long) s.cout * p * e;
         boolean fused = reluIn || mask != null;
-        if (fused && (s.b < threads || t == DType.F32 && nk != null && winograd(s))) {
+        if (fused && (s.b < SMALL_BATCH || t == DType.F32 && nk != null && winograd(s))) {
             Tensor in = x;
             if (reluIn) {
                 in = new Tensor(t, reluWhole = atLeast(reluWhole, x.numel() * e), x.shape());
@@ -201,13 +214,18 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
             if (mask != null) reluBackward(mask, y, y);
             return;
         }
-        if (s.b < threads) {
-            // fewer samples than workers (synflow's single sample): split each GEMM by output channels
+        if (s.b < SMALL_BATCH) {
+            // a few samples (synflow's single one): each GEMM cut by output channels into blocks fixed by the shape
+            int blocks = channelBlocks(s.cout);
             for (int n = 0; n < s.b; n++) {
                 MemorySegment xn = x.data().asSlice(n * xs, xs), yn = y.data().asSlice(n * ys, ys);
                 MemorySegment col = s.pointwise() ? xn : im2col(0, xn, s, t);
-                parallelFor(s.cout, (worker, from, to) -> gemm(t, false, false, to - from, p, kd,
-                        w.asSlice((long) from * kd * e), kd, col, p, 0.0, yn.asSlice((long) from * p * e), p));
+                parallelFor(blocks, (worker, bFrom, bTo) -> {
+                    for (int blk = bFrom; blk < bTo; blk++) {
+                        int from = s.cout * blk / blocks, to = s.cout * (blk + 1) / blocks;
+                        gemm(t, false, false, to - from, p, kd, w.asSlice((long) from * kd * e), kd, col, p, 0.0, yn.asSlice((long) from * p * e), p);
+                    }
+                });
             }
             return;
         }
@@ -428,38 +446,72 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         return flipped;
     }
 
+    /**
+     * Partial sums of a reduction split into a fixed number of groups (by the problem's size, never by
+     * the thread count), each in its own slice, added up in group order: the same bits with any
+     * number of threads, so that a row scored on a cluster's one-core task equals a laptop's.
+     */
+    private MemorySegment groupPartials = MemorySegment.NULL;
+
+    private MemorySegment groupPartials(long bytes) {
+        return groupPartials = atLeast(groupPartials, bytes);
+    }
+
+    /** Groups of samples whose weight gradients are summed apart and then added in order (fixed by the batch alone). */
+    private static final int WEIGHT_GRADIENT_GROUPS = 8;
+
     @Override
     public void convBackwardWeight(Tensor x, Tensor dy, int stride, int pad, Tensor dw) {
         ConvShape s = shape(x, dw, stride, pad);
         DType t = x.dtype();
         int e = t.bytes, kd = s.kdim(), p = s.plane();
         long xs = (long) s.cin * s.h * s.w * e, ys = (long) s.cout * p * e, wbytes = (long) s.cout * kd * e;
-        if (s.b < threads) {
-            // fewer samples than workers: split dW by output channels, accumulate over the samples
-            for (int n = 0; n < s.b; n++) {
-                MemorySegment xn = x.data().asSlice(n * xs, xs), dyn = dy.data().asSlice(n * ys, ys);
-                MemorySegment col = s.pointwise() ? xn : im2col(0, xn, s, t);
-                double beta = n == 0 ? 0.0 : 1.0;
-                parallelFor(s.cout, (worker, from, to) -> gemm(t, false, true, to - from, kd, p,
-                        dyn.asSlice((long) from * p * e), p, col, p, beta, dw.data().asSlice((long) from * kd * e), kd));
+        int groups = Math.min(s.b, WEIGHT_GRADIENT_GROUPS);
+        // group g's samples [b * g / groups, b * (g + 1) / groups) accumulate in order into partial g (dw itself when there is one group)
+        MemorySegment parts = groups == 1 ? dw.data() : groupPartials(groups * wbytes);
+        if (s.b < SMALL_BATCH) {
+            // a few samples: each GEMM cut by output channels into blocks fixed by the shape, the samples of a group in turn
+            int blocks = channelBlocks(s.cout);
+            for (int g = 0; g < groups; g++) {
+                MemorySegment acc = parts.asSlice(g * wbytes, wbytes);
+                int n0 = (int) ((long) s.b * g / groups), n1 = (int) ((long) s.b * (g + 1) / groups);
+                for (int n = n0; n < n1; n++) {
+                    MemorySegment xn = x.data().asSlice(n * xs, xs), dyn = dy.data().asSlice(n * ys, ys);
+                    MemorySegment col = s.pointwise() ? xn : im2col(0, xn, s, t);
+                    double beta = n == n0 ? 0.0 : 1.0;
+                    parallelFor(blocks, (worker, bFrom, bTo) -> {
+                        for (int blk = bFrom; blk < bTo; blk++) {
+                            int from = s.cout * blk / blocks, to = s.cout * (blk + 1) / blocks;
+                            gemm(t, false, true, to - from, kd, p, dyn.asSlice((long) from * p * e), p, col, p, beta,
+                                    acc.asSlice((long) from * kd * e), kd);
+                        }
+                    });
+                }
             }
-            return;
+        } else {
+            parallelFor(groups, (worker, gFrom, gTo) -> {
+                for (int g = gFrom; g < gTo; g++) {
+                    MemorySegment acc = parts.asSlice(g * wbytes, wbytes);
+                    int n0 = (int) ((long) s.b * g / groups), n1 = (int) ((long) s.b * (g + 1) / groups);
+                    for (int n = n0; n < n1; n++) {
+                        MemorySegment xn = x.data().asSlice(n * xs, xs);
+                        MemorySegment col = s.pointwise() ? xn : im2col(worker, xn, s, t);
+                        gemm(t, false, true, s.cout, kd, p, dy.data().asSlice(n * ys, ys), p, col, p, n == n0 ? 0.0 : 1.0, acc, kd);
+                    }
+                }
+            });
         }
-        int parts = Math.min(threads, s.b);
-        parallelFor(s.b, (worker, from, to) -> {
-            MemorySegment acc = partial(worker, wbytes);
-            for (int n = from; n < to; n++) {
-                MemorySegment xn = x.data().asSlice(n * xs, xs);
-                MemorySegment col = s.pointwise() ? xn : im2col(worker, xn, s, t);
-                gemm(t, false, true, s.cout, kd, p, dy.data().asSlice(n * ys, ys), p, col, p, n == from ? 0.0 : 1.0, acc, kd);
-            }
-        });
-        MemorySegment.copy(partial[0], 0, dw.data(), 0, wbytes);
-        for (int w = 1; w < parts; w++) {
-            for (long i = 0; i < dw.numel(); i++) {
-                if (t == DType.F32) dw.setF(i, dw.getF(i) + partial[w].getAtIndex(F, i));
-                else dw.setD(i, dw.getD(i) + partial[w].getAtIndex(D, i));
-            }
+        if (groups == 1) return;
+        MemorySegment.copy(parts, 0, dw.data(), 0, wbytes);
+        long count = dw.numel();
+        for (int g = 1; g < groups; g++) {
+            long base = g * count;
+            if (t == DType.F32) parallelRange(count, (from, to) -> {
+                for (long i = from; i < to; i++) dw.data().setAtIndex(F, i, dw.data().getAtIndex(F, i) + parts.getAtIndex(F, base + i));
+            });
+            else parallelRange(count, (from, to) -> {
+                for (long i = from; i < to; i++) dw.data().setAtIndex(D, i, dw.data().getAtIndex(D, i) + parts.getAtIndex(D, base + i));
+            });
         }
     }
 
@@ -1550,36 +1602,26 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
     @Override
     public void linearForward(Tensor x, Tensor w, Tensor b, Tensor y) {
         if (x.dtype() != DType.F32) { ref.linearForward(x, w, b, y); return; }
+        // one GEMM, not split across workers: a classifier is a sliver of the work, and a split would
+        // make the bits depend on the thread count (see SMALL_BATCH)
         int batch = x.dim(0), in = x.dim(1), out = w.dim(0);
         MemorySegment xs = x.data(), ws = w.data(), bs = b.data(), ys = y.data();
-        parallelFor(batch, (worker, from, to) -> {
-            if (to == from) return;
-            MemorySegment yn = ys.asSlice((long) from * out * 4);
-            for (int n = from; n < to; n++) MemorySegment.copy(bs, 0, yn, (long) (n - from) * out * 4, (long) out * 4);
-            blas.sgemm(false, true, to - from, out, in, 1f, xs.asSlice((long) from * in * 4), in, ws, in, 1f, yn, out);
-        });
+        for (int n = 0; n < batch; n++) MemorySegment.copy(bs, 0, ys, (long) n * out * 4, (long) out * 4);
+        blas.sgemm(false, true, batch, out, in, 1f, xs, in, ws, in, 1f, ys, out);
     }
 
     @Override
     public void linearBackwardData(Tensor dy, Tensor w, Tensor dx) {
         if (dy.dtype() != DType.F32) { ref.linearBackwardData(dy, w, dx); return; }
         int batch = dy.dim(0), out = w.dim(0), in = w.dim(1);
-        MemorySegment gs = dy.data(), ws = w.data(), ds = dx.data();
-        parallelFor(batch, (worker, from, to) -> {
-            if (to > from) blas.sgemm(false, false, to - from, in, out, 1f, gs.asSlice((long) from * out * 4), out, ws, in, 0f,
-                    ds.asSlice((long) from * in * 4), in);
-        });
+        blas.sgemm(false, false, batch, in, out, 1f, dy.data(), out, w.data(), in, 0f, dx.data(), in);
     }
 
     @Override
     public void linearBackwardWeight(Tensor x, Tensor dy, Tensor dw) {
         if (x.dtype() != DType.F32) { ref.linearBackwardWeight(x, dy, dw); return; }
         int batch = x.dim(0), in = x.dim(1), out = dy.dim(1);
-        MemorySegment xs = x.data(), gs = dy.data(), ws = dw.data();
-        parallelFor(out, (worker, from, to) -> {
-            if (to > from) blas.sgemm(true, false, to - from, in, batch, 1f, gs.asSlice((long) from * 4), out, xs, in, 0f,
-                    ws.asSlice((long) from * in * 4), in);
-        });
+        blas.sgemm(true, false, out, in, batch, 1f, dy.data(), out, x.data(), in, 0f, dw.data(), in);
     }
 
     // ---------------------------------------------------------------- correlation
@@ -1617,31 +1659,37 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
 
     /**
      * G = X X^T for X [b, d] row-major (SSYRK, one triangle), and the row sums when {@code sums} is
-     * not null (SGEMV against ones); columns split across workers, partial results summed in float64.
+     * not null (SGEMV against ones); the columns cut into parts fixed by d alone (never by the thread
+     * count: the same bits with any number of threads), the parts spread over the workers, their
+     * float32 results added in part order in float64.
      */
     private double[] gramOfRows(MemorySegment x, int b, int d, double[] sums) {
-        int parts = Math.min(threads, Math.max(1, d / 256));
-        long gramBytes = (long) b * b * 4;
+        int parts = Math.max(1, Math.min(GRAM_PARTS, d / 256));
+        long gramBytes = (long) b * b * 4, partBytes = gramBytes + (long) b * 4;
+        MemorySegment all = groupPartials(parts * partBytes);
         parallelFor(parts, (worker, from, to) -> {
-            MemorySegment g = partial(worker, gramBytes + (long) b * 4);
             for (int part = from; part < to; part++) {
+                MemorySegment g = all.asSlice(part * partBytes, partBytes);
                 long c0 = (long) d * part / parts, c1 = (long) d * (part + 1) / parts;
                 MemorySegment a = x.asSlice(c0 * 4);
-                float beta = part == from ? 0f : 1f;
-                blas.ssyrkUpper(b, (int) (c1 - c0), 1f, a, d, beta, g, b);
-                if (sums != null) blas.sgemv(b, (int) (c1 - c0), 1f, a, d, scratchOnes(d), beta, g.asSlice(gramBytes));
+                blas.ssyrkUpper(b, (int) (c1 - c0), 1f, a, d, 0f, g, b);
+                if (sums != null) blas.sgemv(b, (int) (c1 - c0), 1f, a, d, scratchOnes(d), 0f, g.asSlice(gramBytes));
             }
         });
         double[] gram = new double[b * b];
         for (int w = 0; w < parts; w++) {
+            long base = w * partBytes / 4;
             for (int i = 0; i < b; i++)
-                for (int j = i; j < b; j++) gram[i * b + j] += partial[w].getAtIndex(F, (long) i * b + j);
-            if (sums != null) for (int i = 0; i < b; i++) sums[i] += partial[w].getAtIndex(F, (long) b * b + i);
+                for (int j = i; j < b; j++) gram[i * b + j] += all.getAtIndex(F, base + (long) i * b + j);
+            if (sums != null) for (int i = 0; i < b; i++) sums[i] += all.getAtIndex(F, base + (long) b * b + i);
         }
         for (int i = 0; i < b; i++)
             for (int j = 0; j < i; j++) gram[i * b + j] = gram[j * b + i];
         return gram;
     }
+
+    /** Column parts of a Gram product (at most; at least 256 columns each). */
+    private static final int GRAM_PARTS = 16;
 
     /** Rows minus their float64 mean, in float32 scratch. */
     private MemorySegment centredRows(MemorySegment rs, int b, int d) {
