@@ -32,6 +32,15 @@ public final class Backends {
         return new FastCpuBackend(threads);
     }
 
+    /** The CUDA backend on device {@code index}; a missing device or driver is an {@link UnavailableException} naming it. */
+    public static Backend openCuda(int index) {
+        try {
+            return CudaBackend.open(index);
+        } catch (CudaBackend.Unavailable e) {
+            throw new UnavailableException("cuda backend unavailable: " + e.getMessage());
+        }
+    }
+
     public static Backend open(String name, int threads, Consumer<String> notes) {
         return switch (name) {
             case "cpu" -> cpu(threads);

@@ -30,7 +30,7 @@ final class CorrelateCommand {
     /** One row of the table: a proxy or a vote under one rule, with its value per architecture. */
     record Entry(String name, double[] values) {}
 
-    static void run(String[] argv, PrintStream out, PrintStream err) {
+    static void run(String[] argv, PrintStream out, PrintStream err, io.wrcor.dist.Distributor remote) {
         Set<String> withValue = new HashSet<>(Scoring.OPTIONS);
         withValue.addAll(Set.of("--gt", "--sample", "--proxies", "--votes", "--vote-rules", "--report", "--run-dir", "--arch-file"));
         Args a = new Args(argv, 1, withValue, Set.of("--all", "--quiet"));
@@ -76,11 +76,25 @@ final class CorrelateCommand {
             long cached = java.util.Arrays.stream(picked).filter(i -> scoring.cached(gt.arch(i), proxies) != null).count();
             if (cached > 0) err.printf("wrcor: %d of %d architectures already scored in %s%n", cached, k, scoresFile);
             Progress progress = new Progress(err, k - (int) cached, !a.has("--quiet"));
-            for (int i = 0; i < k; i++) {
-                boolean fresh = scoring.cached(gt.arch(picked[i]), proxies) == null;
-                Map<String, Double> s = scoring.score(gt.arch(picked[i]), proxies).scores();
-                for (int p = 0; p < proxies.size(); p++) scores[p][i] = s.get(proxies.get(p).label);
-                if (fresh) progress.step();
+            if (remote != null) {
+                List<String> archs = new ArrayList<>();
+                for (int i = 0; i < k; i++) archs.add(gt.arch(picked[i]));
+                java.util.Set<String> stored = new java.util.HashSet<>();
+                for (String arch : archs) if (scoring.cached(arch, proxies) != null) stored.add(arch);
+                if (stored.size() < archs.size()) err.println("wrcor: scoring on " + remote.describe());
+                int[] i = {0};
+                scoring.scoreAll(remote, archs, proxies, row -> {
+                    for (int p = 0; p < proxies.size(); p++) scores[p][i[0]] = row.scores().get(proxies.get(p).label);
+                    if (!stored.contains(row.arch())) progress.step();
+                    i[0]++;
+                });
+            } else {
+                for (int i = 0; i < k; i++) {
+                    boolean fresh = scoring.cached(gt.arch(picked[i]), proxies) == null;
+                    Map<String, Double> s = scoring.score(gt.arch(picked[i]), proxies).scores();
+                    for (int p = 0; p < proxies.size(); p++) scores[p][i] = s.get(proxies.get(p).label);
+                    if (fresh) progress.step();
+                }
             }
         }
 

@@ -180,6 +180,14 @@ public final class Main {
 
     /** Runs a command; returns the exit code (0 ok, 2 bad input, 1 internal failure). */
     public static int run(String[] args, PrintStream out, PrintStream err) {
+        return run(args, out, err, null);
+    }
+
+    /**
+     * As above, with {@code score} and {@code correlate} computing what is missing through
+     * {@code remote} (the Spark job's entry point) when it is not null.
+     */
+    public static int run(String[] args, PrintStream out, PrintStream err, io.wrcor.dist.Distributor remote) {
         if (args.length == 0) {
             err.print(USAGE);
             return 2;
@@ -189,12 +197,19 @@ public final class Main {
             return 0;
         }
         try {
+            if (remote == null && java.util.Arrays.stream(args).anyMatch(x -> x.equals("--spark") || x.startsWith("--spark="))) {
+                throw new UsageException("--spark runs the command through the wrcor-spark module (Spark is not on this classpath):"
+                        + " use bin/wrcor, which builds and starts it, or spark-submit --class io.wrcor.spark.SparkMain (see the README)");
+            }
+            if (remote != null && !args[0].equals("score") && !args[0].equals("correlate")) {
+                throw new UsageException("--spark: " + io.wrcor.util.Json.clip(args[0]) + " does not run on Spark (score and correlate do)");
+            }
             switch (args[0]) {
-                case "score" -> ScoreCommand.run(args, out, err);
+                case "score" -> ScoreCommand.run(args, out, err, remote);
                 case "bench" -> BenchCommand.run(args, out, err);
                 case "serve" -> ServeCommand.run(args, out, err);
                 case "data" -> DataCommand.run(args, out, err);
-                case "correlate" -> CorrelateCommand.run(args, out, err);
+                case "correlate" -> CorrelateCommand.run(args, out, err, remote);
                 case "search" -> SearchCommand.run(args, out, err);
                 case "help", "--help", "-h" -> out.print(USAGE);
                 case "--version", "version" -> out.println("wrcor " + version() + " (Java " + Runtime.version() + ")");

@@ -19,10 +19,13 @@ final class ScoreCommand {
     private ScoreCommand() {
     }
 
-    static void run(String[] argv, PrintStream out, PrintStream err) {
+    static void run(String[] argv, PrintStream out, PrintStream err, io.wrcor.dist.Distributor remote) {
         Set<String> withValue = new HashSet<>(Scoring.OPTIONS);
         withValue.addAll(Set.of("--arch", "--arch-file", "--sample", "--proxies", "--vote"));
-        Args a = new Args(argv, 1, withValue, Set.of("--quiet", "--print-stored"));
+        Args a = new Args(argv, 1, withValue, Set.of("--quiet", "--print-stored", "--all"));
+        if (a.has("--all") && (a.has("--sample") || a.has("--arch-file") || a.has("--arch"))) {
+            throw new UsageException("give --all, or --arch, --arch-file and --sample, not both");
+        }
         String asked = a.get("--proxies", null);
         List<Proxy> given = asked == null || asked.equals("all") ? null : Proxy.parseList(asked); // null: chosen by the space below
         io.wrcor.vote.Vote vote = a.has("--vote") ? io.wrcor.vote.Vote.parse(a.get("--vote", "")) : null;
@@ -61,7 +64,8 @@ final class ScoreCommand {
                 if (note != null) err.println("wrcor: note: " + s + ": " + note);
             }
             List<ResultsFile.Row> held = new ArrayList<>();
-            scoring.scoreAll(todo, proxies, row -> {
+            if (remote != null && todo.stream().anyMatch(s -> !stored.contains(s))) err.println("wrcor: scoring on " + remote.describe());
+            java.util.function.Consumer<ResultsFile.Row> each = row -> {
                 if (vote == null) {
                     out.println(csv ? row.toCsv(labels) : row.toJson());
                     out.flush();
@@ -69,7 +73,9 @@ final class ScoreCommand {
                     held.add(row); // printed with the vote once every architecture is known
                 }
                 if (!stored.contains(row.arch())) progress.step();
-            });
+            };
+            if (remote != null) scoring.scoreAll(remote, todo, proxies, each);
+            else scoring.scoreAll(todo, proxies, each);
             if (vote != null) printWithVote(out, held, vote, csv, labels);
         }
     }
@@ -116,6 +122,10 @@ final class ScoreCommand {
         for (String s : a.all("--arch")) archs.add(space.parse(Genotypes.resolve(space, s)).toString());
         for (String f : a.all("--arch-file")) archs.addAll(readArchFile(f, space));
         if (a.has("--sample")) archs.addAll(sampleDistinct(space, a.getInt("--sample", 0, 1, 10_000_000), seed));
+        if (a.has("--all")) {
+            io.wrcor.eval.GroundTruth gt = io.wrcor.eval.GroundTruth.load(Defaults.groundTruth(null, space), space);
+            for (int i = 0; i < gt.size(); i++) archs.add(gt.arch(i));
+        }
         if (archs.isEmpty() && folderArch != null) archs.add(folderArch);
         return archs;
     }

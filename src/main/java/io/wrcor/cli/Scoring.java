@@ -44,6 +44,8 @@ final class Scoring implements AutoCloseable {
     private final Backend backend;
     private final Engine engine;
     private final Integer inFlightOption; // --in-flight K, or null: the backend's default, worked out when first needed
+    private final String backendName;
+    private final int threadsGiven; // --threads T, or 0 where not given (a distributed run's workers take what their slot has)
     private final NetSize network;
     private final List<Proxy> columns; // the proxies asked for, or (none given) every proxy the space computes
     private io.wrcor.InFlight lanes; // made on first use when --in-flight K > 1
@@ -98,7 +100,9 @@ final class Scoring implements AutoCloseable {
                 err.printf("wrcor: %s holds %d scores computed by an older definition of their proxy; they are recomputed%n", out,
                         results.staleScores());
             }
-            backend = Session.backend(a.get("--backend", "cpu"), a.getInt("--threads", 2, 1, 1024), err);
+            backendName = a.get("--backend", "cpu");
+            threadsGiven = a.has("--threads") ? a.getInt("--threads", 2, 1, 1024) : 0;
+            backend = Session.backend(backendName, a.getInt("--threads", 2, 1, 1024), err);
             engine = new Engine(backend, space, network);
             inFlightOption = a.has("--in-flight") ? a.getInt("--in-flight", 1, 1, 64) : null;
         } catch (RuntimeException e) {
@@ -203,9 +207,14 @@ final class Scoring implements AutoCloseable {
 
     /** Appends freshly computed scores (to the results file at once) and merges them into what is known. */
     private void store(String arch, Arch parsed, Scorer.Result r, double seconds) {
-        ResultsFile.Row known = known(arch);
         Map<String, Double> fresh = new LinkedHashMap<>();
         for (var e : r.scores().entrySet()) fresh.put(e.getKey().label, e.getValue());
+        store(arch, parsed, fresh, seconds);
+    }
+
+    /** As above, the scores by proxy label. */
+    private void store(String arch, Arch parsed, Map<String, Double> fresh, double seconds) {
+        ResultsFile.Row known = known(arch);
         ResultsFile.Row row = new ResultsFile.Row(arch, fresh, seconds, run, ResultsFile.currentDefs(fresh.keySet())).withHash(hashOf(arch, parsed));
         if (results != null) results.append(row);
         memory.put(arch, known == null ? row : ResultsFile.union(known, row));
@@ -245,6 +254,56 @@ final class Scoring implements AutoCloseable {
             });
             i = j;
         }
+    }
+
+    /**
+     * What a distributed run's workers need to score as this process would: settings, the batch's
+     * values and the run key. A weights folder is not shipped (yet): refused with the way round.
+     */
+    io.wrcor.dist.WorkSpec spec() {
+        if (fixedWeights != null) {
+            throw new UsageException("--weights with --spark is not supported: the folder's tensors are not shipped to executors;"
+                    + " score a weights folder without --spark");
+        }
+        return io.wrcor.dist.WorkSpec.of(space, network, seed, backendName, threadsGiven, batch, run);
+    }
+
+    /**
+     * {@link #scoreAll} through a distributor (a Spark cluster): what is missing goes out, grouped by
+     * the proxies each architecture misses; each result is appended to the results file as it comes
+     * back, and only the first result of an architecture counts (a task run twice by the cluster
+     * cannot add a second row); rows are handed to {@code each} in input order.
+     */
+    void scoreAll(io.wrcor.dist.Distributor d, List<String> archs, List<Proxy> proxies, java.util.function.Consumer<ResultsFile.Row> each) {
+        Map<List<Proxy>, List<String>> groups = new LinkedHashMap<>();
+        for (String arch : new java.util.LinkedHashSet<>(archs)) {
+            List<Proxy> missing = missing(arch, proxies);
+            if (!missing.isEmpty()) groups.computeIfAbsent(missing, k -> new ArrayList<>()).add(arch);
+        }
+        int[] next = {0};
+        Runnable flush = () -> {
+            while (next[0] < archs.size() && missing(archs.get(next[0]), proxies).isEmpty()) each.accept(rowOf(archs.get(next[0]++), proxies));
+        };
+        flush.run();
+        if (groups.isEmpty()) return;
+        io.wrcor.dist.WorkSpec spec = spec();
+        for (var g : groups.entrySet()) {
+            Set<String> expected = new java.util.HashSet<>(g.getValue());
+            List<String> labels = g.getKey().stream().map(p -> p.label).toList();
+            d.scoreAll(spec, g.getValue(), labels, scored -> {
+                if (!expected.remove(scored.arch())) return; // not asked for, or a second copy of a task's result
+                if (!scored.scores().keySet().equals(new java.util.HashSet<>(labels))) {
+                    throw new IllegalStateException("a worker returned " + scored.scores().keySet() + " for " + scored.arch() + ", asked for " + labels);
+                }
+                store(scored.arch(), null, scored.scores(), scored.seconds());
+                flush.run();
+            });
+            if (!expected.isEmpty()) {
+                throw new IllegalStateException(d.describe() + " returned without scoring " + expected.size() + " of " + g.getValue().size()
+                        + " architectures (those it scored are stored; a rerun computes the rest)");
+            }
+        }
+        flush.run();
     }
 
     /** The known row of an architecture, holding exactly {@code proxies}, in their order. */

@@ -7,7 +7,7 @@ package io.wrcor.space;
  *
  * @param imageSize the input's height and width
  */
-public record NetSize(int channels, int cells, int classes, int imageSize) {
+public record NetSize(int channels, int cells, int classes, int imageSize) implements java.io.Serializable {
     public NetSize {
         if (channels < 1 || cells < 1 || classes < 1 || imageSize < 4) {
             throw new IllegalArgumentException("impossible network size: channels=" + channels + " cells=" + cells + " classes=" + classes

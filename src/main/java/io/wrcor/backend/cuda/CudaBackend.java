@@ -183,6 +183,22 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
 
     /** The first CUDA device (WRCOR_CUDA_DEVICE=i picks another). */
     public static CudaBackend open() throws Unavailable {
+        String wanted = System.getenv("WRCOR_CUDA_DEVICE");
+        int index;
+        try {
+            index = wanted == null ? 0 : Integer.parseInt(wanted.trim());
+        } catch (NumberFormatException e) {
+            throw new Unavailable("WRCOR_CUDA_DEVICE=" + wanted + " is not a device index");
+        }
+        return open(index, "WRCOR_CUDA_DEVICE=" + index);
+    }
+
+    /** CUDA device {@code index} (of cuDeviceGetCount's numbering: a GPU scheduler's address). */
+    public static CudaBackend open(int index) throws Unavailable {
+        return open(index, "device " + index);
+    }
+
+    private static CudaBackend open(int index, String asked) throws Unavailable {
         if (!builtWithPtx()) throw new Unavailable("built without nvcc");
         try {
             JCudaDriver.setExceptionsEnabled(true);
@@ -190,9 +206,10 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
             int[] count = new int[1];
             cuDeviceGetCount(count);
             if (count[0] == 0) throw new Unavailable("no CUDA device");
-            String wanted = System.getenv("WRCOR_CUDA_DEVICE");
-            int index = wanted == null ? 0 : Integer.parseInt(wanted.trim());
-            if (index < 0 || index >= count[0]) throw new Unavailable("WRCOR_CUDA_DEVICE=" + index + " but there are " + count[0] + " devices");
+            if (index < 0 || index >= count[0]) {
+                throw new Unavailable(asked + " asked for, but this machine has " + count[0] + " CUDA device" + (count[0] == 1 ? "" : "s")
+                        + " (0.." + (count[0] - 1) + ")");
+            }
             CUdevice device = new CUdevice();
             cuDeviceGet(device, index);
             byte[] name = new byte[256];
