@@ -2,6 +2,7 @@ package io.wrcor.cli;
 
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
+import java.util.List;
 
 /** {@code wrcor <command> [options]}: the command line. */
 public final class Main {
@@ -201,8 +202,8 @@ public final class Main {
                 throw new UsageException("--spark runs the command through the wrcor-spark module (Spark is not on this classpath):"
                         + " use bin/wrcor, which builds and starts it, or spark-submit --class io.wrcor.spark.SparkMain (see the README)");
             }
-            if (remote != null && !args[0].equals("score") && !args[0].equals("correlate")) {
-                throw new UsageException("--spark: " + io.wrcor.util.Json.clip(args[0]) + " does not run on Spark (score and correlate do)");
+            if (remote != null && !List.of("score", "correlate", "search").contains(args[0])) {
+                throw new UsageException("--spark: " + io.wrcor.util.Json.clip(args[0]) + " does not run on Spark (score, correlate and search do)");
             }
             switch (args[0]) {
                 case "score" -> ScoreCommand.run(args, out, err, remote);
@@ -210,7 +211,7 @@ public final class Main {
                 case "serve" -> ServeCommand.run(args, out, err);
                 case "data" -> DataCommand.run(args, out, err);
                 case "correlate" -> CorrelateCommand.run(args, out, err, remote);
-                case "search" -> SearchCommand.run(args, out, err);
+                case "search" -> SearchCommand.run(args, out, err, remote);
                 case "help", "--help", "-h" -> out.print(USAGE);
                 case "--version", "version" -> out.println("wrcor " + version() + " (Java " + Runtime.version() + ")");
                 default -> throw new UsageException("unknown command '" + io.wrcor.util.Json.clip(args[0]) + "' (expected score, correlate, search, bench, serve, data, help or --version)");

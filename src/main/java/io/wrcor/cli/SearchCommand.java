@@ -31,7 +31,7 @@ final class SearchCommand {
     private SearchCommand() {
     }
 
-    static void run(String[] argv, PrintStream out, PrintStream err) {
+    static void run(String[] argv, PrintStream out, PrintStream err, io.wrcor.dist.Distributor remote) {
         Set<String> withValue = new HashSet<>(Scoring.OPTIONS);
         withValue.addAll(Set.of("--algo", "--objective", "--n", "--population", "--tournament", "--lr", "--ema", "--calibration",
                 "--runs", "--gt", "--trajectory", "--pick", "--run-dir", "--children"));
@@ -118,10 +118,12 @@ final class SearchCommand {
             found = new double[gt == null ? 0 : gt.datasets().size()][runs];
             // a soft objective is calibrated on one sample of the space, the same for every run (scored once, cached)
             List<Arch> calibrationSample = soft == null ? List.of() : io.wrcor.search.Calibrated.referenceSample(space, seed, calibration);
+            if (remote != null) err.println("wrcor: scoring on " + remote.describe());
             if (soft != null) {
                 err.printf("wrcor: objective %s: calibrating %s on %d architectures of the space%n", objectiveVote.label(), soft.label, calibration);
                 Progress calProgress = new Progress(err, "calibration", calibration, !a.has("--quiet"));
-                for (Arch c : calibrationSample) {
+                if (remote != null) scoring.scoreAll(remote, calibrationSample.stream().map(Arch::toString).toList(), proxies, row -> calProgress.step());
+                else for (Arch c : calibrationSample) {
                     scoring.score(c.toString(), proxies);
                     calProgress.step();
                 }
@@ -133,7 +135,11 @@ final class SearchCommand {
                 java.util.function.Function<Arch, double[]> members = arch -> objectiveVote.signed(scoring.score(arch.toString(), proxies).scores());
                 // a round's children scored together: K at a time on the backend's lanes with --in-flight K
                 Objective objective = Objective.of(objectiveVote, members, calibrationSample)
-                        .prefetching(archs -> scoring.scoreAll(archs.stream().map(Arch::toString).toList(), proxies, row -> { }));
+                        .prefetching(archs -> {
+                            List<String> names = archs.stream().map(Arch::toString).toList();
+                            if (remote != null) scoring.scoreAll(remote, names, proxies, row -> { });
+                            else scoring.scoreAll(names, proxies, row -> { });
+                        });
                 final int run = r;
                 Map<Arch, double[]> seen = new LinkedHashMap<>(); // the members' signed scores
                 double[] bestSeen = {Double.NaN};

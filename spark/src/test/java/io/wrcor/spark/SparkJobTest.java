@@ -172,9 +172,9 @@ class SparkJobTest {
         Run noMaster = spark("score", "--sample", "2");
         assertEquals(2, noMaster.code());
         assertTrue(noMaster.err().contains("no Spark master"), noMaster.err());
-        Run search = spark("search", "--n", "4", "--spark", "local[2]");
-        assertEquals(2, search.code());
-        assertTrue(search.err().contains("search does not run on Spark"), search.err());
+        Run bench = spark("bench", "--archs", "2", "--spark", "local[2]");
+        assertEquals(2, bench.code());
+        assertTrue(bench.err().contains("bench does not run on Spark"), bench.err());
         Run plain = cli("score", "--sample", "2", "--spark", "local[2]");
         assertEquals(2, plain.code());
         assertTrue(plain.err().contains("--spark runs the command through the wrcor-spark module"), plain.err());
@@ -185,6 +185,33 @@ class SparkJobTest {
             assertEquals(2, w.code(), w.err());
             assertTrue(w.err().contains("--weights with --spark is not supported"), w.err());
         }
+    }
+
+    @Test
+    void batchedEvolutionOnSparkIsTheSameSearch(@TempDir Path dir) throws IOException {
+        // eight children per round from eight tournaments, scored together as one Spark job per round
+        String[] common = {"search", "--algo", "evolution", "--n", "40", "--population", "16", "--tournament", "4", "--children", "8",
+                "--objective", "synflow,jacob_cor,wrcor", "--channels", "8", "--cells", "1", "--batch", "8", "--seed", "4", "--no-gt", "--quiet"};
+        Run plain = cli(concat(common, "--run-dir", dir.resolve("plain").toString()));
+        assertEquals(0, plain.code(), plain.err());
+        Run onSpark = spark(concat(common, "--run-dir", dir.resolve("spark").toString(), "--spark", "local[2]"));
+        assertEquals(0, onSpark.code(), onSpark.err());
+        assertTrue(onSpark.err().contains("scoring on Spark"), onSpark.err());
+        List<String> want = trajectory(dir.resolve("plain/trajectory.jsonl")), got = trajectory(dir.resolve("spark/trajectory.jsonl"));
+        assertEquals(40, want.size());
+        assertEquals(want, got, "the same evaluations, in the same order, with the same scores");
+        // the same rows (the found architecture's second row with the report's extra proxies included), in any order
+        assertEquals(sortedRows(dir.resolve("plain/scores.jsonl")), sortedRows(dir.resolve("spark/scores.jsonl")));
+    }
+
+    /** A store's lines without their timings, sorted. */
+    static List<String> sortedRows(Path file) throws IOException {
+        return Files.readAllLines(file).stream().filter(l -> !l.isBlank()).map(l -> l.replaceAll("\"seconds\": [0-9.]+", "S")).sorted().toList();
+    }
+
+    /** A trajectory's lines without their timings. */
+    static List<String> trajectory(Path file) throws IOException {
+        return Files.readAllLines(file).stream().filter(l -> !l.isBlank()).map(l -> l.replaceAll("\"(seconds|elapsed)\": [0-9.eE+-]+", "T")).toList();
     }
 
     @Test
