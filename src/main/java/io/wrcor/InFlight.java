@@ -30,6 +30,7 @@ public final class InFlight implements AutoCloseable {
     private final List<Engine> engines = new ArrayList<>();
     private final List<Batch> batches = new ArrayList<>();
     private final Arena arena = Arena.ofShared();
+    private int devices = 1; // lanes below this are the caller's devices; the others were made here
 
     /** Where results go, in input order. */
     @FunctionalInterface
@@ -43,10 +44,19 @@ public final class InFlight implements AutoCloseable {
      * @param k       lanes, at least 1
      */
     public InFlight(Backend backend, SearchSpace space, NetSize net, Batch batch, int k) {
+        this(List.of(backend), space, net, batch, k);
+    }
+
+    /**
+     * K lanes spread over {@code devices} ({@link io.wrcor.backend.Backends#lane}: lane i on device
+     * i mod n; the devices themselves are the caller's to close, the further lanes are closed here).
+     */
+    public InFlight(List<Backend> devices, SearchSpace space, NetSize net, Batch batch, int k) {
         if (k < 1) throw new IllegalArgumentException("in-flight lanes must be >= 1, got " + k);
+        this.devices = devices.size();
         try {
             for (int i = 0; i < k; i++) {
-                Backend b = i == 0 ? backend : backend.newLane();
+                Backend b = io.wrcor.backend.Backends.lane(devices, i);
                 backends.add(b);
                 engines.add(new Engine(b, space, net));
                 batches.add(i == 0 ? batch : copy(batch));
@@ -166,7 +176,7 @@ public final class InFlight implements AutoCloseable {
         for (int i = engines.size() - 1; i >= 0; i--) {
             try {
                 engines.get(i).close();
-                if (i > 0 && backends.get(i) instanceof AutoCloseable c) c.close();
+                if (i >= devices && i < backends.size() && backends.get(i) instanceof AutoCloseable c) c.close();
             } catch (Exception e) {
                 if (first == null) first = e instanceof RuntimeException re ? re : new IllegalStateException(e);
             }

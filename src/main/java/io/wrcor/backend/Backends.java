@@ -4,6 +4,7 @@ import io.wrcor.backend.cpu.FastCpuBackend;
 import io.wrcor.backend.cuda.CudaBackend;
 import io.wrcor.backend.cpu.ReferenceBackend;
 import io.wrcor.backend.opencl.OpenClBackend;
+import java.util.List;
 import java.util.function.Consumer;
 
 /** Opens a backend by name: the choice the command line's --backend makes, for the Java API too. */
@@ -30,6 +31,58 @@ public final class Backends {
                     + " (--backend reference runs without it, slowly)");
         }
         return new FastCpuBackend(threads);
+    }
+
+    /**
+     * One backend per device of {@code devices} (indices of the backend's own numbering: CUDA's, all
+     * OpenCL devices in platform order; the CPU backend has one device, 0), in that order; lanes are
+     * spread over them ({@link #lane}). A device that does not exist is an {@link UnavailableException}
+     * naming it; the ones opened before are closed.
+     */
+    public static List<Backend> openDevices(String name, List<Integer> devices, int threads) {
+        if (devices.isEmpty()) throw new IllegalArgumentException("--devices: no device given");
+        if (new java.util.HashSet<>(devices).size() < devices.size()) {
+            throw new IllegalArgumentException("--devices " + devices + " names a device twice (--in-flight K puts several lanes on each device)");
+        }
+        List<Backend> opened = new java.util.ArrayList<>();
+        try {
+            for (int d : devices) {
+                opened.add(switch (name) {
+                    case "cuda" -> openCuda(d);
+                    case "opencl" -> {
+                        try {
+                            yield OpenClBackend.open(d);
+                        } catch (OpenClBackend.Unavailable e) {
+                            throw new UnavailableException("opencl backend unavailable: " + e.getMessage());
+                        }
+                    }
+                    case "cpu", "reference" -> {
+                        if (d != 0) throw new UnavailableException("--devices " + d + ": the " + name + " backend has one device, 0");
+                        yield open(name, threads, note -> { });
+                    }
+                    default -> throw new IllegalArgumentException("--devices needs --backend cuda, opencl or cpu, not '" + name + "'");
+                });
+            }
+            return opened;
+        } catch (RuntimeException e) {
+            for (Backend b : opened) if (b instanceof AutoCloseable c) {
+                try {
+                    c.close();
+                } catch (Exception ignored) {
+                    // already failing
+                }
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * Lane {@code i} of a set of devices: device i mod n itself for the first n lanes, then a new lane
+     * of it ({@link Backend#newLane}), so that lanes are spread evenly over the devices.
+     */
+    public static Backend lane(List<Backend> devices, int i) {
+        Backend d = devices.get(i % devices.size());
+        return i < devices.size() ? d : d.newLane();
     }
 
     /** The CUDA backend on device {@code index}; a missing device or driver is an {@link UnavailableException} naming it. */

@@ -52,6 +52,9 @@ public final class Main {
               --in-flight K       score K architectures at once, each on its own lane of the backend (queue or
                                   stream, scratch pool, weights); rows still come out and are appended in input
                                   order (default 1, on a GPU as many as half its memory holds, at most 8)
+              --devices LIST      several GPUs: '0,1,3' opens the backend (cuda or opencl) on each device and spreads
+                                  the in-flight lanes over them, lane i on the (i mod n)-th (default --in-flight:
+                                  one lane per device); the cpu backend has one device, 0
               --quiet             no progress (else a bar on a terminal, a plain line every 10 s otherwise)
             """;
 
@@ -135,6 +138,7 @@ public final class Main {
               --data-dir DIR      jobs, results files, and the only place request paths may name (default wrcor-data
                                   in the working directory); unfinished jobs found there resume at start
               --in-flight K       architectures scored at once, each on its own lane of the backend (default 1)
+              --devices LIST      several GPUs ('0,1'): the lanes spread over them, one per device by default
               --token-file FILE   require 'Authorization: Bearer TOKEN' (at least 16 characters) on every request;
                                   needed to bind to an address other than loopback
             """;

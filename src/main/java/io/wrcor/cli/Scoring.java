@@ -31,7 +31,7 @@ import java.util.Set;
  */
 final class Scoring implements AutoCloseable {
     /** Options every scoring command accepts. */
-    static final Set<String> OPTIONS = Set.of("--space", "--flops-limit", "--weights", "--data", "--batch", "--seed", "--threads", "--backend", "--channels",
+    static final Set<String> OPTIONS = Set.of("--space", "--flops-limit", "--weights", "--data", "--batch", "--seed", "--threads", "--backend", "--devices", "--channels",
             "--cells", "--classes", "--out", "--format", "--in-flight");
 
     private final Arena arena = Arena.ofShared();
@@ -42,6 +42,7 @@ final class Scoring implements AutoCloseable {
     private final long seed;
     private final String run;
     private final Backend backend;
+    private final List<Backend> devices; // --devices: one backend per device (the first is backend), else just backend
     private final Engine engine;
     private final Integer inFlightOption; // --in-flight K, or null: the backend's default, worked out when first needed
     private final String backendName;
@@ -102,9 +103,14 @@ final class Scoring implements AutoCloseable {
             }
             backendName = a.get("--backend", "cpu");
             threadsGiven = a.has("--threads") ? a.getInt("--threads", 2, 1, 1024) : 0;
-            backend = Session.backend(backendName, a.getInt("--threads", 2, 1, 1024), err);
+            devices = Session.devices(a, err);
+            backend = devices.getFirst();
             engine = new Engine(backend, space, network);
-            inFlightOption = a.has("--in-flight") ? a.getInt("--in-flight", 1, 1, 64) : null;
+            Integer inFlightGiven = a.has("--in-flight") ? Integer.valueOf(a.getInt("--in-flight", 1, 1, 64)) : null;
+            inFlightOption = inFlightGiven != null ? inFlightGiven : devices.size() > 1 ? Integer.valueOf(devices.size()) : null;
+            if (inFlightOption != null && inFlightOption < devices.size()) {
+                throw new UsageException("--in-flight " + inFlightOption + " is fewer than the " + devices.size() + " devices of --devices");
+            }
         } catch (RuntimeException e) {
             closeQuietly();
             throw e;
@@ -247,7 +253,7 @@ final class Scoring implements AutoCloseable {
             while (j < archs.size() && !inRun.contains(archs.get(j)) && missing(archs.get(j), proxies).equals(missing)) inRun.add(archs.get(j++));
             List<String> run = archs.subList(i, j);
             List<Arch> parsed = run.stream().map(space::parse).toList();
-            if (lanes == null) lanes = new io.wrcor.InFlight(backend, space, network, batch, inFlight);
+            if (lanes == null) lanes = new io.wrcor.InFlight(devices, space, network, batch, inFlight);
             lanes.score(parsed, seed, fixedWeights, missing, (k, r, secs) -> {
                 store(run.get(k), parsed.get(k), r, secs);
                 each.accept(rowOf(run.get(k), proxies));
@@ -324,7 +330,7 @@ final class Scoring implements AutoCloseable {
         } finally {
             if (lanes != null) lanes.close();
             engine.close();
-            Session.close(backend);
+            devices.forEach(Session::close);
             arena.close();
         }
     }

@@ -15,7 +15,7 @@ final class ServeCommand {
     }
 
     static void run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = new Args(argv, 1, Set.of("--host", "--port", "--token-file", "--backend", "--threads", "--data-dir", "--in-flight"), Set.of());
+        Args a = new Args(argv, 1, Set.of("--host", "--port", "--token-file", "--backend", "--threads", "--data-dir", "--in-flight", "--devices"), Set.of());
         String host = a.get("--host", "127.0.0.1");
         int port = a.getInt("--port", 8080, 0, 65535);
         String token = null;
@@ -32,18 +32,19 @@ final class ServeCommand {
                         + Server.MIN_TOKEN_LENGTH + " (e.g. head -c 24 /dev/urandom | base64)");
             }
         }
-        Backend backend = Session.backend(a.get("--backend", "cpu"), a.getInt("--threads", 2, 1, 1024), err);
+        java.util.List<Backend> devices = Session.devices(a, err);
+        Backend backend = devices.getFirst();
         Server server;
         try {
             Path dataDir = Path.of(a.get("--data-dir", "wrcor-data"));
-            int inFlight = a.has("--in-flight") ? a.getInt("--in-flight", 1, 1, 64) : 1;
-            server = new Server(backend, new Server.Options(host, port, token, Server.Limits.DEFAULT, dataDir, inFlight,
+            int inFlight = a.has("--in-flight") ? a.getInt("--in-flight", 1, 1, 64) : devices.size();
+            server = new Server(devices, new Server.Options(host, port, token, Server.Limits.DEFAULT, dataDir, inFlight,
                     space -> Defaults.groundTruth(null, space)));
         } catch (IllegalArgumentException e) {
-            Session.close(backend);
+            devices.forEach(Session::close);
             throw new UsageException(e.getMessage());
         } catch (IOException e) {
-            Session.close(backend);
+            devices.forEach(Session::close);
             throw new UsageException("cannot listen on " + host + ":" + port + ": " + e.getMessage());
         }
         // SIGTERM and SIGINT end the wait below: the server stops accepting, finishes the running request,
@@ -61,7 +62,7 @@ final class ServeCommand {
         } finally {
             err.println("wrcor: stopping: no new requests; running jobs stop where they are and resume on the next start");
             server.close();
-            Session.close(backend);
+            devices.forEach(Session::close);
         }
     }
 }

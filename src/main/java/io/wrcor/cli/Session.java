@@ -51,6 +51,31 @@ final class Session {
         return io.wrcor.data.Inputs.batch(data, batch, classes, imageSize, seed, arena);
     }
 
+    /**
+     * The backends of {@code --devices 0,1,...} (one per device, lane 0 on the first), or the one
+     * backend of {@code --backend} when the option is absent; a device that does not exist is one line.
+     */
+    static java.util.List<Backend> devices(Args a, java.io.PrintStream err) {
+        String name = a.get("--backend", "cpu");
+        int threads = a.getInt("--threads", 2, 1, 1024);
+        if (!a.has("--devices")) return java.util.List.of(backend(name, threads, err));
+        java.util.List<Integer> ids = new java.util.ArrayList<>();
+        for (String d : a.get("--devices", "").split(",", -1)) {
+            try {
+                int i = Integer.parseInt(d.strip());
+                if (i < 0 || i > 1023) throw new NumberFormatException();
+                ids.add(i);
+            } catch (NumberFormatException e) {
+                throw new UsageException("--devices expects device indices such as 0,1,2, got '" + io.wrcor.util.Json.clip(a.get("--devices", "")) + "'");
+            }
+        }
+        try {
+            return io.wrcor.backend.Backends.openDevices(name, ids, threads);
+        } catch (io.wrcor.backend.Backends.UnavailableException | IllegalArgumentException e) {
+            throw new UsageException(e.getMessage());
+        }
+    }
+
     static void close(Backend b) {
         if (b instanceof AutoCloseable c) {
             try {

@@ -69,15 +69,22 @@ final class Scheduler implements AutoCloseable {
     private boolean stopping;
     private final List<Thread> lanes = new ArrayList<>();
     private final List<Backend> laneBackends = new ArrayList<>();
+    private int deviceCount = 1; // lanes below this are the caller's devices
 
     /**
      * Starts {@code k} lanes on {@code backend} (lane 0 is the backend itself; the others are its
      * lanes, closed here; the caller closes the backend).
      */
     Scheduler(Backend backend, int k) {
+        this(List.of(backend), k);
+    }
+
+    /** K lanes spread over {@code devices} (lane i on device i mod n); the devices are the caller's to close. */
+    Scheduler(List<Backend> devices, int k) {
         if (k < 1) throw new IllegalArgumentException("lanes must be >= 1, got " + k);
+        deviceCount = devices.size();
         try {
-            for (int i = 0; i < k; i++) laneBackends.add(i == 0 ? backend : backend.newLane());
+            for (int i = 0; i < k; i++) laneBackends.add(io.wrcor.backend.Backends.lane(devices, i));
         } catch (RuntimeException e) {
             closeLanes();
             throw e;
@@ -285,7 +292,7 @@ final class Scheduler implements AutoCloseable {
     }
 
     private void closeLanes() {
-        for (int i = laneBackends.size() - 1; i > 0; i--) {
+        for (int i = laneBackends.size() - 1; i >= deviceCount; i--) {
             if (laneBackends.get(i) instanceof AutoCloseable c) {
                 try {
                     c.close();

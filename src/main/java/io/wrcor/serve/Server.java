@@ -116,6 +116,12 @@ public final class Server implements AutoCloseable {
 
     /** Starts serving (port 0: a free one, see {@link #port()}); resumes the data directory's unfinished jobs. */
     public Server(Backend backend, Options o) throws IOException {
+        this(List.of(backend), o);
+    }
+
+    /** As above, the in-flight lanes spread over {@code devices} (lane i on device i mod n; the first is the server's backend). */
+    public Server(List<Backend> devices, Options o) throws IOException {
+        Backend backend = devices.getFirst();
         InetSocketAddress at = new InetSocketAddress(o.host(), o.port());
         if (at.isUnresolved()) throw new IllegalArgumentException("cannot resolve host " + o.host());
         if (o.token() == null && !at.getAddress().isLoopbackAddress()) {
@@ -136,7 +142,8 @@ public final class Server implements AutoCloseable {
             throw new IllegalArgumentException("data directory " + dataDir + ": " + io.wrcor.util.Files2.reason(e));
         }
         int k = o.inFlight() > 0 ? o.inFlight() : 1;
-        this.scheduler = new Scheduler(backend, k);
+        if (k < devices.size()) throw new IllegalArgumentException("--in-flight " + k + " is fewer than the " + devices.size() + " devices of --devices");
+        this.scheduler = new Scheduler(devices, k);
         try {
             this.jobs = new Jobs(dataDir, scheduler, this::jobSpec, this::jobOut, limits.maxJobs());
             this.http = HttpServer.create(at, 256);

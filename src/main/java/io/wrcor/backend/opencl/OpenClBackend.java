@@ -113,6 +113,22 @@ public final class OpenClBackend extends KernelBackend implements AutoCloseable 
 
     /** The first GPU, else the first device of any kind (WRCOR_OPENCL_DEVICE=i picks the i-th of all devices). */
     public static OpenClBackend open() throws Unavailable {
+        String wanted = System.getenv("WRCOR_OPENCL_DEVICE");
+        Integer index;
+        try {
+            index = wanted == null ? null : Integer.parseInt(wanted.trim());
+        } catch (NumberFormatException e) {
+            throw new Unavailable("WRCOR_OPENCL_DEVICE=" + wanted + " is not a device index");
+        }
+        return open(index, "WRCOR_OPENCL_DEVICE=" + wanted);
+    }
+
+    /** The {@code index}-th of all OpenCL devices (every platform's, in order). */
+    public static OpenClBackend open(int index) throws Unavailable {
+        return open(index, "device " + index);
+    }
+
+    private static OpenClBackend open(Integer index, String asked) throws Unavailable {
         try {
             // the ICD loader's soname: the unversioned libOpenCL.so only comes with the -dev package
             if (Configuration.OPENCL_LIBRARY_NAME.get() == null) Configuration.OPENCL_LIBRARY_NAME.set("libOpenCL.so.1");
@@ -133,10 +149,12 @@ public final class OpenClBackend extends KernelBackend implements AutoCloseable 
                 }
                 if (all.isEmpty()) throw new Unavailable("no OpenCL device");
                 long[] pick = all.getFirst();
-                String wanted = System.getenv("WRCOR_OPENCL_DEVICE");
-                if (wanted != null) {
-                    int i = Integer.parseInt(wanted.trim());
-                    if (i < 0 || i >= all.size()) throw new Unavailable("WRCOR_OPENCL_DEVICE=" + i + " but there are " + all.size() + " devices");
+                if (index != null) {
+                    int i = index;
+                    if (i < 0 || i >= all.size()) {
+                        throw new Unavailable(asked + " asked for, but this machine has " + all.size() + " OpenCL device" + (all.size() == 1 ? "" : "s")
+                                + " (0.." + (all.size() - 1) + ")");
+                    }
                     pick = all.get(i);
                 } else {
                     for (long[] pd : all) if ((deviceLong(pd[1], CL_DEVICE_TYPE) & CL_DEVICE_TYPE_GPU) != 0) { pick = pd; break; }
