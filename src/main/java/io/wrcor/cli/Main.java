@@ -67,6 +67,10 @@ public final class Main {
                                   or a published genotype by name: @MobileNetV2, @R_our_vote, @EA_our_vote_600M, ...
               --arch-file FILE    one architecture per line ('#' comments and blank lines ignored)
               --sample N          N distinct architectures drawn uniformly at random (with --seed)
+              --all               every architecture of the space's accuracy table (NAS-Bench-201: all 15,625;
+                                  NAS-Bench-101: the shared folder's 500-table; see correlate --gt)
+              --spark MASTER      run on Apache Spark (local[N], spark://host:7077, yarn, k8s://...; also correlate
+                                  and search): see the README's Clusters section for --spark-conf, --archs-per-task
               --proxies LIST      comma-separated; default wrcor and the members of the space's default search objective
                                   (NAS-Bench-201: grad_cor, meco; the others: synflow, jacob_cor); 'all': every one the
                                   space computes: wrcor,wrcor_relu_only,act_cor,grad_cor,act_grad_cor,naswot,jacob_cor,

@@ -123,6 +123,9 @@ final class ScoreCommand {
         for (String f : a.all("--arch-file")) archs.addAll(readArchFile(f, space));
         if (a.has("--sample")) archs.addAll(sampleDistinct(space, a.getInt("--sample", 0, 1, 10_000_000), seed));
         if (a.has("--all")) {
+            if (space.groundTruth().defaultFile() == null) {
+                throw new UsageException("--all: the " + space.name() + " space has no table of its architectures; give --arch-file or --sample");
+            }
             io.wrcor.eval.GroundTruth gt = io.wrcor.eval.GroundTruth.load(Defaults.groundTruth(null, space), space);
             for (int i = 0; i < gt.size(); i++) archs.add(gt.arch(i));
         }
