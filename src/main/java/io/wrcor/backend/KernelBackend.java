@@ -19,6 +19,11 @@ import java.util.Map;
  * stay there (see {@link Launch}); the correlation accumulator keeps K on the device.
  */
 public abstract class KernelBackend implements Backend {
+    /** The message for a device index outside 0..count-1 ({@code kind}: "CUDA", "OpenCL"). */
+    protected static String noSuchDevice(String asked, int count, String kind) {
+        return asked + " asked for, but this machine has " + count + " " + kind + " device" + (count == 1 ? "" : "s") + " (0.." + (count - 1) + ")";
+    }
+
     /** The kernels every device backend builds, by their names in the sources. */
     public static final List<String> KERNELS = List.of("conv_gemm_forward", "conv_gemm_backward_data", "conv_rows_forward", "conv_rows_backward_data", "conv_backward_data", "conv_backward_weight", "conv_rows_backward_weight", "bn_stats",
             "bn_stats_rows", "bn_apply", "bn_apply_rows", "bn_backward_reduce", "bn_backward_reduce_rows", "bn_backward_apply", "bn_backward_apply_rows", "relu_forward", "relu_backward", "add", "scale", "avgpool_forward",

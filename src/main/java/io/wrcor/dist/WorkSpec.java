@@ -67,8 +67,7 @@ public record WorkSpec(String space, NetSize network, long seed, String backend,
 
     /** The run key this spec's settings give, recomputed from the batch's values (what a worker checks). */
     public String runOf(Batch b) {
-        SearchSpace s = searchSpace();
-        return new RunKey(s.name(), s.netKey(network), RunKey.initWeights(seed), RunKey.input(b), RunKey.PRECISION).text();
+        return RunKey.ofInit(searchSpace(), network, seed, b);
     }
 
     /** A key that tells specs apart for the pools of warm workers (the run key names the batch's content). */

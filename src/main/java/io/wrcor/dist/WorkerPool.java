@@ -12,7 +12,6 @@ import java.util.concurrent.ConcurrentLinkedDeque;
  */
 public final class WorkerPool {
     private static final Map<String, ConcurrentLinkedDeque<Worker>> IDLE = new ConcurrentHashMap<>();
-    private static final java.util.concurrent.atomic.AtomicInteger MADE = new java.util.concurrent.atomic.AtomicInteger();
 
     private WorkerPool() {
     }
@@ -21,17 +20,11 @@ public final class WorkerPool {
     public static Worker borrow(WorkSpec spec, int threads, Integer device) {
         Worker w = IDLE.computeIfAbsent(spec.poolKey(threads, device == null ? null : device.toString()), k -> new ConcurrentLinkedDeque<>()).pollFirst();
         if (w != null) return w;
-        MADE.incrementAndGet();
         return new Worker(spec, threads, device);
     }
 
     /** Gives a worker back for the next task of the same settings. */
     public static void giveBack(WorkSpec spec, int threads, Integer device, Worker w) {
         IDLE.computeIfAbsent(spec.poolKey(threads, device == null ? null : device.toString()), k -> new ConcurrentLinkedDeque<>()).addFirst(w);
-    }
-
-    /** Workers made in this JVM so far (for tests: warm workers are not remade per task). */
-    public static int made() {
-        return MADE.get();
     }
 }

@@ -24,6 +24,11 @@ public record RunKey(String space, String network, String weights, String input,
         return "space=" + space + " net=" + network + " weights=" + weights + " input=" + input + " precision=" + precision;
     }
 
+    /** The run key's text for weights drawn by the space's initialisation from {@code seed}, on {@code batch}. */
+    public static String ofInit(io.wrcor.space.SearchSpace space, io.wrcor.space.NetSize net, long seed, Batch batch) {
+        return new RunKey(space.name(), space.netKey(net), initWeights(seed), input(batch), PRECISION).text();
+    }
+
     /** Weights drawn by the space's initialisation (its published rule; the space is part of the key) from {@code seed}. */
     public static String initWeights(long seed) {
         return "init(seed=" + seed + ")";

@@ -534,7 +534,7 @@ public final class Server implements AutoCloseable {
                 }
             }
         }
-        String run = new RunKey(space.name(), space.netKey(net), RunKey.initWeights(seed), RunKey.input(batch), RunKey.PRECISION).text();
+        String run = RunKey.ofInit(space, net, seed, batch);
         return new Settings(space, net, batchSize, seed, data, batch, run);
     }
 

@@ -206,10 +206,7 @@ public final class CudaBackend extends KernelBackend implements AutoCloseable {
             int[] count = new int[1];
             cuDeviceGetCount(count);
             if (count[0] == 0) throw new Unavailable("no CUDA device");
-            if (index < 0 || index >= count[0]) {
-                throw new Unavailable(asked + " asked for, but this machine has " + count[0] + " CUDA device" + (count[0] == 1 ? "" : "s")
-                        + " (0.." + (count[0] - 1) + ")");
-            }
+            if (index < 0 || index >= count[0]) throw new Unavailable(noSuchDevice(asked, count[0], "CUDA"));
             CUdevice device = new CUdevice();
             cuDeviceGet(device, index);
             byte[] name = new byte[256];

@@ -150,12 +150,8 @@ public final class OpenClBackend extends KernelBackend implements AutoCloseable 
                 if (all.isEmpty()) throw new Unavailable("no OpenCL device");
                 long[] pick = all.getFirst();
                 if (index != null) {
-                    int i = index;
-                    if (i < 0 || i >= all.size()) {
-                        throw new Unavailable(asked + " asked for, but this machine has " + all.size() + " OpenCL device" + (all.size() == 1 ? "" : "s")
-                                + " (0.." + (all.size() - 1) + ")");
-                    }
-                    pick = all.get(i);
+                    if (index < 0 || index >= all.size()) throw new Unavailable(noSuchDevice(asked, all.size(), "OpenCL"));
+                    pick = all.get(index);
                 } else {
                     for (long[] pd : all) if ((deviceLong(pd[1], CL_DEVICE_TYPE) & CL_DEVICE_TYPE_GPU) != 0) { pick = pd; break; }
                 }
