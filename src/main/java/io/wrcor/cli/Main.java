@@ -106,9 +106,10 @@ public final class Main {
                                   default recommended on NAS-Bench-201 (where it was chosen and measured), else published
               --n N               architectures to evaluate (default 1000)
               --population P --tournament S        evolution (default 64, 10)
-              --children K        evolution: K children per round from K tournaments on the population as it
-                                  stands, scored together (in parallel with --in-flight K); 1 (default) is the
-                                  published algorithm, step for step
+              --children K        architectures per round, scored together (in parallel with --in-flight K):
+                                  evolution, K children from K tournaments on the population as it stands;
+                                  reinforce, K samples per policy update; random, K draws. 1 (default) is
+                                  the published algorithm, step for step
               --lr X --ema M --calibration K       REINFORCE: Adam lr (1e-3), baseline momentum (0.9), random
                                                    architectures for the reward's z-scores (100)
               --pick P            the answer: running (default, as the published code: the search's running
@@ -116,7 +117,9 @@ public final class Main {
                                   cycle, a pairwise majority not being transitive), copeland (the
                                   Copeland winner among all evaluated architectures), or soft-z, soft-rank,
                                   log-rank (that rule over all evaluated architectures)
-              --runs R            repeat with search seeds S, S+1, ...; mean and std of the found accuracy
+              --runs R            R searches with seeds S, S+1, ..., side by side (each round's architectures of
+                                  all runs scored together, in parallel with --in-flight); mean and std of the
+                                  found accuracy
               --gt FILE | --no-gt ground truth for the found architecture's accuracy and rank (default as correlate)
               --run-dir DIR       where scores (unless --out), trajectory (unless --trajectory) and summary.json go
                                   (default runs/search-<date>-<time>)

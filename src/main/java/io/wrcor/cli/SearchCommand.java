@@ -92,8 +92,8 @@ final class SearchCommand {
             if (algo.equals("evolution")) {
                 settings.put("population", a.getInt("--population", 64, 1, 1_000_000));
                 settings.put("tournament", a.getInt("--tournament", 10, 1, 1_000_000));
-                settings.put("children", a.getInt("--children", 1, 1, 1_000_000));
             }
+            settings.put("children", a.getInt("--children", 1, 1, 1_000_000));
             if (algo.equals("reinforce")) {
                 settings.put("lr", a.getDouble("--lr", 1e-3));
                 settings.put("ema", a.getDouble("--ema", 0.9));
@@ -128,31 +128,47 @@ final class SearchCommand {
                     calProgress.step();
                 }
             }
+            // the runs side by side (Lockstep): whenever every run waits for scores, what they all asked for is
+            // scored together (on the backend's lanes with --in-flight, or on Spark), so R runs take about the
+            // time of one where there are lanes for them; each run draws and finds what it would alone
+            Progress progress = new Progress(err, "evaluations", n * runs, !a.has("--quiet"));
+            List<Map<Arch, double[]>> seens = new ArrayList<>();
+            double[][] bestSeen = new double[runs][];
+            for (int r = 0; r < runs; r++) {
+                seens.add(new LinkedHashMap<>()); // the members' signed scores, in order of last evaluation
+                bestSeen[r] = new double[]{Double.NaN};
+            }
+            double[] seconds = new double[runs];
+            long tRuns = System.nanoTime();
+            Arch[] answers = io.wrcor.search.Lockstep.run(runs, (r, lane) -> {
+                lane.prefetch(calibrationSample);
+                Objective objective = Objective.of(objectiveVote, lane::members, calibrationSample).prefetching(lane::prefetch);
+                Arch found1 = search.run(space, objective, n, new SplittableRandom(seed + r), lane.listener());
+                seconds[r] = (System.nanoTime() - tRuns) / 1e9;
+                return found1;
+            }, archs -> {
+                List<String> names = archs.stream().map(Arch::toString).toList();
+                if (names.size() > 1) {
+                    if (remote != null) scoring.scoreAll(remote, names, proxies, row -> { });
+                    else scoring.scoreAll(names, proxies, row -> { });
+                }
+                Map<Arch, double[]> got = new java.util.HashMap<>();
+                for (Arch x : archs) got.put(x, objectiveVote.signed(scoring.score(x.toString(), proxies).scores()));
+                return got;
+            }, (r, step, arch, m, bestSoFar) -> {
+                Map<Arch, double[]> seen = seens.get(r);
+                boolean fresh = seen.remove(arch) == null;
+                seen.put(arch, m);
+                traj.write(r, step, arch, m, bestSoFar, objectiveVote);
+                progress.step(progressNote(gt, bestSoFar, arch, bestSeen[r]), fresh);
+            });
             for (int r = 0; r < runs; r++) {
                 long runSeed = seed + r;
-                long t0 = System.nanoTime();
-                Progress progress = new Progress(err, "evaluations", n, !a.has("--quiet"));
-                java.util.function.Function<Arch, double[]> members = arch -> objectiveVote.signed(scoring.score(arch.toString(), proxies).scores());
-                // a round's children scored together: K at a time on the backend's lanes with --in-flight K
-                Objective objective = Objective.of(objectiveVote, members, calibrationSample)
-                        .prefetching(archs -> {
-                            List<String> names = archs.stream().map(Arch::toString).toList();
-                            if (remote != null) scoring.scoreAll(remote, names, proxies, row -> { });
-                            else scoring.scoreAll(names, proxies, row -> { });
-                        });
-                final int run = r;
-                Map<Arch, double[]> seen = new LinkedHashMap<>(); // the members' signed scores
-                double[] bestSeen = {Double.NaN};
-                Arch running = search.run(space, objective, n, new SplittableRandom(runSeed), (step, arch, scores, bestSoFar) -> {
-                    double[] m = members.apply(arch);
-                    boolean fresh = seen.remove(arch) == null;
-                    seen.put(arch, m); // in order of last evaluation
-                    traj.write(run, step, arch, m, bestSoFar, objectiveVote);
-                    progress.step(progressNote(gt, bestSoFar, arch, bestSeen), fresh);
-                });
+                Map<Arch, double[]> seen = seens.get(r);
+                Arch running = answers[r];
+                double secs = seconds[r];
                 Ranked ranked = ranked(seen, rankBy);
                 Arch best = pickBy == null ? running : ranked.archs().getFirst();
-                double secs = (System.nanoTime() - t0) / 1e9;
                 Map<String, Double> scores = scoring.score(best.toString(), report).scores();
                 lastFound = best.toString();
                 out.printf("run %d (search seed %d): %s, %d evaluations (%d distinct architectures) in %.1f s%n", r + 1, runSeed, algo, n,

@@ -2,6 +2,9 @@ package io.wrcor.search;
 
 import io.wrcor.space.Arch;
 import io.wrcor.space.SearchSpace;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.random.RandomGenerator;
 
 /**
@@ -16,14 +19,28 @@ public final class Reinforce implements Search {
     private final double lr;
     private final double momentum;
     private final int calibration;
+    private final int samples;
 
     public Reinforce(double lr, double momentum, int calibration) {
+        this(lr, momentum, calibration, 1);
+    }
+
+    /**
+     * REINFORCE drawing {@code samples} architectures per policy update (1: the published algorithm,
+     * one draw, one update). With K > 1 the K draws come from the policy as it stands, are scored
+     * together ({@link Objective#prefetch}), each reward updates the baseline in draw order and
+     * gets its advantage against it (as a single draw does), and one Adam step follows on the mean
+     * of the K draws' gradients.
+     */
+    public Reinforce(double lr, double momentum, int calibration, int samples) {
         if (!(lr > 0) || !(momentum >= 0 && momentum < 1) || calibration < 2) {
             throw new IllegalArgumentException("REINFORCE needs lr > 0, 0 <= momentum < 1 and >= 2 calibration architectures");
         }
+        if (samples < 1) throw new IllegalArgumentException("REINFORCE needs >= 1 samples per update, got " + samples);
         this.lr = lr;
         this.momentum = momentum;
         this.calibration = calibration;
+        this.samples = samples;
     }
 
     /**
@@ -94,20 +111,33 @@ public final class Reinforce implements Search {
          * d/dbeta[j] = advantage * (sigmoid(beta_j) - bit_j).
          */
         void step(int[] actions, boolean[] bits, double advantage) {
+            step(new int[][] {actions}, new boolean[][] {bits}, new double[] {advantage});
+        }
+
+        /**
+         * One Adam step on the mean over draws i of loss_i = -advantage_i * log p(draw_i); with one
+         * draw the gradient is that draw's, to the bit.
+         */
+        void step(int[][] actions, boolean[][] bits, double[] advantage) {
             t++;
+            int n = advantage.length;
             double b1 = 0.9, b2 = 0.999, eps = 1e-8;
             double c1 = 1 - Math.pow(b1, t), c2 = 1 - Math.pow(b2, t);
             for (int e = 0; e < theta.length; e++) {
                 double[] p = probabilities(e);
                 for (int k = 0; k < p.length; k++) {
-                    double g = advantage * (p[k] - (k == actions[e] ? 1 : 0));
+                    double g = 0;
+                    for (int i = 0; i < n; i++) g += advantage[i] * (p[k] - (k == actions[i][e] ? 1 : 0));
+                    g /= n;
                     m[e][k] = b1 * m[e][k] + (1 - b1) * g;
                     v[e][k] = b2 * v[e][k] + (1 - b2) * g * g;
                     theta[e][k] -= lr * (m[e][k] / c1) / (Math.sqrt(v[e][k] / c2) + eps);
                 }
             }
             for (int j = 0; j < beta.length; j++) {
-                double g = advantage * (sigmoid(beta[j]) - (bits[j] ? 1 : 0));
+                double g = 0;
+                for (int i = 0; i < n; i++) g += advantage[i] * (sigmoid(beta[j]) - (bits[i][j] ? 1 : 0));
+                g /= n;
                 mb[j] = b1 * mb[j] + (1 - b1) * g;
                 vb[j] = b2 * vb[j] + (1 - b2) * g * g;
                 beta[j] -= lr * (mb[j] / c1) / (Math.sqrt(vb[j] / c2) + eps);
@@ -137,8 +167,11 @@ public final class Reinforce implements Search {
     @Override
     public Arch run(SearchSpace space, Objective objective, int n, RandomGenerator rnd, Listener listener) {
         int m = objective.width();
+        List<Arch> sample = new ArrayList<>(calibration);
+        for (int i = 0; i < calibration; i++) sample.add(space.sample(rnd));
+        objective.prefetch(new ArrayList<>(new LinkedHashSet<>(sample))); // drawn first, scored together: the same draws as one by one
         double[][] cal = new double[calibration][];
-        for (int i = 0; i < calibration; i++) cal[i] = objective.signedScores(space.sample(rnd));
+        for (int i = 0; i < calibration; i++) cal[i] = objective.signedScores(sample.get(i));
         double[] mean = new double[m], sd = new double[m], lowest = new double[m];
         for (int k = 0; k < m; k++) {
             double s = 0, s2 = 0;
@@ -156,27 +189,39 @@ public final class Reinforce implements Search {
         Policy policy = new Policy(spec, lr, rnd);
         Baseline baseline = new Baseline(momentum);
         Best best = new Best(objective);
-        for (int step = 0; step < n; step++) {
-            int[] actions;
-            boolean[] bits;
-            Arch a;
-            int draws = 0;
-            do { // an invalid draw is redrawn whole
-                if (draws++ == MAX_DRAWS) {
-                    throw new IllegalStateException("REINFORCE: " + MAX_DRAWS + " draws of the policy in a row were invalid or over the"
-                            + " FLOPs limit at step " + step + "; the limit is too tight for this space");
-                }
-                actions = policy.sample(rnd);
-                bits = policy.sampleBits(rnd);
-                a = spec.decoder().decode(actions, bits);
-            } while (a == null);
-            double[] s = objective.signedScores(a);
-            double reward = 0;
-            for (int k = 0; k < m; k++) reward += Double.isFinite(s[k]) ? (s[k] - mean[k]) / sd[k] : lowest[k];
-            baseline.update(reward);
-            policy.step(actions, bits, reward - baseline.value());
-            best.offer(a, s);
-            listener.evaluated(step, a, s, best.arch());
+        int step = 0;
+        while (step < n) {
+            int round = Math.min(samples, n - step);
+            int[][] actions = new int[round][];
+            boolean[][] bits = new boolean[round][];
+            Arch[] archs = new Arch[round];
+            for (int i = 0; i < round; i++) {
+                int draws = 0;
+                do { // an invalid draw is redrawn whole
+                    if (draws++ == MAX_DRAWS) {
+                        throw new IllegalStateException("REINFORCE: " + MAX_DRAWS + " draws of the policy in a row were invalid or over the"
+                                + " FLOPs limit at step " + (step + i) + "; the limit is too tight for this space");
+                    }
+                    actions[i] = policy.sample(rnd);
+                    bits[i] = policy.sampleBits(rnd);
+                    archs[i] = spec.decoder().decode(actions[i], bits[i]);
+                } while (archs[i] == null);
+            }
+            if (round > 1) objective.prefetch(new ArrayList<>(new LinkedHashSet<>(List.of(archs))));
+            double[] advantage = new double[round];
+            double[][] scores = new double[round][];
+            for (int i = 0; i < round; i++) {
+                double[] s = scores[i] = objective.signedScores(archs[i]);
+                double reward = 0;
+                for (int k = 0; k < m; k++) reward += Double.isFinite(s[k]) ? (s[k] - mean[k]) / sd[k] : lowest[k];
+                baseline.update(reward);
+                advantage[i] = reward - baseline.value();
+            }
+            policy.step(actions, bits, advantage);
+            for (int i = 0; i < round; i++) {
+                best.offer(archs[i], scores[i]);
+                listener.evaluated(step++, archs[i], scores[i], best.arch());
+            }
         }
         return best.arch();
     }

@@ -19,13 +19,17 @@ public interface Search {
         return of(algo, population, tournament, 1, lr, ema, calibration);
     }
 
-    /** As above, evolution making {@code children} children per round ({@link RegularizedEvolution}; 1: the published algorithm). */
-    static Search of(String algo, int population, int tournament, int children, double lr, double ema, int calibration) {
-        if (children != 1 && !algo.equals("evolution")) throw new IllegalArgumentException("children per round are for evolution, not " + algo);
+    /**
+     * As above, with {@code perRound} architectures scored together per round (1: the published
+     * algorithms, step for step): evolution's children from as many tournaments
+     * ({@link RegularizedEvolution}), REINFORCE's samples per policy update ({@link Reinforce}),
+     * random search's draws.
+     */
+    static Search of(String algo, int population, int tournament, int perRound, double lr, double ema, int calibration) {
         return switch (algo) {
-            case "random" -> new RandomSearch();
-            case "evolution" -> new RegularizedEvolution(population, tournament, children);
-            case "reinforce" -> new Reinforce(lr, ema, calibration);
+            case "random" -> new RandomSearch(perRound);
+            case "evolution" -> new RegularizedEvolution(population, tournament, perRound);
+            case "reinforce" -> new Reinforce(lr, ema, calibration, perRound);
             default -> throw new IllegalArgumentException("unknown search '" + algo + "' (expected random, evolution or reinforce)");
         };
     }

@@ -245,10 +245,60 @@ class ReliabilityTest {
         }
         assertEquals(16, trajectories.getFirst().size());
         assertEquals(trajectories.get(0), trajectories.get(1), "the lanes change nothing but the time");
-        assertBadInput(run("search", "--algo", "random", "--children", "4", "--n", "2", "--quiet", "--channels", "4", "--cells", "1", "--batch", "8"),
-                "children per round are for evolution");
         assertBadInput(run("search", "--algo", "evolution", "--population", "4", "--tournament", "2", "--children", "5", "--n", "2", "--quiet",
                 "--channels", "4", "--cells", "1", "--batch", "8"), "children");
+    }
+
+    /**
+     * --runs R runs side by side: each run's steps in the trajectory are those of its search seed run
+     * alone, score for score, on one lane or two, and it finds the same; REINFORCE with 4 samples per
+     * update likewise; a rerun appends nothing. (--seed also seeds the weights: the objective params,flops
+     * does not depend on them, so runs 2 and 3 compare with their seeds alone; with naswot, run 1 does.)
+     */
+    @Test
+    void runsSideBySideAreEachTheSearchOfTheirSeed() throws Exception {
+        for (String algo : List.of("evolution", "reinforce")) {
+            for (String objective : List.of("params,flops", "naswot")) {
+                int compared = objective.equals("naswot") ? 1 : 3;
+                List<String> base = List.of("search", "--algo", algo, "--n", "12", "--population", "4", "--tournament", "2", "--calibration", "4",
+                        "--children", algo.equals("reinforce") ? "4" : "1", "--objective", objective, "--channels", "4", "--cells", "1", "--batch", "8",
+                        "--quiet", "--no-gt");
+                String label = algo + " " + objective;
+                java.util.Map<Integer, List<String>> alone = new java.util.HashMap<>();
+                List<Object> foundAlone = new java.util.ArrayList<>();
+                for (int seed = 3; seed < 3 + compared; seed++) {
+                    List<String> args = new java.util.ArrayList<>(base);
+                    Path dir = tmp.resolve(algo + objective + "-alone" + seed);
+                    args.addAll(List.of("--seed", Integer.toString(seed), "--run-dir", dir.toString()));
+                    CliTest.Run r = run(args.toArray(String[]::new));
+                    assertEquals(0, r.code(), r.err());
+                    alone.put(seed, Files.readAllLines(dir.resolve("trajectory.jsonl")).stream().map(l -> l.substring(l.indexOf(", \"step\""))).toList());
+                    Map<String, Object> summary = Json.parseObject(Files.readString(dir.resolve("summary.json")));
+                    foundAlone.add(((Map<?, ?>) ((List<?>) summary.get("runs")).getFirst()).get("found"));
+                }
+                for (String lanes : List.of("1", "2")) {
+                    List<String> args = new java.util.ArrayList<>(base);
+                    Path dir = tmp.resolve(algo + objective + "-together" + lanes);
+                    args.addAll(List.of("--seed", "3", "--runs", "3", "--in-flight", lanes, "--run-dir", dir.toString()));
+                    CliTest.Run r = run(args.toArray(String[]::new));
+                    assertEquals(0, r.code(), r.err());
+                    List<String> lines = Files.readAllLines(dir.resolve("trajectory.jsonl"));
+                    assertEquals(36, lines.size());
+                    for (int run = 1; run <= compared; run++) {
+                        String tag = "{\"run\": " + run + ", ";
+                        List<String> mine = lines.stream().filter(l -> l.startsWith(tag)).map(l -> l.substring(l.indexOf(", \"step\""))).toList();
+                        assertEquals(alone.get(2 + run), mine, label + ", " + lanes + " lane(s): run " + run + " is search seed " + (2 + run) + " alone");
+                    }
+                    Map<String, Object> summary = Json.parseObject(Files.readString(dir.resolve("summary.json")));
+                    List<Object> found = ((List<?>) summary.get("runs")).stream().map(x -> (Object) ((Map<?, ?>) x).get("found")).toList();
+                    assertEquals(foundAlone, found.subList(0, compared), label + ": the runs find what each seed finds alone");
+                    // rerun in the same folder: nothing appended twice
+                    CliTest.Run again = run(args.toArray(String[]::new));
+                    assertEquals(0, again.code(), again.err());
+                    assertEquals(lines, Files.readAllLines(dir.resolve("trajectory.jsonl")));
+                }
+            }
+        }
     }
 
     /** The CPU backend's developer switches (-Dwrcor.cpu.*) refuse a value they do not know in one line, not fall back silently. */

@@ -178,7 +178,8 @@ class SearchTest {
         IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> new RegularizedEvolution(8, 3, 9));
         assertTrue(e.getMessage().contains("children"), e.getMessage());
         org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> new RegularizedEvolution(8, 3, 0));
-        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> Search.of("random", 8, 3, 4, 1e-3, 0.9, 10));
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> Search.of("random", 8, 3, 0, 1e-3, 0.9, 10));
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> Search.of("reinforce", 8, 3, 0, 1e-3, 0.9, 10));
     }
 
     /** Adam's first step is lr * g / (|g| + eps): each logit moves by lr against its gradient's sign. */
@@ -217,5 +218,107 @@ class SearchTest {
         // uniform sampling gives 3x3 convs a share of 0.2
         double last = java.util.Arrays.stream(conv3x3, n - 100, n).sum() / 600.0;
         assertTrue(last > 0.6, "share of 3x3 convs among the last 100 sampled: " + last);
+    }
+
+    /**
+     * The published REINFORCE loop, transcribed (calibration drawn and scored one by one, then per
+     * step: draw until valid, score, update the baseline, one Adam step on that draw): one sample per
+     * update must be exactly it.
+     */
+    static List<String> publishedReinforce(double lr, double momentum, int calibration, long seed, int n) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        Objective o = toy();
+        double[] cal = new double[calibration];
+        for (int i = 0; i < calibration; i++) cal[i] = o.signedScores(SPACE.sample(rnd))[0];
+        double mean = 0, s2 = 0;
+        for (double c : cal) mean += c;
+        mean /= calibration;
+        for (double c : cal) s2 += (c - mean) * (c - mean);
+        double sd = s2 == 0 ? 1 : Math.sqrt(s2 / (calibration - 1));
+        Reinforce.Policy policy = new Reinforce.Policy(SPACE.policy(), lr, rnd);
+        Reinforce.Baseline baseline = new Reinforce.Baseline(momentum);
+        List<String> t = new ArrayList<>();
+        Arch best = null;
+        double[] bestScores = null;
+        for (int step = 0; step < n; step++) {
+            int[] actions;
+            boolean[] bits;
+            Arch a;
+            do {
+                actions = policy.sample(rnd);
+                bits = policy.sampleBits(rnd);
+                a = SPACE.policy().decoder().decode(actions, bits);
+            } while (a == null);
+            double[] sc = o.signedScores(a);
+            double reward = (sc[0] - mean) / sd;
+            baseline.update(reward);
+            policy.step(actions, bits, reward - baseline.value());
+            if (best == null || o.compare(sc, bestScores) >= 0) {
+                best = a;
+                bestScores = sc;
+            }
+            t.add(a + " " + best);
+        }
+        t.add(best.toString());
+        return t;
+    }
+
+    @Test
+    void oneSamplePerUpdateIsThePublishedReinforceStepForStep() {
+        for (long seed : new long[]{0, 7, 42}) {
+            assertEquals(publishedReinforce(0.05, 0.9, 20, seed, 150), trace(new Reinforce(0.05, 0.9, 20, 1), seed, 150), "seed " + seed);
+            assertEquals(publishedReinforce(1e-3, 0.8, 10, seed, 60), trace(new Reinforce(1e-3, 0.8, 10), seed, 60), "seed " + seed);
+        }
+    }
+
+    /** K samples per update: the calibration in one prefetch, then rounds of K prefetched together, each evaluated, N in all. */
+    @Test
+    void severalSamplesPerUpdateArePrefetchedTogetherAndStillLearn() {
+        int k = 4, n = 30, calibration = 12;
+        List<Integer> sizes = new ArrayList<>();
+        List<String> evaluated = new ArrayList<>();
+        Objective o = toy().prefetching(archs -> sizes.add(archs.size()));
+        new Reinforce(0.05, 0.9, calibration, k).run(SPACE, o, n, new SplittableRandom(3), (step, arch, sc, b) -> {
+            assertEquals(evaluated.size(), step);
+            evaluated.add(arch.toString());
+        });
+        assertEquals(n, evaluated.size());
+        assertTrue(sizes.getFirst() <= calibration && sizes.getFirst() >= calibration - 2, "the calibration sample in one prefetch: " + sizes);
+        assertEquals(1 + 8, sizes.size(), "one prefetch for the calibration and one per round of 4 (7 rounds of 4, one of 2): " + sizes);
+        for (int size : sizes.subList(1, sizes.size())) assertTrue(size <= k);
+        assertEquals(trace(new Reinforce(0.05, 0.9, 20, k), 5, 80), trace(new Reinforce(0.05, 0.9, 20, k), 5, 80));
+        assertNotEquals(trace(new Reinforce(0.05, 0.9, 20, 1), 5, 80), trace(new Reinforce(0.05, 0.9, 20, k), 5, 80));
+        int steps = 1600;
+        int[] conv3x3 = new int[steps];
+        new Reinforce(0.05, 0.9, 20, k).run(SPACE, toy(), steps, new SplittableRandom(5), (step, a, sc, b) -> {
+            for (int j = 0; j < Nb201Arch.EDGES; j++) if (((Nb201Arch) a).op(j) == Nb201Op.NOR_CONV_3X3) conv3x3[step]++;
+        });
+        double last = java.util.Arrays.stream(conv3x3, steps - 100, steps).sum() / 600.0;
+        assertTrue(last > 0.6, "K = 4: share of 3x3 convs among the last 100 sampled: " + last);
+    }
+
+    /** The gradient of a batch is the mean of its draws': the same action with advantages +1 and -1 moves nothing; +1 and +1 moves as one. */
+    @Test
+    void aBatchUpdateFollowsTheMeanGradient() {
+        int[] actions = {3, 0, 1, 4, 2, 3};
+        Reinforce.Policy cancel = new Reinforce.Policy(SPACE.policy(), 1e-3, new SplittableRandom(0));
+        cancel.step(new int[][]{actions, actions}, new boolean[2][0], new double[]{1, -1});
+        for (double[] row : cancel.theta) for (double x : row) assertEquals(0.0, x);
+        Reinforce.Policy two = new Reinforce.Policy(SPACE.policy(), 1e-3, new SplittableRandom(0));
+        Reinforce.Policy one = new Reinforce.Policy(SPACE.policy(), 1e-3, new SplittableRandom(0));
+        two.step(new int[][]{actions, actions}, new boolean[2][0], new double[]{0.5, 0.5});
+        one.step(actions, new boolean[0], 0.5);
+        for (int e = 0; e < actions.length; e++) org.junit.jupiter.api.Assertions.assertArrayEquals(one.theta[e], two.theta[e]);
+    }
+
+    @Test
+    void randomSearchInRoundsDrawsTheSameAsOneByOne() {
+        List<Integer> sizes = new ArrayList<>();
+        Objective o = toy().prefetching(archs -> sizes.add(archs.size()));
+        List<String> t = new ArrayList<>();
+        Arch best = new RandomSearch(8).run(SPACE, o, 20, new SplittableRandom(4), (step, arch, sc, b) -> t.add(arch + " " + b));
+        t.add(best.toString());
+        assertEquals(trace(new RandomSearch(), 4, 20), t);
+        assertEquals(3, sizes.size(), "rounds of 8, 8 and 4: " + sizes);
     }
 }
