@@ -94,6 +94,14 @@ public final class Backends {
         }
     }
 
+    /** The backends {@link #open} knows by name. */
+    public static final List<String> NAMES = List.of("cpu", "opencl", "cuda", "auto", "reference");
+
+    /** A clear message for a backend name {@link #open} does not know (without opening anything). */
+    public static void requireKnown(String name) {
+        if (!NAMES.contains(name)) throw new IllegalArgumentException("unknown backend '" + name + "' (expected cpu, opencl, cuda, auto or reference)");
+    }
+
     public static Backend open(String name, int threads, Consumer<String> notes) {
         return switch (name) {
             case "cpu" -> cpu(threads);
@@ -136,7 +144,10 @@ public final class Backends {
                 notes.accept("backend auto: cpu (" + why + "; cuda unavailable: " + cudaWhy + ")");
                 yield cpu(threads);
             }
-            default -> throw new IllegalArgumentException("unknown backend '" + name + "' (expected cpu, opencl, cuda, auto or reference)");
+            default -> {
+                requireKnown(name);
+                throw new IllegalStateException("backend '" + name + "' is known but not opened");
+            }
         };
     }
 }

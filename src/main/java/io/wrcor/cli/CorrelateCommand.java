@@ -51,7 +51,7 @@ final class CorrelateCommand {
         int[] picked;
         double[][] scores;
         String spaceName;
-        try (Scoring scoring = new Scoring(a, proxies, scoresFile, err)) {
+        try (Scoring scoring = new Scoring(a, s -> proxies, scoresFile, err, remote)) {
             spaceName = scoring.space().name();
             gt = GroundTruth.load(Defaults.groundTruth(a.get("--gt", null), scoring.space()), scoring.space()).requireComplete();
             if (a.has("--arch-file") && (a.has("--all") || a.has("--sample"))) throw new UsageException("give --arch-file, --sample or --all, not several");

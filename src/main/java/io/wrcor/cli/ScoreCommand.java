@@ -39,7 +39,7 @@ final class ScoreCommand {
                     if (vote != null) for (Proxy m : vote.members()) if (!d.contains(m)) d.add(m);
                     return d;
                 };
-        try (Scoring scoring = new Scoring(a, columnsOf, a.has("--out") ? Path.of(a.get("--out", "")) : null, err)) {
+        try (Scoring scoring = new Scoring(a, columnsOf, a.has("--out") ? Path.of(a.get("--out", "")) : null, err, remote)) {
             List<Proxy> proxies = scoring.columns();
             List<String> labels = proxies.stream().map(p -> p.label).toList();
             if (given == null) requireMembers(vote, proxies, asked == null ? "the default proxies (give --proxies) do not include"

@@ -41,15 +41,19 @@ final class Scoring implements AutoCloseable {
     private final Weights fixedWeights;
     private final long seed;
     private final String run;
-    private final Backend backend;
-    private final List<Backend> devices; // --devices: one backend per device (the first is backend), else just backend
-    private final Engine engine;
+    private Backend backend;        // opened at once, or (a distributed run, where the workers score) on first local use
+    private List<Backend> devices;  // --devices: one backend per device (the first is backend), else just backend
+    private Engine engine;
+    private final Args args;
+    private final java.io.PrintStream err;
+    private final io.wrcor.dist.Distributor remote; // where missing scores are computed, or null: here
     private final Integer inFlightOption; // --in-flight K, or null: the backend's default, worked out when first needed
     private final String backendName;
     private final int threadsGiven; // --threads T, or 0 where not given (a distributed run's workers take what their slot has)
     private final NetSize network;
     private final List<Proxy> columns; // the proxies asked for, or (none given) every proxy the space computes
     private io.wrcor.InFlight lanes; // made on first use when --in-flight K > 1
+    private io.wrcor.dist.WorkSpec spec; // made on first use by a distributed run
     private ResultsFile results;
     private final Map<String, ResultsFile.Row> memory = new HashMap<>();
     private final Map<String, String> hashes = new HashMap<>();
@@ -70,7 +74,25 @@ final class Scoring implements AutoCloseable {
 
     /** As above, the proxies chosen by the space (known once the options and a weights folder are read). */
     Scoring(Args a, java.util.function.Function<SearchSpace, List<Proxy>> columnsOf, Path out, java.io.PrintStream err) {
+        this(a, columnsOf, out, err, null);
+    }
+
+    /**
+     * As above; with a distributor ({@code remote}, a Spark cluster) every missing score is computed
+     * through it, and this process opens its backend only if something is ever scored here (a
+     * driver without the executors' GPUs can plan a {@code --backend cuda} run).
+     */
+    Scoring(Args a, java.util.function.Function<SearchSpace, List<Proxy>> columnsOf, Path out, java.io.PrintStream err,
+            io.wrcor.dist.Distributor remote) {
+        this.args = a;
+        this.err = err;
+        this.remote = remote;
         try {
+            io.wrcor.backend.Backends.requireKnown(a.get("--backend", "cpu"));
+            if (remote != null && a.has("--devices")) {
+                throw new UsageException("--devices is for one machine's devices; on Spark each task gets the GPU the cluster assigns it"
+                        + " (spark.task.resource.gpu.amount, see the README)");
+            }
             seed = a.getLong("--seed", 0);
             folder = a.has("--weights") ? TensorFolder.load(Path.of(a.get("--weights", "")), arena) : null;
             space = spaceOf(a, folder);
@@ -89,8 +111,7 @@ final class Scoring implements AutoCloseable {
             batch = folderBatch ? folder.batch()
                     : Session.batch(data, a.getInt("--batch", 64, 2, 1 << 16), network.classes(), network.imageSize(), seed, arena);
             fixedWeights = folder != null ? new Weights(folder.tensors()) : null;
-            run = new RunKey(space.name(), space.netKey(network),
-                    folder != null ? "folder:" + folder.digest() : RunKey.initWeights(seed), RunKey.input(batch), RunKey.PRECISION).text();
+            run = folder != null ? RunKey.ofFolder(space, network, folder.digest(), batch) : RunKey.ofInit(space, network, seed, batch);
             results = out == null ? null
                     : new ResultsFile(out, ResultsFile.formatOf(a.get("--format", null), out), columns.stream().map(p -> p.label).toList(), run);
             if (results != null && results.otherSettings() > 0) {
@@ -103,18 +124,32 @@ final class Scoring implements AutoCloseable {
             }
             backendName = a.get("--backend", "cpu");
             threadsGiven = a.has("--threads") ? a.getInt("--threads", 2, 1, 1024) : 0;
-            devices = Session.devices(a, err);
-            backend = devices.getFirst();
-            engine = new Engine(backend, space, network);
+            int deviceCount = a.has("--devices") ? a.get("--devices", "").split(",", -1).length : 1;
             Integer inFlightGiven = a.has("--in-flight") ? Integer.valueOf(a.getInt("--in-flight", 1, 1, 64)) : null;
-            inFlightOption = inFlightGiven != null ? inFlightGiven : devices.size() > 1 ? Integer.valueOf(devices.size()) : null;
-            if (inFlightOption != null && inFlightOption < devices.size()) {
-                throw new UsageException("--in-flight " + inFlightOption + " is fewer than the " + devices.size() + " devices of --devices");
+            inFlightOption = inFlightGiven != null ? inFlightGiven : deviceCount > 1 ? Integer.valueOf(deviceCount) : null;
+            if (remote == null) openBackend();
+            if (inFlightOption != null && inFlightOption < deviceCount) {
+                throw new UsageException("--in-flight " + inFlightOption + " is fewer than the " + deviceCount + " devices of --devices");
             }
         } catch (RuntimeException e) {
             closeQuietly();
             throw e;
         }
+    }
+
+    private Backend backend() {
+        openBackend();
+        return backend;
+    }
+
+    /** The backend (and one per --devices entry) and the engine, opened once. */
+    private Engine openBackend() {
+        if (engine == null) {
+            devices = Session.devices(args, err);
+            backend = devices.getFirst();
+            engine = new Engine(backend, space, network);
+        }
+        return engine;
     }
 
     private void closeQuietly() {
@@ -123,6 +158,8 @@ final class Scoring implements AutoCloseable {
         } catch (IOException | RuntimeException ignored) {
             // already failing
         }
+        if (engine != null) engine.close();
+        if (devices != null) devices.forEach(Session::close);
         arena.close();
     }
 
@@ -193,9 +230,12 @@ final class Scoring implements AutoCloseable {
      */
     ResultsFile.Row score(String arch, List<Proxy> proxies) {
         List<Proxy> missing = missing(arch, proxies);
-        if (!missing.isEmpty()) {
+        if (!missing.isEmpty() && remote != null) {
+            scoreAll(remote, List.of(arch), proxies, row -> { });
+        } else if (!missing.isEmpty()) {
             Arch parsed = space.parse(arch);
             long t0 = System.nanoTime();
+            Engine engine = openBackend();
             Scorer.Result r = fixedWeights != null ? engine.score(parsed, fixedWeights, batch, missing)
                     : engine.score(parsed, seed, batch, missing);
             store(arch, parsed, r, (System.nanoTime() - t0) / 1e9);
@@ -233,8 +273,12 @@ final class Scoring implements AutoCloseable {
      * in input order.
      */
     void scoreAll(List<String> archs, List<Proxy> proxies, java.util.function.Consumer<ResultsFile.Row> each) {
+        if (remote != null) {
+            scoreAll(remote, archs, proxies, each);
+            return;
+        }
         int inFlight = archs.size() <= 1 ? 1
-                : inFlightOption != null ? inFlightOption : Session.defaultInFlight(backend, space, network, batch.size());
+                : inFlightOption != null ? inFlightOption : Session.defaultInFlight(backend(), space, network, batch.size());
         if (inFlight <= 1) {
             for (String arch : archs) each.accept(score(arch, proxies));
             return;
@@ -253,7 +297,10 @@ final class Scoring implements AutoCloseable {
             while (j < archs.size() && !inRun.contains(archs.get(j)) && missing(archs.get(j), proxies).equals(missing)) inRun.add(archs.get(j++));
             List<String> run = archs.subList(i, j);
             List<Arch> parsed = run.stream().map(space::parse).toList();
-            if (lanes == null) lanes = new io.wrcor.InFlight(devices, space, network, batch, inFlight);
+            if (lanes == null) {
+                openBackend();
+                lanes = new io.wrcor.InFlight(devices, space, network, batch, inFlight);
+            }
             lanes.score(parsed, seed, fixedWeights, missing, (k, r, secs) -> {
                 store(run.get(k), parsed.get(k), r, secs);
                 each.accept(rowOf(run.get(k), proxies));
@@ -264,14 +311,14 @@ final class Scoring implements AutoCloseable {
 
     /**
      * What a distributed run's workers need to score as this process would: settings, the batch's
-     * values and the run key. A weights folder is not shipped (yet): refused with the way round.
+     * values, the weights folder's files (with --weights) and the run key.
      */
     io.wrcor.dist.WorkSpec spec() {
-        if (fixedWeights != null) {
-            throw new UsageException("--weights with --spark is not supported: the folder's tensors are not shipped to executors;"
-                    + " score a weights folder without --spark");
+        if (spec == null) {
+            java.util.Map<String, byte[]> files = folder == null ? null : folder.rawFiles();
+            spec = io.wrcor.dist.WorkSpec.of(space, network, seed, backendName, threadsGiven, batch, run, files);
         }
-        return io.wrcor.dist.WorkSpec.of(space, network, seed, backendName, threadsGiven, batch, run);
+        return spec;
     }
 
     /**
@@ -329,8 +376,8 @@ final class Scoring implements AutoCloseable {
             throw new UsageException("closing results file " + results.path() + ": " + io.wrcor.util.Files2.reason(e));
         } finally {
             if (lanes != null) lanes.close();
-            engine.close();
-            devices.forEach(Session::close);
+            if (engine != null) engine.close();
+            if (devices != null) devices.forEach(Session::close);
             arena.close();
         }
     }

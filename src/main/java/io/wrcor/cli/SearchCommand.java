@@ -80,7 +80,7 @@ final class SearchCommand {
         GroundTruth gt;
         double[][] found;
         long tAll = System.nanoTime();
-        try (Scoring scoring = new Scoring(a, proxies, scoresFile, err);
+        try (Scoring scoring = new Scoring(a, s -> proxies, scoresFile, err, remote);
              Trajectory traj = new Trajectory(trajectory)) {
             SearchSpace space = scoring.space();
             int n = a.getInt("--n", space.publishedEvaluations(), 1, 10_000_000);
@@ -122,11 +122,7 @@ final class SearchCommand {
             if (soft != null) {
                 err.printf("wrcor: objective %s: calibrating %s on %d architectures of the space%n", objectiveVote.label(), soft.label, calibration);
                 Progress calProgress = new Progress(err, "calibration", calibration, !a.has("--quiet"));
-                if (remote != null) scoring.scoreAll(remote, calibrationSample.stream().map(Arch::toString).toList(), proxies, row -> calProgress.step());
-                else for (Arch c : calibrationSample) {
-                    scoring.score(c.toString(), proxies);
-                    calProgress.step();
-                }
+                scoring.scoreAll(calibrationSample.stream().map(Arch::toString).toList(), proxies, row -> calProgress.step());
             }
             // the runs side by side (Lockstep): whenever every run waits for scores, what they all asked for is
             // scored together (on the backend's lanes with --in-flight, or on Spark), so R runs take about the
@@ -148,10 +144,7 @@ final class SearchCommand {
                 return found1;
             }, archs -> {
                 List<String> names = archs.stream().map(Arch::toString).toList();
-                if (names.size() > 1) {
-                    if (remote != null) scoring.scoreAll(remote, names, proxies, row -> { });
-                    else scoring.scoreAll(names, proxies, row -> { });
-                }
+                if (names.size() > 1) scoring.scoreAll(names, proxies, row -> { }); // on the lanes, or Spark (one arch: scoring.score, below)
                 Map<Arch, double[]> got = new java.util.HashMap<>();
                 for (Arch x : archs) got.put(x, objectiveVote.signed(scoring.score(x.toString(), proxies).scores()));
                 return got;

@@ -31,6 +31,7 @@ public final class TensorFolder {
     private final Map<String, Object> meta;
     private final Map<String, Tensor> tensors = new LinkedHashMap<>();
     private final Map<String, long[]> int64 = new LinkedHashMap<>();
+    private final java.util.List<String> files = new java.util.ArrayList<>(); // the manifest's tensor files, in its order
     private String digest;
 
     private TensorFolder(Path dir, Map<String, Object> meta) {
@@ -99,6 +100,7 @@ public final class TensorFolder {
                     + numel * elem + " (" + dtype + " " + shapeList + ")");
         }
         Path p = dir.resolve(file);
+        files.add(file);
         Files2.requireRegularFile(who + ": file", p);
         try {
             if (!p.toRealPath().startsWith(dir.toRealPath())) {
@@ -149,6 +151,51 @@ public final class TensorFolder {
             return java.util.HexFormat.of().formatHex(md.digest());
         } catch (java.security.NoSuchAlgorithmException ex) {
             throw new IllegalStateException(ex);
+        }
+    }
+
+    /**
+     * The folder's files as they are on disk now: {@code manifest.json} first, then every tensor file the
+     * manifest lists, by their names in the manifest (what a distributed run ships to its workers;
+     * {@link #fromFiles} rebuilds the folder, and its {@link #digest} tells whether the files changed).
+     */
+    public Map<String, byte[]> rawFiles() {
+        Map<String, byte[]> out = new LinkedHashMap<>();
+        out.put("manifest.json", Files2.readBytes("manifest", dir.resolve("manifest.json")));
+        for (String f : files) out.putIfAbsent(f, Files2.readBytes("tensor file", dir.resolve(f)));
+        return out;
+    }
+
+    /**
+     * A folder rebuilt from {@link #rawFiles} (written to a temporary folder, read and checked as
+     * {@link #load} does, then deleted): the same tensors and the same digest as the folder they came from.
+     */
+    public static TensorFolder fromFiles(Map<String, byte[]> raw, Arena arena) {
+        Path tmp;
+        try {
+            tmp = Files.createTempDirectory("wrcor-weights");
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot make a temporary folder for the shipped weights: " + Files2.reason(e));
+        }
+        try {
+            for (var e : raw.entrySet()) {
+                Path rel = Path.of(e.getKey()).normalize();
+                if (e.getKey().isEmpty() || rel.isAbsolute() || rel.startsWith("..")) {
+                    throw new IllegalArgumentException("shipped weights: file '" + Json.clip(e.getKey()) + "' is not a path inside the folder");
+                }
+                Path p = tmp.resolve(rel);
+                if (p.getParent() != null) Files.createDirectories(p.getParent());
+                Files.write(p, e.getValue());
+            }
+            return load(tmp, arena);
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot write the shipped weights to " + tmp + ": " + Files2.reason(e));
+        } finally {
+            try (var walk = Files.walk(tmp)) {
+                walk.sorted(java.util.Comparator.reverseOrder()).forEach(q -> q.toFile().delete());
+            } catch (IOException ignored) {
+                // a temporary folder left behind
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 package io.wrcor.dist;
 
 import io.wrcor.data.Batch;
+import io.wrcor.data.TensorFolder;
 import io.wrcor.proxy.Proxy;
 import io.wrcor.results.RunKey;
 import io.wrcor.space.NetSize;
@@ -27,12 +28,17 @@ import java.util.Objects;
  * <p>The space's FLOPs limit (mbv2) is not part of it: it bounds sampling and mutation, which stay
  * with the planner, never a score.
  *
+ * <p>With a weights folder ({@code --weights}), its files travel with the spec ({@code weights}: the
+ * manifest and the tensor files, by name) and the worker rebuilds the folder, whose digest is part
+ * of the run key it checks; else the weights are drawn from {@code seed}.
+ *
  * @param threads    CPU threads per worker, or 0: as many as the cluster gives each task
+ * @param weights    a weights folder's files ({@link TensorFolder#rawFiles}), or null
  */
 public record WorkSpec(String space, NetSize network, long seed, String backend, int threads, int[] inputShape,
-                       float[] input, int[] labels, String run) implements Serializable {
+                       float[] input, int[] labels, String run, java.util.LinkedHashMap<String, byte[]> weights) implements Serializable {
     @Serial
-    private static final long serialVersionUID = 1L;
+    private static final long serialVersionUID = 2L;
 
     public WorkSpec {
         Objects.requireNonNull(space);
@@ -46,12 +52,19 @@ public record WorkSpec(String space, NetSize network, long seed, String backend,
         }
     }
 
-    /** The spec of a planned run: the batch's values copied out of native memory. */
+    /** The spec of a planned run with weights drawn from {@code seed}: the batch's values copied out of native memory. */
     public static WorkSpec of(SearchSpace space, NetSize network, long seed, String backend, int threads, Batch batch, String run) {
+        return of(space, network, seed, backend, threads, batch, run, null);
+    }
+
+    /** As above, with a weights folder's files ({@link TensorFolder#rawFiles}; null: weights drawn from the seed). */
+    public static WorkSpec of(SearchSpace space, NetSize network, long seed, String backend, int threads, Batch batch, String run,
+                              java.util.Map<String, byte[]> weights) {
         Tensor in = batch.input();
         if (in.dtype() != DType.F32) throw new IllegalArgumentException("work spec: the input batch must be float32");
         float[] values = in.data().asSlice(0, in.numel() * 4).toArray(ValueLayout.JAVA_FLOAT);
-        return new WorkSpec(space.name(), network, seed, backend, threads, in.shape().clone(), values, batch.labels().clone(), run);
+        return new WorkSpec(space.name(), network, seed, backend, threads, in.shape().clone(), values, batch.labels().clone(), run,
+                weights == null ? null : new java.util.LinkedHashMap<>(weights));
     }
 
     public SearchSpace searchSpace() {
@@ -65,8 +78,12 @@ public record WorkSpec(String space, NetSize network, long seed, String backend,
         return new Batch(t, labels.clone());
     }
 
-    /** The run key this spec's settings give, recomputed from the batch's values (what a worker checks). */
-    public String runOf(Batch b) {
+    /**
+     * The run key this spec's settings give, recomputed from the batch's values and, with a weights
+     * folder, from the folder rebuilt on the worker (what a worker checks).
+     */
+    public String runOf(Batch b, TensorFolder folder) {
+        if (folder != null) return RunKey.ofFolder(searchSpace(), network, folder.digest(), b);
         return RunKey.ofInit(searchSpace(), network, seed, b);
     }
 

@@ -25,6 +25,7 @@ public final class Worker implements AutoCloseable {
     private final Backend backend;
     private final Engine engine;
     private final Batch batch;
+    private final io.wrcor.graph.Weights fixedWeights; // a shipped weights folder's, or null: drawn from the spec's seed
     private final String description;
 
     /**
@@ -37,7 +38,9 @@ public final class Worker implements AutoCloseable {
         Backend b = null;
         try {
             batch = spec.batch(arena);
-            String run = spec.runOf(batch);
+            io.wrcor.data.TensorFolder folder = spec.weights() == null ? null : io.wrcor.data.TensorFolder.fromFiles(spec.weights(), arena);
+            fixedWeights = folder == null ? null : new io.wrcor.graph.Weights(folder.tensors());
+            String run = spec.runOf(batch, folder);
             if (!run.equals(spec.run())) {
                 throw new IllegalStateException("worker: the rebuilt settings give run key '" + run + "', the planner's is '" + spec.run()
                         + "' (a different engine version on this worker?)");
@@ -61,7 +64,7 @@ public final class Worker implements AutoCloseable {
     public Scored score(String arch, List<Proxy> proxies) {
         Arch parsed = space.parse(arch);
         long t0 = System.nanoTime();
-        Scorer.Result r = engine.score(parsed, spec.seed(), batch, proxies);
+        Scorer.Result r = fixedWeights != null ? engine.score(parsed, fixedWeights, batch, proxies) : engine.score(parsed, spec.seed(), batch, proxies);
         double seconds = (System.nanoTime() - t0) / 1e9;
         Map<String, Double> scores = new LinkedHashMap<>();
         for (Proxy p : proxies) scores.put(p.label, r.score(p));

@@ -29,6 +29,11 @@ public record RunKey(String space, String network, String weights, String input,
         return new RunKey(space.name(), space.netKey(net), initWeights(seed), input(batch), PRECISION).text();
     }
 
+    /** The run key's text for the weights of a folder with this digest ({@code TensorFolder#digest}), on {@code batch}. */
+    public static String ofFolder(io.wrcor.space.SearchSpace space, io.wrcor.space.NetSize net, String folderDigest, Batch batch) {
+        return new RunKey(space.name(), space.netKey(net), "folder:" + folderDigest, input(batch), PRECISION).text();
+    }
+
     /** Weights drawn by the space's initialisation (its published rule; the space is part of the key) from {@code seed}. */
     public static String initWeights(long seed) {
         return "init(seed=" + seed + ")";

@@ -178,13 +178,50 @@ class SparkJobTest {
         Run plain = cli("score", "--sample", "2", "--spark", "local[2]");
         assertEquals(2, plain.code());
         assertTrue(plain.err().contains("--spark runs the command through the wrcor-spark module"), plain.err());
-        Path weights = shared.resolve("fixtures/nb201").toAbsolutePath();
-        try (Stream<Path> cases = Files.list(weights)) {
-            Path folder = cases.filter(Files::isDirectory).findFirst().orElseThrow();
-            Run w = spark("score", "--weights", folder.toString(), "--spark", "local[2]", "--out", out.toString());
-            assertEquals(2, w.code(), w.err());
-            assertTrue(w.err().contains("--weights with --spark is not supported"), w.err());
+        Run devices = spark("score", "--sample", "2", "--devices", "0,1", "--spark", "local[2]", "--out", out.toString());
+        assertEquals(2, devices.code(), devices.err());
+        assertTrue(devices.err().strip().startsWith("wrcor: error: --devices is for one machine's devices"), devices.err());
+        assertFalse(Files.exists(out), "nothing written");
+    }
+
+    /**
+     * A weights folder travels to the executors with the work (its files, rebuilt and checked by
+     * digest there): the row on Spark is the command's, run key and every score to the bit.
+     */
+    @Test
+    void aWeightsFolderIsShippedAndScoresAsTheCommandDoes(@TempDir Path dir) throws IOException {
+        Path fixtures = shared.resolve("fixtures/nb201").toAbsolutePath();
+        Path folder;
+        try (Stream<Path> cases = Files.list(fixtures)) {
+            folder = cases.filter(Files::isDirectory).sorted().findFirst().orElseThrow();
         }
+        String[] common = {"score", "--weights", folder.toString(), "--proxies", "wrcor,synflow,jacob_cor,naswot,params"};
+        Run plain = cli(concat(common, "--out", dir.resolve("plain.jsonl").toString()));
+        assertEquals(0, plain.code(), plain.err());
+        Run onSpark = spark(concat(common, "--out", dir.resolve("spark.jsonl").toString(), "--spark", "local[1]"));
+        assertEquals(0, onSpark.code(), onSpark.err());
+        assertTrue(onSpark.err().contains("scoring on Spark"), onSpark.err());
+        assertEquals(rows(dir.resolve("plain.jsonl")), rows(dir.resolve("spark.jsonl")));
+        assertTrue(rows(dir.resolve("spark.jsonl")).values().iterator().next().contains("folder:sha256:"), "keyed on the folder's digest");
+    }
+
+    /**
+     * The driver opens no backend of its own: with --backend cuda on a machine without CUDA, a run whose
+     * store holds everything finishes (the executors, where the GPUs are, would score the rest).
+     */
+    @Test
+    void theDriverOpensNoBackend(@TempDir Path dir) throws IOException {
+        Path out = dir.resolve("r.jsonl");
+        String[] common = {"score", "--sample", "3", "--channels", "4", "--cells", "1", "--batch", "8", "--proxies", "naswot", "--out", out.toString()};
+        Run first = cli(common);
+        assertEquals(0, first.code(), first.err());
+        Run cuda = spark(concat(common, "--backend", "cuda", "--spark", "local[1]"));
+        assertEquals(0, cuda.code(), cuda.err());
+        assertEquals(3, rows(out).size(), "nothing scored again, nothing added");
+        assertFalse(cuda.err().contains("cuda backend unavailable"), cuda.err());
+        Run unknown = spark(concat(common, "--backend", "tpu", "--spark", "local[1]"));
+        assertEquals(2, unknown.code(), unknown.err());
+        assertTrue(unknown.err().contains("unknown backend 'tpu'"), unknown.err());
     }
 
     @Test
