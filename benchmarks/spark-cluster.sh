@@ -13,6 +13,9 @@
 #   gpus     workers that announce fake GPUs through discovery scripts (addresses 0 and 1): each
 #            task is given one, and the worker opens CUDA on that address (no GPU here: the job
 #            stops with the address named)
+#   submit   the README's spark-submit line, as written, against the cluster (Spark's own launcher
+#            through benchmarks/spark-submit.sh: the engine's jars reach the executors by --jars
+#            only), and the same job by bin/wrcor --spark: the same rows
 #
 # Works in a temporary folder (kept when WRCOR_KEEP=1); stops the cluster on exit.
 set -euo pipefail
@@ -21,7 +24,7 @@ jdk=$(bash "$root/bin/wrcor" --print-jdk)
 shared="${WRCOR_SHARED:-$root/../shared}"
 data="$shared/data/cifar10-train-0.bin"
 parts=("$@")
-[ ${#parts[@]} -eq 0 ] && parts=(scaling faults gpus)
+[ ${#parts[@]} -eq 0 ] && parts=(scaling faults gpus submit)
 
 # the engine and the Spark module, built as bin/wrcor builds them
 bash "$root/bin/wrcor" score --arch '|none~0|+|none~0|none~1|+|none~0|none~1|none~2|' --proxies params --spark 'local[1]' >/dev/null
@@ -132,6 +135,24 @@ PY
     echo "gpus: exit $rc; $(grep -c '^wrcor: task' "$work/gpu.err") failed task lines, addresses named: $(grep -o 'address [0-9]*' "$work/gpu.err" | sort -u | tr '\n' ' ')"
     tail -1 "$work/gpu.err" | sed 's/^/  /'
     ;;
-  *) echo "spark-cluster: unknown part '$part' (scaling, faults, gpus)" >&2; exit 2 ;;
+  submit)
+    # the README's line with this cluster's master, 20 architectures, and a store of its own
+    set +e
+    (cd "$root" && "$root/benchmarks/spark-submit.sh" --master "$master" --class io.wrcor.spark.SparkMain \
+      --jars target/wrcor.jar,$(ls target/lib/*.jar | paste -sd,) \
+      --driver-java-options --enable-native-access=ALL-UNNAMED \
+      --conf spark.executor.extraJavaOptions=--enable-native-access=ALL-UNNAMED \
+      spark/target/wrcor-spark.jar score --space nb201 --sample 20 --seed 14 --data "$data" --batch 16 --out "$work/submit.jsonl") \
+      >"$work/submit.out" 2>"$work/submit.err"
+    rc=$?
+    set -e
+    bash "$root/bin/wrcor" score --space nb201 --sample 20 --seed 14 --data "$data" --batch 16 --quiet --spark "$master" "${cluster_conf[@]}" \
+      --out "$work/wrcor.jsonl" >/dev/null 2>"$work/wrcor.err"
+    same=$(python3 -c 'import json,sys; r=[{json.loads(l)["arch"]: (json.loads(l)["run"], json.loads(l)["scores"]) for l in open(f)} for f in sys.argv[1:]]; print(len(r[0]) == 20 and r[0] == r[1])' \
+      "$work/submit.jsonl" "$work/wrcor.jsonl" 2>/dev/null || echo False)
+    echo "submit: spark-submit exited $rc with $(count "$work/submit.jsonl") rows; its executors fetched $(grep -c 'Fetching spark://.*\.jar' "$work"/worker*/app-*/*/stderr 2>/dev/null | awk -F: '{s += $NF} END {print s + 0}') jars from the driver; the same rows as bin/wrcor --spark: $same"
+    [ $rc -eq 0 ] || tail -5 "$work/submit.err" | sed 's/^/  /'
+    ;;
+  *) echo "spark-cluster: unknown part '$part' (scaling, faults, gpus, submit)" >&2; exit 2 ;;
   esac
 done
