@@ -245,7 +245,8 @@ public final class Engine implements AutoCloseable {
      * An impossible batch or network size is refused up front, before any weight is drawn or
      * activation allocated, with the largest batch that would fit.
      */
-    private static void requireMemory(Graph graph, int batch, List<Proxy> proxies) {
+    /** A clear refusal when scoring {@code graph} at {@code batch} would not fit this machine's memory budget, naming a batch that would. */
+    public static void requireMemory(Graph graph, int batch, List<Proxy> proxies) {
         long needed = memoryNeeded(graph, batch, proxies), budget = memoryBudget();
         if (needed <= budget) return;
         int fits = batch;

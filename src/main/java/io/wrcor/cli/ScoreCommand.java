@@ -20,6 +20,11 @@ final class ScoreCommand {
     }
 
     static void run(String[] argv, PrintStream out, PrintStream err, io.wrcor.dist.Distributor remote) {
+        if (java.util.Arrays.asList(argv).contains("--onnx")) {
+            if (remote != null) throw new UsageException("score --onnx does not run on Spark yet");
+            OnnxCommand.run(argv, out, err);
+            return;
+        }
         Set<String> withValue = new HashSet<>(Scoring.OPTIONS);
         withValue.addAll(Set.of("--arch", "--arch-file", "--sample", "--proxies", "--vote"));
         Args a = new Args(argv, 1, withValue, Set.of("--quiet", "--print-stored", "--all"));

@@ -1,0 +1,119 @@
+package io.wrcor.cli;
+
+import io.wrcor.Engine;
+import io.wrcor.backend.Backend;
+import io.wrcor.data.Batch;
+import io.wrcor.onnx.OnnxModel;
+import io.wrcor.proxy.Proxy;
+import io.wrcor.proxy.Scorer;
+import io.wrcor.results.ResultsFile;
+import io.wrcor.tensor.TensorPool;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.lang.foreign.Arena;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * {@code wrcor score --onnx FILE [--onnx FILE ...]}: every proxy asked for, for networks read from
+ * ONNX model files ({@link OnnxModel}), one row per model. A row's {@code run} names the model
+ * file's content digest with the batch's, so a store never mixes two models of the same name;
+ * a model already in the store with every proxy asked for is not scored again.
+ */
+final class OnnxCommand {
+    private OnnxCommand() {
+    }
+
+    /** What an ONNX model is scored with when --proxies is not given. */
+    static final List<Proxy> DEFAULT = List.of(Proxy.WRCOR, Proxy.SYNFLOW, Proxy.JACOB_COR, Proxy.GRAD_COR, Proxy.MECO, Proxy.NASWOT, Proxy.PARAMS,
+            Proxy.FLOPS);
+
+    static final Set<String> OPTIONS = Set.of("--onnx", "--proxies", "--batch", "--data", "--seed", "--backend", "--threads", "--out", "--format");
+
+    static void run(String[] argv, PrintStream out, PrintStream err) {
+        Args a = new Args(argv, 1, OPTIONS, Set.of("--quiet", "--print-stored"));
+        List<String> files = a.all("--onnx");
+        String asked = a.get("--proxies", null);
+        List<Proxy> proxies = asked == null ? DEFAULT : Proxy.parseList(asked);
+        for (Proxy p : proxies) {
+            if (p == Proxy.AZ_EXPRESSIVITY || p == Proxy.AZ_PROGRESSIVITY || p == Proxy.AZ_TRAINABILITY) {
+                throw new UsageException(p.label + " is not defined on an ONNX model: AZ-NAS reads the outputs of a space's stages, which an ONNX graph"
+                        + " does not declare");
+            }
+        }
+        List<String> labels = proxies.stream().map(p -> p.label).toList();
+        Path outFile = a.has("--out") ? Path.of(a.get("--out", "")) : null;
+        ResultsFile.Format format = ResultsFile.formatOf(a.get("--format", null), outFile);
+        if (format == ResultsFile.Format.CSV) out.println(ResultsFile.csvHeader(labels));
+        long seed = a.getLong("--seed", 0);
+        Integer batchGiven = a.has("--batch") ? a.getInt("--batch", 64, 2, 1 << 16) : null;
+        String data = a.get("--data", null);
+        Backend backend = Session.backend(a.get("--backend", "cpu"), a.getInt("--threads", 2, 1, 1024), err);
+        try (TensorPool pool = new TensorPool()) {
+            Scorer scorer = new Scorer(backend, pool);
+            for (String f : files) {
+                try (Arena arena = Arena.ofShared()) {
+                    Path file = Path.of(f);
+                    OnnxModel m = OnnxModel.load(file, arena);
+                    int[] in = m.inputShape();
+                    if (in[0] != 3 || in[1] != in[2]) {
+                        throw new UsageException("ONNX model " + file.getFileName() + " takes " + in[0] + " x " + in[1] + " x " + in[2]
+                                + " inputs; wrcor draws batches of 3-channel square images");
+                    }
+                    int b = batchGiven != null ? batchGiven : m.fixedBatch() != null ? m.fixedBatch() : 64;
+                    if (m.fixedBatch() != null && b != m.fixedBatch()) {
+                        throw new UsageException("ONNX model " + file.getFileName() + " fixes its batch at " + m.fixedBatch() + ", --batch is " + b
+                                + " (export it with a dynamic batch axis, or drop --batch)");
+                    }
+                    if (b < 2) throw new UsageException("ONNX model " + file.getFileName() + " fixes its batch at " + b + "; the correlation proxies need 2 or more");
+                    Engine.requireMemory(m.graph(), b, proxies);
+                    Batch batch = Session.batch(data, b, m.classes(), in[1], seed, arena);
+                    String run = m.runKey(batch);
+                    String name = file.getFileName().toString();
+                    ResultsFile store = outFile == null ? null : new ResultsFile(outFile, format, labels, run);
+                    try {
+                        ResultsFile.Row known = store == null ? null : store.known(name);
+                        if (known != null && known.scores().keySet().containsAll(labels)) {
+                            err.println("wrcor: " + name + ": already in " + outFile + " (same model, batch and settings)");
+                            if (a.has("--print-stored")) print(out, format, rowOf(name, known.scores(), labels, known.seconds(), run), labels);
+                            continue;
+                        }
+                        long t0 = System.nanoTime();
+                        Scorer.Result r = scorer.score(m.graph(), m.synflowGraph(), m.weights(), batch, proxies);
+                        double secs = (System.nanoTime() - t0) / 1e9;
+                        Map<String, Double> scores = new LinkedHashMap<>();
+                        for (Proxy p : proxies) scores.put(p.label, p == Proxy.PARAMS ? (double) m.parameterCount() : r.score(p));
+                        ResultsFile.Row row = rowOf(name, scores, labels, secs, run);
+                        if (store != null) store.append(row);
+                        print(out, format, row, labels);
+                        if (!a.has("--quiet")) {
+                            err.printf("wrcor: %s: opset %d, input %d x %d x %d, %d classes, %d nodes, %d response sites, batch %d, %.2f s%n", name, m.opset(),
+                                    in[0], in[1], in[2], m.classes(), m.graph().size(), m.graph().sites().size(), b, secs);
+                        }
+                    } finally {
+                        if (store != null) store.close();
+                    }
+                } catch (IOException e) {
+                    throw new UsageException("results file " + outFile + ": " + io.wrcor.util.Files2.reason(e));
+                }
+            }
+        } finally {
+            Session.close(backend);
+        }
+    }
+
+    private static ResultsFile.Row rowOf(String name, Map<String, Double> scores, List<String> labels, double secs, String run) {
+        Map<String, Double> wanted = new LinkedHashMap<>();
+        for (String l : labels) wanted.put(l, scores.get(l));
+        return new ResultsFile.Row(name, wanted, secs, run, ResultsFile.currentDefs(new ArrayList<>(wanted.keySet())));
+    }
+
+    private static void print(PrintStream out, ResultsFile.Format format, ResultsFile.Row row, List<String> labels) {
+        out.println(format == ResultsFile.Format.CSV ? row.toCsv(labels) : row.toJson());
+        out.flush();
+    }
+}

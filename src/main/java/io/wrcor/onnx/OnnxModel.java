@@ -1,0 +1,704 @@
+package io.wrcor.onnx;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.InvalidProtocolBufferException;
+import io.wrcor.graph.Graph;
+import io.wrcor.graph.Op;
+import io.wrcor.graph.Response;
+import io.wrcor.graph.Weights;
+import io.wrcor.onnx.proto.OnnxIr;
+import io.wrcor.results.RunKey;
+import io.wrcor.tensor.DType;
+import io.wrcor.tensor.Tensor;
+import io.wrcor.util.Files2;
+import io.wrcor.util.Json;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A network read from an ONNX model file, as the engine's graph: the weights from the model's
+ * initializers, the input shape from its one image input (a dynamic batch dimension takes the
+ * batch the caller chooses), the classes from its output. See docs/ONNX.md for what each ONNX op
+ * becomes and which proxies read what.
+ *
+ * <p>Semantics, whatever the exporter wrote: BatchNormalization runs in training mode (batch
+ * statistics), as the proxies' PyTorch code runs {@code net.train()}; the response sites are the
+ * Relu nodes, in the graph's order: site i reads the Relu's output y and the gradient dL/dy * 1[y > 0],
+ * with weight 2^i (so {@code wrcor} and {@code wrcor_relu_only} coincide on an ONNX graph); naswot
+ * reads the same outputs; meco reads every node's output with more than one channel; swap reads the
+ * Relu nodes' inputs. synflow runs the same graph with every BatchNormalization removed.
+ */
+public final class OnnxModel {
+    /** The opsets of the default domain this reader knows the ops of. */
+    public static final int MIN_OPSET = 11, MAX_OPSET = 20;
+
+    /** The ops this reader turns into the engine's graph. */
+    public static final List<String> OPS = List.of("Conv", "BatchNormalization", "Relu", "Sigmoid", "Add", "Mul", "Concat", "MaxPool",
+            "AveragePool", "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "Gemm", "Identity", "Dropout", "Constant",
+            "Pad (zeros on height and width, before a Conv or an AveragePool)");
+
+    private final Path file;
+    private final String digest;
+    private final int opset;
+    private final int[] input; // C, H, W
+    private final Integer batch; // the model's fixed batch, or null: dynamic
+    private final int classes;
+    private final Graph graph, synflowGraph;
+    private final Map<String, Tensor> params;
+    private final long parameterCount;
+
+    private OnnxModel(Path file, String digest, int opset, int[] input, Integer batch, int classes, Graph graph, Graph synflowGraph,
+                      Map<String, Tensor> params, long parameterCount) {
+        this.file = file;
+        this.digest = digest;
+        this.opset = opset;
+        this.input = input;
+        this.batch = batch;
+        this.classes = classes;
+        this.graph = graph;
+        this.synflowGraph = synflowGraph;
+        this.params = params;
+        this.parameterCount = parameterCount;
+    }
+
+    /** A bad model: one line naming the file and what is wrong. */
+    public static final class BadModel extends IllegalArgumentException {
+        BadModel(String message) {
+            super(message);
+        }
+    }
+
+    public Path file() {
+        return file;
+    }
+
+    /** sha256 of the model file's bytes (and of external data files, in the order the model names them). */
+    public String digest() {
+        return digest;
+    }
+
+    public int opset() {
+        return opset;
+    }
+
+    /** The image input's channels, height and width. */
+    public int[] inputShape() {
+        return input.clone();
+    }
+
+    /** The batch the model's input fixes, or null when its batch dimension is dynamic. */
+    public Integer fixedBatch() {
+        return batch;
+    }
+
+    public int classes() {
+        return classes;
+    }
+
+    /** The network with its BatchNormalization nodes (training mode). */
+    public Graph graph() {
+        return graph;
+    }
+
+    /** The network without BatchNormalization (synflow's). */
+    public Graph synflowGraph() {
+        return synflowGraph;
+    }
+
+    public Weights weights() {
+        return new Weights(params);
+    }
+
+    /** The model's trainable parameters as PyTorch counts them: every float initializer the graph's ops read as weights or biases. */
+    public long parameterCount() {
+        return parameterCount;
+    }
+
+    /** The results store's key: the model's content, the batch's, and the precision. */
+    public String runKey(io.wrcor.data.Batch b) {
+        return "onnx=" + digest + " input=" + RunKey.input(b) + " precision=" + RunKey.PRECISION;
+    }
+
+    /** Reads a model file; tensors live in {@code arena}. */
+    public static OnnxModel load(Path file, Arena arena) {
+        String name = file.getFileName() == null ? file.toString() : file.getFileName().toString();
+        Files2.requireRegularFile("ONNX model", file);
+        byte[] bytes = Files2.readBytes("ONNX model", file);
+        OnnxIr.ModelProto model;
+        try {
+            model = OnnxIr.ModelProto.parseFrom(bytes);
+        } catch (InvalidProtocolBufferException e) {
+            throw new BadModel("ONNX model " + name + " is not an ONNX file (or is cut short): " + Json.clip(String.valueOf(e.getMessage())));
+        }
+        if (!model.hasGraph() || model.getIrVersion() < 3 || model.getGraph().getNodeCount() == 0) {
+            throw new BadModel("ONNX model " + name + " is not an ONNX file (or is cut short): no graph of nodes with an IR version >= 3 in it");
+        }
+        int opset = -1;
+        for (OnnxIr.OperatorSetIdProto o : model.getOpsetImportList()) {
+            if (o.getDomain().isEmpty() || o.getDomain().equals("ai.onnx")) opset = (int) o.getVersion();
+        }
+        if (opset < 0) throw new BadModel("ONNX model " + name + " imports no opset of the default domain");
+        if (opset < MIN_OPSET || opset > MAX_OPSET) {
+            throw new BadModel("ONNX model " + name + " uses opset " + opset + "; this reader knows opsets " + MIN_OPSET + " to " + MAX_OPSET
+                    + " (re-export with opset_version=13, say)");
+        }
+        if (model.getFunctionsCount() > 0) throw new BadModel("ONNX model " + name + " defines local functions, which this reader does not expand");
+        java.security.MessageDigest md = RunKey.sha256();
+        md.update(bytes);
+        Builder b = new Builder(name, file.toAbsolutePath().getParent(), opset, arena, md);
+        b.read(model.getGraph());
+        String digest = "sha256:" + RunKey.hex(md.digest());
+        return new OnnxModel(file, digest, opset, b.inputShape, b.fixedBatch, b.classes, b.build(true), b.build(false), b.params, b.parameterCount);
+    }
+
+    /** A value of the ONNX graph: an engine node (with its per-sample shape) or a constant tensor. */
+    private record Value(int node, int[] shape, ConstTensor constant) {
+        boolean isConstant() {
+            return constant != null;
+        }
+    }
+
+    /** A constant's values (floats, or whole numbers for shapes and axes) and its dims. */
+    private record ConstTensor(long[] dims, float[] floats, long[] ints) {
+        long numel() {
+            long n = 1;
+            for (long d : dims) n *= d;
+            return n;
+        }
+    }
+
+    /** One ONNX node turned into engine ops, remembered so that the graph can be built with and without BN. */
+    private record Step(String kind, Op op, int[] shape, String[] inputs, String output) {
+    }
+
+    private static final class Builder {
+        private final String model;
+        private final Path dir;
+        private final int opset;
+        private final Arena arena;
+        private final java.security.MessageDigest digest;
+        private final Map<String, ConstTensor> constants = new HashMap<>();
+        private final Map<String, int[]> shapes = new HashMap<>(); // per-sample shapes of the non-constant values
+        private final Map<String, String> alias = new HashMap<>();  // Identity, Dropout, Flatten, Reshape: the same values
+        private final Map<String, int[]> padded = new HashMap<>();  // a Pad's output -> {pad}, its input in alias
+        private final List<Step> steps = new ArrayList<>();
+        private final Map<String, Tensor> params = new LinkedHashMap<>();
+        private final Set<String> usedNames = new HashSet<>();
+        private long parameterCount;
+        private String inputName, outputName;
+        int[] inputShape;
+        Integer fixedBatch;
+        int classes;
+
+        Builder(String model, Path dir, int opset, Arena arena, java.security.MessageDigest digest) {
+            this.model = model;
+            this.dir = dir;
+            this.opset = opset;
+            this.arena = arena;
+            this.digest = digest;
+        }
+
+        private BadModel bad(String what) {
+            return new BadModel("ONNX model " + model + ": " + what);
+        }
+
+        private BadModel bad(OnnxIr.NodeProto n, String what) {
+            return bad(n.getOpType() + " node '" + Json.clip(n.getName()) + "': " + what);
+        }
+
+        void read(OnnxIr.GraphProto g) {
+            if (g.getSparseInitializerCount() > 0) throw bad("sparse initializers are not supported");
+            for (OnnxIr.TensorProto t : g.getInitializerList()) constants.put(t.getName(), decode(t));
+            List<OnnxIr.ValueInfoProto> inputs = g.getInputList().stream().filter(v -> !constants.containsKey(v.getName())).toList();
+            if (inputs.size() != 1) {
+                throw bad("expected one image input [batch, channels, height, width], found " + inputs.size() + " inputs that are not weights"
+                        + (inputs.isEmpty() ? "" : " (" + String.join(", ", inputs.stream().map(v -> Json.clip(v.getName())).toList()) + ")"));
+            }
+            OnnxIr.ValueInfoProto in = inputs.getFirst();
+            if (!in.getType().hasTensorType() || in.getType().getTensorType().getElemType() != OnnxIr.TensorProto.DataType.FLOAT_VALUE) {
+                throw bad("input '" + Json.clip(in.getName()) + "' is not a float tensor");
+            }
+            List<OnnxIr.TensorShapeProto.Dimension> dims = in.getType().getTensorType().getShape().getDimList();
+            if (dims.size() != 4) throw bad("input '" + Json.clip(in.getName()) + "' has " + dims.size() + " dimensions; an image input has 4 (batch, channels, height, width)");
+            inputShape = new int[3];
+            for (int i = 1; i < 4; i++) {
+                if (!dims.get(i).hasDimValue() || dims.get(i).getDimValue() < 1 || dims.get(i).getDimValue() > 1 << 16) {
+                    throw bad("input '" + Json.clip(in.getName()) + "': dimension " + i + " is not a fixed size (" + Json.clip(dims.get(i).getDimParam())
+                            + "); only the batch may be dynamic");
+                }
+                inputShape[i - 1] = (int) dims.get(i).getDimValue();
+            }
+            fixedBatch = dims.getFirst().hasDimValue() && dims.getFirst().getDimValue() > 0 ? (int) dims.getFirst().getDimValue() : null;
+            inputName = in.getName();
+            shapes.put(inputName, inputShape.clone());
+            if (g.getOutputCount() != 1) throw bad("expected one output (the logits), found " + g.getOutputCount());
+            outputName = g.getOutput(0).getName();
+            for (OnnxIr.NodeProto n : g.getNodeList()) node(n);
+            String out = resolve(outputName);
+            int[] os = shapes.get(out);
+            if (os == null) throw bad("the output '" + Json.clip(outputName) + "' is not computed from the input");
+            if (os.length != 1) throw bad("the output '" + Json.clip(outputName) + "' has per-sample shape " + Arrays.toString(os) + "; logits [classes] expected");
+            classes = os[0];
+        }
+
+        private String resolve(String name) {
+            String s = name;
+            while (alias.containsKey(s)) s = alias.get(s);
+            return s;
+        }
+
+        private int[] shapeOf(OnnxIr.NodeProto n, int i) {
+            return shapeOf(n, i, false);
+        }
+
+        /** The per-sample shape of input i; {@code throughPad}: a Pad's output is read as its input (the consumer takes the padding). */
+        private int[] shapeOf(OnnxIr.NodeProto n, int i, boolean throughPad) {
+            if (i >= n.getInputCount() || n.getInput(i).isEmpty()) throw bad(n, "input " + i + " is missing");
+            if (!throughPad && padded.containsKey(n.getInput(i))) {
+                throw bad(n, "reads the output of a Pad; zero padding is supported only as the input of a Conv or an AveragePool");
+            }
+            String v = resolve(n.getInput(i));
+            int[] s = shapes.get(v);
+            if (s == null) {
+                if (constants.containsKey(v)) throw bad(n, "input '" + Json.clip(v) + "' is a constant where a computed value is expected");
+                throw bad(n, "input '" + Json.clip(v) + "' is not computed by an earlier node (nodes must be in topological order)");
+            }
+            return s;
+        }
+
+        private ConstTensor constant(OnnxIr.NodeProto n, int i, String what) {
+            if (i >= n.getInputCount() || n.getInput(i).isEmpty()) return null;
+            ConstTensor c = constants.get(resolve(n.getInput(i)));
+            if (c == null) throw bad(n, what + " '" + Json.clip(n.getInput(i)) + "' is computed, not a constant: not supported");
+            return c;
+        }
+
+        private String paramName(OnnxIr.NodeProto n) {
+            String base = n.getName().isEmpty() ? n.getOpType() + "_" + steps.size() : n.getName();
+            String name = base;
+            for (int k = 2; !usedNames.add(name); k++) name = base + "#" + k;
+            return name;
+        }
+
+        private Tensor tensor(ConstTensor c, int[] shape) {
+            Tensor t = Tensor.allocate(arena, DType.F32, shape);
+            for (int i = 0; i < c.floats().length; i++) t.setF(i, c.floats()[i]);
+            return t;
+        }
+
+        private void param(String name, ConstTensor c, int[] shape, OnnxIr.NodeProto n, String what) {
+            long want = 1;
+            for (int d : shape) want *= d;
+            if (c.floats() == null) throw bad(n, what + " is not a float tensor");
+            if (c.numel() != want) throw bad(n, what + " has " + c.numel() + " values, " + Arrays.toString(shape) + " expected");
+            params.put(name, tensor(c, shape));
+            parameterCount += want;
+        }
+
+        private long attrInt(OnnxIr.NodeProto n, String name, long dflt) {
+            for (OnnxIr.AttributeProto a : n.getAttributeList()) if (a.getName().equals(name)) return a.getI();
+            return dflt;
+        }
+
+        private float attrFloat(OnnxIr.NodeProto n, String name, float dflt) {
+            for (OnnxIr.AttributeProto a : n.getAttributeList()) if (a.getName().equals(name)) return a.getF();
+            return dflt;
+        }
+
+        private long[] attrInts(OnnxIr.NodeProto n, String name) {
+            for (OnnxIr.AttributeProto a : n.getAttributeList()) {
+                if (a.getName().equals(name)) return a.getIntsList().stream().mapToLong(Long::longValue).toArray();
+            }
+            return null;
+        }
+
+        private String attrString(OnnxIr.NodeProto n, String name, String dflt) {
+            for (OnnxIr.AttributeProto a : n.getAttributeList()) if (a.getName().equals(name)) return a.getS().toStringUtf8();
+            return dflt;
+        }
+
+        private void emit(String kind, Op op, int[] shape, OnnxIr.NodeProto n, String... inputs) {
+            String out = n.getOutput(0);
+            for (int i = 0; i < inputs.length; i++) inputs[i] = resolve(inputs[i]);
+            steps.add(new Step(kind, op, shape, inputs, out));
+            shapes.put(out, shape);
+        }
+
+        /** Square windows, one stride, symmetric equal pads, no dilation: (k, stride, pad); else a clear refusal. */
+        private int[] window(OnnxIr.NodeProto n, int[] in, long[] kernel) {
+            return window(n, in, kernel, 0);
+        }
+
+        /** As above, the input zero-padded by {@code extra} on each side by a Pad node before this one. */
+        private int[] window(OnnxIr.NodeProto n, int[] in, long[] kernel, int extra) {
+            if (kernel == null || kernel.length != 2) throw bad(n, "kernel_shape must give 2 sizes (a 2-D window)");
+            if (kernel[0] != kernel[1]) throw bad(n, "a " + kernel[0] + "x" + kernel[1] + " window is not supported yet (square windows only)");
+            long[] strides = attrInts(n, "strides"), pads = attrInts(n, "pads"), dil = attrInts(n, "dilations");
+            long s = strides == null ? 1 : strides[0];
+            if (strides != null && (strides.length != 2 || strides[1] != s)) throw bad(n, "unequal strides " + Arrays.toString(strides) + " are not supported yet");
+            if (dil != null) for (long d : dil) if (d != 1) throw bad(n, "dilations " + Arrays.toString(dil) + " are not supported yet");
+            String auto = attrString(n, "auto_pad", "NOTSET");
+            int k = (int) kernel[0];
+            long p;
+            if (auto.equals("NOTSET")) {
+                p = pads == null ? 0 : pads[0];
+                if (pads != null && (pads.length != 4 || pads[1] != p || pads[2] != p || pads[3] != p)) {
+                    throw bad(n, "pads " + Arrays.toString(pads) + " are not supported yet (the same padding on every side only)");
+                }
+            } else if (auto.equals("VALID")) {
+                p = 0;
+            } else if ((auto.equals("SAME_UPPER") || auto.equals("SAME_LOWER")) && s == 1 && k % 2 == 1) {
+                p = (k - 1) / 2;
+            } else {
+                throw bad(n, "auto_pad " + Json.clip(auto) + " with kernel " + k + " and stride " + s + " is not supported yet");
+            }
+            if (attrInt(n, "ceil_mode", 0) != 0) throw bad(n, "ceil_mode 1 is not supported yet");
+            if (extra > 0 && p > 0) throw bad(n, "pads of its own after a Pad node are not supported yet");
+            p += extra;
+            if (p >= k) throw bad(n, "padding " + p + " is not smaller than the window " + k);
+            long ho = (in[1] + 2 * p - k) / s + 1, wo = (in[2] + 2 * p - k) / s + 1;
+            if (ho < 1 || wo < 1) throw bad(n, "a " + k + "x" + k + " window does not fit the " + in[1] + "x" + in[2] + " map");
+            return new int[]{k, (int) s, (int) p, (int) ho, (int) wo};
+        }
+
+        void node(OnnxIr.NodeProto n) {
+            if (!n.getDomain().isEmpty() && !n.getDomain().equals("ai.onnx")) {
+                throw bad("node '" + Json.clip(n.getName()) + "' uses op " + Json.clip(n.getOpType()) + " of domain " + Json.clip(n.getDomain())
+                        + "; only the default ONNX domain is read");
+            }
+            if (n.getOutputCount() < 1) throw bad(n, "no output");
+            String op = n.getOpType();
+            switch (op) {
+                case "Constant" -> {
+                    OnnxIr.AttributeProto value = n.getAttributeList().stream().filter(a -> a.getName().equals("value")).findFirst()
+                            .orElseThrow(() -> bad(n, "only a 'value' tensor attribute is supported"));
+                    constants.put(n.getOutput(0), decode(value.getT()));
+                }
+                case "Pad" -> {
+                    int[] s = shapeOf(n, 0);
+                    if (!attrString(n, "mode", "constant").equals("constant")) throw bad(n, "mode " + attrString(n, "mode", "constant") + " is not supported (constant zeros only)");
+                    long[] pads = attrInts(n, "pads"); // opset < 11 gave them as an attribute
+                    if (pads == null) {
+                        ConstTensor t = constant(n, 1, "pads");
+                        pads = t == null ? null : t.ints();
+                    }
+                    ConstTensor value = constant(n, 2, "constant_value");
+                    if (value != null && (value.floats() == null || value.floats().length != 1 || value.floats()[0] != 0f)) {
+                        throw bad(n, "a constant value other than 0 is not supported");
+                    }
+                    if (n.getInputCount() > 3 && !n.getInput(3).isEmpty()) throw bad(n, "axes are not supported");
+                    if (pads == null || pads.length != 8 || pads[0] != 0 || pads[1] != 0 || pads[4] != 0 || pads[5] != 0
+                            || pads[2] != pads[3] || pads[2] != pads[6] || pads[2] != pads[7] || pads[2] < 0 || s.length != 3) {
+                        throw bad(n, "only the same zero padding on every side of height and width is supported, got pads "
+                                + (pads == null ? "none" : Arrays.toString(pads)));
+                    }
+                    alias.put(n.getOutput(0), resolve(n.getInput(0)));
+                    padded.put(n.getOutput(0), new int[]{(int) pads[2]});
+                }
+                case "Identity", "Dropout" -> {
+                    shapeOf(n, 0);
+                    alias.put(n.getOutput(0), resolve(n.getInput(0)));
+                    if (op.equals("Dropout") && n.getOutputCount() > 1 && !n.getOutput(1).isEmpty()) {
+                        throw bad(n, "its mask output is used; dropout is the identity here (no training)");
+                    }
+                }
+                case "Flatten", "Reshape" -> {
+                    int[] s = shapeOf(n, 0);
+                    long flat = 1;
+                    for (int d : s) flat *= d;
+                    if (op.equals("Flatten") && attrInt(n, "axis", 1) != 1) throw bad(n, "axis " + attrInt(n, "axis", 1) + " is not supported (axis 1 only)");
+                    if (op.equals("Reshape")) {
+                        ConstTensor shape = constant(n, 1, "shape");
+                        long[] t = shape == null ? null : shape.ints();
+                        if (t == null || t.length != 2 || !(t[1] == -1 || t[1] == flat) || !(t[0] == -1 || t[0] == 0 || (fixedBatch != null && t[0] == fixedBatch))) {
+                            throw bad(n, "only a reshape to [batch, features] is supported");
+                        }
+                    }
+                    if (s.length == 3 && (s[1] != 1 || s[2] != 1)) {
+                        throw bad(n, "flattening a " + s[0] + "x" + s[1] + "x" + s[2] + " map is not supported yet (only 1x1 maps, as after global pooling)");
+                    }
+                    // the same values, one feature per channel: an alias whose shape is [C]
+                    String out = n.getOutput(0);
+                    steps.add(new Step("alias", null, new int[]{(int) flat}, new String[]{resolve(n.getInput(0))}, out));
+                    shapes.put(out, new int[]{(int) flat});
+                }
+                case "Conv" -> {
+                    int extra = takePad(n);
+                    int[] s = shapeOf(n, 0, true);
+                    ConstTensor w = constant(n, 1, "weight");
+                    if (w.dims().length != 4) throw bad(n, "weight of " + w.dims().length + " dimensions; 2-D convolutions only");
+                    long[] kernel = attrInts(n, "kernel_shape");
+                    if (kernel == null) kernel = new long[]{w.dims()[2], w.dims()[3]};
+                    int[] win = window(n, s, kernel, extra);
+                    int group = (int) attrInt(n, "group", 1);
+                    int cout = (int) w.dims()[0], cin = s[0];
+                    String p = paramName(n);
+                    Op conv;
+                    if (group == 1) {
+                        if (w.dims()[1] != cin) throw bad(n, "weight has " + w.dims()[1] + " input channels, the input " + cin);
+                        conv = new Op.Conv(p, cin, cout, win[0], win[1], win[2]);
+                        param(p + ".weight", w, new int[]{cout, cin, win[0], win[0]}, n, "weight");
+                    } else if (group == cin && cout == cin && w.dims()[1] == 1) {
+                        conv = new Op.DepthwiseConv(p, cin, win[0], win[1], win[2]);
+                        param(p + ".weight", w, new int[]{cin, 1, win[0], win[0]}, n, "weight");
+                    } else {
+                        throw bad(n, "a grouped convolution with " + group + " groups (" + cin + " -> " + cout + " channels) is not supported yet;"
+                                + " groups 1 and depthwise are");
+                    }
+                    int[] shape = {cout, win[3], win[4]};
+                    ConstTensor bias = constant(n, 2, "bias");
+                    if (bias == null) {
+                        emit("conv", conv, shape, n, n.getInput(0));
+                    } else {
+                        // the conv, then its bias as a node of its own
+                        String mid = n.getOutput(0) + "#conv";
+                        steps.add(new Step("conv", conv, shape, new String[]{resolve(n.getInput(0))}, mid));
+                        shapes.put(mid, shape);
+                        param(p + ".bias", bias, new int[]{cout}, n, "bias");
+                        emit("bias", new Op.Bias(p, cout), shape, n, mid);
+                    }
+                }
+                case "BatchNormalization" -> {
+                    int[] s = shapeOf(n, 0);
+                    if (n.getOutputCount() > 1 && n.getOutputList().stream().skip(1).anyMatch(o -> !o.isEmpty())) {
+                        // training-mode exports name the running statistics as outputs; nothing reads them here
+                        for (int i = 1; i < n.getOutputCount(); i++) shapes.remove(n.getOutput(i));
+                    }
+                    String p = paramName(n);
+                    int c = s[0];
+                    param(p + ".weight", constant(n, 1, "scale"), new int[]{c}, n, "scale");
+                    param(p + ".bias", constant(n, 2, "bias"), new int[]{c}, n, "bias");
+                    emit("bn", new Op.BatchNorm(p, c, attrFloat(n, "epsilon", 1e-5f)), s, n, n.getInput(0));
+                }
+                case "Relu" -> emit("relu", new Op.Relu(), shapeOf(n, 0), n, n.getInput(0));
+                case "Sigmoid" -> emit("sigmoid", new Op.Sigmoid(), shapeOf(n, 0), n, n.getInput(0));
+                case "Add" -> {
+                    int[] a = shapeOf(n, 0), b = shapeOf(n, 1);
+                    if (!Arrays.equals(a, b)) throw bad(n, "adding " + Arrays.toString(a) + " and " + Arrays.toString(b) + " (broadcasting) is not supported yet");
+                    emit("add", new Op.Add(), a, n, n.getInput(0), n.getInput(1));
+                }
+                case "Mul" -> {
+                    int[] a = shapeOf(n, 0), b = shapeOf(n, 1);
+                    boolean gateSecond = b.length == 3 && b[1] == 1 && b[2] == 1 && a.length == 3 && a[0] == b[0];
+                    boolean gateFirst = a.length == 3 && a[1] == 1 && a[2] == 1 && b.length == 3 && a[0] == b[0];
+                    if (gateSecond) emit("scale", new Op.ChannelScale(), a, n, n.getInput(0), n.getInput(1));
+                    else if (gateFirst) emit("scale", new Op.ChannelScale(), b, n, n.getInput(1), n.getInput(0));
+                    else throw bad(n, "multiplying " + Arrays.toString(a) + " by " + Arrays.toString(b) + " is not supported yet (a map by a per-channel gate only)");
+                }
+                case "Concat" -> {
+                    long axis = attrInt(n, "axis", 0);
+                    int[] first = shapeOf(n, 0);
+                    if (first.length != 3 || (axis != 1 && axis != -3)) throw bad(n, "only a concatenation of maps over channels (axis 1) is supported");
+                    int c = 0;
+                    String[] ins = new String[n.getInputCount()];
+                    for (int i = 0; i < ins.length; i++) {
+                        int[] s = shapeOf(n, i);
+                        if (s.length != 3 || s[1] != first[1] || s[2] != first[2]) throw bad(n, "inputs of different sizes");
+                        c += s[0];
+                        ins[i] = n.getInput(i);
+                    }
+                    emit("concat", new Op.Concat(), new int[]{c, first[1], first[2]}, n, ins);
+                }
+                case "MaxPool", "AveragePool" -> {
+                    int extra = op.equals("AveragePool") ? takePad(n) : 0; // zeros before a max pool are not its -inf padding: refused
+                    int[] s = shapeOf(n, 0, extra > 0);
+                    if (n.getOutputCount() > 1 && !n.getOutput(1).isEmpty()) throw bad(n, "its indices output is not supported");
+                    int[] win = window(n, s, attrInts(n, "kernel_shape"), extra);
+                    // a Pad's zeros are values of the pooled map: counted, whatever count_include_pad says of the pool's own padding
+                    int[] shape = {s[0], win[3], win[4]};
+                    if (op.equals("MaxPool")) {
+                        if (attrInt(n, "storage_order", 0) != 0) throw bad(n, "storage_order 1 is not supported");
+                        emit("maxpool", new Op.MaxPool(win[0], win[1], win[2]), shape, n, n.getInput(0));
+                    } else {
+                        emit("avgpool", new Op.AvgPool(win[0], win[1], win[2], extra > 0 || attrInt(n, "count_include_pad", 0) != 0), shape, n,
+                                n.getInput(0));
+                    }
+                }
+                case "GlobalAveragePool" -> {
+                    int[] s = shapeOf(n, 0);
+                    if (s.length != 3) throw bad(n, "the input is not a map");
+                    emit("gap", new Op.GlobalAvgPool(), new int[]{s[0], 1, 1}, n, n.getInput(0));
+                }
+                case "ReduceMean" -> {
+                    int[] s = shapeOf(n, 0);
+                    long[] axes = attrInts(n, "axes");
+                    if (axes == null && n.getInputCount() > 1) {
+                        ConstTensor a = constant(n, 1, "axes");
+                        axes = a == null ? null : a.ints();
+                    }
+                    boolean hw = axes != null && axes.length == 2 && Arrays.stream(axes).map(x -> x < 0 ? x + 4 : x).sorted().boxed().toList().equals(List.of(2L, 3L));
+                    if (s.length != 3 || !hw) throw bad(n, "only a mean over height and width (axes 2, 3) is supported");
+                    boolean keep = attrInt(n, "keepdims", 1) != 0;
+                    emit("gap", new Op.GlobalAvgPool(), keep ? new int[]{s[0], 1, 1} : new int[]{s[0]}, n, n.getInput(0));
+                }
+                case "Gemm" -> {
+                    int[] s = shapeOf(n, 0);
+                    if (attrFloat(n, "alpha", 1f) != 1f || attrFloat(n, "beta", 1f) != 1f || attrInt(n, "transA", 0) != 0) {
+                        throw bad(n, "only alpha 1, beta 1 and transA 0 are supported");
+                    }
+                    int in = 1;
+                    for (int d : s) in *= d;
+                    if (s.length == 3 && (s[1] != 1 || s[2] != 1)) throw bad(n, "the input is a map, not features");
+                    ConstTensor w = constant(n, 1, "weight");
+                    if (w.dims().length != 2) throw bad(n, "weight is not a matrix");
+                    boolean transB = attrInt(n, "transB", 0) != 0;
+                    int out = (int) (transB ? w.dims()[0] : w.dims()[1]);
+                    if ((transB ? w.dims()[1] : w.dims()[0]) != in) throw bad(n, "weight " + Arrays.toString(w.dims()) + " does not take " + in + " features");
+                    String p = paramName(n);
+                    ConstTensor wt = transB ? w : transpose(w);
+                    param(p + ".weight", wt, new int[]{out, in}, n, "weight");
+                    ConstTensor bias = constant(n, 2, "bias");
+                    if (bias == null) {
+                        params.put(p + ".bias", Tensor.allocate(arena, DType.F32, out)); // zeros; not a parameter of the model
+                    } else {
+                        if (bias.numel() != out) throw bad(n, "bias of " + bias.numel() + " values for " + out + " outputs (broadcast biases are not supported)");
+                        param(p + ".bias", bias, new int[]{out}, n, "bias");
+                    }
+                    emit("linear", new Op.Linear(p, in, out), new int[]{out}, n, n.getInput(0));
+                }
+                default -> throw bad("op " + Json.clip(op) + " (node '" + Json.clip(n.getName()) + "', opset " + opset + ") is not supported; this reader"
+                        + " knows " + String.join(", ", OPS));
+            }
+        }
+
+        /** The zero padding a Pad node put before this node's input 0 (then read through the Pad), or 0. */
+        private int takePad(OnnxIr.NodeProto n) {
+            if (n.getInputCount() == 0) return 0;
+            int[] p = padded.get(n.getInput(0));
+            return p == null ? 0 : p[0];
+        }
+
+        private static ConstTensor transpose(ConstTensor w) {
+            int r = (int) w.dims()[0], c = (int) w.dims()[1];
+            float[] t = new float[r * c];
+            for (int i = 0; i < r; i++) for (int j = 0; j < c; j++) t[j * r + i] = w.floats()[i * c + j];
+            return new ConstTensor(new long[]{c, r}, t, null);
+        }
+
+        /** The graph of the recorded steps: with BN (training mode) or without (synflow's), Relu sites in order. */
+        Graph build(boolean batchNorm) {
+            Graph.Builder g = new Graph.Builder();
+            Map<String, Integer> id = new HashMap<>();
+            id.put(inputName, g.add(new Op.Input(), inputShape.clone()));
+            int site = 0;
+            for (Step s : steps) {
+                int[] ins = new int[s.inputs().length];
+                for (int i = 0; i < ins.length; i++) {
+                    Integer k = id.get(s.inputs()[i]);
+                    if (k == null) throw bad("value '" + Json.clip(s.inputs()[i]) + "' is used before it is computed");
+                    ins[i] = k;
+                }
+                if (s.op() == null || (!batchNorm && s.op() instanceof Op.BatchNorm)) {
+                    id.put(s.output(), ins[0]); // an alias (flatten), or BN removed for synflow
+                    continue;
+                }
+                int node = g.add(s.op(), s.shape().clone(), ins);
+                id.put(s.output(), node);
+                if (batchNorm) {
+                    if (s.shape()[0] > 1) g.moduleOutput(node, 1);
+                    if (s.op() instanceof Op.Relu) {
+                        Response act = Response.activation(node), grad = Response.gradInput(node);
+                        g.site(new Graph.Site(site++, List.of(act), List.of(grad), List.of(act), List.of(grad)));
+                        if (s.shape().length == 3) g.reluModule(ins[0]);
+                    }
+                }
+            }
+            Integer logits = id.get(resolve(outputName));
+            if (logits == null) throw bad("the output '" + Json.clip(outputName) + "' is not computed");
+            return g.build(id.get(inputName), logits);
+        }
+
+        /** A tensor's values: float32 (or float64, converted) for weights, whole numbers for shapes and axes. */
+        private ConstTensor decode(OnnxIr.TensorProto t) {
+            long[] dims = t.getDimsList().stream().mapToLong(Long::longValue).toArray();
+            long numel = 1;
+            for (long d : dims) {
+                if (d < 0) throw bad("tensor '" + Json.clip(t.getName()) + "' has a negative dimension");
+                numel = Math.multiplyExact(numel, d);
+            }
+            if (numel > Integer.MAX_VALUE / 8) throw bad("tensor '" + Json.clip(t.getName()) + "' is too large (" + numel + " values)");
+            int n = (int) numel;
+            ByteString raw = t.hasRawData() ? t.getRawData() : null;
+            if (t.getDataLocation() == OnnxIr.TensorProto.DataLocation.EXTERNAL) raw = external(t);
+            int type = t.getDataType();
+            if (type == OnnxIr.TensorProto.DataType.FLOAT_VALUE || type == OnnxIr.TensorProto.DataType.DOUBLE_VALUE) {
+                boolean f32 = type == OnnxIr.TensorProto.DataType.FLOAT_VALUE;
+                float[] v = new float[n];
+                if (raw != null) {
+                    if (raw.size() != (long) n * (f32 ? 4 : 8)) throw bad("tensor '" + Json.clip(t.getName()) + "' has " + raw.size() + " bytes for " + n + " values");
+                    ByteBuffer bb = raw.asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+                    for (int i = 0; i < n; i++) v[i] = f32 ? bb.getFloat() : (float) bb.getDouble();
+                } else if (f32) {
+                    if (t.getFloatDataCount() != n) throw bad("tensor '" + Json.clip(t.getName()) + "' has " + t.getFloatDataCount() + " values, " + n + " expected");
+                    for (int i = 0; i < n; i++) v[i] = t.getFloatData(i);
+                } else {
+                    if (t.getDoubleDataCount() != n) throw bad("tensor '" + Json.clip(t.getName()) + "' has " + t.getDoubleDataCount() + " values, " + n + " expected");
+                    for (int i = 0; i < n; i++) v[i] = (float) t.getDoubleData(i);
+                }
+                return new ConstTensor(dims, v, null);
+            }
+            if (type == OnnxIr.TensorProto.DataType.INT64_VALUE || type == OnnxIr.TensorProto.DataType.INT32_VALUE) {
+                boolean i64 = type == OnnxIr.TensorProto.DataType.INT64_VALUE;
+                long[] v = new long[n];
+                if (raw != null) {
+                    if (raw.size() != (long) n * (i64 ? 8 : 4)) throw bad("tensor '" + Json.clip(t.getName()) + "' has " + raw.size() + " bytes for " + n + " values");
+                    ByteBuffer bb = raw.asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+                    for (int i = 0; i < n; i++) v[i] = i64 ? bb.getLong() : bb.getInt();
+                } else {
+                    int count = i64 ? t.getInt64DataCount() : t.getInt32DataCount();
+                    if (count != n) throw bad("tensor '" + Json.clip(t.getName()) + "' has " + count + " values, " + n + " expected");
+                    for (int i = 0; i < n; i++) v[i] = i64 ? t.getInt64Data(i) : t.getInt32Data(i);
+                }
+                return new ConstTensor(dims, null, v);
+            }
+            // other types (bool, strings, float16, ...) are kept without values: any use of them is refused
+            return new ConstTensor(dims, null, null);
+        }
+
+        /** An initializer's bytes from the external data file it names (a path beside the model). */
+        private ByteString external(OnnxIr.TensorProto t) {
+            Map<String, String> kv = new HashMap<>();
+            for (OnnxIr.StringStringEntryProto e : t.getExternalDataList()) kv.put(e.getKey(), e.getValue());
+            String location = kv.get("location");
+            if (location == null || location.isEmpty()) throw bad("tensor '" + Json.clip(t.getName()) + "' is stored externally but names no location");
+            Path rel = Path.of(location).normalize();
+            if (rel.isAbsolute() || rel.startsWith("..")) throw bad("tensor '" + Json.clip(t.getName()) + "': external data '" + Json.clip(location) + "' is not beside the model");
+            Path p = dir.resolve(rel);
+            if (!Files.isRegularFile(p)) {
+                throw bad("tensor '" + Json.clip(t.getName()) + "': its external data file " + Json.clip(location) + " is missing (expected beside the model)");
+            }
+            try {
+                long offset = kv.containsKey("offset") ? Long.parseLong(kv.get("offset")) : 0;
+                long size = Files.size(p);
+                long length = kv.containsKey("length") ? Long.parseLong(kv.get("length")) : size - offset;
+                if (offset < 0 || length < 0 || offset + length > size || length > Integer.MAX_VALUE) {
+                    throw bad("tensor '" + Json.clip(t.getName()) + "': bytes " + offset + " to " + (offset + length) + " of " + Json.clip(location)
+                            + ", which has " + size);
+                }
+                byte[] all = new byte[(int) length];
+                try (var ch = java.nio.channels.FileChannel.open(p)) {
+                    ByteBuffer bb = ByteBuffer.wrap(all);
+                    while (bb.hasRemaining()) if (ch.read(bb, offset + bb.position()) < 0) throw new IOException("cut short");
+                }
+                digest.update(all);
+                return ByteString.copyFrom(all);
+            } catch (NumberFormatException e) {
+                throw bad("tensor '" + Json.clip(t.getName()) + "': external data offset or length is not a number");
+            } catch (IOException e) {
+                throw bad("tensor '" + Json.clip(t.getName()) + "': cannot read " + Json.clip(location) + ": " + Files2.reason(e));
+            }
+        }
+    }
+}

@@ -1,0 +1,257 @@
+#!/usr/bin/python3
+"""Writes the ONNX parity fixtures under src/test/resources/onnx/ (run from the repository root):
+
+    /usr/bin/python3 src/test/python/onnx_fixtures.py
+
+Needs PyTorch (Debian's python3-torch; torchvision only for the torchvision cases, skipped without it).
+For each case: a network with seeded weights, exported with torch.onnx.export (opset 13, training mode,
+no constant folding: BatchNormalization stays a node), a seeded N(0,1) input batch and labels, and the
+proxies computed here in PyTorch on the same weights and batch, in float32 and in float64, by the
+definitions the engine states for ONNX graphs (docs/ONNX.md):
+
+- response sites: the nn.ReLU modules in the order they run; site i reads the module's output y and
+  the gradient dL/dy * 1[y > 0] of the mean cross-entropy, with weight 2^i;
+- wrcor: K = sum_i 2^i (|R(y_i)| + |R(g_i)|) with R the samples' Pearson correlation (float64, clipped
+  to [-1, 1]; a response with a NaN correlation is skipped); score log|det K|;
+- act_cor / grad_cor / act_grad_cor: the same with weight 1, activations / gradients / both;
+- naswot: K = sum_i c c^T + (1-c)(1-c)^T over the sites' binary codes c = 1[y > 0]; log|det K|;
+- jacob_cor: R of the per-sample gradients of the summed logits with respect to the input; eigenvalues
+  v; -sum(log(v + 1e-5) + 1 / (v + 1e-5));
+- synflow: every BatchNorm2d replaced by the identity, |p| for every parameter, float64, one all-ones
+  sample; L = sum of the logits; sum over conv and linear weights of |w * dL/dw|;
+- snip: sum over conv and linear weights of |w * dL/dw| (mean cross-entropy, training-mode BN);
+- grad_norm: sum over conv and linear weights of ||dL/dw||_F;
+- params: PyTorch's parameter count; flops: multiply-accumulates of the convs and linear layers, one sample.
+"""
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+OUT = "src/test/resources/onnx"
+
+
+class SE(nn.Module):
+    def __init__(self, c, r):
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.reduce = nn.Conv2d(c, r, 1)
+        self.relu = nn.ReLU()
+        self.expand = nn.Conv2d(r, c, 1)
+        self.gate = nn.Sigmoid()
+
+    def forward(self, x):
+        return x * self.gate(self.expand(self.relu(self.reduce(self.pool(x)))))
+
+
+class SmallMixed(nn.Module):
+    """Concat of a depthwise and a 1x1 branch, SE, a strided conv with bias, a residual add, max and
+    average pooling, global pooling, a linear classifier."""
+
+    def __init__(self, classes=10):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+        self.dw = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+        self.branch = nn.Sequential(nn.Conv2d(8, 4, 1, bias=False), nn.BatchNorm2d(4), nn.ReLU())
+        self.se = SE(12, 4)
+        self.down = nn.Sequential(nn.Conv2d(12, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU())
+        self.res = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16))
+        self.relu = nn.ReLU()
+        self.maxpool = nn.MaxPool2d(2)
+        self.avgpool = nn.AvgPool2d(3, stride=1, padding=1)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(16, classes)
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = torch.cat([self.dw(x), self.branch(x)], 1)
+        x = self.se(x)
+        x = self.down(x)
+        x = self.relu(x + self.res(x))
+        x = self.avgpool(self.maxpool(x))
+        return self.fc(torch.flatten(self.gap(x), 1))
+
+
+class Basic(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.short = None
+        if stride != 1 or cin != cout:
+            self.short = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+        self.relu2 = nn.ReLU()
+
+    def forward(self, x):
+        y = self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x)))))
+        return self.relu2(y + (x if self.short is None else self.short(x)))
+
+
+class TinyResNet(nn.Module):
+    """A ResNet in miniature: a 5x5 stride-2 stem, max pool, two basic blocks (one downsampling)."""
+
+    def __init__(self, classes=10):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 5, stride=2, padding=2, bias=False), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(3, 2, 1))
+        self.b1 = Basic(8, 8, 1)
+        self.b2 = Basic(8, 16, 2)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(16, classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.gap(self.b2(self.b1(self.stem(x)))), 1))
+
+
+def corr(m):
+    """Pearson correlation of the rows (samples), float64, clipped; None when it has a NaN."""
+    m = m.reshape(m.shape[0], -1).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.corrcoef(m)
+    if np.isnan(r).any():
+        return None
+    return np.clip(r, -1, 1)
+
+
+def logdet(k):
+    sign, ld = np.linalg.slogdet(k)
+    return float(ld) if sign != 0 else float("-inf")
+
+
+def convs_and_linears(net):
+    return [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def proxies(net, x, y, dtype):
+    net = net.to(dtype).train()
+    x = x.to(dtype)
+    b = x.shape[0]
+    out = {}
+    # the ReLU sites: outputs, and the gradients at their outputs masked by y > 0
+    acts, grads = [], {}
+
+    def fwd(module, inp, outp):
+        i = len(acts)
+        acts.append(outp.detach().clone())
+        outp.register_hook(lambda g, o=outp, i=i: grads.__setitem__(i, (g * (o > 0).to(g.dtype)).detach().clone()))
+
+    hooks = [m.register_forward_hook(fwd) for m in net.modules() if isinstance(m, nn.ReLU)]
+    net.zero_grad()
+    logits = net(x)
+    loss = nn.functional.cross_entropy(logits, y)
+    loss.backward()
+    for h in hooks:
+        h.remove()
+    n = len(acts)
+    assert len(grads) == n
+    grads = [grads[i] for i in range(n)]
+    ra = [corr(a.cpu().numpy()) for a in acts]
+    rg = [corr(g.cpu().numpy()) for g in grads]
+    for name, use_a, use_g, weighted in (("wrcor", True, True, True), ("act_cor", True, False, False), ("grad_cor", False, True, False),
+                                        ("act_grad_cor", True, True, False)):
+        k = np.zeros((b, b))
+        for i in range(n):
+            w = 2.0 ** i if weighted else 1.0
+            if use_a and ra[i] is not None:
+                k += w * np.abs(ra[i])
+            if use_g and rg[i] is not None:
+                k += w * np.abs(rg[i])
+        out[name] = logdet(k)
+    k = np.zeros((b, b))
+    for a in acts:
+        c = (a.reshape(b, -1) > 0).to(torch.float64).cpu().numpy()
+        k += c @ c.T + (1 - c) @ (1 - c).T
+    out["naswot"] = logdet(k)
+    # snip and grad_norm: the mean cross-entropy's weight gradients (from the pass above)
+    layers = convs_and_linears(net)
+    out["snip"] = float(sum((m.weight.grad * m.weight).abs().sum().item() for m in layers))
+    out["grad_norm"] = float(sum(m.weight.grad.norm().item() for m in layers))
+    # jacob_cor: the summed logits' gradient with respect to the input
+    xi = x.clone().requires_grad_(True)
+    net.zero_grad()
+    net(xi).sum().backward()
+    r = corr(xi.grad.cpu().numpy())
+    if r is None:
+        out["jacob_cor"] = float("nan")
+    else:
+        v = np.linalg.eigvalsh(r)
+        out["jacob_cor"] = float(-np.sum(np.log(v + 1e-5) + 1.0 / (v + 1e-5)))
+    out["params"] = float(sum(p.numel() for p in net.parameters()))
+    return out
+
+
+def synflow(net, shape):
+    import copy
+    s = copy.deepcopy(net).double()
+    for name, m in list(s.named_modules()):
+        for cname, child in list(m.named_children()):
+            if isinstance(child, nn.BatchNorm2d):
+                setattr(m, cname, nn.Identity())
+    with torch.no_grad():
+        for p in s.parameters():
+            p.abs_()
+    s.zero_grad()
+    s(torch.ones((1,) + tuple(shape), dtype=torch.float64)).sum().backward()
+    return float(sum((m.weight * m.weight.grad).abs().sum().item() for m in convs_and_linears(s)))
+
+
+def flops(net, shape):
+    macs = []
+
+    def hook(m, inp, outp):
+        if isinstance(m, nn.Conv2d):
+            macs.append(outp.shape[1] * outp.shape[2] * outp.shape[3] * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1])
+        else:
+            macs.append(m.in_features * m.out_features)
+
+    hs = [m.register_forward_hook(hook) for m in convs_and_linears(net)]
+    with torch.no_grad():
+        net.train()(torch.randn((2,) + tuple(shape)))
+    for h in hs:
+        h.remove()
+    return float(sum(macs))
+
+
+def write(case, net, shape, batch, seed, classes=10):
+    folder = os.path.join(OUT, case)
+    os.makedirs(folder, exist_ok=True)
+    g = torch.Generator().manual_seed(seed + 1)
+    x = torch.randn((batch,) + tuple(shape), generator=g)
+    y = torch.randint(0, classes, (batch,), generator=g)
+    net = net.train()
+    torch.onnx.export(net, x, os.path.join(folder, "model.onnx"), opset_version=13, training=torch.onnx.TrainingMode.TRAINING,
+                      do_constant_folding=False, input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    x.numpy().astype("<f4").tofile(os.path.join(folder, "input.bin"))
+    y.numpy().astype("<i8").tofile(os.path.join(folder, "target.bin"))
+    import copy
+    f32 = proxies(copy.deepcopy(net), x, y, torch.float32)
+    f64 = proxies(copy.deepcopy(net), x, y, torch.float64)
+    for d in (f32, f64):
+        d["synflow"] = synflow(net, shape)
+        d["flops"] = flops(copy.deepcopy(net), shape)
+    meta = {"case": case, "input": list(shape), "batch": batch, "classes": classes, "opset": 13, "torch": torch.__version__,
+            "scores": f32, "scores_float64": f64}
+    with open(os.path.join(folder, "expected.json"), "w") as f:
+        json.dump(meta, f, indent=1, sort_keys=True)
+    print(case, os.path.getsize(os.path.join(folder, "model.onnx")), "bytes;", {k: round(v, 4) for k, v in f32.items()})
+
+
+def main():
+    torch.manual_seed(0)
+    write("small-mixed", SmallMixed(), (3, 16, 16), 8, 0)
+    torch.manual_seed(1)
+    write("tiny-resnet", TinyResNet(), (3, 32, 32), 8, 1)
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:
+        print("torchvision not installed: its cases skipped", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
