@@ -193,6 +193,7 @@ public final class OnnxModel {
         private final Map<String, int[]> shapes = new HashMap<>(); // per-sample shapes of the non-constant values
         private final Map<String, String> alias = new HashMap<>();  // Identity, Dropout, Flatten, Reshape: the same values
         private final Map<String, int[]> padded = new HashMap<>();  // a Pad's output -> {pad}, its input in alias
+        private final Map<String, String> unusable = new HashMap<>(); // outputs nothing may read (a training-mode Dropout's mask), and why
         private final List<Step> steps = new ArrayList<>();
         private final Map<String, Tensor> params = new LinkedHashMap<>();
         private final Set<String> usedNames = new HashSet<>();
@@ -266,6 +267,7 @@ public final class OnnxModel {
         /** The per-sample shape of input i; {@code throughPad}: a Pad's output is read as its input (the consumer takes the padding). */
         private int[] shapeOf(OnnxIr.NodeProto n, int i, boolean throughPad) {
             if (i >= n.getInputCount() || n.getInput(i).isEmpty()) throw bad(n, "input " + i + " is missing");
+            if (unusable.containsKey(n.getInput(i))) throw bad(n, "reads " + unusable.get(n.getInput(i)));
             if (!throughPad && padded.containsKey(n.getInput(i))) {
                 throw bad(n, "reads the output of a Pad; zero padding is supported only as the input of a Conv or an AveragePool");
             }
@@ -411,7 +413,7 @@ public final class OnnxModel {
                     shapeOf(n, 0);
                     alias.put(n.getOutput(0), resolve(n.getInput(0)));
                     if (op.equals("Dropout") && n.getOutputCount() > 1 && !n.getOutput(1).isEmpty()) {
-                        throw bad(n, "its mask output is used; dropout is the identity here (no training)");
+                        unusable.put(n.getOutput(1), "the mask of Dropout node '" + Json.clip(n.getName()) + "' (dropout is the identity here)");
                     }
                 }
                 case "Flatten", "Reshape" -> {
@@ -513,7 +515,7 @@ public final class OnnxModel {
                 }
                 case "MaxPool", "AveragePool" -> {
                     int extra = op.equals("AveragePool") ? takePad(n) : 0; // zeros before a max pool are not its -inf padding: refused
-                    int[] s = shapeOf(n, 0, extra > 0);
+                    int[] s = shapeOf(n, 0, op.equals("AveragePool"));
                     if (n.getOutputCount() > 1 && !n.getOutput(1).isEmpty()) throw bad(n, "its indices output is not supported");
                     int[] win = window(n, s, attrInts(n, "kernel_shape"), extra);
                     // a Pad's zeros are values of the pooled map: counted, whatever count_include_pad says of the pool's own padding
