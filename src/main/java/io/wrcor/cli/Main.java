@@ -69,6 +69,8 @@ public final class Main {
               --sample N          N distinct architectures drawn uniformly at random (with --seed)
               --all               every architecture of the space's accuracy table (NAS-Bench-201: all 15,625;
                                   NAS-Bench-101: the shared folder's 500-table; see correlate --gt)
+              --onnx FILE         a network of your own, exported to ONNX (repeatable; one row per model; see
+                                  docs/ONNX.md for the ops read); with --batch, --data, --seed, --proxies, --out
               --spark MASTER      run on Apache Spark (local[N], spark://host:7077, yarn, k8s://...; also correlate
                                   and search): see the README's Clusters section for --spark-conf, --archs-per-task
               --proxies LIST      comma-separated; default wrcor and the members of the space's default search objective
