@@ -461,6 +461,20 @@ KERNEL void relu_backward(GLOBAL const real *x, GLOBAL const real *dy, GLOBAL re
     dx[i] = x[i] > 0 ? dy[i] : 0;
 }
 
+KERNEL void clip_forward(GLOBAL const real *x, GLOBAL real *y, real lo, real hi, long n) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    real v = x[i];
+    y[i] = v < lo ? lo : v > hi ? hi : v;
+}
+
+/* the gradient passes where lo < y < hi (the clip's output: exactly where lo < x < hi) */
+KERNEL void clip_backward(GLOBAL const real *y, GLOBAL const real *dy, GLOBAL real *dx, real lo, real hi, long n) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    dx[i] = y[i] > lo && y[i] < hi ? dy[i] : 0;
+}
+
 KERNEL void add(GLOBAL const real *a, GLOBAL const real *b, GLOBAL real *out, long n) {
     long i = THREAD_INDEX();
     if (i >= n) return;

@@ -134,6 +134,12 @@ public interface Backend {
     /** dx = dy * 1[x > 0]. */
     void reluBackward(Tensor x, Tensor dy, Tensor dx);
 
+    /** y = min(max(x, lo), hi). */
+    void clip(Tensor x, double lo, double hi, Tensor y);
+
+    /** dx = dy where lo < y < hi, else 0, from the clip's output y (lo < y < hi exactly where lo < x < hi). */
+    void clipBackward(Tensor y, double lo, double hi, Tensor dy, Tensor dx);
+
     /** Average pool with a square window; with countIncludePad false, padded cells are not counted. */
     void avgPoolForward(Tensor x, int k, int stride, int pad, boolean countIncludePad, Tensor y);
 

@@ -108,6 +108,7 @@ public final class Executor {
                     read[in[1]] = true;
                 }
                 case Op.Relu r -> read[n.id()] = true;
+                case Op.Clip cl -> read[n.id()] = true;
                 case Op.Sigmoid sg -> read[n.id()] = true;
                 case Op.Conv c -> read[in[0]] |= weightGrads;
                 case Op.DepthwiseConv c -> read[in[0]] |= weightGrads;
@@ -310,6 +311,10 @@ public final class Executor {
             case Op.Sigmoid sg -> {
                 y = pool.take(dtype, batchShape(n));
                 backend.sigmoid(values[in[0]], y);
+            }
+            case Op.Clip cl -> {
+                y = pool.take(dtype, batchShape(n));
+                backend.clip(values[in[0]], cl.lo(), cl.hi(), y);
             }
             case Op.ChannelScale cs -> {
                 y = pool.take(dtype, batchShape(n));
@@ -613,6 +618,14 @@ public final class Executor {
                 if (!need[in[0]]) return;
                 Tensor dx = pool.take(dtype, g.shape());
                 backend.sigmoidBackward(values[id], g, dx);
+                accumulate(grads, shared, in[0], dx, true);
+            }
+            case Op.Clip cl -> {
+                if (!need[in[0]] && !wanted.contains(Response.gradInput(id))) return;
+                Tensor dx = pool.take(dtype, g.shape());
+                backend.clipBackward(values[id], cl.lo(), cl.hi(), g, dx);
+                Response gin = Response.gradInput(id);
+                if (wanted.contains(gin)) listener.onResponse(gin, dx);
                 accumulate(grads, shared, in[0], dx, true);
             }
             case Op.ChannelScale cs -> {

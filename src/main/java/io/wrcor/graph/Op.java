@@ -34,6 +34,9 @@ public sealed interface Op {
 
     record Relu() implements Op {}
 
+    /** min(max(x, lo), hi): ONNX's Clip, PyTorch's ReLU6 (0, 6) and Hardtanh; the gradient passes where lo < x < hi. */
+    record Clip(double lo, double hi) implements Op {}
+
     record AvgPool(int k, int stride, int pad, boolean countIncludePad) implements Op {}
 
     /** Max pool with a square window; padding never wins (PyTorch's -inf padding); a tie goes to the first cell in window order. */

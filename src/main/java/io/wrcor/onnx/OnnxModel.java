@@ -35,7 +35,7 @@ import java.util.Set;
  *
  * <p>Semantics, whatever the exporter wrote: BatchNormalization runs in training mode (batch
  * statistics), as the proxies' PyTorch code runs {@code net.train()}; the response sites are the
- * Relu nodes, in the graph's order: site i reads the Relu's output y and the gradient dL/dy * 1[y > 0],
+ * Relu nodes and the Clip nodes from 0 (ReLU6), in the graph's order: site i reads the Relu's output y and the gradient dL/dy * 1[y > 0],
  * with weight 2^i (so {@code wrcor} and {@code wrcor_relu_only} coincide on an ONNX graph); naswot
  * reads the same outputs; meco reads every node's output with more than one channel; swap reads the
  * Relu nodes' inputs. synflow runs the same graph with every BatchNormalization removed.
@@ -45,7 +45,7 @@ public final class OnnxModel {
     public static final int MIN_OPSET = 11, MAX_OPSET = 20;
 
     /** The ops this reader turns into the engine's graph. */
-    public static final List<String> OPS = List.of("Conv", "BatchNormalization", "Relu", "Sigmoid", "Add", "Mul", "Concat", "MaxPool",
+    public static final List<String> OPS = List.of("Conv", "BatchNormalization", "Relu", "Clip", "Sigmoid", "Add", "Mul", "Concat", "MaxPool",
             "AveragePool", "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "Gemm", "Identity", "Dropout", "Constant",
             "Pad (zeros on height and width, before a Conv or an AveragePool)");
 
@@ -485,6 +485,15 @@ public final class OnnxModel {
                     emit("bn", new Op.BatchNorm(p, c, attrFloat(n, "epsilon", 1e-5f)), s, n, n.getInput(0));
                 }
                 case "Relu" -> emit("relu", new Op.Relu(), shapeOf(n, 0), n, n.getInput(0));
+                case "Clip" -> {
+                    int[] s = shapeOf(n, 0);
+                    double lo = Double.NEGATIVE_INFINITY, hi = Double.POSITIVE_INFINITY;
+                    ConstTensor min = constant(n, 1, "min"), max = constant(n, 2, "max");
+                    if (min != null) lo = scalar(n, min, "min");
+                    if (max != null) hi = scalar(n, max, "max");
+                    if (!(lo < hi)) throw bad(n, "min " + lo + " is not below max " + hi);
+                    emit("clip", new Op.Clip(lo, hi), s, n, n.getInput(0));
+                }
                 case "Sigmoid" -> emit("sigmoid", new Op.Sigmoid(), shapeOf(n, 0), n, n.getInput(0));
                 case "Add" -> {
                     int[] a = shapeOf(n, 0), b = shapeOf(n, 1);
@@ -575,6 +584,11 @@ public final class OnnxModel {
             }
         }
 
+        private double scalar(OnnxIr.NodeProto n, ConstTensor c, String what) {
+            if (c.floats() != null && c.floats().length == 1) return c.floats()[0];
+            throw bad(n, what + " is not one float");
+        }
+
         /** The zero padding a Pad node put before this node's input 0 (then read through the Pad), or 0. */
         private int takePad(OnnxIr.NodeProto n) {
             if (n.getInputCount() == 0) return 0;
@@ -610,7 +624,7 @@ public final class OnnxModel {
                 id.put(s.output(), node);
                 if (batchNorm) {
                     if (s.shape()[0] > 1) g.moduleOutput(node, 1);
-                    if (s.op() instanceof Op.Relu) {
+                    if (s.op() instanceof Op.Relu || (s.op() instanceof Op.Clip c && c.lo() == 0)) {
                         Response act = Response.activation(node), grad = Response.gradInput(node);
                         g.site(new Graph.Site(site++, List.of(act), List.of(grad), List.of(act), List.of(grad)));
                         if (s.shape().length == 3) g.reluModule(ins[0]);

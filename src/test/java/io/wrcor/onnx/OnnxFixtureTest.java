@@ -29,7 +29,9 @@ import org.junit.jupiter.params.provider.MethodSource;
  * The ONNX parity fixtures (src/test/resources/onnx, written by src/test/python/onnx_fixtures.py from
  * PyTorch): each model read from its ONNX file and scored on its own batch matches the proxies that
  * PyTorch computed on the same weights, within the fixture rule of ../shared/fixtures (1e-4 relative
- * of the float32 or the float64 value), on the reference, cpu and OpenCL backends (OpenCL required in CI).
+ * of the float32 or the float64 value; where PyTorch's own float32 value is further than 1e-4 from its
+ * float64 one, {@code f32_rel_scatter}, 10 times that), on the reference, cpu and OpenCL backends
+ * (OpenCL required in CI).
  */
 class OnnxFixtureTest {
     static final Path ROOT = Path.of("src/test/resources/onnx");
@@ -42,9 +44,9 @@ class OnnxFixtureTest {
         }
     }
 
-    static boolean close(double want, double got) {
+    static boolean close(double want, double got, double tol) {
         return Double.isNaN(want) ? Double.isNaN(got) : Double.isInfinite(want) ? want == got
-                : want == 0 ? got == 0 : Math.abs(got - want) <= 1e-4 * Math.abs(want);
+                : want == 0 ? got == 0 : Math.abs(got - want) <= tol * Math.abs(want);
     }
 
     @SuppressWarnings("unchecked")
@@ -52,6 +54,7 @@ class OnnxFixtureTest {
         Path dir = ROOT.resolve(name);
         Map<String, Object> expected = Json.parseObject(Files.readString(dir.resolve("expected.json")));
         Map<String, Object> want32 = (Map<String, Object>) expected.get("scores"), want64 = (Map<String, Object>) expected.get("scores_float64");
+        Map<String, Object> scatter = (Map<String, Object>) expected.getOrDefault("f32_rel_scatter", Map.of());
         try (Arena arena = Arena.ofShared(); TensorPool pool = new TensorPool()) {
             OnnxModel m = OnnxModel.load(dir.resolve("model.onnx"), arena);
             int b = ((Double) expected.get("batch")).intValue();
@@ -69,8 +72,11 @@ class OnnxFixtureTest {
                 String label = p == Proxy.WRCOR_RELU_ONLY ? "wrcor" : p.label; // the same sites on an ONNX graph
                 double got = p == Proxy.PARAMS ? m.parameterCount() : r.score(p);
                 double w32 = Json.toDouble(want32.get(label)), w64 = Json.toDouble(want64.get(label));
-                boolean ok = close(w32, got) || close(w64, got);
-                table.append(String.format("  %-14s %22.12g  torch f32 %22.12g  f64 %22.12g%s%n", p.label, got, w32, w64, ok ? "" : "  <-- MISMATCH"));
+                double sc = scatter.containsKey(label) ? Json.toDouble(scatter.get(label)) : 0;
+                double tol = sc > 1e-4 ? 10 * sc : 1e-4; // the fixture rule: 1e-4, or 10 times the reference's own float32 error where that is larger
+                boolean ok = close(w32, got, tol) || close(w64, got, tol);
+                table.append(String.format("  %-14s %22.12g  torch f32 %22.12g  f64 %22.12g%s%s%n", p.label, got, w32, w64,
+                        tol > 1e-4 ? String.format("  (bound %.1e: torch's f32 error)", tol) : "", ok ? "" : "  <-- MISMATCH"));
                 if (!ok) bad.add(p.label);
             }
             System.out.print(table);

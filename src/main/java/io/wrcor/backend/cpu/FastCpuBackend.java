@@ -922,6 +922,29 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
     }
 
     @Override
+    public void clip(Tensor x, double lo, double hi, Tensor y) {
+        if (x.dtype() != DType.F32) { ref.clip(x, lo, hi, y); return; }
+        MemorySegment xs = x.data(), ys = y.data();
+        float l = (float) lo, h = (float) hi;
+        parallelRange(x.numel(), (from, to) -> {
+            for (long i = from; i < to; i++) ys.setAtIndex(F, i, Math.min(Math.max(xs.getAtIndex(F, i), l), h));
+        });
+    }
+
+    @Override
+    public void clipBackward(Tensor y, double lo, double hi, Tensor dy, Tensor dx) {
+        if (y.dtype() != DType.F32) { ref.clipBackward(y, lo, hi, dy, dx); return; }
+        MemorySegment ys = y.data(), gs = dy.data(), ds = dx.data();
+        float l = (float) lo, h = (float) hi;
+        parallelRange(y.numel(), (from, to) -> {
+            for (long i = from; i < to; i++) {
+                float v = ys.getAtIndex(F, i);
+                ds.setAtIndex(F, i, v > l && v < h ? gs.getAtIndex(F, i) : 0f);
+            }
+        });
+    }
+
+    @Override
     public void scale(Tensor x, double s, Tensor y) {
         if (x.dtype() != DType.F32) { ref.scale(x, s, y); return; }
         MemorySegment xs = x.data(), ys = y.data();

@@ -172,6 +172,19 @@ public final class ReferenceBackend implements Backend {
         for (long i = 0; i < x.numel(); i++) dx.set(i, x.get(i) > 0 ? dy.get(i) : 0.0);
     }
 
+    @Override
+    public void clip(Tensor x, double lo, double hi, Tensor y) {
+        for (long i = 0; i < x.numel(); i++) y.set(i, Math.min(Math.max(x.get(i), lo), hi));
+    }
+
+    @Override
+    public void clipBackward(Tensor y, double lo, double hi, Tensor dy, Tensor dx) {
+        for (long i = 0; i < y.numel(); i++) {
+            double v = y.get(i);
+            dx.set(i, v > lo && v < hi ? dy.get(i) : 0.0);
+        }
+    }
+
     private static int poolCount(int oy, int ox, int k, int stride, int pad, int h, int w, boolean countIncludePad) {
         if (countIncludePad) return k * k;
         int y0 = Math.max(oy * stride - pad, 0), y1 = Math.min(oy * stride - pad + k, h);
