@@ -328,6 +328,12 @@ abstract class BackendContract {
                 o.fill(Double.NaN); be().reluBackward(x, y, o); REF.reluBackward(x, y, o2); assertClose(o, o2, t, "relu_backward");
                 o.fill(Double.NaN); be().add(x, y, o); REF.add(x, y, o2); assertClose(o, o2, t, "add");
                 o.fill(Double.NaN); be().scale(x, 0.0, o); REF.scale(x, 0.0, o2); assertClose(o, o2, t, "scale");
+                // clip to [0, 0.5] (a ReLU6 of N(0,1) data scaled down: both bounds hit), then its gradient from the output
+                Tensor c = Tensor.allocate(a, t, 1, n), c2 = Tensor.allocate(a, t, 1, n);
+                o.fill(Double.NaN); be().clip(x, 0, 0.5, c); REF.clip(x, 0, 0.5, c2); assertClose(c, c2, t, "clip_forward");
+                o.fill(Double.NaN); be().clipBackward(c2, 0, 0.5, y, o); REF.clipBackward(c2, 0, 0.5, y, o2); assertClose(o, o2, t, "clip_backward");
+                o.fill(Double.NaN); be().clip(x, Double.NEGATIVE_INFINITY, 0.25, o); REF.clip(x, Double.NEGATIVE_INFINITY, 0.25, o2);
+                assertClose(o, o2, t, "clip_forward without a lower bound");
             }
         }
     }
