@@ -31,6 +31,11 @@ final class CorrelateCommand {
     record Entry(String name, double[] values) {}
 
     static void run(String[] argv, PrintStream out, PrintStream err, io.wrcor.dist.Distributor remote) {
+        if (java.util.Arrays.asList(argv).contains("--onnx-dir")) {
+            if (remote != null) throw new UsageException("correlate --onnx-dir does not run on Spark yet");
+            OnnxCorrelate.run(argv, out, err);
+            return;
+        }
         Set<String> withValue = new HashSet<>(Scoring.OPTIONS);
         withValue.addAll(Set.of("--gt", "--sample", "--proxies", "--votes", "--vote-rules", "--report", "--run-dir", "--arch-file"));
         Args a = new Args(argv, 1, withValue, Set.of("--all", "--quiet"));

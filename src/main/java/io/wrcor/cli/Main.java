@@ -99,6 +99,8 @@ public final class Main {
               --run-dir DIR       where the scores (unless --out), the CSV/Markdown table and the scatter plots go
                                   (default runs/correlate-<date>-<time>)
               --report DIR        the table and plots only, elsewhere
+              --onnx-dir DIR      your own benchmark: every *.onnx model in DIR that --gt TABLE (CSV: model,accuracy,...)
+                                  lists, scored and ranked against each accuracy column (see docs/ONNX.md)
             """;
 
     static final String SEARCH = """

@@ -36,7 +36,21 @@ final class OnnxCommand {
 
     static void run(String[] argv, PrintStream out, PrintStream err) {
         Args a = new Args(argv, 1, OPTIONS, Set.of("--quiet", "--print-stored"));
-        List<String> files = a.all("--onnx");
+        List<Proxy> proxies = proxiesOf(a);
+        List<String> labels = proxies.stream().map(p -> p.label).toList();
+        Path outFile = a.has("--out") ? Path.of(a.get("--out", "")) : null;
+        ResultsFile.Format format = ResultsFile.formatOf(a.get("--format", null), outFile);
+        if (format == ResultsFile.Format.CSV) out.println(ResultsFile.csvHeader(labels));
+        try (Models models = new Models(a, proxies, outFile, format, err)) {
+            for (String f : a.all("--onnx")) {
+                Models.Scored s = models.score(Path.of(f));
+                if (!s.stored() || a.has("--print-stored")) print(out, format, s.row(), labels);
+            }
+        }
+    }
+
+    /** --proxies, or the default; the AZ-NAS proxies refused with the reason. */
+    static List<Proxy> proxiesOf(Args a) {
         String asked = a.get("--proxies", null);
         List<Proxy> proxies = asked == null ? DEFAULT : Proxy.parseList(asked);
         for (Proxy p : proxies) {
@@ -45,64 +59,93 @@ final class OnnxCommand {
                         + " does not declare");
             }
         }
-        List<String> labels = proxies.stream().map(p -> p.label).toList();
-        Path outFile = a.has("--out") ? Path.of(a.get("--out", "")) : null;
-        ResultsFile.Format format = ResultsFile.formatOf(a.get("--format", null), outFile);
-        if (format == ResultsFile.Format.CSV) out.println(ResultsFile.csvHeader(labels));
-        long seed = a.getLong("--seed", 0);
-        Integer batchGiven = a.has("--batch") ? a.getInt("--batch", 64, 2, 1 << 16) : null;
-        String data = a.get("--data", null);
-        Backend backend = Session.backend(a.get("--backend", "cpu"), a.getInt("--threads", 2, 1, 1024), err);
-        try (TensorPool pool = new TensorPool()) {
-            Scorer scorer = new Scorer(backend, pool);
-            for (String f : files) {
-                try (Arena arena = Arena.ofShared()) {
-                    Path file = Path.of(f);
-                    OnnxModel m = OnnxModel.load(file, arena);
-                    int[] in = m.inputShape();
-                    if (in[0] != 3 || in[1] != in[2]) {
-                        throw new UsageException("ONNX model " + file.getFileName() + " takes " + in[0] + " x " + in[1] + " x " + in[2]
-                                + " inputs; wrcor draws batches of 3-channel square images");
-                    }
-                    int b = batchGiven != null ? batchGiven : m.fixedBatch() != null ? m.fixedBatch() : 64;
-                    if (m.fixedBatch() != null && b != m.fixedBatch()) {
-                        throw new UsageException("ONNX model " + file.getFileName() + " fixes its batch at " + m.fixedBatch() + ", --batch is " + b
-                                + " (export it with a dynamic batch axis, or drop --batch)");
-                    }
-                    if (b < 2) throw new UsageException("ONNX model " + file.getFileName() + " fixes its batch at " + b + "; the correlation proxies need 2 or more");
-                    Engine.requireMemory(m.graph(), b, proxies);
-                    Batch batch = Session.batch(data, b, m.classes(), in[1], seed, arena);
-                    String run = m.runKey(batch);
-                    String name = file.getFileName().toString();
-                    ResultsFile store = outFile == null ? null : new ResultsFile(outFile, format, labels, run);
-                    try {
-                        ResultsFile.Row known = store == null ? null : store.known(name);
-                        if (known != null && known.scores().keySet().containsAll(labels)) {
-                            err.println("wrcor: " + name + ": already in " + outFile + " (same model, batch and settings)");
-                            if (a.has("--print-stored")) print(out, format, rowOf(name, known.scores(), labels, known.seconds(), run), labels);
-                            continue;
-                        }
-                        long t0 = System.nanoTime();
-                        Scorer.Result r = scorer.score(m.graph(), m.synflowGraph(), m.weights(), batch, proxies);
-                        double secs = (System.nanoTime() - t0) / 1e9;
-                        Map<String, Double> scores = new LinkedHashMap<>();
-                        for (Proxy p : proxies) scores.put(p.label, p == Proxy.PARAMS ? (double) m.parameterCount() : r.score(p));
-                        ResultsFile.Row row = rowOf(name, scores, labels, secs, run);
-                        if (store != null) store.append(row);
-                        print(out, format, row, labels);
-                        if (!a.has("--quiet")) {
-                            err.printf("wrcor: %s: opset %d, input %d x %d x %d, %d classes, %d nodes, %d response sites, batch %d, %.2f s%n", name, m.opset(),
-                                    in[0], in[1], in[2], m.classes(), m.graph().size(), m.graph().sites().size(), b, secs);
-                        }
-                    } finally {
-                        if (store != null) store.close();
-                    }
-                } catch (IOException e) {
-                    throw new UsageException("results file " + outFile + ": " + io.wrcor.util.Files2.reason(e));
+        return proxies;
+    }
+
+    /**
+     * Scores ONNX models one after another on one backend: each read, checked (input, batch, memory),
+     * scored on a batch drawn for it, and appended to the store; a model the store already holds with
+     * every proxy is not scored again.
+     */
+    static final class Models implements AutoCloseable {
+        private final Args a;
+        private final List<Proxy> proxies;
+        private final List<String> labels;
+        private final Path outFile;
+        private final ResultsFile.Format format;
+        private final PrintStream err;
+        private final Backend backend;
+        private final TensorPool pool = new TensorPool();
+        private final Scorer scorer;
+
+        record Scored(ResultsFile.Row row, boolean stored) {
+        }
+
+        Models(Args a, List<Proxy> proxies, Path outFile, ResultsFile.Format format, PrintStream err) {
+            this.a = a;
+            this.proxies = proxies;
+            this.labels = proxies.stream().map(p -> p.label).toList();
+            this.outFile = outFile;
+            this.format = format;
+            this.err = err;
+            this.backend = Session.backend(a.get("--backend", "cpu"), a.getInt("--threads", 2, 1, 1024), err);
+            this.scorer = new Scorer(backend, pool);
+        }
+
+        Scored score(Path file) {
+            long seed = a.getLong("--seed", 0);
+            Integer batchGiven = a.has("--batch") ? a.getInt("--batch", 64, 2, 1 << 16) : null;
+            try (Arena arena = Arena.ofShared()) {
+                OnnxModel m = OnnxModel.load(file, arena);
+                int[] in = m.inputShape();
+                if (in[0] != 3 || in[1] != in[2]) {
+                    throw new UsageException("ONNX model " + file.getFileName() + " takes " + in[0] + " x " + in[1] + " x " + in[2]
+                            + " inputs; wrcor draws batches of 3-channel square images");
                 }
+                int b = batchGiven != null ? batchGiven : m.fixedBatch() != null ? m.fixedBatch() : 64;
+                if (m.fixedBatch() != null && b != m.fixedBatch()) {
+                    throw new UsageException("ONNX model " + file.getFileName() + " fixes its batch at " + m.fixedBatch() + ", --batch is " + b
+                            + " (export it with a dynamic batch axis, or drop --batch)");
+                }
+                if (b < 2) throw new UsageException("ONNX model " + file.getFileName() + " fixes its batch at " + b + "; the correlation proxies need 2 or more");
+                Engine.requireMemory(m.graph(), b, proxies);
+                Batch batch = Session.batch(a.get("--data", null), b, m.classes(), in[1], seed, arena);
+                String run = m.runKey(batch);
+                String name = file.getFileName().toString();
+                ResultsFile store = outFile == null ? null : new ResultsFile(outFile, format, labels, run);
+                try {
+                    ResultsFile.Row known = store == null ? null : store.known(name);
+                    if (known != null && known.scores().keySet().containsAll(labels)) {
+                        err.println("wrcor: " + name + ": already in " + outFile + " (same model, batch and settings)");
+                        return new Scored(rowOf(name, known.scores(), labels, known.seconds(), run), true);
+                    }
+                    long t0 = System.nanoTime();
+                    Scorer.Result r = scorer.score(m.graph(), m.synflowGraph(), m.weights(), batch, proxies);
+                    double secs = (System.nanoTime() - t0) / 1e9;
+                    Map<String, Double> scores = new LinkedHashMap<>();
+                    for (Proxy p : proxies) scores.put(p.label, p == Proxy.PARAMS ? (double) m.parameterCount() : r.score(p));
+                    ResultsFile.Row row = rowOf(name, scores, labels, secs, run);
+                    if (store != null) store.append(row);
+                    if (!a.has("--quiet")) {
+                        err.printf("wrcor: %s: opset %d, input %d x %d x %d, %d classes, %d nodes, %d response sites, batch %d, %.2f s%n", name, m.opset(),
+                                in[0], in[1], in[2], m.classes(), m.graph().size(), m.graph().sites().size(), b, secs);
+                    }
+                    return new Scored(row, false);
+                } finally {
+                    if (store != null) store.close();
+                }
+            } catch (IOException e) {
+                throw new UsageException("results file " + outFile + ": " + io.wrcor.util.Files2.reason(e));
             }
-        } finally {
-            Session.close(backend);
+        }
+
+        @Override
+        public void close() {
+            try {
+                pool.close();
+            } finally {
+                Session.close(backend);
+            }
         }
     }
 

@@ -168,4 +168,57 @@ class OnnxBadInputTest {
         }).toString(), "--batch", "64", "--proxies", "wrcor"), "this machine allows");
         assertOneLine(run("score", "--onnx", good.toString(), "--proxies", "az_expressivity"), "not defined on an ONNX model");
     }
+
+    /**
+     * correlate --onnx-dir: four models whose conv weights differ by scale; accuracies made to follow
+     * their synflow give synflow a Spearman rho of +1; a model without a row is left out with a note;
+     * a table that lists a model twice with other accuracies is refused in one line.
+     */
+    @Test
+    void correlateOverAFolderOfModels() throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("bench"));
+        double[] synflow = new double[4];
+        for (int k = 0; k < 4; k++) {
+            final float f = 0.5f + k;
+            Path m = model("bench/m" + k + ".onnx", b -> {
+                OnnxIr.TensorProto w = b.getGraph().getInitializer(0);
+                ByteBuffer raw = w.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+                float[] v = new float[raw.remaining() / 4];
+                for (int i = 0; i < v.length; i++) v[i] = raw.getFloat() * f * (i % 3 == 0 ? -1 : 1);
+                b.getGraphBuilder().setInitializer(0, floats("w", v, 4, 3, 3, 3));
+                return b;
+            });
+            Run r = run("score", "--onnx", m.toString(), "--batch", "6", "--proxies", "synflow");
+            assertEquals(0, r.code(), r.err());
+            String line = r.out().strip();
+            synflow[k] = Double.parseDouble(line.substring(line.indexOf("\"synflow\": ") + 11, line.indexOf('}')));
+        }
+        model("bench/extra.onnx", b -> b);
+        StringBuilder table = new StringBuilder("model,cifar10\n");
+        for (int k = 0; k < 4; k++) {
+            int rank = 0;
+            for (double s : synflow) if (s < synflow[k]) rank++;
+            table.append("m").append(k).append(".onnx,").append(60 + 5 * rank).append(".5\n");
+        }
+        table.append("missing,50.0\n");
+        Path gt = tmp.resolve("acc.csv");
+        Files.writeString(gt, table);
+        Path out = tmp.resolve("bench.jsonl");
+        Run r = run("correlate", "--onnx-dir", dir.toString(), "--gt", gt.toString(), "--batch", "6", "--proxies", "synflow,naswot,params",
+                "--votes", "synflow,naswot", "--out", out.toString(), "--quiet");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("1 of the 5 models in"), r.err());
+        assertTrue(r.err().contains("1 rows of the table name no model"), r.err());
+        String synRow = r.out().lines().filter(l -> l.startsWith("synflow ")).findFirst().orElseThrow();
+        assertTrue(synRow.contains("+1.000     +1.000"), r.out());
+        assertTrue(r.out().lines().anyMatch(l -> l.startsWith("vote(synflow,naswot) copeland")), r.out());
+        assertEquals(4, Files.readAllLines(out).size(), "each model's row stored");
+        Run again = run("correlate", "--onnx-dir", dir.toString(), "--gt", gt.toString(), "--batch", "6", "--proxies", "synflow,naswot,params",
+                "--votes", "synflow,naswot", "--out", out.toString(), "--quiet");
+        assertEquals(r.out(), again.out());
+        assertEquals(4, Files.readAllLines(out).size(), "a rerun scores nothing again");
+        Files.writeString(gt, table + "m0,12.0\n");
+        assertOneLine(run("correlate", "--onnx-dir", dir.toString(), "--gt", gt.toString()), "is listed twice with other accuracies");
+        assertOneLine(run("correlate", "--onnx-dir", dir.toString()), "needs --gt TABLE");
+    }
 }
