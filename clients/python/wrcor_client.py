@@ -14,7 +14,9 @@
         ...
     client.job(job["id"])["state"]                                    # "done"; cancel_job(id) stops it
 """
+import base64
 import json
+import os
 import math
 import urllib.error
 import urllib.request
@@ -79,6 +81,48 @@ class Client:
         body = {"space": space, "archs": list(archs), "proxies": list(proxies)}
         body.update(settings)
         return [_floats(row) for row in self._request("POST", "/v1/score", body)["results"]]
+
+    def score_onnx(self, model, proxies=("wrcor",), name=None, **settings):
+        """The server's row for an ONNX model: `model` is the file's bytes, a path on this machine (sent as
+        base64, within the server's body limit), or {"path": "rel/model.onnx"} for a model in the server's
+        data directory. settings: batch, seed, data. The row's "run" names the model's content digest."""
+        body = {"proxies": list(proxies)}
+        if isinstance(model, dict) and "path" in model:
+            body["onnx_path"] = model["path"]
+        else:
+            if isinstance(model, (str, os.PathLike)):
+                with open(model, "rb") as f:
+                    data = f.read()
+                name = name or os.path.basename(str(model))
+            else:
+                data = bytes(model)
+            body["onnx"] = base64.b64encode(data).decode("ascii")
+        if name:
+            body["name"] = name
+        body.update(settings)
+        return _floats(self._request("POST", "/v1/score", body)["results"][0])
+
+    def score_torch(self, module, input_shape, proxies=("wrcor",), name=None, **settings):
+        """Exports a torch.nn.Module in memory (opset 13, training mode so that BN stays a node, a dynamic
+        batch axis; needs torch on this side) and scores it as score_onnx does. input_shape is
+        (channels, height, width) or (batch, channels, height, width)."""
+        import io as _io
+
+        import torch
+
+        shape = tuple(input_shape)
+        if len(shape) == 3:
+            shape = (2,) + shape
+        buf = _io.BytesIO()
+        was_training = module.training
+        module.train()
+        try:
+            torch.onnx.export(module, torch.randn(*shape), buf, opset_version=13, training=torch.onnx.TrainingMode.TRAINING,
+                              do_constant_folding=False, input_names=["input"], output_names=["logits"],
+                              dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+        finally:
+            module.train(was_training)
+        return self.score_onnx(buf.getvalue(), proxies=proxies, name=name or type(module).__name__ + ".onnx", **settings)
 
     def create_job(self, kind, space="nb201", **fields):
         """Starts a job; kind: "score" (archs=[...] or sample=N), "correlate" (sample=N or all=True, gt),

@@ -39,6 +39,19 @@ final class Scheduler implements AutoCloseable {
         void done(Scorer.Result result, double seconds);
 
         void failed(RuntimeException error);
+
+        /** What the work scores, for messages. */
+        default String describe() {
+            return String.valueOf(arch());
+        }
+
+        /**
+         * Scores the work on a lane: by default the architecture on the lane's engine for its settings;
+         * a network of its own (an ONNX model) overrides this and runs on {@code scorer}, the lane's.
+         */
+        default Scorer.Result scoreOn(Engine engine, Scorer scorer, Batch batch) {
+            return engine.score(arch(), settings().seed(), batch, proxies());
+        }
     }
 
     /** The failure of work still queued when the server stops. */
@@ -193,6 +206,8 @@ final class Scheduler implements AutoCloseable {
         final Backend backend;
         final Map<String, Engine> engines = new HashMap<>();
         final Map<Batch, Batch> copies = new IdentityHashMap<>();
+        final io.wrcor.tensor.TensorPool pool = new io.wrcor.tensor.TensorPool(); // for networks of their own (ONNX)
+        Scorer scorer; // made on the first such network
         Arena arena; // the lane thread's own
 
         Lane(Backend backend) {
@@ -209,12 +224,21 @@ final class Scheduler implements AutoCloseable {
                     RuntimeException error = null;
                     try {
                         Settings s = w.settings();
-                        Engine e = engines.computeIfAbsent(s.engineKey(), k -> new Engine(backend, s.space(), s.net()));
-                        r = e.score(w.arch(), s.seed(), batchFor(s.batch()), w.proxies());
+                        if (s == null) {
+                            if (scorer == null) scorer = new Scorer(backend, pool);
+                            try {
+                                r = w.scoreOn(null, scorer, null);
+                            } finally {
+                                pool.recycle();
+                            }
+                        } else {
+                            Engine e = engines.computeIfAbsent(s.engineKey(), k -> new Engine(backend, s.space(), s.net()));
+                            r = w.scoreOn(e, null, batchFor(s.batch()));
+                        }
                     } catch (RuntimeException e) {
                         error = e;
                     } catch (OutOfMemoryError e) {
-                        error = new IllegalStateException("out of memory scoring " + w.arch() + ": " + e.getMessage(), e);
+                        error = new IllegalStateException("out of memory scoring " + w.describe() + ": " + e.getMessage(), e);
                     }
                     double seconds = (System.nanoTime() - t0) / 1e9;
                     synchronized (lock) {
@@ -230,13 +254,14 @@ final class Scheduler implements AutoCloseable {
                         else w.failed(error);
                     } catch (RuntimeException e) {
                         // a sink's own failure must not stop the lane
-                        System.err.println("wrcor: serve: handing over " + w.arch() + " failed: " + e);
+                        System.err.println("wrcor: serve: handing over " + w.describe() + " failed: " + e);
                     }
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             } finally {
                 for (Engine e : engines.values()) e.close();
+                pool.close();
                 arena.close();
             }
         }

@@ -579,6 +579,10 @@ public final class Server implements AutoCloseable {
     /** Answers a score request (see {@link #scoreNow}). */
     private void score(HttpExchange ex, String client, Map<String, Object> req) throws IOException {
         if (stopping) throw new HttpError(503, "the server is stopping");
+        if (req.containsKey("onnx") || req.containsKey("onnx_path")) {
+            scoreOnnx(ex, client, req);
+            return;
+        }
         List<String> fields = new ArrayList<>(SETTINGS);
         fields.add("archs");
         onlyFields(req, fields);
@@ -663,6 +667,16 @@ public final class Server implements AutoCloseable {
                 }
             });
         }
+        runAndAnswer(ex, client, owner, work, rows, failure, left);
+    }
+
+    /**
+     * Queues {@code work} for {@code owner}, waits for it (probing the client, see {@link #scoreNow})
+     * and answers {@code {"results": [rows...]}}, or the first failure.
+     */
+    private void runAndAnswer(HttpExchange ex, String client, Object owner, List<Scheduler.Work> work, String[] rows, RuntimeException[] failure,
+                              java.util.concurrent.CountDownLatch left) throws IOException {
+        int n = rows.length;
         try {
             scheduler.submit(client, owner, work);
         } catch (IllegalStateException e) {
@@ -722,6 +736,132 @@ public final class Server implements AutoCloseable {
             out.write(body.getBytes(StandardCharsets.UTF_8));
         } catch (IOException gone) {
             clientsGone.incrementAndGet(); // it left as its answer came
+        }
+    }
+
+    /**
+     * POST /v1/score with an ONNX model: {@code "onnx"} (the model file as base64, within the body
+     * limit) or {@code "onnx_path"} (a model in the data directory, external data beside it), with
+     * {@code proxies}, {@code batch}, {@code seed}, {@code data} and an optional {@code name} for the
+     * row. Read and checked before it is queued (a bad model is a 400, one too large a 413); scored on
+     * a lane like any architecture; answered as one row, keyed by the model's content.
+     */
+    private void scoreOnnx(HttpExchange ex, String client, Map<String, Object> req) throws IOException {
+        onlyFields(req, List.of("onnx", "onnx_path", "name", "proxies", "batch", "seed", "data"));
+        if (req.containsKey("onnx") && req.containsKey("onnx_path")) throw new HttpError(400, "give onnx (the model as base64) or onnx_path, not both");
+        List<Proxy> proxies = proxyNames(req, "wrcor");
+        for (Proxy p : proxies) {
+            if (p == Proxy.AZ_EXPRESSIVITY || p == Proxy.AZ_PROGRESSIVITY || p == Proxy.AZ_TRAINABILITY) {
+                throw new HttpError(400, "proxies: " + p.label + " is not defined on an ONNX model (AZ-NAS reads a space's stage outputs)");
+            }
+        }
+        Path modelFile;
+        String name;
+        Path tmpDir = null;
+        if (req.containsKey("onnx")) {
+            String b64 = string(req, "onnx", null);
+            byte[] bytes;
+            try {
+                bytes = java.util.Base64.getDecoder().decode(b64 == null ? "" : b64.replaceAll("\\s", ""));
+            } catch (IllegalArgumentException e) {
+                throw new HttpError(400, "onnx: not base64 (" + e.getMessage() + ")");
+            }
+            name = string(req, "name", "model.onnx");
+            tmpDir = Files.createTempDirectory("wrcor-onnx");
+            modelFile = tmpDir.resolve("model.onnx");
+            Files.write(modelFile, bytes);
+        } else {
+            modelFile = inDataDir("onnx_path", string(req, "onnx_path", ""), true);
+            name = string(req, "name", modelFile.getFileName().toString());
+        }
+        // freed by the collector once neither this request nor a lane still scoring it (a client that left) holds it
+        Arena modelArena = Arena.ofAuto();
+        try {
+            io.wrcor.onnx.OnnxModel m;
+            try {
+                m = io.wrcor.onnx.OnnxModel.load(modelFile, modelArena);
+            } catch (IllegalArgumentException e) {
+                String msg = e.getMessage();
+                if (tmpDir != null) msg = msg.replace("model.onnx", name);
+                throw new HttpError(400, "onnx: " + msg.replace(dataReal + "/", "").replace(dataDir + "/", ""));
+            }
+            int[] in = m.inputShape();
+            if (in[0] != 3 || in[1] != in[2]) throw new HttpError(400, "onnx: the model takes " + in[0] + " x " + in[1] + " x " + in[2] + " inputs; wrcor draws 3-channel square images");
+            int b = integer(req, "batch", m.fixedBatch() != null ? m.fixedBatch() : 64, 2, limits.maxBatch());
+            if (m.fixedBatch() != null && b != m.fixedBatch()) throw new HttpError(400, "batch: the model fixes its batch at " + m.fixedBatch());
+            long need = Engine.memoryNeeded(m.graph(), b, proxies);
+            if (need > Engine.memoryBudget()) {
+                throw new HttpError(413, "onnx: the model needs about " + need / 1_000_000_000.0 + " GB at batch " + b + ", over this server's "
+                        + Engine.memoryBudget() / 1_000_000_000.0 + " GB");
+            }
+            long seed = integer(req, "seed", 0, 0, Integer.MAX_VALUE);
+            String data = string(req, "data", null);
+            Batch batch;
+            try {
+                batch = io.wrcor.data.Inputs.batch(data == null ? null : inDataDir("data", data, true), b, m.classes(), in[1], seed, modelArena);
+            } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
+                throw new HttpError(400, "data: " + e.getMessage().replace(dataReal + "/", "").replace(dataDir + "/", ""));
+            }
+            String run = m.runKey(batch);
+            String[] rows = new String[1];
+            RuntimeException[] failure = new RuntimeException[1];
+            java.util.concurrent.CountDownLatch left = new java.util.concurrent.CountDownLatch(1);
+            Scheduler.Work work = new Scheduler.Work() {
+                @Override
+                public Settings settings() {
+                    return null; // a network of its own: scoreOn
+                }
+
+                @Override
+                public Arch arch() {
+                    return null;
+                }
+
+                @Override
+                public String describe() {
+                    return "ONNX model " + name;
+                }
+
+                @Override
+                public List<Proxy> proxies() {
+                    return proxies;
+                }
+
+                @Override
+                public Scorer.Result scoreOn(Engine engine, Scorer scorer, Batch unused) {
+                    return scorer.score(m.graph(), m.synflowGraph(), m.weights(), batch, proxies);
+                }
+
+                @Override
+                public void done(Scorer.Result r, double seconds) {
+                    Map<String, Double> scores = new LinkedHashMap<>();
+                    for (Proxy p : proxies) scores.put(p.label, p == Proxy.PARAMS ? (double) m.parameterCount() : r.score(p));
+                    rows[0] = new ResultsFile.Row(name, scores, seconds, run, ResultsFile.currentDefs(scores.keySet())).toJson();
+                    left.countDown();
+                }
+
+                @Override
+                public void failed(RuntimeException e) {
+                    synchronized (failure) {
+                        if (failure[0] == null) failure[0] = e;
+                    }
+                    left.countDown();
+                }
+            };
+            if (waiting.incrementAndGet() > limits.maxQueue()) {
+                waiting.decrementAndGet();
+                throw new HttpError(429, "the scoring queue is full (" + limits.maxQueue() + " requests); retry later");
+            }
+            try {
+                runAndAnswer(ex, client, new Object(), List.of(work), rows, failure, left);
+            } finally {
+                waiting.decrementAndGet();
+            }
+        } finally {
+            if (tmpDir != null) {
+                Files.deleteIfExists(modelFile);
+                Files.deleteIfExists(tmpDir);
+            }
         }
     }
 
