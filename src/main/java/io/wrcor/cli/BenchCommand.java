@@ -28,7 +28,54 @@ final class BenchCommand {
     private BenchCommand() {
     }
 
+    /**
+     * {@code bench --onnx FILE}: one ONNX model scored {@code --repeat} times per proxy set on one batch
+     * (default 64), after an untimed warm-up per set; median, min and max seconds per set.
+     */
+    static void onnx(String[] argv, PrintStream out, PrintStream err) {
+        Args a = new Args(argv, 1, Set.of("--onnx", "--batch", "--threads", "--seed", "--data", "--sets", "--backend", "--repeat"), Set.of("--no-warmup"));
+        int repeat = a.getInt("--repeat", 5, 1, 10_000), threads = a.getInt("--threads", 2, 1, 1024);
+        long seed = a.getLong("--seed", 0);
+        List<List<Proxy>> sets = new ArrayList<>();
+        for (String s : a.get("--sets", "wrcor;synflow,jacob_cor,wrcor").split(";", -1)) {
+            if (s.isBlank()) throw new UsageException("--sets: an empty set (sets are comma-separated proxies, separated by ';')");
+            sets.add(Proxy.parseList(s));
+        }
+        java.nio.file.Path file = java.nio.file.Path.of(a.get("--onnx", ""));
+        try (Arena arena = Arena.ofShared(); io.wrcor.tensor.TensorPool pool = new io.wrcor.tensor.TensorPool()) {
+            io.wrcor.onnx.OnnxModel m = io.wrcor.onnx.OnnxModel.load(file, arena);
+            int[] in = m.inputShape();
+            if (in[0] != 3 || in[1] != in[2]) throw new UsageException("ONNX model " + file.getFileName() + " takes " + in[0] + " x " + in[1] + " x " + in[2] + " inputs");
+            int b = a.has("--batch") ? a.getInt("--batch", 64, 2, 1 << 16) : m.fixedBatch() != null ? m.fixedBatch() : 64;
+            for (List<Proxy> set : sets) Engine.requireMemory(m.graph(), b, set);
+            Batch batch = Session.batch(a.get("--data", null), b, m.classes(), in[1], seed, arena);
+            Backend backend = Session.backend(a.get("--backend", "cpu"), threads, err);
+            try {
+                io.wrcor.proxy.Scorer scorer = new io.wrcor.proxy.Scorer(backend, pool);
+                out.printf("backend %s, batch %d, ONNX model %s (%d nodes, %d response sites, %d parameters, %d x %d input)%n", label(backend), b,
+                        file.getFileName(), m.graph().size(), m.graph().sites().size(), m.parameterCount(), in[1], in[2]);
+                for (List<Proxy> set : sets) {
+                    if (!a.has("--no-warmup")) scorer.score(m.graph(), m.synflowGraph(), m.weights(), batch, set);
+                    double[] secs = new double[repeat];
+                    for (int i = 0; i < repeat; i++) {
+                        long t0 = System.nanoTime();
+                        scorer.score(m.graph(), m.synflowGraph(), m.weights(), batch, set);
+                        secs[i] = (System.nanoTime() - t0) / 1e9;
+                    }
+                    Arrays.sort(secs);
+                    out.printf("%-28s median %.3f s   min %.3f   max %.3f   (%d runs)%n", label(set), median(secs), secs[0], secs[repeat - 1], repeat);
+                }
+            } finally {
+                Session.close(backend);
+            }
+        }
+    }
+
     static void run(String[] argv, PrintStream out, PrintStream err) {
+        if (java.util.Arrays.asList(argv).contains("--onnx")) {
+            onnx(argv, out, err);
+            return;
+        }
         Args a = new Args(argv, 1, Set.of("--space", "--archs", "--batch", "--threads", "--seed", "--data", "--sets", "--backend", "--flops-limit", "--largest-of", "--in-flight", "--arch-file"), Set.of("--profile", "--no-warmup", "--per-arch"));
         int n = a.getInt("--archs", 20, 1, 15_625), batchSize = a.getInt("--batch", 64, 2, 1 << 16);
         int threads = a.getInt("--threads", 2, 1, 1024);

@@ -134,6 +134,8 @@ public final class Main {
             wrcor bench: seconds per architecture over random architectures, after an untimed warm-up pass
               --archs N (default 20)  --batch N (64)  --threads T (2)  --seed S (0)  --data FILE  --backend NAME
               --space NAME (nb201)  --sets 'wrcor;synflow,jacob_cor,wrcor'   proxy sets to time, separated by ';'
+              --onnx FILE         time one ONNX model instead (--repeat R runs per set, default 5; --batch, --threads,
+                                  --sets, --backend, --data as above)
               --profile           time per backend op as well (slowest first)
               --no-warmup         skip the untimed pass (first architectures then include JIT compilation)
               --largest-of M      time the --archs candidates that need the most memory among M sampled
