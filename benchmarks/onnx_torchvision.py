@@ -20,12 +20,12 @@ import torch
 import torch.nn as nn
 import torchvision
 
-res = int(sys.argv[1]) if len(sys.argv) > 1 else 64
-models = sys.argv[2:] or ["resnet18", "resnet50", "densenet121", "mnasnet0_5", "googlenet", "mobilenet_v2", "shufflenet_v2_x0_5",
-                          "efficientnet_b0", "squeezenet1_1", "vgg11_bn"]
+MODELS = ["resnet18", "resnet50", "densenet121", "mnasnet0_5", "googlenet", "mobilenet_v2", "shufflenet_v2_x0_5", "efficientnet_b0",
+          "squeezenet1_1", "vgg11_bn"]
 
 
-def synflow(net):
+def synflow(net, shape):
+    """PyTorch's synflow of a network on one all-ones sample of `shape` (C, H, W): BN removed, |params|, float64."""
     s = copy.deepcopy(net).double()
 
     def strip(m):
@@ -40,39 +40,46 @@ def synflow(net):
     with torch.no_grad():
         for p in s.parameters():
             p.abs_()
-    out = s(torch.ones(1, 3, res, res, dtype=torch.float64))
+    out = s(torch.ones((1,) + tuple(shape), dtype=torch.float64))
     if not torch.is_tensor(out):
         out = out[0]
     out.sum().backward()
     return sum((m.weight * m.weight.grad).abs().sum().item() for m in s.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
 
 
-print(f"# torch {torch.__version__}, torchvision {torchvision.__version__}, {res} x {res}, batch 8, CPU backend")
-print("| model | params (PyTorch) | params (wrcor) | synflow (PyTorch) | synflow (wrcor) | rel. diff |")
-print("| --- | --- | --- | --- | --- | --- |")
-with tempfile.TemporaryDirectory() as tmp:
-    for name in models:
-        torch.manual_seed(0)
-        kwargs = {"num_classes": 10}
-        if name == "googlenet":
-            kwargs.update(aux_logits=False, init_weights=True)
-        net = getattr(torchvision.models, name)(**kwargs).train()
-        path = os.path.join(tmp, name + ".onnx")
-        params = sum(p.numel() for p in net.parameters())
-        try:
-            torch.onnx.export(net, torch.randn(2, 3, res, res), path, opset_version=13, training=torch.onnx.TrainingMode.TRAINING,
-                              do_constant_folding=False, input_names=["input"], output_names=["logits"],
-                              dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
-        except Exception as e:  # noqa: BLE001 - PyTorch's exporter, not the engine
-            print(f"| {name} | {params} | PyTorch's exporter failed (training mode): {str(e).splitlines()[0][:80]} | | | |")
-            continue
-        syn = synflow(net)
-        r = subprocess.run(["bash", "bin/wrcor", "score", "--onnx", path, "--batch", "8", "--proxies", "params,synflow", "--quiet"],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            print(f"| {name} | {params} | refused: `{r.stderr.strip().splitlines()[-1][len('wrcor: error: '):]}` | | | |")
-            continue
-        row = json.loads(r.stdout.strip().splitlines()[-1])["scores"]
-        diff = abs(row["synflow"] - syn) / abs(syn)
-        print(f"| {name} | {params} | {int(row['params'])} | {syn:.10g} | {row['synflow']:.10g} | {diff:.1e} |")
-        sys.stdout.flush()
+def main():
+    res = int(sys.argv[1]) if len(sys.argv) > 1 else 64
+    models = sys.argv[2:] or MODELS
+    print(f"# torch {torch.__version__}, torchvision {torchvision.__version__}, {res} x {res}, batch 8, CPU backend")
+    print("| model | params (PyTorch) | params (wrcor) | synflow (PyTorch) | synflow (wrcor) | rel. diff |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in models:
+            torch.manual_seed(0)
+            kwargs = {"num_classes": 10}
+            if name == "googlenet":
+                kwargs.update(aux_logits=False, init_weights=True)
+            net = getattr(torchvision.models, name)(**kwargs).train()
+            path = os.path.join(tmp, name + ".onnx")
+            params = sum(p.numel() for p in net.parameters())
+            try:
+                torch.onnx.export(net, torch.randn(2, 3, res, res), path, opset_version=13, training=torch.onnx.TrainingMode.TRAINING,
+                                  do_constant_folding=False, input_names=["input"], output_names=["logits"],
+                                  dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+            except Exception as e:  # noqa: BLE001 - PyTorch's exporter, not the engine
+                print(f"| {name} | {params} | PyTorch's exporter failed (training mode): {str(e).splitlines()[0][:80]} | | | |")
+                continue
+            syn = synflow(net, (3, res, res))
+            r = subprocess.run(["bash", "bin/wrcor", "score", "--onnx", path, "--batch", "8", "--proxies", "params,synflow", "--quiet"],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                print(f"| {name} | {params} | refused: `{r.stderr.strip().splitlines()[-1][len('wrcor: error: '):]}` | | | |")
+                continue
+            row = json.loads(r.stdout.strip().splitlines()[-1])["scores"]
+            diff = abs(row["synflow"] - syn) / abs(syn)
+            print(f"| {name} | {params} | {int(row['params'])} | {syn:.10g} | {row['synflow']:.10g} | {diff:.1e} |")
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

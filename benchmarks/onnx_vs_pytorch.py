@@ -20,12 +20,16 @@ import os
 import re
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 
 import torch
 import torch.nn as nn
 import torchvision
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from onnx_torchvision import synflow  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--res", type=int, default=224)
@@ -74,25 +78,6 @@ def jacob_cor(net, x):
     r = torch.corrcoef(xi.grad.reshape(x.shape[0], -1).double())
     v = torch.linalg.eigvalsh(r)
     return -(torch.log(v + 1e-5) + 1.0 / (v + 1e-5)).sum().item()
-
-
-def synflow(net, shape):
-    s = copy.deepcopy(net).double()
-
-    def strip(m):
-        for cn, c in list(m.named_children()):
-            if isinstance(c, nn.BatchNorm2d):
-                setattr(m, cn, nn.Identity())
-            else:
-                strip(c)
-
-    strip(s)
-    s.eval()
-    with torch.no_grad():
-        for p in s.parameters():
-            p.abs_()
-    s(torch.ones((1,) + tuple(shape), dtype=torch.float64)).sum().backward()
-    return sum((m.weight * m.weight.grad).abs().sum().item() for m in s.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
 
 
 def torch_set(net, x, y, members):

@@ -53,12 +53,7 @@ final class OnnxCommand {
     static List<Proxy> proxiesOf(Args a) {
         String asked = a.get("--proxies", null);
         List<Proxy> proxies = asked == null ? DEFAULT : Proxy.parseList(asked);
-        for (Proxy p : proxies) {
-            if (p == Proxy.AZ_EXPRESSIVITY || p == Proxy.AZ_PROGRESSIVITY || p == Proxy.AZ_TRAINABILITY) {
-                throw new UsageException(p.label + " is not defined on an ONNX model: AZ-NAS reads the outputs of a space's stages, which an ONNX graph"
-                        + " does not declare");
-            }
-        }
+        OnnxModel.requireDefined(proxies);
         return proxies;
     }
 

@@ -131,6 +131,16 @@ public final class OnnxModel {
         return "onnx=" + digest + " input=" + RunKey.input(b) + " precision=" + RunKey.PRECISION;
     }
 
+    /** A clear refusal of the proxies an ONNX graph does not define: AZ-NAS's, which read a space's stage outputs. */
+    public static void requireDefined(List<io.wrcor.proxy.Proxy> proxies) {
+        for (io.wrcor.proxy.Proxy p : proxies) {
+            if (p == io.wrcor.proxy.Proxy.AZ_EXPRESSIVITY || p == io.wrcor.proxy.Proxy.AZ_PROGRESSIVITY || p == io.wrcor.proxy.Proxy.AZ_TRAINABILITY) {
+                throw new IllegalArgumentException(p.label + " is not defined on an ONNX model: AZ-NAS reads the outputs of a space's stages, which"
+                        + " an ONNX graph does not declare");
+            }
+        }
+    }
+
     /** Reads a model file; tensors live in {@code arena}. */
     public static OnnxModel load(Path file, Arena arena) {
         String name = file.getFileName() == null ? file.toString() : file.getFileName().toString();

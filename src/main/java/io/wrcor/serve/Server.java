@@ -660,14 +660,19 @@ public final class Server implements AutoCloseable {
 
                 @Override
                 public void failed(RuntimeException e) {
-                    synchronized (failure) {
-                        if (failure[0] == null) failure[0] = e;
-                    }
-                    left.countDown();
+                    firstFailure(failure, left, e);
                 }
             });
         }
         runAndAnswer(ex, client, owner, work, rows, failure, left);
+    }
+
+    /** Keeps the first failure of a request's work and counts the work as ended. */
+    private static void firstFailure(RuntimeException[] failure, java.util.concurrent.CountDownLatch left, RuntimeException e) {
+        synchronized (failure) {
+            if (failure[0] == null) failure[0] = e;
+        }
+        left.countDown();
     }
 
     /**
@@ -750,10 +755,10 @@ public final class Server implements AutoCloseable {
         onlyFields(req, List.of("onnx", "onnx_path", "name", "proxies", "batch", "seed", "data"));
         if (req.containsKey("onnx") && req.containsKey("onnx_path")) throw new HttpError(400, "give onnx (the model as base64) or onnx_path, not both");
         List<Proxy> proxies = proxyNames(req, "wrcor");
-        for (Proxy p : proxies) {
-            if (p == Proxy.AZ_EXPRESSIVITY || p == Proxy.AZ_PROGRESSIVITY || p == Proxy.AZ_TRAINABILITY) {
-                throw new HttpError(400, "proxies: " + p.label + " is not defined on an ONNX model (AZ-NAS reads a space's stage outputs)");
-            }
+        try {
+            io.wrcor.onnx.OnnxModel.requireDefined(proxies);
+        } catch (IllegalArgumentException e) {
+            throw new HttpError(400, "proxies: " + e.getMessage());
         }
         Path modelFile;
         String name;
@@ -842,10 +847,7 @@ public final class Server implements AutoCloseable {
 
                 @Override
                 public void failed(RuntimeException e) {
-                    synchronized (failure) {
-                        if (failure[0] == null) failure[0] = e;
-                    }
-                    left.countDown();
+                    firstFailure(failure, left, e);
                 }
             };
             if (waiting.incrementAndGet() > limits.maxQueue()) {
