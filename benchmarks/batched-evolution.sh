@@ -4,7 +4,8 @@
 # (recommended: grad_cor and meco by calibrated z-score), 1000 evaluations per search:
 #
 #   benchmarks/batched-evolution.sh quality STORE   10 searches each (search seeds 0..9, side by side: --runs 10) with
-#                                                   K = 1 and K = 8, scores read from STORE, a results store of the
+#                                                   K = 1 and K = 8, for the recommended objective and the published
+#                                                   vote (synflow, jacob_cor, wrcor), scores read from STORE, a results store of the
 #                                                   whole table with these settings (part 7 of issue 27); prints the
 #                                                   found CIFAR-10 / CIFAR-100 / ImageNet16-120 accuracy, mean +- std
 #   benchmarks/batched-evolution.sh time            one search each, nothing stored beforehand, timed: K = 1 on one
@@ -21,18 +22,21 @@ echo "# $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $(date -u +%Y-%
 case "${1:-}" in
   quality)
     store="${2:?quality needs the results store of the whole NAS-Bench-201 table}"
+    for objective in recommended published; do
     for k in 1 8; do
       t0=$(date +%s.%N)
-      bash "$root/bin/wrcor" "${common[@]}" --runs 10 --children "$k" --out "$store" --run-dir "$work/q$k" >"$work/q$k.out" 2>"$work/q$k.err"
+      bash "$root/bin/wrcor" "${common[@]}" --objective "$objective" --runs 10 --children "$k" --out "$store" --run-dir "$work/q$objective$k" \
+        >"$work/q$k.out" 2>"$work/q$k.err"
       t1=$(date +%s.%N)
-      echo "K = $k: $(grep '^over 10 runs' "$work/q$k.out")  ($(python3 -c "print(f'{$t1 - $t0:.1f}')") s, scores from the store)"
-      python3 - "$work/q$k/summary.json" <<'PY'
+      echo "$objective, K = $k: $(grep '^over 10 runs' "$work/q$k.out")  ($(python3 -c "print(f'{$t1 - $t0:.1f}')") s, scores from the store)"
+      python3 - "$work/q$objective$k/summary.json" <<'PY'
 import json, sys
 runs = json.load(open(sys.argv[1]))["runs"]
 acc = [r.get("accuracy", {}) for r in runs]
 first = next(iter(acc[0])) if acc and acc[0] else None
 print(f"  found, run by run ({first}):", " ".join(f"{a[first]:.2f}" if first in a else "?" for a in acc))
 PY
+    done
     done
     ;;
   time)
