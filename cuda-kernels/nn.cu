@@ -481,6 +481,12 @@ KERNEL void add(GLOBAL const real *a, GLOBAL const real *b, GLOBAL real *out, lo
     out[i] = a[i] + b[i];
 }
 
+KERNEL void mul(GLOBAL const real *a, GLOBAL const real *b, GLOBAL real *out, long n) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    out[i] = a[i] * b[i];
+}
+
 KERNEL void scale(GLOBAL const real *x, GLOBAL real *y, real s, long n) {
     long i = THREAD_INDEX();
     if (i >= n) return;

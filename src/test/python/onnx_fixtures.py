@@ -75,6 +75,22 @@ class SmallMixed(nn.Module):
         return self.fc(torch.flatten(self.gap(x), 1))
 
 
+class SmallSiLU(nn.Module):
+    """SiLU (exported as Sigmoid and an elementwise Mul) between convs, an SE gate, one ReLU (the one response site)."""
+
+    def __init__(self, classes=10):
+        super().__init__()
+        self.c1 = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.SiLU())
+        self.c2 = nn.Sequential(nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8, bias=False), nn.BatchNorm2d(8), nn.SiLU())
+        self.se = SE(8, 4)
+        self.c3 = nn.Sequential(nn.Conv2d(8, 12, 1, bias=False), nn.BatchNorm2d(12), nn.ReLU())
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(12, classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.gap(self.c3(self.se(self.c2(self.c1(x))))), 1))
+
+
 class Basic(nn.Module):
     def __init__(self, cin, cout, stride):
         super().__init__()
@@ -259,6 +275,8 @@ def main():
     write("small-mixed", SmallMixed(), (3, 16, 16), 8, 0)
     torch.manual_seed(1)
     write("tiny-resnet", TinyResNet(), (3, 32, 32), 8, 1)
+    torch.manual_seed(3)
+    write("small-silu", SmallSiLU(), (3, 16, 16), 8, 3)
     try:
         import torchvision
     except ImportError:

@@ -187,6 +187,9 @@ public interface Backend {
     /** out = a + b; out may be a. */
     void add(Tensor a, Tensor b, Tensor out);
 
+    /** out = a * b elementwise (out may be a or b). */
+    void mul(Tensor a, Tensor b, Tensor out);
+
     /** y = s * x (the NAS-Bench-201 'none' op is x * 0). */
     void scale(Tensor x, double s, Tensor y);
 

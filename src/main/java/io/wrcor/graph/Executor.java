@@ -109,6 +109,10 @@ public final class Executor {
                 }
                 case Op.Relu r -> read[n.id()] = true;
                 case Op.Clip cl -> read[n.id()] = true;
+                case Op.Mul m -> {
+                    read[in[0]] = true;
+                    read[in[1]] = true;
+                }
                 case Op.Sigmoid sg -> read[n.id()] = true;
                 case Op.Conv c -> read[in[0]] |= weightGrads;
                 case Op.DepthwiseConv c -> read[in[0]] |= weightGrads;
@@ -337,6 +341,10 @@ public final class Executor {
                 y = pool.take(dtype, batchShape(n));
                 backend.add(values[in[0]], values[in[1]], y);
                 for (int k = 2; k < in.length; k++) backend.add(y, values[in[k]], y);
+            }
+            case Op.Mul m -> {
+                y = pool.take(dtype, batchShape(n));
+                backend.mul(values[in[0]], values[in[1]], y);
             }
             case Op.GlobalAvgPool gp -> {
                 y = pool.take(dtype, batchShape(n));
@@ -662,6 +670,15 @@ public final class Executor {
             }
             case Op.Add a -> {
                 for (int k : in) accumulate(grads, shared, k, g, false);
+            }
+            case Op.Mul m -> {
+                // d(a b)/da = b, d(a b)/db = a (both from the forward values, kept for this)
+                for (int side = 0; side < 2; side++) {
+                    if (!need[in[side]]) continue;
+                    Tensor d = pool.take(dtype, g.shape());
+                    backend.mul(g, values[in[1 - side]], d);
+                    accumulate(grads, shared, in[side], d, true);
+                }
             }
             case Op.GlobalAvgPool gp -> {
                 if (!need[in[0]]) return;

@@ -54,6 +54,9 @@ public sealed interface Op {
     /** Sum of the inputs, in the order given. */
     record Add() implements Op {}
 
+    /** The elementwise product of two inputs of one shape (SiLU's x * sigmoid(x), gates of a map's own shape). */
+    record Mul() implements Op {}
+
     record GlobalAvgPool() implements Op {}
 
     /** y = x w^T + b; {@code param + ".weight"} [out, in] and {@code param + ".bias"} [out]. */

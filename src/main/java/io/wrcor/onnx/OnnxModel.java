@@ -514,9 +514,11 @@ public final class OnnxModel {
                     int[] a = shapeOf(n, 0), b = shapeOf(n, 1);
                     boolean gateSecond = b.length == 3 && b[1] == 1 && b[2] == 1 && a.length == 3 && a[0] == b[0];
                     boolean gateFirst = a.length == 3 && a[1] == 1 && a[2] == 1 && b.length == 3 && a[0] == b[0];
-                    if (gateSecond) emit("scale", new Op.ChannelScale(), a, n, n.getInput(0), n.getInput(1));
+                    if (Arrays.equals(a, b) && !(a.length == 3 && a[1] == 1 && a[2] == 1)) emit("mul", new Op.Mul(), a, n, n.getInput(0), n.getInput(1));
+                    else if (gateSecond) emit("scale", new Op.ChannelScale(), a, n, n.getInput(0), n.getInput(1));
                     else if (gateFirst) emit("scale", new Op.ChannelScale(), b, n, n.getInput(1), n.getInput(0));
-                    else throw bad(n, "multiplying " + Arrays.toString(a) + " by " + Arrays.toString(b) + " is not supported yet (a map by a per-channel gate only)");
+                    else throw bad(n, "multiplying " + Arrays.toString(a) + " by " + Arrays.toString(b) + " is not supported yet (values of one shape, or a map"
+                            + " by a per-channel gate)");
                 }
                 case "Concat" -> {
                     long axis = attrInt(n, "axis", 0);

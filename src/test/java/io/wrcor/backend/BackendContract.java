@@ -328,6 +328,7 @@ abstract class BackendContract {
                 o.fill(Double.NaN); be().reluBackward(x, y, o); REF.reluBackward(x, y, o2); assertClose(o, o2, t, "relu_backward");
                 o.fill(Double.NaN); be().add(x, y, o); REF.add(x, y, o2); assertClose(o, o2, t, "add");
                 o.fill(Double.NaN); be().scale(x, 0.0, o); REF.scale(x, 0.0, o2); assertClose(o, o2, t, "scale");
+                o.fill(Double.NaN); be().mul(x, y, o); REF.mul(x, y, o2); assertClose(o, o2, t, "mul");
                 // clip to [0, 0.5] (a ReLU6 of N(0,1) data scaled down: both bounds hit), then its gradient from the output
                 Tensor c = Tensor.allocate(a, t, 1, n), c2 = Tensor.allocate(a, t, 1, n);
                 o.fill(Double.NaN); be().clip(x, 0, 0.5, c); REF.clip(x, 0, 0.5, c2); assertClose(c, c2, t, "clip_forward");

@@ -922,6 +922,15 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
     }
 
     @Override
+    public void mul(Tensor a, Tensor b, Tensor out) {
+        if (a.dtype() != DType.F32) { ref.mul(a, b, out); return; }
+        MemorySegment as = a.data(), bs = b.data(), os = out.data();
+        parallelRange(a.numel(), (from, to) -> {
+            for (long i = from; i < to; i++) os.setAtIndex(F, i, as.getAtIndex(F, i) * bs.getAtIndex(F, i));
+        });
+    }
+
+    @Override
     public void clip(Tensor x, double lo, double hi, Tensor y) {
         if (x.dtype() != DType.F32) { ref.clip(x, lo, hi, y); return; }
         MemorySegment xs = x.data(), ys = y.data();

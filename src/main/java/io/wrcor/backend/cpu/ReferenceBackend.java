@@ -377,6 +377,11 @@ public final class ReferenceBackend implements Backend {
     }
 
     @Override
+    public void mul(Tensor a, Tensor b, Tensor out) {
+        for (long i = 0; i < a.numel(); i++) out.set(i, a.get(i) * b.get(i));
+    }
+
+    @Override
     public void scale(Tensor x, double s, Tensor y) {
         for (long i = 0; i < x.numel(); i++) y.set(i, x.get(i) * s);
     }
