@@ -461,6 +461,38 @@ KERNEL void relu_backward(GLOBAL const real *x, GLOBAL const real *dy, GLOBAL re
     dx[i] = x[i] > 0 ? dy[i] : 0;
 }
 
+/* pointwise activations (Op.Pointwise): kind 0 leaky relu, 1 hard sigmoid, 2 hard swish */
+KERNEL void pointwise_forward(GLOBAL const real *x, GLOBAL real *y, int kind, real a, real b, long n) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    real v = x[i], z;
+    if (kind == 0) {
+        y[i] = v > 0 ? v : a * v;
+    } else if (kind == 1) {
+        z = a * v + b;
+        y[i] = z < 0 ? 0 : z > 1 ? 1 : z;
+    } else {
+        z = v / (real) 6 + (real) 0.5;
+        y[i] = v * (z < 0 ? 0 : z > 1 ? 1 : z);
+    }
+}
+
+/* dx = dy * f'(x), with PyTorch's choices at the kinks */
+KERNEL void pointwise_backward(GLOBAL const real *x, GLOBAL const real *dy, GLOBAL real *dx, int kind, real a, real b, long n) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    real v = x[i], d, z;
+    if (kind == 0) {
+        d = v > 0 ? 1 : a;
+    } else if (kind == 1) {
+        z = a * v + b;
+        d = z > 0 && z < 1 ? a : 0;
+    } else {
+        d = v < -3 ? 0 : v > 3 ? 1 : v / (real) 3 + (real) 0.5;
+    }
+    dx[i] = dy[i] * d;
+}
+
 KERNEL void clip_forward(GLOBAL const real *x, GLOBAL real *y, real lo, real hi, long n) {
     long i = THREAD_INDEX();
     if (i >= n) return;

@@ -9,8 +9,9 @@ no constant folding: BatchNormalization stays a node), a seeded N(0,1) input bat
 proxies computed here in PyTorch on the same weights and batch, in float32 and in float64, by the
 definitions the engine states for ONNX graphs (docs/ONNX.md):
 
-- response sites: the nn.ReLU and nn.ReLU6 modules in the order they run; site i reads the module's output y and
-  the gradient dL/dy * 1[y > 0] of the mean cross-entropy, with weight 2^i;
+- response sites: the nn.ReLU, nn.ReLU6 and nn.LeakyReLU modules in the order they run; site i reads the module's
+  output y and the gradient that passes it (dL/dy * 1[y > 0]; ReLU6: 1[0 < y < 6]; LeakyReLU: 1 or its slope) of the mean
+  cross-entropy, with weight 2^i;
 - wrcor: K = sum_i 2^i (|R(y_i)| + |R(g_i)|) with R the samples' Pearson correlation (float64, clipped
   to [-1, 1]; a response with a NaN correlation is skipped); score log|det K|;
 - act_cor / grad_cor / act_grad_cor: the same with weight 1, activations / gradients / both;
@@ -91,6 +92,27 @@ class SmallSiLU(nn.Module):
         return self.fc(torch.flatten(self.gap(self.c3(self.se(self.c2(self.c1(x))))), 1))
 
 
+class SmallHard(nn.Module):
+    """MobileNetV3's activations: Hardswish (HardSigmoid and Mul at opset 13), an SE with a Hardsigmoid gate, LeakyReLU sites."""
+
+    def __init__(self, classes=10):
+        super().__init__()
+        self.c1 = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.Hardswish())
+        self.c2 = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False), nn.BatchNorm2d(8), nn.LeakyReLU(0.1))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.r = nn.Conv2d(8, 4, 1)
+        self.act = nn.LeakyReLU(0.2)
+        self.e = nn.Conv2d(4, 8, 1)
+        self.gate = nn.Hardsigmoid()
+        self.c3 = nn.Sequential(nn.Conv2d(8, 12, 1, bias=False), nn.BatchNorm2d(12), nn.ReLU())
+        self.fc = nn.Linear(12, classes)
+
+    def forward(self, x):
+        x = self.c2(self.c1(x))
+        x = x * self.gate(self.e(self.act(self.r(self.pool(x)))))
+        return self.fc(torch.flatten(self.pool(self.c3(x)), 1))
+
+
 class Basic(nn.Module):
     def __init__(self, cin, cout, stride):
         super().__init__()
@@ -162,9 +184,15 @@ def proxies(net, x, y, dtype):
     def fwd(module, inp, outp):
         i = len(acts)
         acts.append(outp.detach().clone())
-        outp.register_hook(lambda g, o=outp, i=i: grads.__setitem__(i, (g * (o > 0).to(g.dtype)).detach().clone()))
+        if isinstance(module, nn.LeakyReLU):  # the gradient that passes it: slope 1 where y > 0, negative_slope elsewhere
+            mask = lambda o, s=module.negative_slope: torch.where(o > 0, torch.ones_like(o), torch.full_like(o, s))  # noqa: E731
+        elif isinstance(module, nn.ReLU6):  # passes where 0 < y < 6
+            mask = lambda o: ((o > 0) & (o < 6)).to(o.dtype)  # noqa: E731
+        else:
+            mask = lambda o: (o > 0).to(o.dtype)  # noqa: E731
+        outp.register_hook(lambda g, o=outp, i=i, mask=mask: grads.__setitem__(i, (g * mask(o)).detach().clone()))
 
-    hooks = [m.register_forward_hook(fwd) for m in net.modules() if isinstance(m, (nn.ReLU, nn.ReLU6))]
+    hooks = [m.register_forward_hook(fwd) for m in net.modules() if isinstance(m, (nn.ReLU, nn.ReLU6, nn.LeakyReLU))]
     net.zero_grad()
     logits = net(x)
     loss = nn.functional.cross_entropy(logits, y)
@@ -277,6 +305,8 @@ def main():
     write("tiny-resnet", TinyResNet(), (3, 32, 32), 8, 1)
     torch.manual_seed(3)
     write("small-silu", SmallSiLU(), (3, 16, 16), 8, 3)
+    torch.manual_seed(4)
+    write("small-hard", SmallHard(), (3, 16, 16), 8, 4)
     try:
         import torchvision
     except ImportError:

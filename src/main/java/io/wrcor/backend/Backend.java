@@ -134,6 +134,12 @@ public interface Backend {
     /** dx = dy * 1[x > 0]. */
     void reluBackward(Tensor x, Tensor dy, Tensor dx);
 
+    /** y = f(x) for a pointwise activation ({@link io.wrcor.graph.Op.Pointwise}), parameters a and b. */
+    void pointwise(io.wrcor.graph.Op.Pointwise.Kind kind, double a, double b, Tensor x, Tensor y);
+
+    /** dx = dy * f'(x), from the activation's input x (at a kink, the derivative of the side PyTorch takes). */
+    void pointwiseBackward(io.wrcor.graph.Op.Pointwise.Kind kind, double a, double b, Tensor x, Tensor dy, Tensor dx);
+
     /** y = min(max(x, lo), hi). */
     void clip(Tensor x, double lo, double hi, Tensor y);
 

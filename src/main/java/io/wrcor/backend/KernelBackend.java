@@ -26,7 +26,7 @@ public abstract class KernelBackend implements Backend {
 
     /** The kernels every device backend builds, by their names in the sources. */
     public static final List<String> KERNELS = List.of("conv_gemm_forward", "conv_gemm_backward_data", "conv_rows_forward", "conv_rows_backward_data", "conv_backward_data", "conv_backward_weight", "conv_rows_backward_weight", "bn_stats",
-            "bn_stats_rows", "bn_apply", "bn_apply_rows", "bn_backward_reduce", "bn_backward_reduce_rows", "bn_backward_apply", "bn_backward_apply_rows", "relu_forward", "relu_backward", "clip_forward", "clip_backward", "add", "mul", "scale", "avgpool_forward",
+            "bn_stats_rows", "bn_apply", "bn_apply_rows", "bn_backward_reduce", "bn_backward_reduce_rows", "bn_backward_apply", "bn_backward_apply_rows", "relu_forward", "relu_backward", "clip_forward", "clip_backward", "pointwise_forward", "pointwise_backward", "add", "mul", "scale", "avgpool_forward",
             "avgpool_backward", "avgpool_rows_forward", "avgpool_rows_backward", "maxpool_forward", "maxpool_backward", "channel_copy",
             "depthwise_forward", "depthwise_backward_data", "depthwise_backward_weight", "resize_forward", "resize_backward",
             "sigmoid_forward", "sigmoid_backward", "channel_scale", "channel_scale_backward", "bias_add", "global_avgpool_forward", "global_avgpool_backward", "linear_forward", "linear_backward_data",
@@ -947,6 +947,20 @@ public abstract class KernelBackend implements Backend {
     public void mul(Tensor a, Tensor b, Tensor out) {
         try (Launch l = new Launch(a.dtype())) {
             l.in(a).in(b).out(out).l(a.numel()).kernel("mul", a.numel()).run();
+        }
+    }
+
+    @Override
+    public void pointwise(io.wrcor.graph.Op.Pointwise.Kind kind, double a, double b, Tensor x, Tensor y) {
+        try (Launch l = new Launch(x.dtype())) {
+            l.in(x).out(y).i(kind.ordinal()).r(a).r(b).l(x.numel()).kernel("pointwise_forward", x.numel()).run();
+        }
+    }
+
+    @Override
+    public void pointwiseBackward(io.wrcor.graph.Op.Pointwise.Kind kind, double a, double b, Tensor x, Tensor dy, Tensor dx) {
+        try (Launch l = new Launch(x.dtype())) {
+            l.in(x).in(dy).out(dx).i(kind.ordinal()).r(a).r(b).l(x.numel()).kernel("pointwise_backward", x.numel()).run();
         }
     }
 

@@ -109,6 +109,7 @@ public final class Executor {
                 }
                 case Op.Relu r -> read[n.id()] = true;
                 case Op.Clip cl -> read[n.id()] = true;
+                case Op.Pointwise pw -> read[in[0]] = true;
                 case Op.Mul m -> {
                     read[in[0]] = true;
                     read[in[1]] = true;
@@ -319,6 +320,10 @@ public final class Executor {
             case Op.Clip cl -> {
                 y = pool.take(dtype, batchShape(n));
                 backend.clip(values[in[0]], cl.lo(), cl.hi(), y);
+            }
+            case Op.Pointwise pw -> {
+                y = pool.take(dtype, batchShape(n));
+                backend.pointwise(pw.kind(), pw.a(), pw.b(), values[in[0]], y);
             }
             case Op.ChannelScale cs -> {
                 y = pool.take(dtype, batchShape(n));
@@ -626,6 +631,14 @@ public final class Executor {
                 if (!need[in[0]]) return;
                 Tensor dx = pool.take(dtype, g.shape());
                 backend.sigmoidBackward(values[id], g, dx);
+                accumulate(grads, shared, in[0], dx, true);
+            }
+            case Op.Pointwise pw -> {
+                if (!need[in[0]] && !wanted.contains(Response.gradInput(id))) return;
+                Tensor dx = pool.take(dtype, g.shape());
+                backend.pointwiseBackward(pw.kind(), pw.a(), pw.b(), values[in[0]], g, dx);
+                Response gin = Response.gradInput(id);
+                if (wanted.contains(gin)) listener.onResponse(gin, dx);
                 accumulate(grads, shared, in[0], dx, true);
             }
             case Op.Clip cl -> {

@@ -34,6 +34,14 @@ public sealed interface Op {
 
     record Relu() implements Op {}
 
+    /**
+     * A pointwise activation with parameters a and b, its gradient taken from the input x:
+     * LEAKY_RELU x > 0 ? x : a x; HARD_SIGMOID max(0, min(1, a x + b)); HARD_SWISH x * max(0, min(1, x / 6 + 1/2)).
+     */
+    record Pointwise(Pointwise.Kind kind, double a, double b) implements Op {
+        public enum Kind { LEAKY_RELU, HARD_SIGMOID, HARD_SWISH }
+    }
+
     /** min(max(x, lo), hi): ONNX's Clip, PyTorch's ReLU6 (0, 6) and Hardtanh; the gradient passes where lo < x < hi. */
     record Clip(double lo, double hi) implements Op {}
 

@@ -35,7 +35,7 @@ import java.util.Set;
  *
  * <p>Semantics, whatever the exporter wrote: BatchNormalization runs in training mode (batch
  * statistics), as the proxies' PyTorch code runs {@code net.train()}; the response sites are the
- * Relu nodes and the Clip nodes from 0 (ReLU6), in the graph's order: site i reads the Relu's output y and the gradient dL/dy * 1[y > 0],
+ * Relu nodes, the Clip nodes from 0 (ReLU6) and the LeakyRelu nodes, in the graph's order: site i reads the Relu's output y and the gradient dL/dy * 1[y > 0],
  * with weight 2^i (so {@code wrcor} and {@code wrcor_relu_only} coincide on an ONNX graph); naswot
  * reads the same outputs; meco reads every node's output with more than one channel; swap reads the
  * Relu nodes' inputs. synflow runs the same graph with every BatchNormalization removed.
@@ -45,7 +45,7 @@ public final class OnnxModel {
     public static final int MIN_OPSET = 11, MAX_OPSET = 20;
 
     /** The ops this reader turns into the engine's graph. */
-    public static final List<String> OPS = List.of("Conv", "BatchNormalization", "Relu", "Clip", "Sigmoid", "Add", "Mul", "Concat", "MaxPool",
+    public static final List<String> OPS = List.of("Conv", "BatchNormalization", "Relu", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish", "Sigmoid", "Add", "Mul", "Concat", "MaxPool",
             "AveragePool", "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "Gemm", "Identity", "Dropout", "Constant",
             "Pad (zeros on height and width, before a Conv or an AveragePool)");
 
@@ -505,6 +505,11 @@ public final class OnnxModel {
                     emit("clip", new Op.Clip(lo, hi), s, n, n.getInput(0));
                 }
                 case "Sigmoid" -> emit("sigmoid", new Op.Sigmoid(), shapeOf(n, 0), n, n.getInput(0));
+                case "LeakyRelu" -> emit("leaky", new Op.Pointwise(Op.Pointwise.Kind.LEAKY_RELU, attrFloat(n, "alpha", 0.01f), 0), shapeOf(n, 0), n,
+                        n.getInput(0));
+                case "HardSigmoid" -> emit("hardsigmoid", new Op.Pointwise(Op.Pointwise.Kind.HARD_SIGMOID, attrFloat(n, "alpha", 0.2f),
+                        attrFloat(n, "beta", 0.5f)), shapeOf(n, 0), n, n.getInput(0));
+                case "HardSwish" -> emit("hardswish", new Op.Pointwise(Op.Pointwise.Kind.HARD_SWISH, 0, 0), shapeOf(n, 0), n, n.getInput(0));
                 case "Add" -> {
                     int[] a = shapeOf(n, 0), b = shapeOf(n, 1);
                     if (!Arrays.equals(a, b)) throw bad(n, "adding " + Arrays.toString(a) + " and " + Arrays.toString(b) + " (broadcasting) is not supported yet");
@@ -636,7 +641,8 @@ public final class OnnxModel {
                 id.put(s.output(), node);
                 if (batchNorm) {
                     if (s.shape()[0] > 1) g.moduleOutput(node, 1);
-                    if (s.op() instanceof Op.Relu || (s.op() instanceof Op.Clip c && c.lo() == 0)) {
+                    if (s.op() instanceof Op.Relu || (s.op() instanceof Op.Clip c && c.lo() == 0)
+                            || (s.op() instanceof Op.Pointwise p && p.kind() == Op.Pointwise.Kind.LEAKY_RELU)) {
                         Response act = Response.activation(node), grad = Response.gradInput(node);
                         g.site(new Graph.Site(site++, List.of(act), List.of(grad), List.of(act), List.of(grad)));
                         if (s.shape().length == 3) g.reluModule(ins[0]);

@@ -329,6 +329,15 @@ abstract class BackendContract {
                 o.fill(Double.NaN); be().add(x, y, o); REF.add(x, y, o2); assertClose(o, o2, t, "add");
                 o.fill(Double.NaN); be().scale(x, 0.0, o); REF.scale(x, 0.0, o2); assertClose(o, o2, t, "scale");
                 o.fill(Double.NaN); be().mul(x, y, o); REF.mul(x, y, o2); assertClose(o, o2, t, "mul");
+                for (io.wrcor.graph.Op.Pointwise.Kind kind : io.wrcor.graph.Op.Pointwise.Kind.values()) {
+                    // N(0,1) scaled by 4 so that every piece of each activation is hit
+                    Tensor w = Tensor.allocate(a, t, 1, n);
+                    REF.scale(x, 4.0, w);
+                    double pa = kind == io.wrcor.graph.Op.Pointwise.Kind.HARD_SIGMOID ? 1 / 6.0 : 0.1, pb = 0.5;
+                    o.fill(Double.NaN); be().pointwise(kind, pa, pb, w, o); REF.pointwise(kind, pa, pb, w, o2); assertClose(o, o2, t, kind + " forward");
+                    o.fill(Double.NaN); be().pointwiseBackward(kind, pa, pb, w, y, o); REF.pointwiseBackward(kind, pa, pb, w, y, o2);
+                    assertClose(o, o2, t, kind + " backward");
+                }
                 // clip to [0, 0.5] (a ReLU6 of N(0,1) data scaled down: both bounds hit), then its gradient from the output
                 Tensor c = Tensor.allocate(a, t, 1, n), c2 = Tensor.allocate(a, t, 1, n);
                 o.fill(Double.NaN); be().clip(x, 0, 0.5, c); REF.clip(x, 0, 0.5, c2); assertClose(c, c2, t, "clip_forward");

@@ -931,6 +931,16 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
     }
 
     @Override
+    public void pointwise(io.wrcor.graph.Op.Pointwise.Kind kind, double a, double b, Tensor x, Tensor y) {
+        ref.pointwise(kind, a, b, x, y); // rare ops: the reference's loop (double inside, stored as the tensor's type)
+    }
+
+    @Override
+    public void pointwiseBackward(io.wrcor.graph.Op.Pointwise.Kind kind, double a, double b, Tensor x, Tensor dy, Tensor dx) {
+        ref.pointwiseBackward(kind, a, b, x, dy, dx);
+    }
+
+    @Override
     public void clip(Tensor x, double lo, double hi, Tensor y) {
         if (x.dtype() != DType.F32) { ref.clip(x, lo, hi, y); return; }
         MemorySegment xs = x.data(), ys = y.data();

@@ -172,6 +172,41 @@ public final class ReferenceBackend implements Backend {
         for (long i = 0; i < x.numel(); i++) dx.set(i, x.get(i) > 0 ? dy.get(i) : 0.0);
     }
 
+    /** f(x) of a pointwise activation, in double. */
+    public static double pointwise(io.wrcor.graph.Op.Pointwise.Kind kind, double a, double b, double x) {
+        return switch (kind) {
+            case LEAKY_RELU -> x > 0 ? x : a * x;
+            case HARD_SIGMOID -> Math.max(0, Math.min(1, a * x + b));
+            case HARD_SWISH -> x * Math.max(0, Math.min(1, x / 6 + 0.5));
+        };
+    }
+
+    /**
+     * f'(x), PyTorch's choice at the kinks: leaky_relu's slope is 1 only for x > 0; hardsigmoid's a
+     * only strictly inside (-b/a, (1-b)/a); hardswish's 0 for x < -3, 1 for x > 3, x / 3 + 1/2 between
+     * (both ends included, as torch's hardswish_backward).
+     */
+    public static double pointwiseDerivative(io.wrcor.graph.Op.Pointwise.Kind kind, double a, double b, double x) {
+        return switch (kind) {
+            case LEAKY_RELU -> x > 0 ? 1 : a;
+            case HARD_SIGMOID -> {
+                double z = a * x + b;
+                yield z > 0 && z < 1 ? a : 0;
+            }
+            case HARD_SWISH -> x < -3 ? 0 : x > 3 ? 1 : x / 3 + 0.5;
+        };
+    }
+
+    @Override
+    public void pointwise(io.wrcor.graph.Op.Pointwise.Kind kind, double a, double b, Tensor x, Tensor y) {
+        for (long i = 0; i < x.numel(); i++) y.set(i, pointwise(kind, a, b, x.get(i)));
+    }
+
+    @Override
+    public void pointwiseBackward(io.wrcor.graph.Op.Pointwise.Kind kind, double a, double b, Tensor x, Tensor dy, Tensor dx) {
+        for (long i = 0; i < x.numel(); i++) dx.set(i, dy.get(i) * pointwiseDerivative(kind, a, b, x.get(i)));
+    }
+
     @Override
     public void clip(Tensor x, double lo, double hi, Tensor y) {
         for (long i = 0; i < x.numel(); i++) y.set(i, Math.min(Math.max(x.get(i), lo), hi));
