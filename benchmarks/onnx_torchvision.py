@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torchvision
 
-MODELS = ["resnet18", "resnet50", "densenet121", "mnasnet0_5", "googlenet", "mobilenet_v2", "shufflenet_v2_x0_5", "efficientnet_b0",
+MODELS = ["resnet18", "resnet50", "densenet121", "mnasnet0_5", "googlenet", "mobilenet_v2", "mobilenet_v3_small", "shufflenet_v2_x0_5", "efficientnet_b0",
           "squeezenet1_1", "vgg11_bn"]
 
 
