@@ -50,24 +50,27 @@ def corr_abs(m):
 
 
 def wrcor_k(net, x, y):
-    acts, grads = [], {}
+    """K accumulated inside the hooks, as the published code does (no response is kept past its hook)."""
+    b = x.shape[0]
+    k = torch.zeros(b, b, dtype=torch.float64)
+    state = {"n": 0}
+
+    def add(t, i):
+        r = corr_abs(t)
+        if r is not None:
+            k.add_(r, alpha=2.0 ** i)
 
     def fwd(module, inp, out):
-        i = len(acts)
-        acts.append(out.detach())
-        out.register_hook(lambda g, o=out, i=i: grads.__setitem__(i, (g * (o > 0)).detach()))
+        i = state["n"]
+        state["n"] += 1
+        add(out.detach(), i)
+        out.register_hook(lambda g, o=out, i=i: add((g * (o > 0)).detach(), i))
 
     hooks = [m.register_forward_hook(fwd) for m in net.modules() if isinstance(m, (nn.ReLU, nn.ReLU6))]
     net.zero_grad()
     nn.functional.cross_entropy(net(x), y).backward()
     for h in hooks:
         h.remove()
-    k = torch.zeros(x.shape[0], x.shape[0], dtype=torch.float64)
-    for i, a in enumerate(acts):
-        for t in (a, grads[i]):
-            r = corr_abs(t)
-            if r is not None:
-                k += 2.0 ** i * r
     return torch.linalg.slogdet(k)[1].item()
 
 
