@@ -45,8 +45,7 @@ final class BenchCommand {
         try (Arena arena = Arena.ofShared(); io.wrcor.tensor.TensorPool pool = new io.wrcor.tensor.TensorPool()) {
             io.wrcor.onnx.OnnxModel m = io.wrcor.onnx.OnnxModel.load(file, arena);
             int[] in = m.inputShape();
-            if (in[0] != 3 || in[1] != in[2]) throw new UsageException("ONNX model " + file.getFileName() + " takes " + in[0] + " x " + in[1] + " x " + in[2] + " inputs");
-            int b = a.has("--batch") ? a.getInt("--batch", 64, 2, 1 << 16) : m.fixedBatch() != null ? m.fixedBatch() : 64;
+            int b = m.batchFor(a.has("--batch") ? a.getInt("--batch", 64, 2, 1 << 16) : null);
             for (List<Proxy> set : sets) Engine.requireMemory(m.graph(), b, set);
             Batch batch = Session.batch(a.get("--data", null), b, m.classes(), in[1], seed, arena);
             Backend backend = Session.backend(a.get("--backend", "cpu"), threads, err);
@@ -55,11 +54,11 @@ final class BenchCommand {
                 out.printf("backend %s, batch %d, ONNX model %s (%d nodes, %d response sites, %d parameters, %d x %d input)%n", label(backend), b,
                         file.getFileName(), m.graph().size(), m.graph().sites().size(), m.parameterCount(), in[1], in[2]);
                 for (List<Proxy> set : sets) {
-                    if (!a.has("--no-warmup")) scorer.score(m.graph(), m.synflowGraph(), m.weights(), batch, set);
+                    if (!a.has("--no-warmup")) m.score(scorer, batch, set);
                     double[] secs = new double[repeat];
                     for (int i = 0; i < repeat; i++) {
                         long t0 = System.nanoTime();
-                        scorer.score(m.graph(), m.synflowGraph(), m.weights(), batch, set);
+                        m.score(scorer, batch, set);
                         secs[i] = (System.nanoTime() - t0) / 1e9;
                     }
                     Arrays.sort(secs);

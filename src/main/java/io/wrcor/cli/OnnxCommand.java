@@ -93,16 +93,7 @@ final class OnnxCommand {
             try (Arena arena = Arena.ofShared()) {
                 OnnxModel m = OnnxModel.load(file, arena);
                 int[] in = m.inputShape();
-                if (in[0] != 3 || in[1] != in[2]) {
-                    throw new UsageException("ONNX model " + file.getFileName() + " takes " + in[0] + " x " + in[1] + " x " + in[2]
-                            + " inputs; wrcor draws batches of 3-channel square images");
-                }
-                int b = batchGiven != null ? batchGiven : m.fixedBatch() != null ? m.fixedBatch() : 64;
-                if (m.fixedBatch() != null && b != m.fixedBatch()) {
-                    throw new UsageException("ONNX model " + file.getFileName() + " fixes its batch at " + m.fixedBatch() + ", --batch is " + b
-                            + " (export it with a dynamic batch axis, or drop --batch)");
-                }
-                if (b < 2) throw new UsageException("ONNX model " + file.getFileName() + " fixes its batch at " + b + "; the correlation proxies need 2 or more");
+                int b = m.batchFor(batchGiven);
                 Engine.requireMemory(m.graph(), b, proxies);
                 Batch batch = Session.batch(a.get("--data", null), b, m.classes(), in[1], seed, arena);
                 String run = m.runKey(batch);
@@ -115,10 +106,10 @@ final class OnnxCommand {
                         return new Scored(rowOf(name, known.scores(), labels, known.seconds(), run), true);
                     }
                     long t0 = System.nanoTime();
-                    Scorer.Result r = scorer.score(m.graph(), m.synflowGraph(), m.weights(), batch, proxies);
+                    Scorer.Result r = m.score(scorer, batch, proxies);
                     double secs = (System.nanoTime() - t0) / 1e9;
                     Map<String, Double> scores = new LinkedHashMap<>();
-                    for (Proxy p : proxies) scores.put(p.label, p == Proxy.PARAMS ? (double) m.parameterCount() : r.score(p));
+                    for (Proxy p : proxies) scores.put(p.label, r.score(p));
                     ResultsFile.Row row = rowOf(name, scores, labels, secs, run);
                     if (store != null) store.append(row);
                     if (!a.has("--quiet")) {

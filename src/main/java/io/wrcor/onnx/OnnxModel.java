@@ -126,6 +126,39 @@ public final class OnnxModel {
         return parameterCount;
     }
 
+    /**
+     * The batch this model is scored at: {@code given} (--batch), else the batch its input fixes, else
+     * 64; refused in one line when the input is not a 3-channel square image (what wrcor draws), when
+     * a fixed batch differs from the one given, or when it is below the 2 the correlations need.
+     */
+    public int batchFor(Integer given) {
+        String name = file.getFileName() == null ? file.toString() : file.getFileName().toString();
+        if (input[0] != 3 || input[1] != input[2]) {
+            throw new BadModel("ONNX model " + name + " takes " + input[0] + " x " + input[1] + " x " + input[2]
+                    + " inputs; wrcor draws batches of 3-channel square images");
+        }
+        int b = given != null ? given : batch != null ? batch : 64;
+        if (batch != null && b != batch) {
+            throw new BadModel("ONNX model " + name + " fixes its batch at " + batch + ", --batch is " + b
+                    + " (export it with a dynamic batch axis, or drop --batch)");
+        }
+        if (b < 2) throw new BadModel("ONNX model " + name + " fixes its batch at " + b + "; the correlation proxies need 2 or more");
+        return b;
+    }
+
+    /**
+     * The proxies of this model on {@code b}, by {@code scorer}: the graph with BN and synflow's without,
+     * the model's weights; {@code params} is the model's own count (PyTorch's), not the graph's
+     * (a Gemm without bias reads a zero bias that is no parameter).
+     */
+    public io.wrcor.proxy.Scorer.Result score(io.wrcor.proxy.Scorer scorer, io.wrcor.data.Batch b, List<io.wrcor.proxy.Proxy> proxies) {
+        io.wrcor.proxy.Scorer.Result r = scorer.score(graph, synflowGraph, weights(), b, proxies);
+        if (!r.scores().containsKey(io.wrcor.proxy.Proxy.PARAMS)) return r;
+        Map<io.wrcor.proxy.Proxy, Double> scores = new LinkedHashMap<>(r.scores());
+        scores.put(io.wrcor.proxy.Proxy.PARAMS, (double) parameterCount);
+        return new io.wrcor.proxy.Scorer.Result(scores, r.kernels(), r.used(), r.skipped());
+    }
+
     /** The results store's key: the model's content, the batch's, and the precision. */
     public String runKey(io.wrcor.data.Batch b) {
         return "onnx=" + digest + " input=" + RunKey.input(b) + " precision=" + RunKey.PRECISION;
@@ -189,8 +222,8 @@ public final class OnnxModel {
         }
     }
 
-    /** One ONNX node turned into engine ops, remembered so that the graph can be built with and without BN. */
-    private record Step(String kind, Op op, int[] shape, String[] inputs, String output) {
+    /** One ONNX node turned into an engine op (null: an alias of its input), remembered so that the graph can be built with and without BN. */
+    private record Step(Op op, int[] shape, String[] inputs, String output) {
     }
 
     private static final class Builder {
@@ -341,10 +374,10 @@ public final class OnnxModel {
             return dflt;
         }
 
-        private void emit(String kind, Op op, int[] shape, OnnxIr.NodeProto n, String... inputs) {
+        private void emit(Op op, int[] shape, OnnxIr.NodeProto n, String... inputs) {
             String out = n.getOutput(0);
             for (int i = 0; i < inputs.length; i++) inputs[i] = resolve(inputs[i]);
-            steps.add(new Step(kind, op, shape, inputs, out));
+            steps.add(new Step(op, shape, inputs, out));
             shapes.put(out, shape);
         }
 
@@ -443,7 +476,7 @@ public final class OnnxModel {
                     }
                     // the same values, one feature per channel: an alias whose shape is [C]
                     String out = n.getOutput(0);
-                    steps.add(new Step("alias", null, new int[]{(int) flat}, new String[]{resolve(n.getInput(0))}, out));
+                    steps.add(new Step(null, new int[]{(int) flat}, new String[]{resolve(n.getInput(0))}, out));
                     shapes.put(out, new int[]{(int) flat});
                 }
                 case "Conv" -> {
@@ -472,14 +505,14 @@ public final class OnnxModel {
                     int[] shape = {cout, win[3], win[4]};
                     ConstTensor bias = constant(n, 2, "bias");
                     if (bias == null) {
-                        emit("conv", conv, shape, n, n.getInput(0));
+                        emit(conv, shape, n, n.getInput(0));
                     } else {
                         // the conv, then its bias as a node of its own
                         String mid = n.getOutput(0) + "#conv";
-                        steps.add(new Step("conv", conv, shape, new String[]{resolve(n.getInput(0))}, mid));
+                        steps.add(new Step(conv, shape, new String[]{resolve(n.getInput(0))}, mid));
                         shapes.put(mid, shape);
                         param(p + ".bias", bias, new int[]{cout}, n, "bias");
-                        emit("bias", new Op.Bias(p, cout), shape, n, mid);
+                        emit(new Op.Bias(p, cout), shape, n, mid);
                     }
                 }
                 case "BatchNormalization" -> {
@@ -492,9 +525,9 @@ public final class OnnxModel {
                     int c = s[0];
                     param(p + ".weight", constant(n, 1, "scale"), new int[]{c}, n, "scale");
                     param(p + ".bias", constant(n, 2, "bias"), new int[]{c}, n, "bias");
-                    emit("bn", new Op.BatchNorm(p, c, attrFloat(n, "epsilon", 1e-5f)), s, n, n.getInput(0));
+                    emit(new Op.BatchNorm(p, c, attrFloat(n, "epsilon", 1e-5f)), s, n, n.getInput(0));
                 }
-                case "Relu" -> emit("relu", new Op.Relu(), shapeOf(n, 0), n, n.getInput(0));
+                case "Relu" -> emit(new Op.Relu(), shapeOf(n, 0), n, n.getInput(0));
                 case "Clip" -> {
                     int[] s = shapeOf(n, 0);
                     double lo = Double.NEGATIVE_INFINITY, hi = Double.POSITIVE_INFINITY;
@@ -502,26 +535,26 @@ public final class OnnxModel {
                     if (min != null) lo = scalar(n, min, "min");
                     if (max != null) hi = scalar(n, max, "max");
                     if (!(lo < hi)) throw bad(n, "min " + lo + " is not below max " + hi);
-                    emit("clip", new Op.Clip(lo, hi), s, n, n.getInput(0));
+                    emit(new Op.Clip(lo, hi), s, n, n.getInput(0));
                 }
-                case "Sigmoid" -> emit("sigmoid", new Op.Sigmoid(), shapeOf(n, 0), n, n.getInput(0));
-                case "LeakyRelu" -> emit("leaky", new Op.Pointwise(Op.Pointwise.Kind.LEAKY_RELU, attrFloat(n, "alpha", 0.01f), 0), shapeOf(n, 0), n,
+                case "Sigmoid" -> emit(new Op.Sigmoid(), shapeOf(n, 0), n, n.getInput(0));
+                case "LeakyRelu" -> emit(new Op.Pointwise(Op.Pointwise.Kind.LEAKY_RELU, attrFloat(n, "alpha", 0.01f), 0), shapeOf(n, 0), n,
                         n.getInput(0));
-                case "HardSigmoid" -> emit("hardsigmoid", new Op.Pointwise(Op.Pointwise.Kind.HARD_SIGMOID, attrFloat(n, "alpha", 0.2f),
+                case "HardSigmoid" -> emit(new Op.Pointwise(Op.Pointwise.Kind.HARD_SIGMOID, attrFloat(n, "alpha", 0.2f),
                         attrFloat(n, "beta", 0.5f)), shapeOf(n, 0), n, n.getInput(0));
-                case "HardSwish" -> emit("hardswish", new Op.Pointwise(Op.Pointwise.Kind.HARD_SWISH, 0, 0), shapeOf(n, 0), n, n.getInput(0));
+                case "HardSwish" -> emit(new Op.Pointwise(Op.Pointwise.Kind.HARD_SWISH, 0, 0), shapeOf(n, 0), n, n.getInput(0));
                 case "Add" -> {
                     int[] a = shapeOf(n, 0), b = shapeOf(n, 1);
                     if (!Arrays.equals(a, b)) throw bad(n, "adding " + Arrays.toString(a) + " and " + Arrays.toString(b) + " (broadcasting) is not supported yet");
-                    emit("add", new Op.Add(), a, n, n.getInput(0), n.getInput(1));
+                    emit(new Op.Add(), a, n, n.getInput(0), n.getInput(1));
                 }
                 case "Mul" -> {
                     int[] a = shapeOf(n, 0), b = shapeOf(n, 1);
                     boolean gateSecond = b.length == 3 && b[1] == 1 && b[2] == 1 && a.length == 3 && a[0] == b[0];
                     boolean gateFirst = a.length == 3 && a[1] == 1 && a[2] == 1 && b.length == 3 && a[0] == b[0];
-                    if (Arrays.equals(a, b) && !(a.length == 3 && a[1] == 1 && a[2] == 1)) emit("mul", new Op.Mul(), a, n, n.getInput(0), n.getInput(1));
-                    else if (gateSecond) emit("scale", new Op.ChannelScale(), a, n, n.getInput(0), n.getInput(1));
-                    else if (gateFirst) emit("scale", new Op.ChannelScale(), b, n, n.getInput(1), n.getInput(0));
+                    if (Arrays.equals(a, b) && !(a.length == 3 && a[1] == 1 && a[2] == 1)) emit(new Op.Mul(), a, n, n.getInput(0), n.getInput(1));
+                    else if (gateSecond) emit(new Op.ChannelScale(), a, n, n.getInput(0), n.getInput(1));
+                    else if (gateFirst) emit(new Op.ChannelScale(), b, n, n.getInput(1), n.getInput(0));
                     else throw bad(n, "multiplying " + Arrays.toString(a) + " by " + Arrays.toString(b) + " is not supported yet (values of one shape, or a map"
                             + " by a per-channel gate)");
                 }
@@ -537,7 +570,7 @@ public final class OnnxModel {
                         c += s[0];
                         ins[i] = n.getInput(i);
                     }
-                    emit("concat", new Op.Concat(), new int[]{c, first[1], first[2]}, n, ins);
+                    emit(new Op.Concat(), new int[]{c, first[1], first[2]}, n, ins);
                 }
                 case "MaxPool", "AveragePool" -> {
                     int extra = op.equals("AveragePool") ? takePad(n) : 0; // zeros before a max pool are not its -inf padding: refused
@@ -548,16 +581,16 @@ public final class OnnxModel {
                     int[] shape = {s[0], win[3], win[4]};
                     if (op.equals("MaxPool")) {
                         if (attrInt(n, "storage_order", 0) != 0) throw bad(n, "storage_order 1 is not supported");
-                        emit("maxpool", new Op.MaxPool(win[0], win[1], win[2]), shape, n, n.getInput(0));
+                        emit(new Op.MaxPool(win[0], win[1], win[2]), shape, n, n.getInput(0));
                     } else {
-                        emit("avgpool", new Op.AvgPool(win[0], win[1], win[2], extra > 0 || attrInt(n, "count_include_pad", 0) != 0), shape, n,
+                        emit(new Op.AvgPool(win[0], win[1], win[2], extra > 0 || attrInt(n, "count_include_pad", 0) != 0), shape, n,
                                 n.getInput(0));
                     }
                 }
                 case "GlobalAveragePool" -> {
                     int[] s = shapeOf(n, 0);
                     if (s.length != 3) throw bad(n, "the input is not a map");
-                    emit("gap", new Op.GlobalAvgPool(), new int[]{s[0], 1, 1}, n, n.getInput(0));
+                    emit(new Op.GlobalAvgPool(), new int[]{s[0], 1, 1}, n, n.getInput(0));
                 }
                 case "ReduceMean" -> {
                     int[] s = shapeOf(n, 0);
@@ -569,7 +602,7 @@ public final class OnnxModel {
                     boolean hw = axes != null && axes.length == 2 && Arrays.stream(axes).map(x -> x < 0 ? x + 4 : x).sorted().boxed().toList().equals(List.of(2L, 3L));
                     if (s.length != 3 || !hw) throw bad(n, "only a mean over height and width (axes 2, 3) is supported");
                     boolean keep = attrInt(n, "keepdims", 1) != 0;
-                    emit("gap", new Op.GlobalAvgPool(), keep ? new int[]{s[0], 1, 1} : new int[]{s[0]}, n, n.getInput(0));
+                    emit(new Op.GlobalAvgPool(), keep ? new int[]{s[0], 1, 1} : new int[]{s[0]}, n, n.getInput(0));
                 }
                 case "Gemm" -> {
                     int[] s = shapeOf(n, 0);
@@ -594,7 +627,7 @@ public final class OnnxModel {
                         if (bias.numel() != out) throw bad(n, "bias of " + bias.numel() + " values for " + out + " outputs (broadcast biases are not supported)");
                         param(p + ".bias", bias, new int[]{out}, n, "bias");
                     }
-                    emit("linear", new Op.Linear(p, in, out), new int[]{out}, n, n.getInput(0));
+                    emit(new Op.Linear(p, in, out), new int[]{out}, n, n.getInput(0));
                 }
                 default -> throw bad("op " + Json.clip(op) + " (node '" + Json.clip(n.getName()) + "', opset " + opset + ") is not supported; this reader"
                         + " knows " + String.join(", ", OPS));

@@ -226,11 +226,7 @@ final class Scheduler implements AutoCloseable {
                         Settings s = w.settings();
                         if (s == null) {
                             if (scorer == null) scorer = new Scorer(backend, pool);
-                            try {
-                                r = w.scoreOn(null, scorer, null);
-                            } finally {
-                                pool.recycle();
-                            }
+                            r = w.scoreOn(null, scorer, null); // the scorer gives its scratch back to the pool itself
                         } else {
                             Engine e = engines.computeIfAbsent(s.engineKey(), k -> new Engine(backend, s.space(), s.net()));
                             r = w.scoreOn(e, null, batchFor(s.batch()));

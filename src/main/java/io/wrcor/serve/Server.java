@@ -791,9 +791,12 @@ public final class Server implements AutoCloseable {
                 throw new HttpError(400, "onnx: " + msg.replace(dataReal + "/", "").replace(dataDir + "/", ""));
             }
             int[] in = m.inputShape();
-            if (in[0] != 3 || in[1] != in[2]) throw new HttpError(400, "onnx: the model takes " + in[0] + " x " + in[1] + " x " + in[2] + " inputs; wrcor draws 3-channel square images");
-            int b = integer(req, "batch", m.fixedBatch() != null ? m.fixedBatch() : 64, 2, limits.maxBatch());
-            if (m.fixedBatch() != null && b != m.fixedBatch()) throw new HttpError(400, "batch: the model fixes its batch at " + m.fixedBatch());
+            int b;
+            try {
+                b = m.batchFor(req.containsKey("batch") ? integer(req, "batch", 64, 2, limits.maxBatch()) : null);
+            } catch (IllegalArgumentException e) {
+                throw new HttpError(400, "onnx: " + (tmpDir != null ? e.getMessage().replace("model.onnx", name) : e.getMessage()));
+            }
             long need = Engine.memoryNeeded(m.graph(), b, proxies);
             if (need > Engine.memoryBudget()) {
                 throw new HttpError(413, "onnx: the model needs about " + need / 1_000_000_000.0 + " GB at batch " + b + ", over this server's "
@@ -834,13 +837,13 @@ public final class Server implements AutoCloseable {
 
                 @Override
                 public Scorer.Result scoreOn(Engine engine, Scorer scorer, Batch unused) {
-                    return scorer.score(m.graph(), m.synflowGraph(), m.weights(), batch, proxies);
+                    return m.score(scorer, batch, proxies);
                 }
 
                 @Override
                 public void done(Scorer.Result r, double seconds) {
                     Map<String, Double> scores = new LinkedHashMap<>();
-                    for (Proxy p : proxies) scores.put(p.label, p == Proxy.PARAMS ? (double) m.parameterCount() : r.score(p));
+                    for (Proxy p : proxies) scores.put(p.label, r.score(p));
                     rows[0] = new ResultsFile.Row(name, scores, seconds, run, ResultsFile.currentDefs(scores.keySet())).toJson();
                     left.countDown();
                 }

@@ -65,12 +65,12 @@ class OnnxFixtureTest {
             ByteBuffer yb = ByteBuffer.wrap(Files.readAllBytes(dir.resolve("target.bin"))).order(ByteOrder.LITTLE_ENDIAN);
             int[] labels = new int[b];
             for (int i = 0; i < b; i++) labels[i] = (int) yb.getLong();
-            Scorer.Result r = new Scorer(backend, pool).score(m.graph(), m.synflowGraph(), m.weights(), new Batch(x, labels), PROXIES);
+            Scorer.Result r = m.score(new Scorer(backend, pool), new Batch(x, labels), PROXIES);
             List<String> bad = new ArrayList<>();
             StringBuilder table = new StringBuilder(name + " on " + backend.name() + ":\n");
             for (Proxy p : PROXIES) {
                 String label = p == Proxy.WRCOR_RELU_ONLY ? "wrcor" : p.label; // the same sites on an ONNX graph
-                double got = p == Proxy.PARAMS ? m.parameterCount() : r.score(p);
+                double got = r.score(p);
                 double w32 = Json.toDouble(want32.get(label)), w64 = Json.toDouble(want64.get(label));
                 double sc = scatter.containsKey(label) ? Json.toDouble(scatter.get(label)) : 0;
                 double tol = sc > 1e-4 ? 10 * sc : 1e-4; // the fixture rule: 1e-4, or 10 times the reference's own float32 error where that is larger
