@@ -108,15 +108,11 @@ final class OnnxCorrelate {
         Set<Proxy> wanted = new LinkedHashSet<>(OnnxCommand.proxiesOf(a));
         for (Vote v : votes) wanted.addAll(v.members());
         List<Proxy> proxies = List.copyOf(wanted);
-        String[] withProxies = java.util.Arrays.copyOf(argv, argv.length + 2);
-        withProxies[argv.length] = "--proxies";
-        withProxies[argv.length + 1] = String.join(",", proxies.stream().map(p -> p.label).toList());
-        Args scoringArgs = new Args(withProxies, 1, OPTIONS, Set.of("--quiet"));
 
         int k = scored.size();
         double[][] scores = new double[proxies.size()][k];
         Path outFile = a.has("--out") ? Path.of(a.get("--out", "")) : null;
-        try (OnnxCommand.Models m = new OnnxCommand.Models(scoringArgs, proxies, outFile, ResultsFile.formatOf(a.get("--format", null), outFile), err)) {
+        try (OnnxCommand.Models m = new OnnxCommand.Models(a, proxies, outFile, ResultsFile.formatOf(a.get("--format", null), outFile), err)) {
             for (int i = 0; i < k; i++) {
                 Map<String, Double> s = m.score(scored.get(i)).row().scores();
                 for (int p = 0; p < proxies.size(); p++) scores[p][i] = s.get(proxies.get(p).label);
