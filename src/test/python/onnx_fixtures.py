@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes the ONNX parity fixtures under src/test/resources/onnx/ (run from the repository root):
 
-    /usr/bin/python3 src/test/python/onnx_fixtures.py
+    /usr/bin/python3 src/test/python/onnx_fixtures.py [CASE ...]
 
 Needs PyTorch (Debian's python3-torch; torchvision only for the torchvision cases, skipped without it).
 For each case: a network with seeded weights, exported with torch.onnx.export (opset 13, training mode,
@@ -33,6 +33,7 @@ import torch
 import torch.nn as nn
 
 OUT = "src/test/resources/onnx"
+ONLY = set(sys.argv[1:])  # case names to write (default: every case)
 
 
 class SE(nn.Module):
@@ -146,6 +147,78 @@ class TinyResNet(nn.Module):
         return self.fc(torch.flatten(self.gap(self.b2(self.b1(self.stem(x)))), 1))
 
 
+class MatLinear(nn.Module):
+    """x @ w + b with parameters of its own: exported as MatMul and Add (not Gemm)."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(cin, cout) / cin ** 0.5)
+        self.bias = nn.Parameter(torch.randn(cout) * 0.1)
+
+    def forward(self, x):
+        return x @ self.weight + self.bias
+
+
+class SmallGrouped(nn.Module):
+    """Grouped convolutions (4 groups; a depthwise one with 2 filters per channel), a ceil-mode max pool,
+    channel Split and Slice, a bilinear upsampling, a constant factor, a flattened 2x2 map, a MatMul."""
+
+    def __init__(self, classes=10):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
+        self.pool = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.grouped = nn.Sequential(nn.Conv2d(16, 32, 3, padding=1, groups=4, bias=False), nn.BatchNorm2d(32), nn.ReLU())
+        self.a = nn.Sequential(nn.Conv2d(8, 8, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+        self.mult = nn.Sequential(nn.Conv2d(12, 24, 3, stride=2, padding=1, groups=12), nn.BatchNorm2d(24), nn.ReLU())
+        self.down = nn.Sequential(nn.Conv2d(24, 8, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+        self.fc = nn.Linear(8 * 2 * 2, 16)
+        self.relu = nn.ReLU()
+        self.head = MatLinear(16, classes)
+
+    def forward(self, x):
+        x = self.grouped(self.pool(self.stem(x)))            # 16x16 -> 8x8 (ceil mode), 32 channels
+        a, b = torch.split(x, [8, 24], dim=1)
+        x = torch.cat([self.a(a), b[:, 4:16]], 1)            # 8 + 12 channels
+        x = self.mult(x[:, 4:16])                            # 12 -> 24 channels, 4x4
+        x = nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False) * 0.5  # 8x8
+        x = self.down(self.down_pool(x))                     # 4x4 -> 2x2
+        return self.head(self.relu(self.fc(torch.flatten(x, 1))))
+
+    def down_pool(self, x):
+        return nn.functional.max_pool2d(x, 2)
+
+
+def splitmix(seed, n):
+    """n values in [0, 1): splitmix64 of seed + 1 .. seed + n, top 53 bits (the test's SyntheticWeights, in Java)."""
+    with np.errstate(over="ignore"):
+        z = (np.uint64(seed) + np.arange(1, n + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+
+
+def fnv(name):
+    h = 0xCBF29CE484222325
+    for ch in name.encode():
+        h = ((h ^ ch) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def synthetic(name, shape):
+    """A tensor's values from its name alone: uniform(-1, 1) / sqrt(fan_in) for weights of 2 or more
+    dimensions, 1 + (u - 0.5) / 5 for a BatchNorm's scale or running variance, (u - 0.5) / 5 else."""
+    n = int(np.prod(shape))
+    u = splitmix(fnv(name), n)
+    if len(shape) >= 2:
+        v = (2 * u - 1) / np.sqrt(np.prod(shape[1:]))
+    elif name.endswith(".weight") or name.endswith(".running_var"):
+        v = 1 + (u - 0.5) / 5
+    else:
+        v = (u - 0.5) / 5
+    return v.astype(np.float32).reshape(shape)
+
+
 def corr(m):
     """Pearson correlation of the rows (samples), float64, clipped; None when it has a NaN."""
     m = m.reshape(m.shape[0], -1).astype(np.float64)
@@ -162,7 +235,7 @@ def logdet(k):
 
 
 def convs_and_linears(net):
-    return [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    return [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear, MatLinear))]
 
 
 def no_dropout(net):
@@ -259,6 +332,8 @@ def flops(net, shape):
     def hook(m, inp, outp):
         if isinstance(m, nn.Conv2d):
             macs.append(outp.shape[1] * outp.shape[2] * outp.shape[3] * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1])
+        elif isinstance(m, MatLinear):
+            macs.append(m.weight.shape[0] * m.weight.shape[1])
         else:
             macs.append(m.in_features * m.out_features)
 
@@ -270,7 +345,9 @@ def flops(net, shape):
     return float(sum(macs))
 
 
-def write(case, net, shape, batch, seed, classes=10):
+def write(case, net, shape, batch, seed, classes=10, external=False):
+    if ONLY and case not in ONLY:
+        return
     folder = os.path.join(OUT, case)
     os.makedirs(folder, exist_ok=True)
     g = torch.Generator().manual_seed(seed + 1)
@@ -288,10 +365,34 @@ def write(case, net, shape, batch, seed, classes=10):
     for d in (f32, f64):
         d["synflow"] = synflow(net, shape)
         d["flops"] = flops(copy.deepcopy(net), shape)
+    if external:
+        # every float initializer moves to weights.bin beside the model, which is not kept: the test writes it
+        # again from the tensors' names and shapes (synthetic(), SyntheticWeights in Java), so the fixture stays
+        # a few kilobytes whatever the network's size; the other initializers (shapes, counters) stay inline
+        import onnx
+        from onnx import external_data_helper, numpy_helper
+        path = os.path.join(folder, "model.onnx")
+        m = onnx.load(path)
+        offset = 0
+        for t in m.graph.initializer:
+            if t.data_type != onnx.TensorProto.FLOAT:
+                continue
+            values = numpy_helper.to_array(t)
+            if t.name.endswith(".running_mean") or t.name.endswith(".running_var"):
+                values = synthetic(t.name, tuple(t.dims))  # the export's tracing pass moved them; training-mode BN never reads them
+            assert np.array_equal(values, synthetic(t.name, tuple(t.dims))), t.name
+            t.raw_data = values.astype("<f4").tobytes()
+            t.ClearField("float_data")
+            external_data_helper.set_external_data(t, "weights.bin", offset=offset, length=values.size * 4)
+            t.data_location = onnx.TensorProto.EXTERNAL
+            t.ClearField("raw_data")
+            offset += values.size * 4
+        onnx.save_model(m, path)
     # the reference's own float32 error, |f32 - f64| / |f64|: where it exceeds 1e-4 (a deep network whose ReLU6 and
     # training-mode BN on small maps make snip and grad_norm sensitive to rounding), the fixture rule allows 10 times it
     scatter = {k: abs(f32[k] - f64[k]) / abs(f64[k]) for k in f32 if f64[k] not in (0, float("inf"), float("-inf")) and f64[k] == f64[k]}
     meta = {"case": case, "input": list(shape), "batch": batch, "classes": classes, "opset": 13, "torch": torch.__version__,
+            "synthetic_weights": external,
             "scores": f32, "scores_float64": f64, "f32_rel_scatter": scatter}
     with open(os.path.join(folder, "expected.json"), "w") as f:
         json.dump(meta, f, indent=1, sort_keys=True)
@@ -307,6 +408,8 @@ def main():
     write("small-silu", SmallSiLU(), (3, 16, 16), 8, 3)
     torch.manual_seed(4)
     write("small-hard", SmallHard(), (3, 16, 16), 8, 4)
+    torch.manual_seed(6)
+    write("small-grouped", SmallGrouped(), (3, 16, 16), 8, 6)
     try:
         import torchvision
     except ImportError:
@@ -315,6 +418,13 @@ def main():
     # torchvision's MobileNetV2 at a quarter of its width (ReLU6 as Clip, depthwise convs, inverted residuals, dropout)
     torch.manual_seed(2)
     write("tv-mobilenet_v2-w025", torchvision.models.mobilenet_v2(width_mult=0.25, num_classes=10), (3, 64, 64), 8, 2)
+    # torchvision's ResNet-18 whole (11.2 M parameters) with synthetic() weights, kept as the graph alone
+    net = torchvision.models.resnet18(num_classes=10)
+    with torch.no_grad():
+        for name, t in list(net.named_parameters()) + list(net.named_buffers()):
+            if t.dtype == torch.float32:
+                t.copy_(torch.from_numpy(synthetic(name, tuple(t.shape))))
+    write("tv-resnet18-synthetic", net, (3, 64, 64), 8, 5, external=True)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ import io.wrcor.backend.Backend;
 import io.wrcor.tensor.DType;
 import io.wrcor.tensor.Tensor;
 import io.wrcor.tensor.TensorPool;
+import java.lang.foreign.MemorySegment;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
@@ -159,7 +160,7 @@ public final class Executor {
         for (Node n : graph.nodes()) {
             int id = n.id(), x = n.inputs().length == 1 ? n.inputs()[0] : -1;
             if (!(n.op() instanceof Op.Relu) || readers[id] != 1 || id == graph.logits() || x < 0) continue;
-            if (!(graph.node(reader[id]).op() instanceof Op.Conv) || wanted.contains(Response.activation(id))) continue;
+            if (!(graph.node(reader[id]).op() instanceof Op.Conv c && c.groups() == 1) || wanted.contains(Response.activation(id))) continue;
             if (bnRelu != null && bnRelu[x] == id && !wanted.contains(Response.activation(x))) continue;
             pair[id] = reader[id];
             pair[reader[id]] = id;
@@ -278,6 +279,10 @@ public final class Executor {
                 if (input.dtype() != dtype) throw new IllegalArgumentException("input is " + input.dtype() + ", pass runs in " + dtype);
                 y = input;
             }
+            case Op.Conv c when c.groups() > 1 -> {
+                y = pool.take(dtype, batchShape(n));
+                groupedConv(c, batchShape(graph.node(in[0])), values[in[0]], null, null, y, null);
+            }
             case Op.Conv c -> {
                 y = pool.take(dtype, batchShape(n));
                 int r = reluInto(n.id());
@@ -296,6 +301,10 @@ public final class Executor {
             case Op.Zero z -> {
                 y = pool.take(dtype, batchShape(n));
                 backend.scale(values[in[0]], 0.0, y);
+            }
+            case Op.Scale sc -> {
+                y = pool.take(dtype, batchShape(n));
+                backend.scale(values[in[0]], sc.s(), y);
             }
             case Op.MaxPool p -> {
                 y = pool.take(dtype, batchShape(n));
@@ -340,7 +349,7 @@ public final class Executor {
             }
             case Op.Slice sl -> {
                 y = pool.take(dtype, batchShape(n));
-                backend.channelCopy(values[in[0]], 0, y, 0, sl.channels());
+                backend.channelCopy(values[in[0]], sl.start(), y, 0, sl.channels());
             }
             case Op.Add a -> {
                 y = pool.take(dtype, batchShape(n));
@@ -361,6 +370,44 @@ public final class Executor {
             }
         }
         values[n.id()] = y;
+    }
+
+    /**
+     * A grouped convolution, one group at a time on the backend's ungrouped ops: each group's input
+     * channels, output channels and weight rows copied out (the weight's through the host: a few
+     * kilobytes), the group's results copied back. Forward: y from x. Backward: given dy, the data
+     * gradient dx and the weight gradient dw, where not null.
+     */
+    private void groupedConv(Op.Conv c, int[] xShape, Tensor x, Tensor dy, Tensor dx, Tensor y, Tensor dw) {
+        int groups = c.groups(), ci = c.cinPerGroup(), co = c.cout() / groups, k = c.k();
+        Tensor w = weights.get(c.param() + ".weight");
+        int h = xShape[2], wd = xShape[3];
+        int ho = y != null ? y.dim(2) : dy.dim(2), wo = y != null ? y.dim(3) : dy.dim(3);
+        long rows = (long) co * ci * k * k, bytes = rows * dtype.bytes;
+        Tensor wg = pool.take(dtype, co, ci, k, k);
+        Tensor xg = y != null || dw != null ? pool.take(dtype, batch, ci, h, wd) : null, yg = pool.take(dtype, batch, co, ho, wo);
+        Tensor dxg = dx == null ? null : pool.take(dtype, batch, ci, h, wd), dwg = dw == null ? null : pool.take(dtype, co, ci, k, k);
+        MemorySegment wAll = w.read();
+        for (int j = 0; j < groups; j++) {
+            MemorySegment.copy(wAll, j * bytes, wg.data(), 0, bytes);
+            if (y != null) {
+                backend.channelCopy(x, j * ci, xg, 0, ci);
+                backend.convForward(xg, wg, c.stride(), c.pad(), yg);
+                backend.channelCopy(yg, 0, y, j * co, co);
+                continue;
+            }
+            backend.channelCopy(dy, j * co, yg, 0, co);
+            if (dwg != null) {
+                backend.channelCopy(x, j * ci, xg, 0, ci);
+                backend.convBackwardWeight(xg, yg, c.stride(), c.pad(), dwg);
+                MemorySegment.copy(dwg.read(), 0, dw.data(), j * bytes, bytes);
+            }
+            if (dxg != null) {
+                backend.convBackwardData(yg, wg, c.stride(), c.pad(), dxg);
+                backend.channelCopy(dxg, 0, dx, j * ci, ci);
+            }
+        }
+        for (Tensor t : new Tensor[]{wg, xg, yg, dxg, dwg}) if (t != null) pool.release(t);
     }
 
     /** Gradients of one backward pass. */
@@ -542,6 +589,18 @@ public final class Executor {
         int[] inShape = in.length > 0 ? batchShape(graph.node(in[0])) : null; // the input's value may be given back already
         switch (n.op()) {
             case Op.Input i -> { }
+            case Op.Conv c when c.groups() > 1 -> {
+                Tensor x = values[in[0]];
+                Tensor dw = null, dx = null;
+                if (weightGrads) {
+                    requireKept(x, in[0]);
+                    dw = pool.take(dtype, weights.get(c.param() + ".weight").shape());
+                }
+                if (need[in[0]]) dx = pool.take(dtype, inShape);
+                if (dw != null || dx != null) groupedConv(c, inShape, x, g, dx, null, dw);
+                if (dw != null) wgrads.put(c.param() + ".weight", dw);
+                if (dx != null) accumulate(grads, shared, in[0], dx, true);
+            }
             case Op.Conv c -> {
                 Tensor x = values[in[0]];
                 Tensor w = weights.get(c.param() + ".weight");
@@ -597,6 +656,12 @@ public final class Executor {
                 accumulate(grads, shared, in[0], dx, true);
             }
             case Op.Zero z -> { } // d(x * 0)/dx = 0: nothing reaches x through this edge
+            case Op.Scale sc -> {
+                if (!need[in[0]]) return;
+                Tensor dx = pool.take(dtype, g.shape());
+                backend.scale(g, sc.s(), dx);
+                accumulate(grads, shared, in[0], dx, true);
+            }
             case Op.MaxPool p -> {
                 if (!need[in[0]]) return;
                 Tensor x = values[in[0]];
@@ -678,7 +743,7 @@ public final class Executor {
                 if (!need[in[0]]) return;
                 Tensor dx = pool.take(dtype, inShape);
                 dx.fill(0.0); // the channels cut off get no gradient
-                backend.channelCopy(g, 0, dx, 0, sl.channels());
+                backend.channelCopy(g, 0, dx, sl.start(), sl.channels());
                 accumulate(grads, shared, in[0], dx, true);
             }
             case Op.Add a -> {

@@ -5,8 +5,28 @@ public sealed interface Op {
     /** The network input. */
     record Input() implements Op {}
 
-    /** Convolution without bias; weight {@code param + ".weight"} of shape [cout, cin, k, k]. */
-    record Conv(String param, int cin, int cout, int k, int stride, int pad) implements Op {}
+    /**
+     * Convolution without bias; weight {@code param + ".weight"} of shape [cout, cin / groups, k, k]:
+     * with {@code groups} g > 1, output channels [j cout/g, (j+1) cout/g) read input channels
+     * [j cin/g, (j+1) cin/g) only (PyTorch's groups; one layer for every proxy).
+     */
+    record Conv(String param, int cin, int cout, int k, int stride, int pad, int groups) implements Op {
+        public Conv {
+            if (groups < 1 || cin % groups != 0 || cout % groups != 0) {
+                throw new IllegalArgumentException("a convolution of " + cin + " -> " + cout + " channels in " + groups + " groups");
+            }
+        }
+
+        /** An ungrouped convolution. */
+        public Conv(String param, int cin, int cout, int k, int stride, int pad) {
+            this(param, cin, cout, k, stride, pad, 1);
+        }
+
+        /** Input channels each output channel reads. */
+        public int cinPerGroup() {
+            return cin / groups;
+        }
+    }
 
     /** Training-mode batch norm, affine: {@code param + ".weight"} (gamma) and {@code ".bias"} (beta). */
     record BatchNorm(String param, int channels, double eps) implements Op {
@@ -53,8 +73,16 @@ public sealed interface Op {
     /** Channel concatenation of the inputs, in the order given. */
     record Concat() implements Op {}
 
-    /** The first {@code channels} channels of the input (NAS-Bench-101's truncation). */
-    record Slice(int channels) implements Op {}
+    /** Channels [start, start + channels) of the input (NAS-Bench-101's truncation: the first ones; ONNX's Split and Slice). */
+    record Slice(int start, int channels) implements Op {
+        /** The first {@code channels} channels. */
+        public Slice(int channels) {
+            this(0, channels);
+        }
+    }
+
+    /** x * s for a constant s (an ONNX Mul by a scalar). */
+    record Scale(double s) implements Op {}
 
     /** x * 0: NAS-Bench-201's 'none' edge, still part of the graph. */
     record Zero() implements Op {}

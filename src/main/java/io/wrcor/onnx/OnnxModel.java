@@ -45,9 +45,9 @@ public final class OnnxModel {
     public static final int MIN_OPSET = 11, MAX_OPSET = 20;
 
     /** The ops this reader turns into the engine's graph. */
-    public static final List<String> OPS = List.of("Conv", "BatchNormalization", "Relu", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish", "Sigmoid", "Add", "Mul", "Concat", "MaxPool",
-            "AveragePool", "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "Gemm", "Identity", "Dropout", "Constant",
-            "Pad (zeros on height and width, before a Conv or an AveragePool)");
+    public static final List<String> OPS = List.of("Conv", "BatchNormalization", "Relu", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish", "Sigmoid", "Add", "Mul", "Concat",
+            "Split", "Slice", "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "Gemm", "MatMul", "Identity", "Dropout", "Constant",
+            "Resize (bilinear)", "Pad (zeros on height and width, before a Conv or an AveragePool)");
 
     private final Path file;
     private final String digest;
@@ -388,6 +388,15 @@ public final class OnnxModel {
 
         /** As above, the input zero-padded by {@code extra} on each side by a Pad node before this one. */
         private int[] window(OnnxIr.NodeProto n, int[] in, long[] kernel, int extra) {
+            return window(n, in, kernel, extra, false);
+        }
+
+        /**
+         * As above; {@code ceilMode}: a max pool's ceil_mode 1 read as PyTorch computes it (the output
+         * size rounded up, a last window that would start in the right or bottom padding dropped; the
+         * cells a window hangs over never win).
+         */
+        private int[] window(OnnxIr.NodeProto n, int[] in, long[] kernel, int extra, boolean ceilMode) {
             if (kernel == null || kernel.length != 2) throw bad(n, "kernel_shape must give 2 sizes (a 2-D window)");
             if (kernel[0] != kernel[1]) throw bad(n, "a " + kernel[0] + "x" + kernel[1] + " window is not supported yet (square windows only)");
             long[] strides = attrInts(n, "strides"), pads = attrInts(n, "pads"), dil = attrInts(n, "dilations");
@@ -409,13 +418,23 @@ public final class OnnxModel {
             } else {
                 throw bad(n, "auto_pad " + Json.clip(auto) + " with kernel " + k + " and stride " + s + " is not supported yet");
             }
-            if (attrInt(n, "ceil_mode", 0) != 0) throw bad(n, "ceil_mode 1 is not supported yet");
+            boolean ceil = attrInt(n, "ceil_mode", 0) != 0;
+            if (ceil && !ceilMode) throw bad(n, "ceil_mode 1 is supported for MaxPool only");
             if (extra > 0 && p > 0) throw bad(n, "pads of its own after a Pad node are not supported yet");
             p += extra;
             if (p >= k) throw bad(n, "padding " + p + " is not smaller than the window " + k);
-            long ho = (in[1] + 2 * p - k) / s + 1, wo = (in[2] + 2 * p - k) / s + 1;
+            long ho = outSize(in[1], k, s, p, ceil), wo = outSize(in[2], k, s, p, ceil);
             if (ho < 1 || wo < 1) throw bad(n, "a " + k + "x" + k + " window does not fit the " + in[1] + "x" + in[2] + " map");
             return new int[]{k, (int) s, (int) p, (int) ho, (int) wo};
+        }
+
+        /** PyTorch's pooled size: floor or ceil of (n + 2p - k) / s, plus 1; in ceil mode a last window starting at or past n + p is dropped. */
+        private static long outSize(long n, long k, long s, long p, boolean ceil) {
+            long span = n + 2 * p - k;
+            if (span < 0) return 0;
+            long o = (ceil ? (span + s - 1) / s : span / s) + 1;
+            if (ceil && (o - 1) * s >= n + p) o--;
+            return o;
         }
 
         void node(OnnxIr.NodeProto n) {
@@ -471,10 +490,7 @@ public final class OnnxModel {
                             throw bad(n, "only a reshape to [batch, features] is supported");
                         }
                     }
-                    if (s.length == 3 && (s[1] != 1 || s[2] != 1)) {
-                        throw bad(n, "flattening a " + s[0] + "x" + s[1] + "x" + s[2] + " map is not supported yet (only 1x1 maps, as after global pooling)");
-                    }
-                    // the same values, one feature per channel: an alias whose shape is [C]
+                    // the same values in the same (NCHW) order, C x H x W features per sample: an alias whose shape is [C H W]
                     String out = n.getOutput(0);
                     steps.add(new Step(null, new int[]{(int) flat}, new String[]{resolve(n.getInput(0))}, out));
                     shapes.put(out, new int[]{(int) flat});
@@ -499,8 +515,12 @@ public final class OnnxModel {
                         conv = new Op.DepthwiseConv(p, cin, win[0], win[1], win[2]);
                         param(p + ".weight", w, new int[]{cin, 1, win[0], win[0]}, n, "weight");
                     } else {
-                        throw bad(n, "a grouped convolution with " + group + " groups (" + cin + " -> " + cout + " channels) is not supported yet;"
-                                + " groups 1 and depthwise are");
+                        if (group < 1 || cin % group != 0 || cout % group != 0 || w.dims()[1] != cin / group) {
+                            throw bad(n, "a convolution of " + cin + " -> " + cout + " channels in " + group + " groups with weight "
+                                    + Arrays.toString(w.dims()));
+                        }
+                        conv = new Op.Conv(p, cin, cout, win[0], win[1], win[2], group);
+                        param(p + ".weight", w, new int[]{cout, cin / group, win[0], win[0]}, n, "weight");
                     }
                     int[] shape = {cout, win[3], win[4]};
                     ConstTensor bias = constant(n, 2, "bias");
@@ -544,11 +564,32 @@ public final class OnnxModel {
                         attrFloat(n, "beta", 0.5f)), shapeOf(n, 0), n, n.getInput(0));
                 case "HardSwish" -> emit(new Op.Pointwise(Op.Pointwise.Kind.HARD_SWISH, 0, 0), shapeOf(n, 0), n, n.getInput(0));
                 case "Add" -> {
+                    int ci = constantSide(n);
+                    if (ci >= 0) {
+                        int[] a = shapeOf(n, 1 - ci);
+                        ConstTensor c = constant(n, ci, "addend");
+                        int channels = a[0];
+                        long[] d = c.dims();
+                        boolean perChannel = c.floats() != null && c.numel() == channels && ((d.length == 1 && a.length == 1)
+                                || (a.length == 3 && d.length >= 3 && d[d.length - 1] == 1 && d[d.length - 2] == 1 && (d.length == 3 || (d.length == 4 && d[0] == 1))));
+                        if (!perChannel) throw bad(n, "adding a constant of shape " + Arrays.toString(c.dims()) + " to " + Arrays.toString(a)
+                                + " is not supported (a bias per channel or feature only)");
+                        String p = paramName(n);
+                        param(p + ".bias", c, new int[]{channels}, n, "addend");
+                        emit(new Op.Bias(p, channels), a, n, n.getInput(1 - ci));
+                        return;
+                    }
                     int[] a = shapeOf(n, 0), b = shapeOf(n, 1);
                     if (!Arrays.equals(a, b)) throw bad(n, "adding " + Arrays.toString(a) + " and " + Arrays.toString(b) + " (broadcasting) is not supported yet");
                     emit(new Op.Add(), a, n, n.getInput(0), n.getInput(1));
                 }
                 case "Mul" -> {
+                    int ci = constantSide(n);
+                    if (ci >= 0) {
+                        int[] a = shapeOf(n, 1 - ci);
+                        emit(new Op.Scale(scalar(n, constant(n, ci, "factor"), "a constant factor (only a scalar is supported)")), a, n, n.getInput(1 - ci));
+                        return;
+                    }
                     int[] a = shapeOf(n, 0), b = shapeOf(n, 1);
                     boolean gateSecond = b.length == 3 && b[1] == 1 && b[2] == 1 && a.length == 3 && a[0] == b[0];
                     boolean gateFirst = a.length == 3 && a[1] == 1 && a[2] == 1 && b.length == 3 && a[0] == b[0];
@@ -560,6 +601,10 @@ public final class OnnxModel {
                 }
                 case "Concat" -> {
                     long axis = attrInt(n, "axis", 0);
+                    if (n.getInputList().stream().allMatch(i -> constants.containsKey(resolve(i)))) { // a shape or scales built from constants
+                        constants.put(n.getOutput(0), concatConstants(n));
+                        return;
+                    }
                     int[] first = shapeOf(n, 0);
                     if (first.length != 3 || (axis != 1 && axis != -3)) throw bad(n, "only a concatenation of maps over channels (axis 1) is supported");
                     int c = 0;
@@ -576,7 +621,7 @@ public final class OnnxModel {
                     int extra = op.equals("AveragePool") ? takePad(n) : 0; // zeros before a max pool are not its -inf padding: refused
                     int[] s = shapeOf(n, 0, op.equals("AveragePool"));
                     if (n.getOutputCount() > 1 && !n.getOutput(1).isEmpty()) throw bad(n, "its indices output is not supported");
-                    int[] win = window(n, s, attrInts(n, "kernel_shape"), extra);
+                    int[] win = window(n, s, attrInts(n, "kernel_shape"), extra, op.equals("MaxPool"));
                     // a Pad's zeros are values of the pooled map: counted, whatever count_include_pad says of the pool's own padding
                     int[] shape = {s[0], win[3], win[4]};
                     if (op.equals("MaxPool")) {
@@ -603,6 +648,95 @@ public final class OnnxModel {
                     if (s.length != 3 || !hw) throw bad(n, "only a mean over height and width (axes 2, 3) is supported");
                     boolean keep = attrInt(n, "keepdims", 1) != 0;
                     emit(new Op.GlobalAvgPool(), keep ? new int[]{s[0], 1, 1} : new int[]{s[0]}, n, n.getInput(0));
+                }
+                case "Split" -> {
+                    int[] s = shapeOf(n, 0);
+                    long axis = attrInt(n, "axis", 0);
+                    if (s.length != 3 || (axis != 1 && axis != -3)) throw bad(n, "only a split of a map's channels (axis 1) is supported");
+                    long[] sizes = attrInts(n, "split"); // opset < 13: an attribute; from 13 an input
+                    if (sizes == null && n.getInputCount() > 1 && !n.getInput(1).isEmpty()) sizes = constant(n, 1, "split").ints();
+                    int parts = n.getOutputCount();
+                    if (sizes == null) {
+                        if (s[0] % parts != 0) throw bad(n, s[0] + " channels do not split into " + parts + " equal parts");
+                        sizes = new long[parts];
+                        Arrays.fill(sizes, s[0] / parts);
+                    }
+                    if (sizes.length != parts || Arrays.stream(sizes).sum() != s[0] || Arrays.stream(sizes).anyMatch(v -> v < 1)) {
+                        throw bad(n, "split sizes " + Arrays.toString(sizes) + " do not cover the " + s[0] + " channels in " + parts + " parts");
+                    }
+                    int at = 0;
+                    for (int i = 0; i < parts; i++) {
+                        if (!n.getOutput(i).isEmpty()) {
+                            steps.add(new Step(new Op.Slice(at, (int) sizes[i]), new int[]{(int) sizes[i], s[1], s[2]}, new String[]{resolve(n.getInput(0))},
+                                    n.getOutput(i)));
+                            shapes.put(n.getOutput(i), new int[]{(int) sizes[i], s[1], s[2]});
+                        }
+                        at += (int) sizes[i];
+                    }
+                }
+                case "Slice" -> {
+                    int[] s = shapeOf(n, 0);
+                    ConstTensor starts = constant(n, 1, "starts"), ends = constant(n, 2, "ends"), axes = constant(n, 3, "axes"), step = constant(n, 4, "steps");
+                    if (starts == null || ends == null || starts.ints() == null || ends.ints() == null || starts.ints().length != 1
+                            || ends.ints().length != 1 || (axes != null && (axes.ints() == null || axes.ints().length != 1))) {
+                        throw bad(n, "only a slice of one axis by constant starts and ends is supported");
+                    }
+                    long axis = axes == null ? 0 : axes.ints()[0];
+                    if (s.length != 3 || (axis != 1 && axis != -3)) throw bad(n, "only a slice of a map's channels (axis 1) is supported");
+                    if (step != null && (step.ints() == null || step.ints().length != 1 || step.ints()[0] != 1)) throw bad(n, "only step 1 is supported");
+                    long c = s[0], from = starts.ints()[0], to = ends.ints()[0];
+                    from = Math.clamp(from < 0 ? from + c : from, 0, c);
+                    to = Math.clamp(to < 0 ? to + c : to, 0, c);
+                    if (to <= from) throw bad(n, "the slice [" + starts.ints()[0] + ", " + ends.ints()[0] + ") of " + c + " channels is empty");
+                    emit(new Op.Slice((int) from, (int) (to - from)), new int[]{(int) (to - from), s[1], s[2]}, n, n.getInput(0));
+                }
+                case "MatMul" -> {
+                    int[] s = shapeOf(n, 0);
+                    if (s.length != 1) throw bad(n, "only features [batch, n] times a constant matrix is supported (flatten maps first)");
+                    ConstTensor w = constant(n, 1, "matrix");
+                    if (w.dims().length != 2 || w.dims()[0] != s[0]) {
+                        throw bad(n, "matrix " + Arrays.toString(w.dims()) + " does not take " + s[0] + " features");
+                    }
+                    int out = (int) w.dims()[1];
+                    String p = paramName(n);
+                    param(p + ".weight", transpose(w), new int[]{out, s[0]}, n, "matrix");
+                    params.put(p + ".bias", Tensor.allocate(arena, DType.F32, out)); // zeros; not a parameter of the model
+                    emit(new Op.Linear(p, s[0], out), new int[]{out}, n, n.getInput(0));
+                }
+                case "Resize" -> {
+                    int[] s = shapeOf(n, 0);
+                    if (s.length != 3) throw bad(n, "the input is not a map");
+                    String mode = attrString(n, "mode", "nearest"), coords = attrString(n, "coordinate_transformation_mode", "half_pixel");
+                    if (!mode.equals("linear")) throw bad(n, "mode " + Json.clip(mode) + " is not supported yet (linear, PyTorch's bilinear, is)");
+                    if (!coords.equals("half_pixel") && !coords.equals("pytorch_half_pixel")) {
+                        throw bad(n, "coordinate_transformation_mode " + Json.clip(coords) + " is not supported (half_pixel: PyTorch's align_corners=False)");
+                    }
+                    if (attrInt(n, "antialias", 0) != 0) throw bad(n, "antialias is not supported");
+                    ConstTensor scales = n.getInputCount() > 2 && !n.getInput(2).isEmpty() ? constant(n, 2, "scales") : null;
+                    ConstTensor sizes = n.getInputCount() > 3 && !n.getInput(3).isEmpty() ? constant(n, 3, "sizes") : null;
+                    if (scales != null && scales.numel() == 0) scales = null;
+                    long ho, wo;
+                    if (sizes != null) {
+                        if (sizes.ints() == null || sizes.ints().length != 4) throw bad(n, "sizes is not 4 whole numbers");
+                        ho = sizes.ints()[2];
+                        wo = sizes.ints()[3];
+                    } else if (scales != null) {
+                        if (scales.floats() == null || scales.floats().length != 4 || scales.floats()[0] != 1 || scales.floats()[1] != 1) {
+                            throw bad(n, "scales must be 4 floats, 1 for batch and channels");
+                        }
+                        double fh = s[1] * (double) scales.floats()[2], fw = s[2] * (double) scales.floats()[3];
+                        // PyTorch samples at 1 / scale; the engine at in / out: the same where the scaled size is whole
+                        if (fh != Math.floor(fh) || fw != Math.floor(fw)) {
+                            throw bad(n, "scales " + scales.floats()[2] + ", " + scales.floats()[3] + " do not give whole sizes for a " + s[1] + "x" + s[2]
+                                    + " map (export with size=, not scale_factor=)");
+                        }
+                        ho = (long) fh;
+                        wo = (long) fw;
+                    } else {
+                        throw bad(n, "neither scales nor sizes is given");
+                    }
+                    if (ho < 1 || wo < 1 || ho > 1 << 16 || wo > 1 << 16) throw bad(n, "output size " + ho + "x" + wo + " is impossible");
+                    emit(new Op.Resize(), new int[]{s[0], (int) ho, (int) wo}, n, n.getInput(0));
                 }
                 case "Gemm" -> {
                     int[] s = shapeOf(n, 0);
@@ -632,6 +766,38 @@ public final class OnnxModel {
                 default -> throw bad("op " + Json.clip(op) + " (node '" + Json.clip(n.getName()) + "', opset " + opset + ") is not supported; this reader"
                         + " knows " + String.join(", ", OPS));
             }
+        }
+
+        /** The 1-D constants a Concat joins, joined. */
+        private ConstTensor concatConstants(OnnxIr.NodeProto n) {
+            List<ConstTensor> parts = n.getInputList().stream().map(i -> constants.get(resolve(i))).toList();
+            boolean floats = parts.getFirst().floats() != null;
+            int total = 0;
+            for (ConstTensor c : parts) {
+                if (c.dims().length != 1 || (floats ? c.floats() == null : c.ints() == null)) throw bad(n, "only 1-D constants of one type are joined");
+                total += (int) c.numel();
+            }
+            float[] f = floats ? new float[total] : null;
+            long[] l = floats ? null : new long[total];
+            int at = 0;
+            for (ConstTensor c : parts) {
+                if (floats) System.arraycopy(c.floats(), 0, f, at, c.floats().length);
+                else System.arraycopy(c.ints(), 0, l, at, c.ints().length);
+                at += (int) c.numel();
+            }
+            return new ConstTensor(new long[]{total}, f, l);
+        }
+
+        /** Which of a binary node's two inputs is a constant (0 or 1), or -1 where both are computed. */
+        private int constantSide(OnnxIr.NodeProto n) {
+            if (n.getInputCount() != 2) throw bad(n, "expected 2 inputs, found " + n.getInputCount());
+            for (int i = 0; i < 2; i++) {
+                if (constants.containsKey(resolve(n.getInput(i)))) {
+                    if (constants.containsKey(resolve(n.getInput(1 - i)))) throw bad(n, "both inputs are constants (fold them in the exporter)");
+                    return i;
+                }
+            }
+            return -1;
         }
 
         private double scalar(OnnxIr.NodeProto n, ConstTensor c, String what) {

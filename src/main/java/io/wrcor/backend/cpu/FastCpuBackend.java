@@ -1110,9 +1110,11 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         int planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3);
         MemorySegment xs = x.data(), ys = y == null ? null : y.data(), gs = dy == null ? null : dy.data(), ds = dx == null ? null : dx.data();
         long hw = (long) h * w;
+        // the native kernel pads the plane for windows inside it; a ceil-mode pool's last windows hang past it (the loops below skip those cells)
+        boolean inside = (ho - 1) * stride + k <= h + 2 * pad && (wo - 1) * stride + k <= w + 2 * pad;
         parallelFor(planes, (worker, from, to) -> {
             MemorySegment acc = dx == null ? null : scratch(worker, 8 * hw);
-            if (nk != null) {
+            if (nk != null && inside) {
                 for (int p = from; p < to; p += 64) nk.maxPool(p, Math.min(to, p + 64), h, w, k, stride, pad, ho, wo, xs, ys, gs, ds, acc);
                 return;
             }
@@ -1646,7 +1648,7 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         if (x.dtype() != DType.F32) { ref.linearForward(x, w, b, y); return; }
         // one GEMM, not split across workers: a classifier is a sliver of the work, and a split would
         // make the bits depend on the thread count (see SMALL_BATCH)
-        int batch = x.dim(0), in = x.dim(1), out = w.dim(0);
+        int batch = x.dim(0), in = w.dim(1), out = w.dim(0); // x [B, in] or a map flattened to it
         MemorySegment xs = x.data(), ws = w.data(), bs = b.data(), ys = y.data();
         for (int n = 0; n < batch; n++) MemorySegment.copy(bs, 0, ys, (long) n * out * 4, (long) out * 4);
         blas.sgemm(false, true, batch, out, in, 1f, xs, in, ws, in, 1f, ys, out);
@@ -1662,7 +1664,7 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
     @Override
     public void linearBackwardWeight(Tensor x, Tensor dy, Tensor dw) {
         if (x.dtype() != DType.F32) { ref.linearBackwardWeight(x, dy, dw); return; }
-        int batch = x.dim(0), in = x.dim(1), out = dy.dim(1);
+        int batch = x.dim(0), in = dw.dim(1), out = dy.dim(1);
         blas.sgemm(true, false, out, in, batch, 1f, dy.data(), out, x.data(), in, 0f, dw.data(), in);
     }
 

@@ -440,7 +440,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void linearForward(Tensor x, Tensor w, Tensor b, Tensor y) {
-        int batch = x.dim(0), in = x.dim(1), out = w.dim(0);
+        int batch = x.dim(0), in = w.dim(1), out = w.dim(0); // x [B, in] or a map flattened to it
         for (int n = 0; n < batch; n++)
             for (int o = 0; o < out; o++) {
                 double s = b.get(o);
@@ -462,7 +462,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void linearBackwardWeight(Tensor x, Tensor dy, Tensor dw) {
-        int batch = x.dim(0), in = x.dim(1), out = dy.dim(1);
+        int batch = x.dim(0), in = dw.dim(1), out = dy.dim(1);
         for (int o = 0; o < out; o++)
             for (int i = 0; i < in; i++) {
                 double s = 0;
