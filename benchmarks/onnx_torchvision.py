@@ -20,7 +20,8 @@ import torch
 import torch.nn as nn
 import torchvision
 
-MODELS = ["resnet18", "resnet50", "densenet121", "mnasnet0_5", "googlenet", "mobilenet_v2", "mobilenet_v3_small", "shufflenet_v2_x0_5", "efficientnet_b0",
+MODELS = ["resnet18", "resnet50", "resnext50_32x4d", "regnet_x_400mf", "regnet_y_400mf", "densenet121", "mnasnet0_5", "googlenet", "mobilenet_v2",
+          "mobilenet_v3_small", "shufflenet_v2_x0_5", "efficientnet_b0", "squeezenet1_0",
           "squeezenet1_1", "vgg11_bn"]
 
 
@@ -60,6 +61,10 @@ def main():
             if name == "googlenet":
                 kwargs.update(aux_logits=False, init_weights=True)
             net = getattr(torchvision.models, name)(**kwargs).train()
+            for m in list(net.modules()):  # stochastic depth as the identity, as dropout is (nothing is trained); the exporter
+                for cn, c in list(m.named_children()):  # puts every module in training mode, where it would draw Bernoulli masks
+                    if type(c).__name__ == "StochasticDepth":
+                        setattr(m, cn, nn.Identity())
             path = os.path.join(tmp, name + ".onnx")
             params = sum(p.numel() for p in net.parameters())
             try:

@@ -425,6 +425,13 @@ def main():
             if t.dtype == torch.float32:
                 t.copy_(torch.from_numpy(synthetic(name, tuple(t.shape))))
     write("tv-resnet18-synthetic", net, (3, 64, 64), 8, 5, external=True)
+    # torchvision's ShuffleNetV2 x0.5: channel split (Split), the channel shuffle (Shape arithmetic, Reshape, Transpose, Reshape)
+    net = torchvision.models.shufflenet_v2_x0_5(num_classes=10)
+    with torch.no_grad():
+        for name, t in list(net.named_parameters()) + list(net.named_buffers()):
+            if t.dtype == torch.float32:
+                t.copy_(torch.from_numpy(synthetic(name, tuple(t.shape))))
+    write("tv-shufflenet_v2_x0_5-synthetic", net, (3, 64, 64), 8, 7, external=True)
 
 
 if __name__ == "__main__":

@@ -302,6 +302,11 @@ public final class Executor {
                 y = pool.take(dtype, batchShape(n));
                 backend.scale(values[in[0]], 0.0, y);
             }
+            case Op.ChannelShuffle cs -> {
+                y = pool.take(dtype, batchShape(n));
+                int c = n.shape()[0];
+                for (int j = 0; j < c; j++) backend.channelCopy(values[in[0]], cs.source(j, c), y, j, 1);
+            }
             case Op.Scale sc -> {
                 y = pool.take(dtype, batchShape(n));
                 backend.scale(values[in[0]], sc.s(), y);
@@ -656,6 +661,13 @@ public final class Executor {
                 accumulate(grads, shared, in[0], dx, true);
             }
             case Op.Zero z -> { } // d(x * 0)/dx = 0: nothing reaches x through this edge
+            case Op.ChannelShuffle cs -> {
+                if (!need[in[0]]) return;
+                Tensor dx = pool.take(dtype, inShape);
+                int c = n.shape()[0];
+                for (int j = 0; j < c; j++) backend.channelCopy(g, j, dx, cs.source(j, c), 1); // every input channel is written once
+                accumulate(grads, shared, in[0], dx, true);
+            }
             case Op.Scale sc -> {
                 if (!need[in[0]]) return;
                 Tensor dx = pool.take(dtype, g.shape());

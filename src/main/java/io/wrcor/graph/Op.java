@@ -81,6 +81,17 @@ public sealed interface Op {
         }
     }
 
+    /**
+     * ShuffleNet's channel shuffle: the channels read as [groups, C / groups] and transposed, so that
+     * output channel j is input channel (j mod groups) (C / groups) + j div groups.
+     */
+    record ChannelShuffle(int groups) implements Op {
+        /** The input channel that output channel j of c reads. */
+        public int source(int j, int c) {
+            return (j % groups) * (c / groups) + j / groups;
+        }
+    }
+
     /** x * s for a constant s (an ONNX Mul by a scalar). */
     record Scale(double s) implements Op {}
 

@@ -44,10 +44,14 @@ public final class OnnxModel {
     /** The opsets of the default domain this reader knows the ops of. */
     public static final int MIN_OPSET = 11, MAX_OPSET = 20;
 
+    /** A Shape node's batch entry: the batch is chosen at scoring time, so no arithmetic may use it. */
+    static final long BATCH = Long.MIN_VALUE + 7;
+
     /** The ops this reader turns into the engine's graph. */
     public static final List<String> OPS = List.of("Conv", "BatchNormalization", "Relu", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish", "Sigmoid", "Add", "Mul", "Concat",
-            "Split", "Slice", "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "Gemm", "MatMul", "Identity", "Dropout", "Constant",
-            "Resize (bilinear)", "Pad (zeros on height and width, before a Conv or an AveragePool)");
+            "Split", "Slice", "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "Transpose (channel shuffle)", "Gemm", "MatMul",
+            "Identity", "Dropout", "Constant", "Resize (bilinear)", "Pad (zeros on height and width, before a Conv or an AveragePool)",
+            "Shape, Gather, Unsqueeze, Squeeze, Cast, Add, Sub, Mul, Div, Concat (on constants: shape arithmetic)");
 
     private final Path file;
     private final String digest;
@@ -237,6 +241,8 @@ public final class OnnxModel {
         private final Map<String, String> alias = new HashMap<>();  // Identity, Dropout, Flatten, Reshape: the same values
         private final Map<String, int[]> padded = new HashMap<>();  // a Pad's output -> {pad}, its input in alias
         private final Map<String, String> unusable = new HashMap<>(); // outputs nothing may read (a training-mode Dropout's mask), and why
+        private final Map<String, String> viewOnly = new HashMap<>(); // 5-D views of a map (a channel shuffle's steps): the one op that may read each
+        private final Map<String, Integer> groupedView = new HashMap<>(); // a map reshaped to [batch, g, C / g, H, W] -> g
         private final List<Step> steps = new ArrayList<>();
         private final Map<String, Tensor> params = new LinkedHashMap<>();
         private final Set<String> usedNames = new HashSet<>();
@@ -311,6 +317,10 @@ public final class OnnxModel {
         private int[] shapeOf(OnnxIr.NodeProto n, int i, boolean throughPad) {
             if (i >= n.getInputCount() || n.getInput(i).isEmpty()) throw bad(n, "input " + i + " is missing");
             if (unusable.containsKey(n.getInput(i))) throw bad(n, "reads " + unusable.get(n.getInput(i)));
+            if (viewOnly.containsKey(n.getInput(i)) && !viewOnly.get(n.getInput(i)).equals(n.getOpType())) {
+                throw bad(n, "reads a 5-D view of a map; only a channel shuffle (Reshape to [batch, g, C / g, H, W], Transpose [0, 2, 1, 3, 4],"
+                        + " Reshape back) is supported");
+            }
             if (!throughPad && padded.containsKey(n.getInput(i))) {
                 throw bad(n, "reads the output of a Pad; zero padding is supported only as the input of a Conv or an AveragePool");
             }
@@ -478,22 +488,78 @@ public final class OnnxModel {
                         unusable.put(n.getOutput(1), "the mask of Dropout node '" + Json.clip(n.getName()) + "' (dropout is the identity here)");
                     }
                 }
-                case "Flatten", "Reshape" -> {
+                case "Reshape" -> {
+                    if (reshapeMap(n)) return;
+                    flatten(n);
+                }
+                case "Flatten" -> flatten(n);
+                case "Transpose" -> {
+                    long[] perm = attrInts(n, "perm");
                     int[] s = shapeOf(n, 0);
-                    long flat = 1;
-                    for (int d : s) flat *= d;
-                    if (op.equals("Flatten") && attrInt(n, "axis", 1) != 1) throw bad(n, "axis " + attrInt(n, "axis", 1) + " is not supported (axis 1 only)");
-                    if (op.equals("Reshape")) {
-                        ConstTensor shape = constant(n, 1, "shape");
-                        long[] t = shape == null ? null : shape.ints();
-                        if (t == null || t.length != 2 || !(t[1] == -1 || t[1] == flat) || !(t[0] == -1 || t[0] == 0 || (fixedBatch != null && t[0] == fixedBatch))) {
-                            throw bad(n, "only a reshape to [batch, features] is supported");
+                    Integer g = groupedView.get(n.getInput(0));
+                    if (g == null || perm == null || !Arrays.equals(perm, new long[]{0, 2, 1, 3, 4})) {
+                        throw bad(n, "only the transpose of a channel shuffle (perm [0, 2, 1, 3, 4] of a map reshaped to [batch, g, C / g, H, W]) is supported");
+                    }
+                    emit(new Op.ChannelShuffle(g), s, n, n.getInput(0));
+                    viewOnly.put(n.getOutput(0), "Reshape");
+                }
+                case "Shape" -> {
+                    int[] s = shapeOf(n, 0);
+                    long[] dims = new long[s.length + 1];
+                    dims[0] = BATCH;
+                    for (int i = 0; i < s.length; i++) dims[i + 1] = s[i];
+                    long start = attrInt(n, "start", 0), end = attrInt(n, "end", dims.length);
+                    start = Math.clamp(start < 0 ? start + dims.length : start, 0, dims.length);
+                    end = Math.clamp(end < 0 ? end + dims.length : end, 0, dims.length);
+                    long[] v = Arrays.copyOfRange(dims, (int) start, (int) Math.max(start, end));
+                    constants.put(n.getOutput(0), new ConstTensor(new long[]{v.length}, null, v));
+                }
+                case "Gather" -> {
+                    ConstTensor data = constant(n, 0, "data"), idx = constant(n, 1, "indices");
+                    if (data.ints() == null || data.dims().length != 1 || idx.ints() == null || attrInt(n, "axis", 0) != 0) {
+                        throw bad(n, "only the gathering of whole numbers from a shape is supported");
+                    }
+                    long[] v = new long[idx.ints().length];
+                    for (int i = 0; i < v.length; i++) {
+                        long k = idx.ints()[i] < 0 ? idx.ints()[i] + data.ints().length : idx.ints()[i];
+                        if (k < 0 || k >= data.ints().length) throw bad(n, "index " + idx.ints()[i] + " is outside the " + data.ints().length + " values");
+                        v[i] = data.ints()[(int) k];
+                    }
+                    constants.put(n.getOutput(0), new ConstTensor(idx.dims(), null, v));
+                }
+                case "Unsqueeze", "Squeeze", "Cast" -> {
+                    ConstTensor c = constant(n, 0, "input");
+                    if (c.ints() == null && c.floats() == null) throw bad(n, "its input is neither whole numbers nor floats");
+                    long[] dims = c.dims();
+                    if (op.equals("Unsqueeze")) {
+                        dims = c.numel() == 1 ? new long[]{1} : dims;
+                        if (c.numel() != 1 && c.dims().length != 1) throw bad(n, "only a scalar or 1-D constant is unsqueezed");
+                    } else if (op.equals("Squeeze")) {
+                        dims = new long[]{c.numel()};
+                        if (c.numel() == 1) dims = new long[0];
+                    }
+                    ConstTensor out = new ConstTensor(dims, c.floats(), c.ints());
+                    if (op.equals("Cast")) {
+                        long to = attrInt(n, "to", -1);
+                        boolean toInt = to == OnnxIr.TensorProto.DataType.INT64_VALUE || to == OnnxIr.TensorProto.DataType.INT32_VALUE;
+                        boolean toFloat = to == OnnxIr.TensorProto.DataType.FLOAT_VALUE || to == OnnxIr.TensorProto.DataType.DOUBLE_VALUE;
+                        if (!toInt && !toFloat) throw bad(n, "a cast to type " + to + " is not supported");
+                        if (toInt && c.ints() == null) {
+                            long[] v = new long[c.floats().length];
+                            for (int i = 0; i < v.length; i++) v[i] = (long) c.floats()[i];
+                            out = new ConstTensor(dims, null, v);
+                        } else if (toFloat && c.floats() == null) {
+                            requireNoBatch(n, c);
+                            float[] v = new float[c.ints().length];
+                            for (int i = 0; i < v.length; i++) v[i] = c.ints()[i];
+                            out = new ConstTensor(dims, v, null);
                         }
                     }
-                    // the same values in the same (NCHW) order, C x H x W features per sample: an alias whose shape is [C H W]
-                    String out = n.getOutput(0);
-                    steps.add(new Step(null, new int[]{(int) flat}, new String[]{resolve(n.getInput(0))}, out));
-                    shapes.put(out, new int[]{(int) flat});
+                    constants.put(n.getOutput(0), out);
+                }
+                case "Div", "Sub" -> {
+                    if (constantSide(n) != 2) throw bad(n, "only " + (op.equals("Div") ? "a division" : "a subtraction") + " of two constants (shape arithmetic) is supported");
+                    constants.put(n.getOutput(0), fold(n));
                 }
                 case "Conv" -> {
                     int extra = takePad(n);
@@ -565,6 +631,10 @@ public final class OnnxModel {
                 case "HardSwish" -> emit(new Op.Pointwise(Op.Pointwise.Kind.HARD_SWISH, 0, 0), shapeOf(n, 0), n, n.getInput(0));
                 case "Add" -> {
                     int ci = constantSide(n);
+                    if (ci == 2) {
+                        constants.put(n.getOutput(0), fold(n));
+                        return;
+                    }
                     if (ci >= 0) {
                         int[] a = shapeOf(n, 1 - ci);
                         ConstTensor c = constant(n, ci, "addend");
@@ -585,6 +655,10 @@ public final class OnnxModel {
                 }
                 case "Mul" -> {
                     int ci = constantSide(n);
+                    if (ci == 2) {
+                        constants.put(n.getOutput(0), fold(n));
+                        return;
+                    }
                     if (ci >= 0) {
                         int[] a = shapeOf(n, 1 - ci);
                         emit(new Op.Scale(scalar(n, constant(n, ci, "factor"), "a constant factor (only a scalar is supported)")), a, n, n.getInput(1 - ci));
@@ -768,6 +842,101 @@ public final class OnnxModel {
             }
         }
 
+        /**
+         * Flatten (axis 1), or Reshape to [batch, features]: the same values in the same (NCHW) order,
+         * C x H x W features per sample: an alias whose shape is [C H W].
+         */
+        private void flatten(OnnxIr.NodeProto n) {
+            int[] s = shapeOf(n, 0);
+            long flat = 1;
+            for (int d : s) flat *= d;
+            if (n.getOpType().equals("Flatten") && attrInt(n, "axis", 1) != 1) {
+                throw bad(n, "axis " + attrInt(n, "axis", 1) + " is not supported (axis 1 only)");
+            }
+            if (n.getOpType().equals("Reshape")) {
+                ConstTensor shape = constant(n, 1, "shape");
+                long[] t = shape == null ? null : shape.ints();
+                if (t == null || t.length != 2 || !(t[1] == -1 || t[1] == flat) || !isBatch(t[0])) {
+                    throw bad(n, "only a reshape to [batch, features] (or the channel shuffle's [batch, g, C / g, H, W] and back) is supported, got "
+                            + (t == null ? "no constant shape" : shapeText(t)));
+                }
+            }
+            String out = n.getOutput(0);
+            steps.add(new Step(null, new int[]{(int) flat}, new String[]{resolve(n.getInput(0))}, out));
+            shapes.put(out, new int[]{(int) flat});
+        }
+
+        /**
+         * A reshape that keeps a map a map: [batch, g, C / g, H, W] of a map [C, H, W] (the first step of a
+         * channel shuffle), or [batch, C, H, W] of a map or of the shuffle's transposed view (its last
+         * step); false where the target is not one of these (then it may be a flatten).
+         */
+        private boolean reshapeMap(OnnxIr.NodeProto n) {
+            ConstTensor shape = constant(n, 1, "shape");
+            long[] t = shape == null ? null : shape.ints();
+            if (t == null || (t.length != 5 && t.length != 4)) return false;
+            int[] s = shapeOf(n, 0);
+            if (s.length != 3) throw bad(n, "a reshape of features " + Arrays.toString(s) + " to " + shapeText(t) + " is not supported");
+            if (!isBatch(t[0])) throw bad(n, "a reshape that moves the batch (" + shapeText(t) + ") is not supported");
+            if (t.length == 5) {
+                long g = t[1], cg = t[2] == -1 && g > 0 ? s[0] / g : t[2];
+                if (g < 1 || g * cg != s[0] || t[3] != s[1] || t[4] != s[2]) {
+                    throw bad(n, "a reshape of " + Arrays.toString(s) + " to " + shapeText(t) + " is not a channel shuffle's [batch, g, C / g, H, W]");
+                }
+                alias.put(n.getOutput(0), resolve(n.getInput(0)));
+                groupedView.put(n.getOutput(0), (int) g);
+                viewOnly.put(n.getOutput(0), "Transpose");
+                return true;
+            }
+            long c = t[1] == -1 || t[1] == 0 ? s[0] : t[1], h = t[2] == 0 ? s[1] : t[2], w = t[3] == 0 ? s[2] : t[3];
+            if (c != s[0] || h != s[1] || w != s[2]) {
+                throw bad(n, "a reshape of " + Arrays.toString(s) + " to " + shapeText(t) + " is not supported (only the same map)");
+            }
+            alias.put(n.getOutput(0), resolve(n.getInput(0)));
+            return true;
+        }
+
+        /** A shape's first entry that stands for the batch: a Shape node's batch, -1, 0 (copy), or the model's fixed batch. */
+        private boolean isBatch(long v) {
+            return v == BATCH || v == -1 || v == 0 || (fixedBatch != null && v == fixedBatch);
+        }
+
+        private static String shapeText(long[] t) {
+            return Arrays.toString(Arrays.stream(t).mapToObj(v -> v == BATCH ? "batch" : Long.toString(v)).toArray());
+        }
+
+        private void requireNoBatch(OnnxIr.NodeProto n, ConstTensor c) {
+            if (c.ints() != null) for (long v : c.ints()) if (v == BATCH) throw bad(n, "arithmetic on the batch size is not supported");
+        }
+
+        /** Add, Sub, Mul or Div of two constants (one may be a scalar): whole numbers (division truncated) or floats. */
+        private ConstTensor fold(OnnxIr.NodeProto n) {
+            ConstTensor a = constants.get(resolve(n.getInput(0))), b = constants.get(resolve(n.getInput(1)));
+            requireNoBatch(n, a);
+            requireNoBatch(n, b);
+            boolean ints = a.ints() != null && b.ints() != null, floats = a.floats() != null && b.floats() != null;
+            if (!ints && !floats) throw bad(n, "constants of two types");
+            int na = (int) a.numel(), nb = (int) b.numel(), len = Math.max(na, nb);
+            if (na != nb && na != 1 && nb != 1) throw bad(n, "constants of " + na + " and " + nb + " values");
+            ConstTensor shape = na >= nb ? a : b;
+            String op = n.getOpType();
+            if (ints) {
+                long[] v = new long[len];
+                for (int i = 0; i < len; i++) {
+                    long x = a.ints()[na == 1 ? 0 : i], y = b.ints()[nb == 1 ? 0 : i];
+                    if (op.equals("Div") && y == 0) throw bad(n, "a division by zero");
+                    v[i] = switch (op) { case "Add" -> x + y; case "Sub" -> x - y; case "Mul" -> x * y; default -> x / y; };
+                }
+                return new ConstTensor(shape.dims(), null, v);
+            }
+            float[] v = new float[len];
+            for (int i = 0; i < len; i++) {
+                float x = a.floats()[na == 1 ? 0 : i], y = b.floats()[nb == 1 ? 0 : i];
+                v[i] = switch (op) { case "Add" -> x + y; case "Sub" -> x - y; case "Mul" -> x * y; default -> x / y; };
+            }
+            return new ConstTensor(shape.dims(), v, null);
+        }
+
         /** The 1-D constants a Concat joins, joined. */
         private ConstTensor concatConstants(OnnxIr.NodeProto n) {
             List<ConstTensor> parts = n.getInputList().stream().map(i -> constants.get(resolve(i))).toList();
@@ -788,14 +957,11 @@ public final class OnnxModel {
             return new ConstTensor(new long[]{total}, f, l);
         }
 
-        /** Which of a binary node's two inputs is a constant (0 or 1), or -1 where both are computed. */
+        /** Which of a binary node's two inputs is a constant (0 or 1), 2 where both are, -1 where both are computed. */
         private int constantSide(OnnxIr.NodeProto n) {
             if (n.getInputCount() != 2) throw bad(n, "expected 2 inputs, found " + n.getInputCount());
             for (int i = 0; i < 2; i++) {
-                if (constants.containsKey(resolve(n.getInput(i)))) {
-                    if (constants.containsKey(resolve(n.getInput(1 - i)))) throw bad(n, "both inputs are constants (fold them in the exporter)");
-                    return i;
-                }
+                if (constants.containsKey(resolve(n.getInput(i)))) return constants.containsKey(resolve(n.getInput(1 - i))) ? 2 : i;
             }
             return -1;
         }

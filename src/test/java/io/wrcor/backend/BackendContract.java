@@ -199,6 +199,37 @@ abstract class BackendContract {
     }
 
     /**
+     * Max pooling in ceil mode (ONNX/PyTorch ceil_mode=1): the last windows hang over the bottom and
+     * right edges (past any padding); the cells they hang over never win. Same values and gradients
+     * as the reference.
+     */
+    @ParameterizedTest
+    @CsvSource({"2,3,16,16,3,2,0", "2,3,13,10,3,2,1", "1,4,7,9,2,2,0", "2,2,33,36,3,2,0", "1,3,7,7,3,3,0"})
+    void maxPoolInCeilModeMatchesTheReference(int b, int c, int h, int w, int k, int stride, int pad) {
+        for (DType t : DType.values()) {
+            try (Arena a = Arena.ofShared()) {
+                Tensor x = normal(a, rnd, t, b, c, h, w);
+                int ho = ceilOut(h, k, stride, pad), wo = ceilOut(w, k, stride, pad);
+                assertTrue(ho > out(h, k, stride, pad) || wo > out(w, k, stride, pad), "a case where ceil mode adds windows");
+                Tensor y = poisoned(a, t, b, c, ho, wo), y2 = Tensor.allocate(a, t, b, c, ho, wo);
+                be().maxPoolForward(x, k, stride, pad, y);
+                REF.maxPoolForward(x, k, stride, pad, y2);
+                assertClose(y, y2, t, "maxpool_forward (ceil mode)");
+                Tensor dy = normal(a, rnd, t, y.shape()), dx = poisoned(a, t, x.shape()), dx2 = Tensor.allocate(a, t, x.shape());
+                be().maxPoolBackward(x, dy, k, stride, pad, dx);
+                REF.maxPoolBackward(x, dy, k, stride, pad, dx2);
+                assertClose(dx, dx2, t, "maxpool_backward (ceil mode)");
+            }
+        }
+    }
+
+    /** PyTorch's ceil-mode pooled size: a last window starting in the right padding is dropped. */
+    static int ceilOut(int n, int k, int s, int p) {
+        int o = (n + 2 * p - k + s - 1) / s + 1;
+        return (o - 1) * s >= n + p ? o - 1 : o;
+    }
+
+    /**
      * Max pooling on planes wide enough for vectorised paths, odd sizes, 1x1 planes and strides
      * that leave cells unread, with ties, signed zeros and NaNs: the same values and gradients as the
      * reference, to the bit (the same cell wins every window; the gradient's sums are the same).

@@ -134,6 +134,19 @@ class OnnxFixtureTest {
         }
     }
 
+    /** On the CUDA backend: skipped with the reason where there is no GPU, a failure where WRCOR_REQUIRE_CUDA=1 (the GPU check). */
+    @ParameterizedTest
+    @MethodSource("cases")
+    void cudaBackendMatchesPyTorch(String name) throws Exception {
+        io.wrcor.proxy.FixtureParityTest.onDevice("cuda", "1".equals(System.getenv("WRCOR_REQUIRE_CUDA")), be -> {
+            try {
+                assertMatches(name, be);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+    }
+
     @ParameterizedTest
     @MethodSource("cases")
     void theModelsParameterCountIsPyTorchs(String name) throws IOException {

@@ -27,7 +27,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * measured to move a score further, within twice that of the float64 value, see {@link OrderScatter}),
  * NaN and infinities exactly, site counts exactly, and the summed matrices K of wrcor and naswot.
  */
-class FixtureParityTest {
+public class FixtureParityTest {
     static final List<Proxy> FIXTURE_PROXIES = List.of(Proxy.WRCOR, Proxy.WRCOR_RELU_ONLY, Proxy.SYNFLOW, Proxy.JACOB_COR,
             Proxy.SNIP, Proxy.GRAD_NORM, Proxy.NASWOT);
     static final double TOLERANCE = 1e-4;
@@ -157,7 +157,7 @@ class FixtureParityTest {
     }
 
     /** Runs check on the named device backend; without one, fails when required and is skipped (with the reason) otherwise. */
-    static void onDevice(String backend, boolean required, java.util.function.Consumer<Backend> check) throws Exception {
+    public static void onDevice(String backend, boolean required, java.util.function.Consumer<Backend> check) throws Exception {
         Backend be;
         try {
             be = io.wrcor.backend.Backends.open(backend, 1, note -> { });
