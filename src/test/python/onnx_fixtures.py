@@ -188,6 +188,28 @@ class SmallGrouped(nn.Module):
         return nn.functional.max_pool2d(x, 2)
 
 
+class SmallDilated(nn.Module):
+    """Dilated convolutions (a dense one and a depthwise one), Inception's 1x5 and 5x1 kernels, and a
+    TensorFlow-SAME-like stride-2 convolution after an uneven zero padding (Pad folded into the Conv)."""
+
+    def __init__(self, classes=10):
+        super().__init__()
+        self.c1 = nn.Sequential(nn.Conv2d(3, 8, 3, padding=2, dilation=2, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+        self.row = nn.Sequential(nn.Conv2d(8, 8, (1, 5), padding=(0, 2), bias=False), nn.BatchNorm2d(8), nn.ReLU())
+        self.col = nn.Sequential(nn.Conv2d(8, 8, (5, 1), padding=(2, 0)), nn.BatchNorm2d(8), nn.ReLU())
+        self.same = nn.Sequential(nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(8, 16, 3, stride=2, bias=False), nn.BatchNorm2d(16), nn.ReLU())
+        self.dw = nn.Sequential(nn.Conv2d(16, 16, 3, padding=2, dilation=2, groups=16, bias=False), nn.BatchNorm2d(16), nn.ReLU())
+        self.wide = nn.Sequential(nn.Conv2d(16, 16, (3, 1), padding=(2, 0), dilation=(2, 1), groups=4, bias=False), nn.BatchNorm2d(16), nn.ReLU())
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(16, classes)
+
+    def forward(self, x):
+        x = self.c1(x)
+        x = self.col(self.row(x)) + x
+        x = self.wide(self.dw(self.same(x)))
+        return self.fc(torch.flatten(self.gap(x), 1))
+
+
 def splitmix(seed, n):
     """n values in [0, 1): splitmix64 of seed + 1 .. seed + n, top 53 bits (the test's SyntheticWeights, in Java)."""
     with np.errstate(over="ignore"):
@@ -410,6 +432,8 @@ def main():
     write("small-hard", SmallHard(), (3, 16, 16), 8, 4)
     torch.manual_seed(6)
     write("small-grouped", SmallGrouped(), (3, 16, 16), 8, 6)
+    torch.manual_seed(8)
+    write("small-dilated", SmallDilated(), (3, 16, 16), 8, 8)
     try:
         import torchvision
     except ImportError:

@@ -160,7 +160,7 @@ public final class Executor {
         for (Node n : graph.nodes()) {
             int id = n.id(), x = n.inputs().length == 1 ? n.inputs()[0] : -1;
             if (!(n.op() instanceof Op.Relu) || readers[id] != 1 || id == graph.logits() || x < 0) continue;
-            if (!(graph.node(reader[id]).op() instanceof Op.Conv c && c.groups() == 1) || wanted.contains(Response.activation(id))) continue;
+            if (!(graph.node(reader[id]).op() instanceof Op.Conv c && c.plain()) || wanted.contains(Response.activation(id))) continue;
             if (bnRelu != null && bnRelu[x] == id && !wanted.contains(Response.activation(x))) continue;
             pair[id] = reader[id];
             pair[reader[id]] = id;
@@ -279,7 +279,7 @@ public final class Executor {
                 if (input.dtype() != dtype) throw new IllegalArgumentException("input is " + input.dtype() + ", pass runs in " + dtype);
                 y = input;
             }
-            case Op.Conv c when c.groups() > 1 -> {
+            case Op.Conv c when !c.plain() -> {
                 y = pool.take(dtype, batchShape(n));
                 groupedConv(c, batchShape(graph.node(in[0])), values[in[0]], null, null, y, null);
             }
@@ -378,23 +378,24 @@ public final class Executor {
     }
 
     /**
-     * A grouped convolution, one group at a time on the backend's ungrouped ops: each group's input
-     * channels, output channels and weight rows copied out (the weight's through the host: a few
-     * kilobytes), the group's results copied back. Forward: y from x. Backward: given dy, the data
-     * gradient dx and the weight gradient dw, where not null.
+     * A convolution that is not plain ({@link Op.Conv#plain}), one group at a time on the backend's
+     * ungrouped k x k ops: each group's input channels, output channels and weight rows copied out
+     * (the weight's through the host, placed at its {@link Op.Taps} in the k x k window where it has
+     * them), the group's results copied back (the weight gradient gathered from the taps). Forward: y
+     * from x. Backward: given dy, the data gradient dx and the weight gradient dw, where not null.
      */
     private void groupedConv(Op.Conv c, int[] xShape, Tensor x, Tensor dy, Tensor dx, Tensor y, Tensor dw) {
         int groups = c.groups(), ci = c.cinPerGroup(), co = c.cout() / groups, k = c.k();
         Tensor w = weights.get(c.param() + ".weight");
         int h = xShape[2], wd = xShape[3];
         int ho = y != null ? y.dim(2) : dy.dim(2), wo = y != null ? y.dim(3) : dy.dim(3);
-        long rows = (long) co * ci * k * k, bytes = rows * dtype.bytes;
+        long rows = (long) co * ci * c.tapCount(); // weights of one group
         Tensor wg = pool.take(dtype, co, ci, k, k);
         Tensor xg = y != null || dw != null ? pool.take(dtype, batch, ci, h, wd) : null, yg = pool.take(dtype, batch, co, ho, wo);
         Tensor dxg = dx == null ? null : pool.take(dtype, batch, ci, h, wd), dwg = dw == null ? null : pool.take(dtype, co, ci, k, k);
         MemorySegment wAll = w.read();
         for (int j = 0; j < groups; j++) {
-            MemorySegment.copy(wAll, j * bytes, wg.data(), 0, bytes);
+            placeTaps(c, wAll, j * rows, wg.data(), (long) co * ci);
             if (y != null) {
                 backend.channelCopy(x, j * ci, xg, 0, ci);
                 backend.convForward(xg, wg, c.stride(), c.pad(), yg);
@@ -405,7 +406,7 @@ public final class Executor {
             if (dwg != null) {
                 backend.channelCopy(x, j * ci, xg, 0, ci);
                 backend.convBackwardWeight(xg, yg, c.stride(), c.pad(), dwg);
-                MemorySegment.copy(dwg.read(), 0, dw.data(), j * bytes, bytes);
+                gatherTaps(c, dwg.read(), dw.data(), j * rows, (long) co * ci);
             }
             if (dxg != null) {
                 backend.convBackwardData(yg, wg, c.stride(), c.pad(), dxg);
@@ -413,6 +414,43 @@ public final class Executor {
             }
         }
         for (Tensor t : new Tensor[]{wg, xg, yg, dxg, dwg}) if (t != null) pool.release(t);
+    }
+
+    /** The k x k filters of {@code filters} (filter, input channel) pairs from the weights at element {@code from}: the taps placed, zeros between. */
+    private void placeTaps(Op.Conv c, MemorySegment src, long from, MemorySegment dense, long filters) {
+        int k = c.k();
+        long bytes = dtype.bytes;
+        if (c.taps() == null) {
+            MemorySegment.copy(src, from * bytes, dense, 0, filters * k * k * bytes);
+            return;
+        }
+        Op.Taps t = c.taps();
+        dense.asSlice(0, filters * k * k * bytes).fill((byte) 0);
+        for (long f = 0; f < filters; f++)
+            for (int a = 0; a < t.kh(); a++)
+                for (int b = 0; b < t.kw(); b++) {
+                    long s = (from + f * t.kh() * t.kw() + (long) a * t.kw() + b) * bytes;
+                    long d = (f * k * k + (long) (t.oh() + a * t.dh()) * k + t.ow() + b * t.dw()) * bytes;
+                    MemorySegment.copy(src, s, dense, d, bytes);
+                }
+    }
+
+    /** The inverse of {@link #placeTaps}: each tap's value from the k x k filters into the weights' layout at element {@code to}. */
+    private void gatherTaps(Op.Conv c, MemorySegment dense, MemorySegment dst, long to, long filters) {
+        int k = c.k();
+        long bytes = dtype.bytes;
+        if (c.taps() == null) {
+            MemorySegment.copy(dense, 0, dst, to * bytes, filters * k * k * bytes);
+            return;
+        }
+        Op.Taps t = c.taps();
+        for (long f = 0; f < filters; f++)
+            for (int a = 0; a < t.kh(); a++)
+                for (int b = 0; b < t.kw(); b++) {
+                    long d = (to + f * t.kh() * t.kw() + (long) a * t.kw() + b) * bytes;
+                    long s = (f * k * k + (long) (t.oh() + a * t.dh()) * k + t.ow() + b * t.dw()) * bytes;
+                    MemorySegment.copy(dense, s, dst, d, bytes);
+                }
     }
 
     /** Gradients of one backward pass. */
@@ -594,7 +632,7 @@ public final class Executor {
         int[] inShape = in.length > 0 ? batchShape(graph.node(in[0])) : null; // the input's value may be given back already
         switch (n.op()) {
             case Op.Input i -> { }
-            case Op.Conv c when c.groups() > 1 -> {
+            case Op.Conv c when !c.plain() -> {
                 Tensor x = values[in[0]];
                 Tensor dw = null, dx = null;
                 if (weightGrads) {

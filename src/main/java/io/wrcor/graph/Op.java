@@ -8,25 +8,59 @@ public sealed interface Op {
     /**
      * Convolution without bias; weight {@code param + ".weight"} of shape [cout, cin / groups, k, k]:
      * with {@code groups} g > 1, output channels [j cout/g, (j+1) cout/g) read input channels
-     * [j cin/g, (j+1) cin/g) only (PyTorch's groups; one layer for every proxy).
+     * [j cin/g, (j+1) cin/g) only (PyTorch's groups; one layer for every proxy). With {@code taps}, the
+     * weight is [cout, cin / groups, kh, kw] and its taps sit, dilated, inside the square k x k window
+     * that the backends run with one stride and one pad (see {@link Taps}).
      */
-    record Conv(String param, int cin, int cout, int k, int stride, int pad, int groups) implements Op {
+    record Conv(String param, int cin, int cout, int k, int stride, int pad, int groups, Taps taps) implements Op {
         public Conv {
             if (groups < 1 || cin % groups != 0 || cout % groups != 0) {
                 throw new IllegalArgumentException("a convolution of " + cin + " -> " + cout + " channels in " + groups + " groups");
+            }
+            if (taps != null && (taps.oh() + (taps.kh() - 1) * taps.dh() >= k || taps.ow() + (taps.kw() - 1) * taps.dw() >= k)) {
+                throw new IllegalArgumentException("taps " + taps + " do not fit a " + k + "x" + k + " window");
             }
         }
 
         /** An ungrouped convolution. */
         public Conv(String param, int cin, int cout, int k, int stride, int pad) {
-            this(param, cin, cout, k, stride, pad, 1);
+            this(param, cin, cout, k, stride, pad, 1, null);
+        }
+
+        /** A grouped convolution with a k x k kernel. */
+        public Conv(String param, int cin, int cout, int k, int stride, int pad, int groups) {
+            this(param, cin, cout, k, stride, pad, groups, null);
         }
 
         /** Input channels each output channel reads. */
         public int cinPerGroup() {
             return cin / groups;
         }
+
+        /** The shape of the weight tensor. */
+        public int[] weightShape() {
+            return taps == null ? new int[]{cout, cinPerGroup(), k, k} : new int[]{cout, cinPerGroup(), taps.kh(), taps.kw()};
+        }
+
+        /** Weights per filter and input channel: k k, or kh kw. */
+        public int tapCount() {
+            return taps == null ? k * k : taps.kh() * taps.kw();
+        }
+
+        /** Whether a backend's ungrouped k x k convolution runs it as it is. */
+        public boolean plain() {
+            return groups == 1 && taps == null;
+        }
     }
+
+    /**
+     * A kh x kw kernel with dilations dh, dw placed in a square window: tap (a, b) at row oh + a dh,
+     * column ow + b dw, zeros elsewhere. That places any kernel shape, dilation and asymmetric
+     * padding (ONNX's, TensorFlow's SAME) in the one-stride, one-pad, square convolution of the
+     * backends, with the same sums (the zeros add nothing) and, gathered back at the taps, the same
+     * weight gradients.
+     */
+    record Taps(int kh, int kw, int dh, int dw, int oh, int ow) {}
 
     /** Training-mode batch norm, affine: {@code param + ".weight"} (gamma) and {@code ".bias"} (beta). */
     record BatchNorm(String param, int channels, double eps) implements Op {

@@ -32,7 +32,7 @@ public final class Weights {
         Map<String, int[]> req = new LinkedHashMap<>();
         for (Node n : g.nodes()) {
             switch (n.op()) {
-                case Op.Conv c -> req.put(c.param() + ".weight", new int[]{c.cout(), c.cinPerGroup(), c.k(), c.k()});
+                case Op.Conv c -> req.put(c.param() + ".weight", c.weightShape());
                 case Op.BatchNorm bn -> {
                     req.put(bn.param() + ".weight", new int[]{bn.channels()});
                     req.put(bn.param() + ".bias", new int[]{bn.channels()});
@@ -119,7 +119,7 @@ public final class Weights {
         String prefix = name.substring(0, name.lastIndexOf('.'));
         for (Node n : g.nodes()) {
             if (n.op() instanceof Op.Linear l && l.param().equals(prefix)) return l.in();
-            if (n.op() instanceof Op.Conv c && c.param().equals(prefix)) return c.cinPerGroup() * c.k() * c.k();
+            if (n.op() instanceof Op.Conv c && c.param().equals(prefix)) return c.cinPerGroup() * c.tapCount();
         }
         throw new IllegalStateException("no layer owns " + name);
     }

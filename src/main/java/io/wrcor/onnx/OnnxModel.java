@@ -438,6 +438,63 @@ public final class OnnxModel {
             return new int[]{k, (int) s, (int) p, (int) ho, (int) wo};
         }
 
+        /** A convolution's window as the backends run it: k x k, one stride and pad, and the kernel's taps within it (null: all k x k of them). */
+        private record ConvGeometry(int k, int stride, int pad, Op.Taps taps, int ho, int wo) {}
+
+        /**
+         * A Conv node's geometry: any kh x kw kernel, dilations, strides equal on both axes, pads (also
+         * asymmetric, and auto_pad SAME_UPPER / SAME_LOWER / VALID), placed in a square window with one
+         * symmetric pad P = the largest pad: per axis with effective kernel e = (k - 1) d + 1 and pads
+         * b (begin), f (end), the window is 2P - b - f + e cells with the kernel from cell P - b, so that
+         * windows start where ONNX's do and there are as many. Refused where the two axes need windows
+         * of different sizes.
+         */
+        private ConvGeometry convGeometry(OnnxIr.NodeProto n, int[] in, int kh, int kw, int[] extra) {
+            long[] strides = attrInts(n, "strides"), pads = attrInts(n, "pads"), dil = attrInts(n, "dilations");
+            if (strides != null && (strides.length != 2 || strides[0] != strides[1] || strides[0] < 1)) {
+                throw bad(n, "strides " + Arrays.toString(strides) + " are not supported (one stride for both axes)");
+            }
+            if (dil != null && (dil.length != 2 || dil[0] < 1 || dil[1] < 1)) throw bad(n, "dilations " + Arrays.toString(dil) + " are not 2 positive sizes");
+            int s = strides == null ? 1 : (int) strides[0], dh = dil == null ? 1 : (int) dil[0], dw = dil == null ? 1 : (int) dil[1];
+            int eh = (kh - 1) * dh + 1, ew = (kw - 1) * dw + 1;
+            long[] p = new long[4]; // top, left, bottom, right
+            String auto = attrString(n, "auto_pad", "NOTSET");
+            switch (auto) {
+                case "NOTSET" -> {
+                    if (pads != null) {
+                        if (pads.length != 4 || Arrays.stream(pads).anyMatch(v -> v < 0)) throw bad(n, "pads " + Arrays.toString(pads) + " are not 4 sizes >= 0");
+                        p = pads.clone();
+                    }
+                }
+                case "VALID" -> { }
+                case "SAME_UPPER", "SAME_LOWER" -> {
+                    int[] e = {eh, ew};
+                    for (int axis = 0; axis < 2; axis++) {
+                        long size = in[axis + 1], total = Math.max(0, ((size + s - 1) / s - 1) * s + e[axis] - size);
+                        long small = total / 2, big = total - small;
+                        p[axis] = auto.equals("SAME_UPPER") ? small : big;
+                        p[axis + 2] = auto.equals("SAME_UPPER") ? big : small;
+                    }
+                }
+                default -> throw bad(n, "auto_pad " + Json.clip(auto) + " is not supported");
+            }
+            for (int i = 0; i < 4; i++) p[i] += extra[i];
+            long pad = Arrays.stream(p).max().getAsLong();
+            long k1 = 2 * pad - p[0] - p[2] + eh, k2 = 2 * pad - p[1] - p[3] + ew;
+            if (k1 != k2) {
+                throw bad(n, "a " + kh + "x" + kw + " kernel (dilations " + dh + ", " + dw + ") with pads " + Arrays.toString(p)
+                        + " is not supported (its two axes need windows of different sizes)");
+            }
+            int k = (int) k1, oh = (int) (pad - p[0]), ow = (int) (pad - p[1]);
+            long ho = (in[1] + p[0] + p[2] - eh) / s + 1, wo = (in[2] + p[1] + p[3] - ew) / s + 1;
+            if (in[1] + p[0] + p[2] < eh || in[2] + p[1] + p[3] < ew) {
+                throw bad(n, "a " + eh + "x" + ew + " window does not fit the " + in[1] + "x" + in[2] + " map");
+            }
+            if (pad >= k) throw bad(n, "padding " + pad + " is not smaller than the window " + k);
+            boolean plainTaps = kh == kw && dh == 1 && dw == 1 && oh == 0 && ow == 0 && k == kh;
+            return new ConvGeometry(k, s, (int) pad, plainTaps ? null : new Op.Taps(kh, kw, dh, dw, oh, ow), (int) ho, (int) wo);
+        }
+
         /** PyTorch's pooled size: floor or ceil of (n + 2p - k) / s, plus 1; in ceil mode a last window starting at or past n + p is dropped. */
         private static long outSize(long n, long k, long s, long p, boolean ceil) {
             long span = n + 2 * p - k;
@@ -454,6 +511,10 @@ public final class OnnxModel {
             }
             if (n.getOutputCount() < 1) throw bad(n, "no output");
             String op = n.getOpType();
+            if (FOLDED.contains(op) && n.getInputCount() > 0 && n.getInputList().stream().allMatch(i -> i.isEmpty() || constants.containsKey(resolve(i)))) {
+                constants.put(n.getOutput(0), foldConstants(n)); // arithmetic on shapes and pads, as exporters write it
+                return;
+            }
             switch (op) {
                 case "Constant" -> {
                     OnnxIr.AttributeProto value = n.getAttributeList().stream().filter(a -> a.getName().equals("value")).findFirst()
@@ -474,12 +535,11 @@ public final class OnnxModel {
                     }
                     if (n.getInputCount() > 3 && !n.getInput(3).isEmpty()) throw bad(n, "axes are not supported");
                     if (pads == null || pads.length != 8 || pads[0] != 0 || pads[1] != 0 || pads[4] != 0 || pads[5] != 0
-                            || pads[2] != pads[3] || pads[2] != pads[6] || pads[2] != pads[7] || pads[2] < 0 || s.length != 3) {
-                        throw bad(n, "only the same zero padding on every side of height and width is supported, got pads "
-                                + (pads == null ? "none" : Arrays.toString(pads)));
+                            || pads[2] < 0 || pads[3] < 0 || pads[6] < 0 || pads[7] < 0 || s.length != 3) {
+                        throw bad(n, "only zero padding of height and width is supported, got pads " + (pads == null ? "none" : Arrays.toString(pads)));
                     }
                     alias.put(n.getOutput(0), resolve(n.getInput(0)));
-                    padded.put(n.getOutput(0), new int[]{(int) pads[2]});
+                    padded.put(n.getOutput(0), new int[]{(int) pads[2], (int) pads[3], (int) pads[6], (int) pads[7]}); // top, left, bottom, right
                 }
                 case "Identity", "Dropout" -> {
                     shapeOf(n, 0);
@@ -514,80 +574,33 @@ public final class OnnxModel {
                     long[] v = Arrays.copyOfRange(dims, (int) start, (int) Math.max(start, end));
                     constants.put(n.getOutput(0), new ConstTensor(new long[]{v.length}, null, v));
                 }
-                case "Gather" -> {
-                    ConstTensor data = constant(n, 0, "data"), idx = constant(n, 1, "indices");
-                    if (data.ints() == null || data.dims().length != 1 || idx.ints() == null || attrInt(n, "axis", 0) != 0) {
-                        throw bad(n, "only the gathering of whole numbers from a shape is supported");
-                    }
-                    long[] v = new long[idx.ints().length];
-                    for (int i = 0; i < v.length; i++) {
-                        long k = idx.ints()[i] < 0 ? idx.ints()[i] + data.ints().length : idx.ints()[i];
-                        if (k < 0 || k >= data.ints().length) throw bad(n, "index " + idx.ints()[i] + " is outside the " + data.ints().length + " values");
-                        v[i] = data.ints()[(int) k];
-                    }
-                    constants.put(n.getOutput(0), new ConstTensor(idx.dims(), null, v));
-                }
-                case "Unsqueeze", "Squeeze", "Cast" -> {
-                    ConstTensor c = constant(n, 0, "input");
-                    if (c.ints() == null && c.floats() == null) throw bad(n, "its input is neither whole numbers nor floats");
-                    long[] dims = c.dims();
-                    if (op.equals("Unsqueeze")) {
-                        dims = c.numel() == 1 ? new long[]{1} : dims;
-                        if (c.numel() != 1 && c.dims().length != 1) throw bad(n, "only a scalar or 1-D constant is unsqueezed");
-                    } else if (op.equals("Squeeze")) {
-                        dims = new long[]{c.numel()};
-                        if (c.numel() == 1) dims = new long[0];
-                    }
-                    ConstTensor out = new ConstTensor(dims, c.floats(), c.ints());
-                    if (op.equals("Cast")) {
-                        long to = attrInt(n, "to", -1);
-                        boolean toInt = to == OnnxIr.TensorProto.DataType.INT64_VALUE || to == OnnxIr.TensorProto.DataType.INT32_VALUE;
-                        boolean toFloat = to == OnnxIr.TensorProto.DataType.FLOAT_VALUE || to == OnnxIr.TensorProto.DataType.DOUBLE_VALUE;
-                        if (!toInt && !toFloat) throw bad(n, "a cast to type " + to + " is not supported");
-                        if (toInt && c.ints() == null) {
-                            long[] v = new long[c.floats().length];
-                            for (int i = 0; i < v.length; i++) v[i] = (long) c.floats()[i];
-                            out = new ConstTensor(dims, null, v);
-                        } else if (toFloat && c.floats() == null) {
-                            requireNoBatch(n, c);
-                            float[] v = new float[c.ints().length];
-                            for (int i = 0; i < v.length; i++) v[i] = c.ints()[i];
-                            out = new ConstTensor(dims, v, null);
-                        }
-                    }
-                    constants.put(n.getOutput(0), out);
-                }
-                case "Div", "Sub" -> {
-                    if (constantSide(n) != 2) throw bad(n, "only " + (op.equals("Div") ? "a division" : "a subtraction") + " of two constants (shape arithmetic) is supported");
-                    constants.put(n.getOutput(0), fold(n));
-                }
+                case "Div", "Sub", "Gather", "Unsqueeze", "Squeeze", "Cast", "ConstantOfShape" ->
+                        throw bad(n, "is supported on constants only (shape arithmetic), not on the network's values");
                 case "Conv" -> {
-                    int extra = takePad(n);
+                    int[] extra = takePad(n);
                     int[] s = shapeOf(n, 0, true);
                     ConstTensor w = constant(n, 1, "weight");
                     if (w.dims().length != 4) throw bad(n, "weight of " + w.dims().length + " dimensions; 2-D convolutions only");
                     long[] kernel = attrInts(n, "kernel_shape");
                     if (kernel == null) kernel = new long[]{w.dims()[2], w.dims()[3]};
-                    int[] win = window(n, s, kernel, extra);
+                    if (kernel.length != 2 || kernel[0] != w.dims()[2] || kernel[1] != w.dims()[3]) {
+                        throw bad(n, "kernel_shape " + Arrays.toString(kernel) + " does not match weight " + Arrays.toString(w.dims()));
+                    }
+                    ConvGeometry geo = convGeometry(n, s, (int) kernel[0], (int) kernel[1], extra);
                     int group = (int) attrInt(n, "group", 1);
                     int cout = (int) w.dims()[0], cin = s[0];
+                    if (group < 1 || cin % group != 0 || cout % group != 0 || w.dims()[1] != cin / group) {
+                        throw bad(n, "a convolution of " + cin + " -> " + cout + " channels in " + group + " groups with weight " + Arrays.toString(w.dims()));
+                    }
                     String p = paramName(n);
                     Op conv;
-                    if (group == 1) {
-                        if (w.dims()[1] != cin) throw bad(n, "weight has " + w.dims()[1] + " input channels, the input " + cin);
-                        conv = new Op.Conv(p, cin, cout, win[0], win[1], win[2]);
-                        param(p + ".weight", w, new int[]{cout, cin, win[0], win[0]}, n, "weight");
-                    } else if (group == cin && cout == cin && w.dims()[1] == 1) {
-                        conv = new Op.DepthwiseConv(p, cin, win[0], win[1], win[2]);
-                        param(p + ".weight", w, new int[]{cin, 1, win[0], win[0]}, n, "weight");
+                    if (group == cin && cout == cin && group > 1 && geo.taps() == null) {
+                        conv = new Op.DepthwiseConv(p, cin, geo.k(), geo.stride(), geo.pad());
                     } else {
-                        if (group < 1 || cin % group != 0 || cout % group != 0 || w.dims()[1] != cin / group) {
-                            throw bad(n, "a convolution of " + cin + " -> " + cout + " channels in " + group + " groups with weight "
-                                    + Arrays.toString(w.dims()));
-                        }
-                        conv = new Op.Conv(p, cin, cout, win[0], win[1], win[2], group);
-                        param(p + ".weight", w, new int[]{cout, cin / group, win[0], win[0]}, n, "weight");
+                        conv = new Op.Conv(p, cin, cout, geo.k(), geo.stride(), geo.pad(), group, geo.taps());
                     }
+                    param(p + ".weight", w, new int[]{cout, cin / group, (int) kernel[0], (int) kernel[1]}, n, "weight");
+                    int[] win = {0, 0, 0, geo.ho(), geo.wo()};
                     int[] shape = {cout, win[3], win[4]};
                     ConstTensor bias = constant(n, 2, "bias");
                     if (bias == null) {
@@ -631,10 +644,6 @@ public final class OnnxModel {
                 case "HardSwish" -> emit(new Op.Pointwise(Op.Pointwise.Kind.HARD_SWISH, 0, 0), shapeOf(n, 0), n, n.getInput(0));
                 case "Add" -> {
                     int ci = constantSide(n);
-                    if (ci == 2) {
-                        constants.put(n.getOutput(0), fold(n));
-                        return;
-                    }
                     if (ci >= 0) {
                         int[] a = shapeOf(n, 1 - ci);
                         ConstTensor c = constant(n, ci, "addend");
@@ -655,10 +664,6 @@ public final class OnnxModel {
                 }
                 case "Mul" -> {
                     int ci = constantSide(n);
-                    if (ci == 2) {
-                        constants.put(n.getOutput(0), fold(n));
-                        return;
-                    }
                     if (ci >= 0) {
                         int[] a = shapeOf(n, 1 - ci);
                         emit(new Op.Scale(scalar(n, constant(n, ci, "factor"), "a constant factor (only a scalar is supported)")), a, n, n.getInput(1 - ci));
@@ -675,10 +680,6 @@ public final class OnnxModel {
                 }
                 case "Concat" -> {
                     long axis = attrInt(n, "axis", 0);
-                    if (n.getInputList().stream().allMatch(i -> constants.containsKey(resolve(i)))) { // a shape or scales built from constants
-                        constants.put(n.getOutput(0), concatConstants(n));
-                        return;
-                    }
                     int[] first = shapeOf(n, 0);
                     if (first.length != 3 || (axis != 1 && axis != -3)) throw bad(n, "only a concatenation of maps over channels (axis 1) is supported");
                     int c = 0;
@@ -692,7 +693,7 @@ public final class OnnxModel {
                     emit(new Op.Concat(), new int[]{c, first[1], first[2]}, n, ins);
                 }
                 case "MaxPool", "AveragePool" -> {
-                    int extra = op.equals("AveragePool") ? takePad(n) : 0; // zeros before a max pool are not its -inf padding: refused
+                    int extra = op.equals("AveragePool") ? takeEvenPad(n) : 0; // zeros before a max pool are not its -inf padding: refused
                     int[] s = shapeOf(n, 0, op.equals("AveragePool"));
                     if (n.getOutputCount() > 1 && !n.getOutput(1).isEmpty()) throw bad(n, "its indices output is not supported");
                     int[] win = window(n, s, attrInts(n, "kernel_shape"), extra, op.equals("MaxPool"));
@@ -937,6 +938,190 @@ public final class OnnxModel {
             return new ConstTensor(shape.dims(), v, null);
         }
 
+        /** The ops evaluated when every input is a constant. */
+        private static final Set<String> FOLDED = Set.of("Shape", "ConstantOfShape", "Reshape", "Slice", "Transpose", "Cast", "Unsqueeze", "Squeeze",
+                "Gather", "Concat", "Add", "Sub", "Mul", "Div", "Identity");
+
+        /** A constant's values picked by flat index, under new dims. */
+        private static ConstTensor pick(ConstTensor c, long[] dims, int[] from) {
+            if (c.ints() != null) {
+                long[] v = new long[from.length];
+                for (int i = 0; i < v.length; i++) v[i] = c.ints()[from[i]];
+                return new ConstTensor(dims, null, v);
+            }
+            if (c.floats() != null) {
+                float[] v = new float[from.length];
+                for (int i = 0; i < v.length; i++) v[i] = c.floats()[from[i]];
+                return new ConstTensor(dims, v, null);
+            }
+            return new ConstTensor(dims, null, null);
+        }
+
+        private static long[] strides(long[] dims) {
+            long[] st = new long[dims.length];
+            long m = 1;
+            for (int i = dims.length - 1; i >= 0; i--) {
+                st[i] = m;
+                m *= dims[i];
+            }
+            return st;
+        }
+
+        /** A node whose inputs are all constants, evaluated (tensors of a few values: shapes, pads, scales). */
+        private ConstTensor foldConstants(OnnxIr.NodeProto n) {
+            String op = n.getOpType();
+            ConstTensor x = constants.get(resolve(n.getInput(0)));
+            if (x.numel() > 1 << 16) throw bad(n, "a constant of " + x.numel() + " values is not evaluated here");
+            switch (op) {
+                case "Identity" -> {
+                    return x;
+                }
+                case "Shape" -> {
+                    return new ConstTensor(new long[]{x.dims().length}, null, x.dims().clone());
+                }
+                case "ConstantOfShape" -> {
+                    if (x.ints() == null) throw bad(n, "its shape is not whole numbers");
+                    long count = 1;
+                    for (long d : x.ints()) {
+                        if (d < 0 || d == BATCH) throw bad(n, "shape " + shapeText(x.ints()) + " is not a constant size");
+                        count *= d;
+                    }
+                    if (count > 1 << 16) throw bad(n, "a constant of " + count + " values is not evaluated here");
+                    ConstTensor value = null;
+                    for (OnnxIr.AttributeProto a : n.getAttributeList()) if (a.getName().equals("value")) value = decode(a.getT());
+                    int[] from = new int[(int) count]; // all from element 0 of the value (a 0 float when none is given)
+                    return pick(value == null ? new ConstTensor(new long[]{1}, new float[1], null) : value, x.ints().clone(), from);
+                }
+                case "Reshape" -> {
+                    long[] t = constant(n, 1, "shape").ints();
+                    if (t == null) throw bad(n, "shape is not whole numbers");
+                    long[] dims = t.clone();
+                    long known = 1;
+                    int infer = -1;
+                    for (int i = 0; i < dims.length; i++) {
+                        if (dims[i] == 0) dims[i] = x.dims()[i];
+                        if (dims[i] == -1) infer = i;
+                        else known *= dims[i];
+                    }
+                    if (infer >= 0) dims[infer] = known == 0 ? 0 : x.numel() / known;
+                    if (Tensor.numel(Arrays.stream(dims).mapToInt(Math::toIntExact).toArray()) != x.numel()) {
+                        throw bad(n, "a constant of " + x.numel() + " values reshaped to " + Arrays.toString(t));
+                    }
+                    int[] from = new int[(int) x.numel()];
+                    for (int i = 0; i < from.length; i++) from[i] = i;
+                    return pick(x, dims, from);
+                }
+                case "Transpose" -> {
+                    long[] perm = attrInts(n, "perm");
+                    int r = x.dims().length;
+                    if (perm == null) {
+                        perm = new long[r];
+                        for (int i = 0; i < r; i++) perm[i] = r - 1 - i;
+                    }
+                    long[] dims = new long[r], st = strides(x.dims());
+                    for (int i = 0; i < r; i++) dims[i] = x.dims()[(int) perm[i]];
+                    int[] from = new int[(int) x.numel()];
+                    long[] ost = strides(dims);
+                    for (int o = 0; o < from.length; o++) {
+                        long src = 0;
+                        for (int i = 0; i < r; i++) src += (o / ost[i] % dims[i]) * st[(int) perm[i]];
+                        from[o] = (int) src;
+                    }
+                    return pick(x, dims, from);
+                }
+                case "Slice" -> {
+                    long[] starts = constant(n, 1, "starts").ints(), ends = constant(n, 2, "ends").ints();
+                    ConstTensor ax = constant(n, 3, "axes"), sp = constant(n, 4, "steps");
+                    int r = x.dims().length;
+                    long[] lo = new long[r], step = new long[r], dims = x.dims().clone();
+                    Arrays.fill(step, 1);
+                    for (int j = 0; j < starts.length; j++) {
+                        int a = (int) (ax == null ? j : ax.ints()[j] < 0 ? ax.ints()[j] + r : ax.ints()[j]);
+                        long d = x.dims()[a], st = sp == null ? 1 : sp.ints()[j];
+                        if (st == 0) throw bad(n, "step 0");
+                        long b = starts[j] < 0 ? starts[j] + d : starts[j], e = ends[j] < 0 ? ends[j] + d : ends[j];
+                        if (st > 0) {
+                            b = Math.clamp(b, 0, d);
+                            e = Math.clamp(e, 0, d);
+                            dims[a] = Math.max(0, (e - b + st - 1) / st);
+                        } else {
+                            b = Math.clamp(b, -1, d - 1);
+                            e = Math.clamp(e, -1, d - 1);
+                            dims[a] = Math.max(0, (b - e + (-st) - 1) / (-st));
+                        }
+                        lo[a] = b;
+                        step[a] = st;
+                    }
+                    long[] st = strides(x.dims()), ost = strides(dims);
+                    long count = 1;
+                    for (long d : dims) count *= d;
+                    int[] from = new int[(int) count];
+                    for (int o = 0; o < from.length; o++) {
+                        long src = 0;
+                        for (int i = 0; i < r; i++) src += (lo[i] + (o / ost[i] % dims[i]) * step[i]) * st[i];
+                        from[o] = (int) src;
+                    }
+                    return pick(x, dims, from);
+                }
+                case "Cast" -> {
+                    long to = attrInt(n, "to", -1);
+                    boolean toInt = to == OnnxIr.TensorProto.DataType.INT64_VALUE || to == OnnxIr.TensorProto.DataType.INT32_VALUE;
+                    boolean toFloat = to == OnnxIr.TensorProto.DataType.FLOAT_VALUE || to == OnnxIr.TensorProto.DataType.DOUBLE_VALUE;
+                    if (!toInt && !toFloat) throw bad(n, "a cast to type " + to + " is not supported");
+                    if (x.ints() == null && x.floats() == null) throw bad(n, "its input is neither whole numbers nor floats");
+                    if (toInt && x.ints() == null) {
+                        long[] v = new long[x.floats().length];
+                        for (int i = 0; i < v.length; i++) v[i] = (long) x.floats()[i];
+                        return new ConstTensor(x.dims(), null, v);
+                    }
+                    if (toFloat && x.floats() == null) {
+                        requireNoBatch(n, x);
+                        float[] v = new float[x.ints().length];
+                        for (int i = 0; i < v.length; i++) v[i] = x.ints()[i];
+                        return new ConstTensor(x.dims(), v, null);
+                    }
+                    return x;
+                }
+                case "Unsqueeze", "Squeeze" -> {
+                    long[] axes = attrInts(n, "axes");
+                    if (axes == null && n.getInputCount() > 1 && !n.getInput(1).isEmpty()) axes = constant(n, 1, "axes").ints();
+                    List<Long> dims = new ArrayList<>(Arrays.stream(x.dims()).boxed().toList());
+                    if (op.equals("Unsqueeze")) {
+                        if (axes == null) throw bad(n, "no axes");
+                        int r = dims.size() + axes.length;
+                        long[] sorted = Arrays.stream(axes).map(a -> a < 0 ? a + r : a).sorted().toArray();
+                        for (long a : sorted) dims.add((int) a, 1L);
+                    } else {
+                        int r = dims.size();
+                        if (axes == null) dims.removeIf(d -> d == 1);
+                        else for (long a : Arrays.stream(axes).map(a -> a < 0 ? a + r : a).boxed().sorted(java.util.Comparator.reverseOrder()).toList()) {
+                            dims.remove((int) a);
+                        }
+                    }
+                    int[] from = new int[(int) x.numel()];
+                    for (int i = 0; i < from.length; i++) from[i] = i;
+                    return pick(x, dims.stream().mapToLong(Long::longValue).toArray(), from);
+                }
+                case "Gather" -> {
+                    ConstTensor idx = constant(n, 1, "indices");
+                    if (x.dims().length != 1 || idx.ints() == null || attrInt(n, "axis", 0) != 0) throw bad(n, "only the gathering of values from a 1-D constant is supported");
+                    int[] from = new int[idx.ints().length];
+                    for (int i = 0; i < from.length; i++) {
+                        long k = idx.ints()[i] < 0 ? idx.ints()[i] + x.numel() : idx.ints()[i];
+                        if (k < 0 || k >= x.numel()) throw bad(n, "index " + idx.ints()[i] + " is outside the " + x.numel() + " values");
+                        from[i] = (int) k;
+                    }
+                    return pick(x, idx.dims(), from);
+                }
+                case "Concat" -> {
+                    return concatConstants(n);
+                }
+                default -> {
+                    return fold(n); // Add, Sub, Mul, Div
+                }
+            }
+        }
+
         /** The 1-D constants a Concat joins, joined. */
         private ConstTensor concatConstants(OnnxIr.NodeProto n) {
             List<ConstTensor> parts = n.getInputList().stream().map(i -> constants.get(resolve(i))).toList();
@@ -957,11 +1142,11 @@ public final class OnnxModel {
             return new ConstTensor(new long[]{total}, f, l);
         }
 
-        /** Which of a binary node's two inputs is a constant (0 or 1), 2 where both are, -1 where both are computed. */
+        /** Which of a binary node's two inputs is a constant (0 or 1), or -1 where both are computed. */
         private int constantSide(OnnxIr.NodeProto n) {
             if (n.getInputCount() != 2) throw bad(n, "expected 2 inputs, found " + n.getInputCount());
             for (int i = 0; i < 2; i++) {
-                if (constants.containsKey(resolve(n.getInput(i)))) return constants.containsKey(resolve(n.getInput(1 - i))) ? 2 : i;
+                if (constants.containsKey(resolve(n.getInput(i)))) return i; // both constants: folded before (foldConstants)
             }
             return -1;
         }
@@ -971,11 +1156,17 @@ public final class OnnxModel {
             throw bad(n, what + " is not one float");
         }
 
-        /** The zero padding a Pad node put before this node's input 0 (then read through the Pad), or 0. */
-        private int takePad(OnnxIr.NodeProto n) {
-            if (n.getInputCount() == 0) return 0;
-            int[] p = padded.get(n.getInput(0));
-            return p == null ? 0 : p[0];
+        /** The zero padding (top, left, bottom, right) a Pad node put before this node's input 0 (then read through the Pad), or zeros. */
+        private int[] takePad(OnnxIr.NodeProto n) {
+            int[] p = n.getInputCount() == 0 ? null : padded.get(n.getInput(0));
+            return p == null ? new int[4] : p;
+        }
+
+        /** As {@link #takePad}, for an op that takes only the same padding on every side. */
+        private int takeEvenPad(OnnxIr.NodeProto n) {
+            int[] p = takePad(n);
+            if (p[0] != p[1] || p[0] != p[2] || p[0] != p[3]) throw bad(n, "reads a Pad node's uneven padding " + Arrays.toString(p) + "; only a Conv takes that");
+            return p[0];
         }
 
         private static ConstTensor transpose(ConstTensor w) {

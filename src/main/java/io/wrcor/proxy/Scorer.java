@@ -496,7 +496,7 @@ public final class Scorer {
     public static long flops(Graph g) {
         long macs = 0;
         for (Node n : g.nodes()) {
-            if (n.op() instanceof Op.Conv c) macs += (long) c.cout() * c.cinPerGroup() * c.k() * c.k() * n.shape()[1] * n.shape()[2];
+            if (n.op() instanceof Op.Conv c) macs += (long) c.cout() * c.cinPerGroup() * c.tapCount() * n.shape()[1] * n.shape()[2];
             if (n.op() instanceof Op.DepthwiseConv c) macs += (long) c.channels() * c.k() * c.k() * n.shape()[1] * n.shape()[2];
             if (n.op() instanceof Op.Linear l) macs += (long) l.in() * l.out();
         }

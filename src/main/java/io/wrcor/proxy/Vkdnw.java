@@ -82,8 +82,8 @@ public final class Vkdnw {
             case Op.Linear l -> {
                 for (int i = 0; i < batch; i++) g[i] = dy.get((long) i * l.out()) * (weight ? x.get((long) i * l.in()) : 1.0);
             }
-            case Op.Conv c -> convTap(dy, x, c.stride(), c.pad(), g);
-            case Op.DepthwiseConv c -> convTap(dy, x, c.stride(), c.pad(), g);
+            case Op.Conv c -> convTap(dy, x, c.stride(), c.pad() - (c.taps() == null ? 0 : c.taps().oh()), c.pad() - (c.taps() == null ? 0 : c.taps().ow()), g);
+            case Op.DepthwiseConv c -> convTap(dy, x, c.stride(), c.pad(), c.pad(), g);
             case Op.BatchNorm bn -> {
                 long plane = (long) dy.dim(2) * dy.dim(3), sample = dy.rowSize();
                 for (int i = 0; i < batch; i++) {
@@ -108,17 +108,20 @@ public final class Vkdnw {
         return g;
     }
 
-    /** sum over output cells of dy[i, 0, ho, wo] * x[i, 0, ho * stride - pad, wo * stride - pad]: the tap (0, 0) of filter (0, 0). */
-    private static void convTap(Tensor dy, Tensor x, int stride, int pad, double[] g) {
+    /**
+     * sum over output cells of dy[i, 0, ho, wo] * x[i, 0, ho * stride - padH, wo * stride - padW]: the tap
+     * (0, 0) of filter (0, 0) (padH, padW: where that tap sits before the window's first cell).
+     */
+    private static void convTap(Tensor dy, Tensor x, int stride, int padH, int padW, double[] g) {
         int ho = dy.dim(2), wo = dy.dim(3), h = x.dim(2), w = x.dim(3);
         long dySample = dy.rowSize(), xSample = x.rowSize();
         for (int i = 0; i < g.length; i++) {
             double s = 0;
             for (int r = 0; r < ho; r++) {
-                int yr = r * stride - pad;
+                int yr = r * stride - padH;
                 if (yr < 0 || yr >= h) continue;
                 for (int q = 0; q < wo; q++) {
-                    int xc = q * stride - pad;
+                    int xc = q * stride - padW;
                     if (xc < 0 || xc >= w) continue;
                     s += dy.get(i * dySample + (long) r * wo + q) * x.get(i * xSample + (long) yr * w + xc);
                 }

@@ -151,13 +151,20 @@ class OnnxBadInputTest {
             b.getGraphBuilder().setInitializer(0, w);
             return b;
         }).toString()), "external data file weights.bin is missing");
-        assertOneLine(run("score", "--onnx", model("grouped.onnx", b -> {
+        assertOneLine(run("score", "--onnx", model("strides.onnx", b -> {
             OnnxIr.NodeProto conv = b.getGraph().getNode(0).toBuilder()
-                    .addAttribute(OnnxIr.AttributeProto.newBuilder().setName("dilations").setType(OnnxIr.AttributeProto.AttributeType.INTS).addAllInts(List.of(2L, 2L)))
+                    .addAttribute(OnnxIr.AttributeProto.newBuilder().setName("strides").setType(OnnxIr.AttributeProto.AttributeType.INTS).addAllInts(List.of(1L, 2L)))
                     .build();
             b.getGraphBuilder().setNode(0, conv);
             return b;
-        }).toString()), "dilations [2, 2] are not supported yet");
+        }).toString()), "strides [1, 2] are not supported (one stride for both axes)");
+        assertOneLine(run("score", "--onnx", model("grouped.onnx", b -> {
+            OnnxIr.NodeProto conv = b.getGraph().getNode(0).toBuilder()
+                    .addAttribute(OnnxIr.AttributeProto.newBuilder().setName("group").setType(OnnxIr.AttributeProto.AttributeType.INT).setI(2))
+                    .build();
+            b.getGraphBuilder().setNode(0, conv);
+            return b;
+        }).toString()), "channels in 2 groups with weight");
         assertOneLine(run("score", "--onnx", model("fixed.onnx", b -> {
             b.getGraphBuilder().clearInput().addInput(image("x", 8, 3, 16, 16));
             return b;
