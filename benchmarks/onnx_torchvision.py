@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torchvision
 
-MODELS = ["resnet18", "resnet50", "resnext50_32x4d", "regnet_x_400mf", "regnet_y_400mf", "densenet121", "mnasnet0_5", "googlenet", "mobilenet_v2",
+MODELS = ["resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "inception_v3", "regnet_x_400mf", "regnet_y_400mf", "densenet121", "mnasnet0_5", "googlenet", "mobilenet_v2",
           "mobilenet_v3_small", "shufflenet_v2_x0_5", "efficientnet_b0", "squeezenet1_0",
           "squeezenet1_1", "vgg11_bn"]
 
@@ -58,7 +58,7 @@ def main():
         for name in models:
             torch.manual_seed(0)
             kwargs = {"num_classes": 10}
-            if name == "googlenet":
+            if name in ("googlenet", "inception_v3"):
                 kwargs.update(aux_logits=False, init_weights=True)
             net = getattr(torchvision.models, name)(**kwargs).train()
             for m in list(net.modules()):  # stochastic depth as the identity, as dropout is (nothing is trained); the exporter

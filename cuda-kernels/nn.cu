@@ -771,6 +771,37 @@ KERNEL void resize_forward(GLOBAL const real *x, GLOBAL real *y, long n, int h, 
                    + ly * ((1 - lx) * (coord) b[y1 * w + x0] + lx * (coord) b[y1 * w + x1]));
 }
 
+/* PyTorch's mode='nearest' source cell of output o for a resize from n_in to n_out cells: the scale in float32
+   (divided in float64 where the device has it: OpenCL allows a float32 division 2.5 ulp of error) */
+DEVICE_FN int nearest_src(int o, int n_in, int n_out) {
+    float scale = (float) ((coord) n_in / (coord) n_out);
+    return min((int) floor((float) o * scale), n_in - 1);
+}
+
+/* nearest resize; n = planes * ho * wo */
+KERNEL void resize_nearest_forward(GLOBAL const real *x, GLOBAL real *y, long n, int h, int w, int ho, int wo) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    int ox = (int) (i % wo), oy = (int) ((i / wo) % ho);
+    long p = i / ((long) wo * ho);
+    y[i] = x[(p * h + nearest_src(oy, h, ho)) * w + nearest_src(ox, w, wo)];
+}
+
+/* n = planes * h * w: each input cell sums the outputs that read it, in output raster order */
+KERNEL void resize_nearest_backward(GLOBAL const real *dy, GLOBAL real *dx, long n, int h, int w, int ho, int wo) {
+    long i = THREAD_INDEX();
+    if (i >= n) return;
+    int ix = (int) (i % w), iy = (int) ((i / w) % h);
+    long p = i / ((long) w * h);
+    real s = 0;
+    for (int oy = 0; oy < ho; oy++) {
+        if (nearest_src(oy, h, ho) != iy) continue;
+        for (int ox = 0; ox < wo; ox++)
+            if (nearest_src(ox, w, wo) == ix) s += dy[(p * ho + oy) * wo + ox];
+    }
+    dx[i] = s;
+}
+
 /* the weight with which output o reads input cell c along one axis (0 when it does not) */
 DEVICE_FN coord resize_weight(int o, int c, int n_in, int n_out) {
     coord s = resize_src(o, n_in, n_out);

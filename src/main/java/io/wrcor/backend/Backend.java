@@ -175,6 +175,15 @@ public interface Backend {
 
     void resizeBackward(Tensor dy, Tensor dx);
 
+    /**
+     * Nearest resize of x[B,C,H,W] to y's size as PyTorch's mode='nearest' computes it: output cell o
+     * of n_out reads input cell min(floor(o * s), n_in - 1) with s = n_in / n_out in float32.
+     */
+    void resizeNearestForward(Tensor x, Tensor y);
+
+    /** dx: each input cell the sum of the gradients of the outputs that read it. */
+    void resizeNearestBackward(Tensor dy, Tensor dx);
+
     /** y = 1 / (1 + exp(-x)). */
     void sigmoid(Tensor x, Tensor y);
 

@@ -28,7 +28,7 @@ public abstract class KernelBackend implements Backend {
     public static final List<String> KERNELS = List.of("conv_gemm_forward", "conv_gemm_backward_data", "conv_rows_forward", "conv_rows_backward_data", "conv_backward_data", "conv_backward_weight", "conv_rows_backward_weight", "bn_stats",
             "bn_stats_rows", "bn_apply", "bn_apply_rows", "bn_backward_reduce", "bn_backward_reduce_rows", "bn_backward_apply", "bn_backward_apply_rows", "relu_forward", "relu_backward", "clip_forward", "clip_backward", "pointwise_forward", "pointwise_backward", "add", "mul", "scale", "avgpool_forward",
             "avgpool_backward", "avgpool_rows_forward", "avgpool_rows_backward", "maxpool_forward", "maxpool_backward", "channel_copy",
-            "depthwise_forward", "depthwise_backward_data", "depthwise_backward_weight", "resize_forward", "resize_backward",
+            "depthwise_forward", "depthwise_backward_data", "depthwise_backward_weight", "resize_forward", "resize_backward", "resize_nearest_forward", "resize_nearest_backward",
             "sigmoid_forward", "sigmoid_backward", "channel_scale", "channel_scale_backward", "bias_add", "global_avgpool_forward", "global_avgpool_backward", "linear_forward", "linear_backward_data",
             "linear_backward_weight", "cross_entropy_grad", "row_stats", "row_stats_rows", "centred_gram", "centred_gram_rows", "accumulate_abs_corr",
             "gemm_batched", "im2col", "col2im", "sum_parts", "centre_rows", "bn_stats_groups", "bn_backward_reduce_groups", "row_stats_groups");
@@ -898,6 +898,20 @@ public abstract class KernelBackend implements Backend {
     public void resizeBackward(Tensor dy, Tensor dx) {
         try (Launch l = new Launch(dy.dtype())) {
             l.in(dy).out(dx).l(dx.numel()).i(dx.dim(2)).i(dx.dim(3)).i(dy.dim(2)).i(dy.dim(3)).kernel("resize_backward", dx.numel()).run();
+        }
+    }
+
+    @Override
+    public void resizeNearestForward(Tensor x, Tensor y) {
+        try (Launch l = new Launch(x.dtype())) {
+            l.in(x).out(y).l(y.numel()).i(x.dim(2)).i(x.dim(3)).i(y.dim(2)).i(y.dim(3)).kernel("resize_nearest_forward", y.numel()).run();
+        }
+    }
+
+    @Override
+    public void resizeNearestBackward(Tensor dy, Tensor dx) {
+        try (Launch l = new Launch(dy.dtype())) {
+            l.in(dy).out(dx).l(dx.numel()).i(dx.dim(2)).i(dx.dim(3)).i(dy.dim(2)).i(dy.dim(3)).kernel("resize_nearest_backward", dx.numel()).run();
         }
     }
 

@@ -325,7 +325,8 @@ public final class Executor {
             }
             case Op.Resize r -> {
                 y = pool.take(dtype, batchShape(n));
-                backend.resizeForward(values[in[0]], y);
+                if (r.nearest()) backend.resizeNearestForward(values[in[0]], y);
+                else backend.resizeForward(values[in[0]], y);
             }
             case Op.Sigmoid sg -> {
                 y = pool.take(dtype, batchShape(n));
@@ -738,7 +739,8 @@ public final class Executor {
             case Op.Resize r -> {
                 if (need[in[0]]) {
                     Tensor dx = pool.take(dtype, inShape);
-                    backend.resizeBackward(g, dx);
+                    if (r.nearest()) backend.resizeNearestBackward(g, dx);
+                    else backend.resizeBackward(g, dx);
                     accumulate(grads, shared, in[0], dx, true);
                 }
             }

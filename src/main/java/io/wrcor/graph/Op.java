@@ -78,8 +78,13 @@ public sealed interface Op {
     /** Adds {@code param + ".bias"} [channels] to every cell of each channel (a conv's bias). */
     record Bias(String param, int channels) implements Op {}
 
-    /** Bilinear resize to the node's size (PyTorch's align_corners=False, no antialiasing). */
-    record Resize() implements Op {}
+    /** Bilinear resize to the node's size (PyTorch's align_corners=False, no antialiasing); {@code nearest}: PyTorch's mode='nearest'. */
+    record Resize(boolean nearest) implements Op {
+        /** Bilinear. */
+        public Resize() {
+            this(false);
+        }
+    }
 
     record Sigmoid() implements Op {}
 

@@ -50,7 +50,7 @@ public final class OnnxModel {
     /** The ops this reader turns into the engine's graph. */
     public static final List<String> OPS = List.of("Conv", "BatchNormalization", "Relu", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish", "Sigmoid", "Add", "Mul", "Concat",
             "Split", "Slice", "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "Transpose (channel shuffle)", "Gemm", "MatMul",
-            "Identity", "Dropout", "Constant", "Resize (bilinear)", "Pad (zeros on height and width, before a Conv or an AveragePool)",
+            "Identity", "Dropout", "Constant", "Resize (nearest, bilinear)", "Pad (zeros on height and width, before a Conv or an AveragePool)",
             "Shape, Gather, Unsqueeze, Squeeze, Cast, Add, Sub, Mul, Div, Concat (on constants: shape arithmetic)");
 
     private final Path file;
@@ -782,8 +782,13 @@ public final class OnnxModel {
                     int[] s = shapeOf(n, 0);
                     if (s.length != 3) throw bad(n, "the input is not a map");
                     String mode = attrString(n, "mode", "nearest"), coords = attrString(n, "coordinate_transformation_mode", "half_pixel");
-                    if (!mode.equals("linear")) throw bad(n, "mode " + Json.clip(mode) + " is not supported yet (linear, PyTorch's bilinear, is)");
-                    if (!coords.equals("half_pixel") && !coords.equals("pytorch_half_pixel")) {
+                    boolean nearest = mode.equals("nearest");
+                    if (!nearest && !mode.equals("linear")) throw bad(n, "mode " + Json.clip(mode) + " is not supported (nearest and linear are)");
+                    if (nearest && (!coords.equals("asymmetric") || !attrString(n, "nearest_mode", "round_prefer_floor").equals("floor"))) {
+                        throw bad(n, "nearest with coordinate_transformation_mode " + Json.clip(coords) + " and nearest_mode "
+                                + Json.clip(attrString(n, "nearest_mode", "round_prefer_floor")) + " is not supported (asymmetric and floor: PyTorch's mode='nearest')");
+                    }
+                    if (!nearest && !coords.equals("half_pixel") && !coords.equals("pytorch_half_pixel")) {
                         throw bad(n, "coordinate_transformation_mode " + Json.clip(coords) + " is not supported (half_pixel: PyTorch's align_corners=False)");
                     }
                     if (attrInt(n, "antialias", 0) != 0) throw bad(n, "antialias is not supported");
@@ -811,7 +816,7 @@ public final class OnnxModel {
                         throw bad(n, "neither scales nor sizes is given");
                     }
                     if (ho < 1 || wo < 1 || ho > 1 << 16 || wo > 1 << 16) throw bad(n, "output size " + ho + "x" + wo + " is impossible");
-                    emit(new Op.Resize(), new int[]{s[0], (int) ho, (int) wo}, n, n.getInput(0));
+                    emit(new Op.Resize(nearest), new int[]{s[0], (int) ho, (int) wo}, n, n.getInput(0));
                 }
                 case "Gemm" -> {
                     int[] s = shapeOf(n, 0);

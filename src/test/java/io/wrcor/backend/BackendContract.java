@@ -314,6 +314,40 @@ abstract class BackendContract {
         }
     }
 
+    /** Nearest resize (PyTorch's mode='nearest'), up and down and by factors that are not whole: the same cells read, the same gradient sums. */
+    @ParameterizedTest
+    @CsvSource({"7,5,14,10", "12,9,7,5", "8,8,8,8", "5,7,16,3", "3,3,9,9", "6,4,9,6"})
+    void nearestResizeMatchesTheReference(int h, int w, int ho, int wo) {
+        for (DType t : DType.values()) {
+            try (Arena a = Arena.ofShared()) {
+                Tensor x = normal(a, rnd, t, 2, 3, h, w), y = poisoned(a, t, 2, 3, ho, wo), y2 = Tensor.allocate(a, t, 2, 3, ho, wo);
+                be().resizeNearestForward(x, y);
+                REF.resizeNearestForward(x, y2);
+                assertClose(y, y2, Double.MIN_VALUE, "resize_nearest_forward"); // a copy of the same cell: exact
+                Tensor dy = normal(a, rnd, t, 2, 3, ho, wo), dx = poisoned(a, t, x.shape()), dx2 = Tensor.allocate(a, t, x.shape());
+                be().resizeNearestBackward(dy, dx);
+                REF.resizeNearestBackward(dy, dx2);
+                assertClose(dx, dx2, t, "resize_nearest_backward");
+            }
+        }
+    }
+
+    /** PyTorch's nearest cells for a few sizes, as torch.nn.functional.interpolate(mode='nearest') picks them (1.13, CPU). */
+    @org.junit.jupiter.api.Test
+    void nearestSourceCellsArePyTorchs() {
+        // interpolate(arange(n), size=m, mode='nearest') for (n, m) = (3, 7), (7, 3), (5, 8), (4, 6)
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new int[]{0, 0, 0, 1, 1, 2, 2}, cells(3, 7));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new int[]{0, 2, 4}, cells(7, 3));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new int[]{0, 0, 1, 1, 2, 3, 3, 4}, cells(5, 8));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new int[]{0, 0, 1, 2, 2, 3}, cells(4, 6));
+    }
+
+    private static int[] cells(int n, int m) {
+        int[] c = new int[m];
+        for (int o = 0; o < m; o++) c[o] = io.wrcor.backend.cpu.ReferenceBackend.nearestSource(o, n, m);
+        return c;
+    }
+
     /** The squeeze-excitation unit's pieces and the projection's bias. */
     @ParameterizedTest
     @EnumSource(DType.class)

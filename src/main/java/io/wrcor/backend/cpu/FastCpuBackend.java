@@ -1480,6 +1480,17 @@ public final class FastCpuBackend implements Backend, AutoCloseable {
         }
     }
 
+    /** Nearest resize: rare in the networks scored (segmentation heads), so the reference's loops. */
+    @Override
+    public void resizeNearestForward(Tensor x, Tensor y) {
+        ref.resizeNearestForward(x, y);
+    }
+
+    @Override
+    public void resizeNearestBackward(Tensor dy, Tensor dx) {
+        ref.resizeNearestBackward(dy, dx);
+    }
+
     @Override
     public void resizeForward(Tensor x, Tensor y) {
         if (x.dtype() != DType.F32) { ref.resizeForward(x, y); return; }

@@ -370,6 +370,34 @@ public final class ReferenceBackend implements Backend {
         for (int i = 0; i < acc.length; i++) dx.set(i, acc[i]);
     }
 
+    /** PyTorch's nearest source cell of output o for a resize from n to m cells (the scale in float32, as its kernels compute it). */
+    public static int nearestSource(int o, int n, int m) {
+        float scale = (float) n / m;
+        return Math.min((int) Math.floor(o * scale), n - 1);
+    }
+
+    @Override
+    public void resizeNearestForward(Tensor x, Tensor y) {
+        int planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3), ho = y.dim(2), wo = y.dim(3);
+        for (int p = 0; p < planes; p++)
+            for (int oy = 0; oy < ho; oy++)
+                for (int ox = 0; ox < wo; ox++) {
+                    y.set(((long) p * ho + oy) * wo + ox, x.get((long) p * h * w + (long) nearestSource(oy, h, ho) * w + nearestSource(ox, w, wo)));
+                }
+    }
+
+    @Override
+    public void resizeNearestBackward(Tensor dy, Tensor dx) {
+        int planes = dx.dim(0) * dx.dim(1), h = dx.dim(2), w = dx.dim(3), ho = dy.dim(2), wo = dy.dim(3);
+        double[] acc = new double[Math.toIntExact(dx.numel())];
+        for (int p = 0; p < planes; p++)
+            for (int oy = 0; oy < ho; oy++)
+                for (int ox = 0; ox < wo; ox++) {
+                    acc[p * h * w + nearestSource(oy, h, ho) * w + nearestSource(ox, w, wo)] += dy.get(((long) p * ho + oy) * wo + ox);
+                }
+        for (int i = 0; i < acc.length; i++) dx.set(i, acc[i]);
+    }
+
     @Override
     public void sigmoid(Tensor x, Tensor y) {
         for (long i = 0; i < x.numel(); i++) y.set(i, 1 / (1 + Math.exp(-x.get(i))));
