@@ -22,7 +22,11 @@ definitions the engine states for ONNX graphs (docs/ONNX.md):
   sample; L = sum of the logits; sum over conv and linear weights of |w * dL/dw|;
 - snip: sum over conv and linear weights of |w * dL/dw| (mean cross-entropy, training-mode BN);
 - grad_norm: sum over conv and linear weights of ||dL/dw||_F;
-- params: PyTorch's parameter count; flops: multiply-accumulates of the convs and linear layers, one sample.
+- params: PyTorch's parameter count; flops: multiply-accumulates of the convs and linear layers, one sample;
+- swap: the number of distinct sign patterns over the samples of the neurons of the sites' map outputs;
+- zico: per conv and linear weight, the gradients of the mean cross-entropy of each half of the batch
+  (training-mode BN over that half); sum over layers of log(sum over weights with a non-zero std of
+  mean|g| / std(g)) (layers whose sum is 0 add nothing).
 """
 import json
 import os
@@ -290,7 +294,14 @@ def proxies(net, x, y, dtype):
             mask = lambda o: (o > 0).to(o.dtype)  # noqa: E731
         outp.register_hook(lambda g, o=outp, i=i, mask=mask: grads.__setitem__(i, (g * mask(o)).detach().clone()))
 
+    patterns = []  # swap: each neuron's signs over the samples, for the sites with map outputs
+
+    def signs(module, inp, outp):
+        if outp.dim() == 4:
+            patterns.append((outp.detach() > 0).reshape(b, -1).t().cpu().numpy())
+
     hooks = [m.register_forward_hook(fwd) for m in net.modules() if isinstance(m, (nn.ReLU, nn.ReLU6, nn.LeakyReLU))]
+    hooks += [m.register_forward_hook(signs) for m in net.modules() if isinstance(m, (nn.ReLU, nn.ReLU6, nn.LeakyReLU))]
     net.zero_grad()
     logits = net(x)
     loss = nn.functional.cross_entropy(logits, y)
@@ -332,6 +343,23 @@ def proxies(net, x, y, dtype):
         v = np.linalg.eigvalsh(r)
         out["jacob_cor"] = float(-np.sum(np.log(v + 1e-5) + 1.0 / (v + 1e-5)))
     out["params"] = float(sum(p.numel() for p in net.parameters()))
+    out["swap"] = float(len(np.unique(np.concatenate(patterns, 0), axis=0))) if patterns else 0.0
+    # zico: the weight gradients of each half of the batch (training-mode BN over that half); per layer
+    # log(sum over weights with a non-zero std of mean|g| / std(g)) over the two halves
+    halves = []
+    for lo, hi in ((0, b // 2), (b // 2, b)):
+        net.zero_grad()
+        nn.functional.cross_entropy(net(x[lo:hi]), y[lo:hi]).backward()
+        halves.append([m.weight.grad.detach().to(torch.float64).reshape(-1).cpu().numpy().copy() for m in layers])
+    z = 0.0
+    for ga, gb in zip(*halves):
+        g = np.stack([ga, gb])
+        std = np.std(g, axis=0)
+        nz = np.nonzero(std)[0]
+        t = np.sum(np.mean(np.abs(g), axis=0)[nz] / std[nz])
+        if t != 0:
+            z += float(np.log(t))
+    out["zico"] = z
     return out
 
 
