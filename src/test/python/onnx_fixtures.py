@@ -23,6 +23,10 @@ definitions the engine states for ONNX graphs (docs/ONNX.md):
 - snip: sum over conv and linear weights of |w * dL/dw| (mean cross-entropy, training-mode BN);
 - grad_norm: sum over conv and linear weights of ||dL/dw||_F;
 - params: PyTorch's parameter count; flops: multiply-accumulates of the convs and linear layers, one sample;
+- meco: per node output of the exported graph (evaluated node by node by run_onnx, itself checked against
+  the network's logits) that is a map with more than one channel, the smallest eigenvalue of the correlation
+  of its channels over the positions of the batch's first image (run alone through the graph unless a BN
+  normalises 1 x 1 maps), NaN entries zeroed, summed;
 - swap: the number of distinct sign patterns over the samples of the neurons of the sites' map outputs;
 - zico: per conv and linear weight, the gradients of the mean cross-entropy of each half of the batch
   (training-mode BN over that half); sum over layers of log(sum over weights with a non-zero std of
@@ -363,6 +367,145 @@ def proxies(net, x, y, dtype):
     return out
 
 
+def run_onnx(path, x, synthetic_weights=False):
+    """The exported graph evaluated node by node with torch (BatchNormalization in training mode, Dropout
+    as the identity), x's dtype throughout: [(op type, output name, output)] of every node, in order. An independent
+    reading of the ONNX file, for meco's per-node definition."""
+    import onnx
+    from onnx import numpy_helper
+    import torch.nn.functional as F
+    m = onnx.load(path, load_external_data=False)
+    dtype = x.dtype
+    env = {}
+    for t in m.graph.initializer:
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            v = synthetic(t.name, tuple(t.dims))
+        else:
+            v = numpy_helper.to_array(t)
+        env[t.name] = torch.from_numpy(np.array(v)).to(dtype) if v.dtype.kind == "f" else torch.from_numpy(np.array(v))
+    env[[i.name for i in m.graph.input if i.name not in env][0]] = x
+    out = []
+    for n in m.graph.node:
+        a = {at.name: onnx.helper.get_attribute_value(at) for at in n.attribute}
+        i = [env[k] if k else None for k in n.input]
+        op = n.op_type
+        if op == "Constant":
+            v = numpy_helper.to_array(a["value"])
+            ys = [torch.from_numpy(np.array(v)).to(dtype) if v.dtype.kind == "f" else torch.from_numpy(np.array(v))]
+        elif op == "Conv":
+            p = a.get("pads", [0, 0, 0, 0])
+            xin = F.pad(i[0], (p[1], p[3], p[0], p[2]))
+            ys = [F.conv2d(xin, i[1], i[2] if len(i) > 2 else None, stride=a.get("strides", [1, 1]), dilation=a.get("dilations", [1, 1]),
+                           groups=a.get("group", 1))]
+        elif op == "BatchNormalization":
+            ys = [F.batch_norm(i[0], None, None, i[1], i[2], training=True, eps=a.get("epsilon", 1e-5))]
+        elif op == "Relu":
+            ys = [F.relu(i[0])]
+        elif op == "Clip":
+            ys = [torch.clamp(i[0], float(i[1]) if len(i) > 1 and i[1] is not None else None, float(i[2]) if len(i) > 2 and i[2] is not None else None)]
+        elif op == "LeakyRelu":
+            ys = [F.leaky_relu(i[0], a.get("alpha", 0.01))]
+        elif op == "Sigmoid":
+            ys = [torch.sigmoid(i[0])]
+        elif op == "HardSigmoid":
+            ys = [torch.clamp(i[0] * a.get("alpha", 0.2) + a.get("beta", 0.5), 0, 1)]
+        elif op in ("Add", "Sub", "Mul", "Div"):
+            f = {"Add": torch.add, "Sub": torch.sub, "Mul": torch.mul, "Div": torch.div}[op]
+            ys = [f(i[0], i[1]) if not (op == "Div" and not i[0].is_floating_point()) else torch.div(i[0], i[1], rounding_mode="trunc")]
+        elif op == "Concat":
+            ys = [torch.cat(i, a["axis"])]
+        elif op == "Split":
+            ys = list(torch.split(i[0], i[1].tolist(), a.get("axis", 0)))
+        elif op == "Slice":
+            starts, ends = i[1].tolist(), i[2].tolist()
+            axes = i[3].tolist() if len(i) > 3 and i[3] is not None else list(range(len(starts)))
+            steps = i[4].tolist() if len(i) > 4 and i[4] is not None else [1] * len(starts)
+            y = i[0]
+            for st, en, ax, sp in zip(starts, ends, axes, steps):
+                idx = torch.tensor(list(range(y.shape[ax]))[slice(st, en, sp)], dtype=torch.int64)  # Python's slice clamps as ONNX's does
+                y = torch.index_select(y, ax, idx)
+            ys = [y]
+        elif op == "MaxPool":
+            p = a.get("pads", [0, 0, 0, 0])
+            ys = [F.max_pool2d(i[0], a["kernel_shape"], a.get("strides", a["kernel_shape"]), (p[0], p[1]), ceil_mode=bool(a.get("ceil_mode", 0)))]
+        elif op == "AveragePool":
+            p = a.get("pads", [0, 0, 0, 0])
+            ys = [F.avg_pool2d(i[0], a["kernel_shape"], a.get("strides", a["kernel_shape"]), (p[0], p[1]), count_include_pad=bool(a.get("count_include_pad", 0)))]
+        elif op == "GlobalAveragePool":
+            ys = [i[0].mean((2, 3), keepdim=True)]
+        elif op == "ReduceMean":
+            ys = [i[0].mean(tuple(a["axes"]), keepdim=bool(a.get("keepdims", 1)))]
+        elif op == "Flatten":
+            ys = [torch.flatten(i[0], a.get("axis", 1))]
+        elif op == "Gemm":
+            w = i[1].t() if a.get("transB", 0) else i[1]
+            ys = [i[0] @ w + (i[2] if len(i) > 2 else 0)]
+        elif op == "MatMul":
+            ys = [i[0] @ i[1]]
+        elif op in ("Identity", "Dropout"):
+            ys = [i[0]]
+        elif op == "Resize":
+            size = [int(v) for v in i[3][2:]] if len(i) > 3 and i[3] is not None else [int(i[0].shape[k + 2] * float(i[2][k + 2])) for k in range(2)]
+            if a["mode"] == b"nearest":
+                ys = [F.interpolate(i[0], size=size, mode="nearest")]
+            else:
+                ys = [F.interpolate(i[0], size=size, mode="bilinear", align_corners=False)]
+        elif op == "Pad":
+            p = i[1].tolist()
+            ys = [F.pad(i[0], (p[3], p[7], p[2], p[6]))]
+        elif op == "Shape":
+            ys = [torch.tensor(list(i[0].shape), dtype=torch.int64)]
+        elif op == "Gather":
+            ys = [torch.index_select(i[0], a.get("axis", 0), i[1].reshape(-1)).reshape(i[1].shape)]
+        elif op == "Unsqueeze":
+            y = i[0]
+            for ax in sorted(i[1].tolist()):
+                y = y.unsqueeze(ax)
+            ys = [y]
+        elif op == "Cast":
+            ys = [i[0].to(torch.int64) if a["to"] == 7 else i[0].to(dtype)]
+        elif op == "ConstantOfShape":
+            v = numpy_helper.to_array(a["value"])
+            ys = [torch.full(i[0].tolist(), v.reshape(-1)[0].item(), dtype=torch.int64 if v.dtype.kind == "i" else dtype)]
+        elif op == "Reshape":
+            t = i[1].tolist()
+            ys = [i[0].reshape([i[0].shape[k] if v == 0 else v for k, v in enumerate(t)])]
+        elif op == "Transpose":
+            ys = [i[0].permute(a["perm"])]
+        else:
+            raise ValueError("run_onnx: op " + op)
+        for name, y in zip(n.output, ys):
+            env[name] = y
+            out.append((op, name, y))
+    return out
+
+
+def meco(path, x, synthetic_weights):
+    """meco by its per-node definition for ONNX graphs: the batch's first image alone through the graph
+    (the whole batch, each output's first sample, where some BatchNormalization normalises 1 x 1 maps);
+    for every node output that is a map with more than one channel (Identity and Dropout rename a value,
+    a Pad is folded into the next Conv: not counted), the smallest eigenvalue of the correlation matrix
+    of its channels over the positions, NaN entries zeroed, summed."""
+    import onnx
+    m = onnx.load(path, load_external_data=False)
+    trial = run_onnx(path, x, synthetic_weights)
+    shapes = {name: tuple(y.shape) for (op, name, y) in trial}
+    # a BatchNormalization over 1 x 1 maps: PyTorch refuses one image there, so the whole batch goes through
+    whole = any(len(shapes[n.input[0]]) == 4 and shapes[n.input[0]][2] * shapes[n.input[0]][3] == 1
+                for n in m.graph.node if n.op_type == "BatchNormalization")
+    outs = trial if whole else run_onnx(path, x[:1], synthetic_weights)
+    total = 0.0
+    for op, name, y in outs:
+        if op in ("Identity", "Dropout", "Pad") or not y.is_floating_point() or y.dim() != 4 or y.shape[1] <= 1:
+            continue
+        fea = y[0].detach().reshape(y.shape[1], -1).to(torch.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            c = np.corrcoef(fea.cpu().numpy())
+        c = np.nan_to_num(np.clip(c, -1, 1), nan=0.0)
+        total += float(np.min(np.linalg.eigvalsh(c)))
+    return total
+
+
 def synflow(net, shape):
     import copy
     s = copy.deepcopy(net).double()
@@ -415,9 +558,15 @@ def write(case, net, shape, batch, seed, classes=10, external=False):
     import copy
     f32 = proxies(copy.deepcopy(net), x, y, torch.float32)
     f64 = proxies(copy.deepcopy(net), x, y, torch.float64)
-    for d in (f32, f64):
+    for d, t in ((f32, torch.float32), (f64, torch.float64)):
         d["synflow"] = synflow(net, shape)
         d["flops"] = flops(copy.deepcopy(net), shape)
+        with torch.no_grad():
+            d["meco"] = meco(os.path.join(folder, "model.onnx"), x.to(t), external)
+    with torch.no_grad():  # the graph as run_onnx reads it computes what the network computes
+        want = no_dropout(copy.deepcopy(net).double().train())(x.double())
+        got = run_onnx(os.path.join(folder, "model.onnx"), x.double())[-1][2]
+        assert torch.allclose(want, got, rtol=1e-9, atol=1e-9), (case, float((want - got).abs().max()))
     if external:
         # every float initializer moves to weights.bin beside the model, which is not kept: the test writes it
         # again from the tensors' names and shapes (synthetic(), SyntheticWeights in Java), so the fixture stays

@@ -44,6 +44,9 @@ public final class OnnxModel {
     /** The opsets of the default domain this reader knows the ops of. */
     public static final int MIN_OPSET = 11, MAX_OPSET = 20;
 
+    /** The name of a biased Conv's product before its bias node (not an output of the ONNX graph). */
+    private static final String CONV_PART = "#conv";
+
     /** A Shape node's batch entry: the batch is chosen at scoring time, so no arithmetic may use it. */
     static final long BATCH = Long.MIN_VALUE + 7;
 
@@ -607,7 +610,7 @@ public final class OnnxModel {
                         emit(conv, shape, n, n.getInput(0));
                     } else {
                         // the conv, then its bias as a node of its own
-                        String mid = n.getOutput(0) + "#conv";
+                        String mid = n.getOutput(0) + CONV_PART;
                         steps.add(new Step(conv, shape, new String[]{resolve(n.getInput(0))}, mid));
                         shapes.put(mid, shape);
                         param(p + ".bias", bias, new int[]{cout}, n, "bias");
@@ -1201,7 +1204,7 @@ public final class OnnxModel {
                 int node = g.add(s.op(), s.shape().clone(), ins);
                 id.put(s.output(), node);
                 if (batchNorm) {
-                    if (s.shape()[0] > 1) g.moduleOutput(node, 1);
+                    if (s.shape()[0] > 1 && !s.output().endsWith(CONV_PART)) g.moduleOutput(node, 1); // a Conv with a bias is one node's output
                     if (s.op() instanceof Op.Relu || (s.op() instanceof Op.Clip c && c.lo() == 0)
                             || (s.op() instanceof Op.Pointwise p && p.kind() == Op.Pointwise.Kind.LEAKY_RELU)) {
                         Response act = Response.activation(node), grad = Response.gradInput(node);

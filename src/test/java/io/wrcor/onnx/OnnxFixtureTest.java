@@ -36,7 +36,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 class OnnxFixtureTest {
     static final Path ROOT = Path.of("src/test/resources/onnx");
     static final List<Proxy> PROXIES = List.of(Proxy.WRCOR, Proxy.WRCOR_RELU_ONLY, Proxy.ACT_COR, Proxy.GRAD_COR, Proxy.ACT_GRAD_COR, Proxy.NASWOT,
-            Proxy.SNIP, Proxy.GRAD_NORM, Proxy.JACOB_COR, Proxy.SYNFLOW, Proxy.PARAMS, Proxy.FLOPS, Proxy.SWAP, Proxy.ZICO);
+            Proxy.SNIP, Proxy.GRAD_NORM, Proxy.JACOB_COR, Proxy.SYNFLOW, Proxy.PARAMS, Proxy.FLOPS, Proxy.SWAP, Proxy.ZICO, Proxy.MECO);
 
     static List<String> cases() throws IOException {
         try (Stream<Path> s = Files.list(ROOT)) {
