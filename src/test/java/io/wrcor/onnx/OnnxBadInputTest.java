@@ -165,6 +165,29 @@ class OnnxBadInputTest {
             b.getGraphBuilder().setNode(0, conv);
             return b;
         }).toString()), "channels in 2 groups with weight");
+        assertOneLine(run("score", "--onnx", model("kernel.onnx", b -> {
+            OnnxIr.NodeProto conv = b.getGraph().getNode(0).toBuilder()
+                    .addAttribute(OnnxIr.AttributeProto.newBuilder().setName("kernel_shape").setType(OnnxIr.AttributeProto.AttributeType.INTS).addAllInts(List.of(5L, 5L)))
+                    .build();
+            b.getGraphBuilder().setNode(0, conv);
+            return b;
+        }).toString()), "kernel_shape [5, 5] does not match weight [4, 3, 3, 3]");
+        assertOneLine(run("score", "--onnx", model("transpose.onnx", b -> { // a transpose that is no channel shuffle, between the relu and the pool
+            OnnxIr.NodeProto t = node("Transpose", "t", List.of("r"), "rt").toBuilder()
+                    .addAttribute(OnnxIr.AttributeProto.newBuilder().setName("perm").setType(OnnxIr.AttributeProto.AttributeType.INTS).addAllInts(List.of(0L, 1L, 3L, 2L)))
+                    .build();
+            b.getGraphBuilder().addNode(2, t).setNode(3, node("GlobalAveragePool", "gap", List.of("rt"), "p"));
+            return b;
+        }).toString()), "only the transpose of a channel shuffle");
+        assertOneLine(run("score", "--onnx", model("cubic.onnx", b -> { // a cubic upsampling between the relu and the pool
+            OnnxIr.TensorProto sizes = OnnxIr.TensorProto.newBuilder().setName("sizes").setDataType(OnnxIr.TensorProto.DataType.INT64_VALUE)
+                    .addDims(4).addAllInt64Data(List.of(1L, 4L, 32L, 32L)).build();
+            OnnxIr.NodeProto rs = OnnxIr.NodeProto.newBuilder().setOpType("Resize").setName("up").addAllInput(List.of("r", "", "", "sizes")).addOutput("ru")
+                    .addAttribute(OnnxIr.AttributeProto.newBuilder().setName("mode").setType(OnnxIr.AttributeProto.AttributeType.STRING)
+                            .setS(ByteString.copyFromUtf8("cubic"))).build();
+            b.getGraphBuilder().addInitializer(sizes).addNode(2, rs).setNode(3, node("GlobalAveragePool", "gap", List.of("ru"), "p"));
+            return b;
+        }).toString()), "mode cubic is not supported (nearest and linear are)");
         assertOneLine(run("score", "--onnx", model("fixed.onnx", b -> {
             b.getGraphBuilder().clearInput().addInput(image("x", 8, 3, 16, 16));
             return b;
