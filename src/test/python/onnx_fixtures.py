@@ -252,6 +252,15 @@ def synthetic(name, shape):
     return v.astype(np.float32).reshape(shape)
 
 
+def with_synthetic_weights(net):
+    """net with every float parameter and buffer set to synthetic(its name, its shape)."""
+    with torch.no_grad():
+        for name, t in list(net.named_parameters()) + list(net.named_buffers()):
+            if t.dtype == torch.float32:
+                t.copy_(torch.from_numpy(synthetic(name, tuple(t.shape))))
+    return net
+
+
 def corr(m):
     """Pearson correlation of the rows (samples), float64, clipped; None when it has a NaN."""
     m = m.reshape(m.shape[0], -1).astype(np.float64)
@@ -623,19 +632,10 @@ def main():
     torch.manual_seed(2)
     write("tv-mobilenet_v2-w025", torchvision.models.mobilenet_v2(width_mult=0.25, num_classes=10), (3, 64, 64), 8, 2)
     # torchvision's ResNet-18 whole (11.2 M parameters) with synthetic() weights, kept as the graph alone
-    net = torchvision.models.resnet18(num_classes=10)
-    with torch.no_grad():
-        for name, t in list(net.named_parameters()) + list(net.named_buffers()):
-            if t.dtype == torch.float32:
-                t.copy_(torch.from_numpy(synthetic(name, tuple(t.shape))))
-    write("tv-resnet18-synthetic", net, (3, 64, 64), 8, 5, external=True)
+    write("tv-resnet18-synthetic", with_synthetic_weights(torchvision.models.resnet18(num_classes=10)), (3, 64, 64), 8, 5, external=True)
     # torchvision's ShuffleNetV2 x0.5: channel split (Split), the channel shuffle (Shape arithmetic, Reshape, Transpose, Reshape)
-    net = torchvision.models.shufflenet_v2_x0_5(num_classes=10)
-    with torch.no_grad():
-        for name, t in list(net.named_parameters()) + list(net.named_buffers()):
-            if t.dtype == torch.float32:
-                t.copy_(torch.from_numpy(synthetic(name, tuple(t.shape))))
-    write("tv-shufflenet_v2_x0_5-synthetic", net, (3, 64, 64), 8, 7, external=True)
+    write("tv-shufflenet_v2_x0_5-synthetic", with_synthetic_weights(torchvision.models.shufflenet_v2_x0_5(num_classes=10)), (3, 64, 64), 8, 7,
+          external=True)
 
 
 if __name__ == "__main__":

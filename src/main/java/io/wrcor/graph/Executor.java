@@ -419,38 +419,32 @@ public final class Executor {
 
     /** The k x k filters of {@code filters} (filter, input channel) pairs from the weights at element {@code from}: the taps placed, zeros between. */
     private void placeTaps(Op.Conv c, MemorySegment src, long from, MemorySegment dense, long filters) {
-        int k = c.k();
-        long bytes = dtype.bytes;
-        if (c.taps() == null) {
-            MemorySegment.copy(src, from * bytes, dense, 0, filters * k * k * bytes);
-            return;
-        }
-        Op.Taps t = c.taps();
-        dense.asSlice(0, filters * k * k * bytes).fill((byte) 0);
-        for (long f = 0; f < filters; f++)
-            for (int a = 0; a < t.kh(); a++)
-                for (int b = 0; b < t.kw(); b++) {
-                    long s = (from + f * t.kh() * t.kw() + (long) a * t.kw() + b) * bytes;
-                    long d = (f * k * k + (long) (t.oh() + a * t.dh()) * k + t.ow() + b * t.dw()) * bytes;
-                    MemorySegment.copy(src, s, dense, d, bytes);
-                }
+        if (c.taps() != null) dense.asSlice(0, filters * c.k() * c.k() * dtype.bytes).fill((byte) 0);
+        moveTaps(c, src, from, dense, filters, true);
     }
 
     /** The inverse of {@link #placeTaps}: each tap's value from the k x k filters into the weights' layout at element {@code to}. */
     private void gatherTaps(Op.Conv c, MemorySegment dense, MemorySegment dst, long to, long filters) {
+        moveTaps(c, dst, to, dense, filters, false);
+    }
+
+    /** Copies each tap between the weights' layout (at element {@code at}) and the k x k filters, into the filters or out of them. */
+    private void moveTaps(Op.Conv c, MemorySegment weights, long at, MemorySegment dense, long filters, boolean intoDense) {
         int k = c.k();
         long bytes = dtype.bytes;
-        if (c.taps() == null) {
-            MemorySegment.copy(dense, 0, dst, to * bytes, filters * k * k * bytes);
+        if (c.taps() == null) { // the layouts are the same
+            if (intoDense) MemorySegment.copy(weights, at * bytes, dense, 0, filters * k * k * bytes);
+            else MemorySegment.copy(dense, 0, weights, at * bytes, filters * k * k * bytes);
             return;
         }
         Op.Taps t = c.taps();
         for (long f = 0; f < filters; f++)
             for (int a = 0; a < t.kh(); a++)
                 for (int b = 0; b < t.kw(); b++) {
-                    long d = (to + f * t.kh() * t.kw() + (long) a * t.kw() + b) * bytes;
-                    long s = (f * k * k + (long) (t.oh() + a * t.dh()) * k + t.ow() + b * t.dw()) * bytes;
-                    MemorySegment.copy(dense, s, dst, d, bytes);
+                    long w = (at + f * t.kh() * t.kw() + (long) a * t.kw() + b) * bytes;
+                    long d = (f * k * k + (long) (t.oh() + a * t.dh()) * k + t.ow() + b * t.dw()) * bytes;
+                    if (intoDense) MemorySegment.copy(weights, w, dense, d, bytes);
+                    else MemorySegment.copy(dense, d, weights, w, bytes);
                 }
     }
 
