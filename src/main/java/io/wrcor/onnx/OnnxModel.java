@@ -298,7 +298,15 @@ public final class OnnxModel {
             shapes.put(inputName, inputShape.clone());
             if (g.getOutputCount() != 1) throw bad("expected one output (the logits), found " + g.getOutputCount());
             outputName = g.getOutput(0).getName();
-            for (OnnxIr.NodeProto n : g.getNodeList()) node(n);
+            for (OnnxIr.NodeProto n : g.getNodeList()) {
+                try {
+                    arity(n);
+                    node(n);
+                } catch (IndexOutOfBoundsException | ArithmeticException | NegativeArraySizeException | NullPointerException e) {
+                    // a combination of shapes and attributes no check above foresaw: still one line naming the node
+                    throw bad(n, "cannot be read with its inputs and attributes (" + e.getClass().getSimpleName() + ": " + Json.clip(String.valueOf(e.getMessage())) + ")");
+                }
+            }
             String out = resolve(outputName);
             int[] os = shapes.get(out);
             if (os == null) throw bad("the output '" + Json.clip(outputName) + "' is not computed from the input");
@@ -309,6 +317,34 @@ public final class OnnxModel {
         private String resolve(String name) {
             String s = name;
             while (alias.containsKey(s)) s = alias.get(s);
+            return s;
+        }
+
+        /** The inputs each op takes (at least, at most; -1: any number), as the ONNX operators define them. */
+        private static final Map<String, int[]> ARITY = Map.ofEntries(Map.entry("Conv", new int[]{2, 3}), Map.entry("BatchNormalization", new int[]{5, 5}),
+                Map.entry("Relu", new int[]{1, 1}), Map.entry("Clip", new int[]{1, 3}), Map.entry("LeakyRelu", new int[]{1, 1}), Map.entry("Sigmoid", new int[]{1, 1}),
+                Map.entry("HardSigmoid", new int[]{1, 1}), Map.entry("HardSwish", new int[]{1, 1}), Map.entry("Add", new int[]{2, 2}), Map.entry("Sub", new int[]{2, 2}),
+                Map.entry("Mul", new int[]{2, 2}), Map.entry("Div", new int[]{2, 2}), Map.entry("Concat", new int[]{1, -1}), Map.entry("Split", new int[]{1, 2}),
+                Map.entry("Slice", new int[]{3, 5}), Map.entry("MaxPool", new int[]{1, 1}), Map.entry("AveragePool", new int[]{1, 1}),
+                Map.entry("GlobalAveragePool", new int[]{1, 1}), Map.entry("ReduceMean", new int[]{1, 2}), Map.entry("Flatten", new int[]{1, 1}),
+                Map.entry("Reshape", new int[]{2, 2}), Map.entry("Transpose", new int[]{1, 1}), Map.entry("Gemm", new int[]{2, 3}), Map.entry("MatMul", new int[]{2, 2}),
+                Map.entry("Identity", new int[]{1, 1}), Map.entry("Dropout", new int[]{1, 3}), Map.entry("Constant", new int[]{0, 0}), Map.entry("Resize", new int[]{1, 4}),
+                Map.entry("Pad", new int[]{1, 4}), Map.entry("Shape", new int[]{1, 1}), Map.entry("Gather", new int[]{2, 2}), Map.entry("Unsqueeze", new int[]{1, 2}),
+                Map.entry("Squeeze", new int[]{1, 2}), Map.entry("Cast", new int[]{1, 1}), Map.entry("ConstantOfShape", new int[]{1, 1}));
+
+        private void arity(OnnxIr.NodeProto n) {
+            int[] a = ARITY.get(n.getOpType());
+            if (a == null) return; // an op this reader does not take: refused by name in node()
+            int k = n.getInputCount();
+            if (k < a[0] || (a[1] >= 0 && k > a[1])) {
+                throw bad(n, "has " + k + " inputs; " + n.getOpType() + " takes " + (a[0] == a[1] ? a[0] : a[1] < 0 ? a[0] + " or more" : a[0] + " to " + a[1]));
+            }
+        }
+
+        /** The per-sample shape of input i, which must be a map [C, H, W]. */
+        private int[] mapOf(OnnxIr.NodeProto n, int i) {
+            int[] s = shapeOf(n, i);
+            if (s.length != 3) throw bad(n, "input " + i + " has per-sample shape " + Arrays.toString(s) + "; a map [channels, height, width] is expected");
             return s;
         }
 
@@ -343,6 +379,20 @@ public final class OnnxModel {
             return c;
         }
 
+        /** A constant input that the op cannot do without. */
+        private ConstTensor required(OnnxIr.NodeProto n, int i, String what) {
+            ConstTensor c = constant(n, i, what);
+            if (c == null) throw bad(n, what + " (input " + i + ") is missing");
+            return c;
+        }
+
+        /** A constant input of whole numbers that the op cannot do without. */
+        private long[] requiredInts(OnnxIr.NodeProto n, int i, String what) {
+            long[] v = required(n, i, what).ints();
+            if (v == null) throw bad(n, what + " (input " + i + ") is not whole numbers");
+            return v;
+        }
+
         private String paramName(OnnxIr.NodeProto n) {
             String base = n.getName().isEmpty() ? n.getOpType() + "_" + steps.size() : n.getName();
             String name = base;
@@ -357,6 +407,7 @@ public final class OnnxModel {
         }
 
         private void param(String name, ConstTensor c, int[] shape, OnnxIr.NodeProto n, String what) {
+            if (c == null) throw bad(n, what + " is missing");
             long want = 1;
             for (int d : shape) want *= d;
             if (c.floats() == null) throw bad(n, what + " is not a float tensor");
@@ -582,7 +633,8 @@ public final class OnnxModel {
                 case "Conv" -> {
                     int[] extra = takePad(n);
                     int[] s = shapeOf(n, 0, true);
-                    ConstTensor w = constant(n, 1, "weight");
+                    if (s.length != 3) throw bad(n, "input 0 has per-sample shape " + Arrays.toString(s) + "; a map [channels, height, width] is expected");
+                    ConstTensor w = required(n, 1, "weight");
                     if (w.dims().length != 4) throw bad(n, "weight of " + w.dims().length + " dimensions; 2-D convolutions only");
                     long[] kernel = attrInts(n, "kernel_shape");
                     if (kernel == null) kernel = new long[]{w.dims()[2], w.dims()[3]};
@@ -618,15 +670,15 @@ public final class OnnxModel {
                     }
                 }
                 case "BatchNormalization" -> {
-                    int[] s = shapeOf(n, 0);
+                    int[] s = mapOf(n, 0);
                     if (n.getOutputCount() > 1 && n.getOutputList().stream().skip(1).anyMatch(o -> !o.isEmpty())) {
                         // training-mode exports name the running statistics as outputs; nothing reads them here
                         for (int i = 1; i < n.getOutputCount(); i++) shapes.remove(n.getOutput(i));
                     }
                     String p = paramName(n);
                     int c = s[0];
-                    param(p + ".weight", constant(n, 1, "scale"), new int[]{c}, n, "scale");
-                    param(p + ".bias", constant(n, 2, "bias"), new int[]{c}, n, "bias");
+                    param(p + ".weight", required(n, 1, "scale"), new int[]{c}, n, "scale");
+                    param(p + ".bias", required(n, 2, "bias"), new int[]{c}, n, "bias");
                     emit(new Op.BatchNorm(p, c, attrFloat(n, "epsilon", 1e-5f)), s, n, n.getInput(0));
                 }
                 case "Relu" -> emit(new Op.Relu(), shapeOf(n, 0), n, n.getInput(0));
@@ -698,6 +750,7 @@ public final class OnnxModel {
                 case "MaxPool", "AveragePool" -> {
                     int extra = op.equals("AveragePool") ? takeEvenPad(n) : 0; // zeros before a max pool are not its -inf padding: refused
                     int[] s = shapeOf(n, 0, op.equals("AveragePool"));
+                    if (s.length != 3) throw bad(n, "input 0 has per-sample shape " + Arrays.toString(s) + "; a map [channels, height, width] is expected");
                     if (n.getOutputCount() > 1 && !n.getOutput(1).isEmpty()) throw bad(n, "its indices output is not supported");
                     int[] win = window(n, s, attrInts(n, "kernel_shape"), extra, op.equals("MaxPool"));
                     // a Pad's zeros are values of the pooled map: counted, whatever count_include_pad says of the pool's own padding
@@ -732,7 +785,7 @@ public final class OnnxModel {
                     long axis = attrInt(n, "axis", 0);
                     if (s.length != 3 || (axis != 1 && axis != -3)) throw bad(n, "only a split of a map's channels (axis 1) is supported");
                     long[] sizes = attrInts(n, "split"); // opset < 13: an attribute; from 13 an input
-                    if (sizes == null && n.getInputCount() > 1 && !n.getInput(1).isEmpty()) sizes = constant(n, 1, "split").ints();
+                    if (sizes == null && n.getInputCount() > 1 && !n.getInput(1).isEmpty()) sizes = requiredInts(n, 1, "split");
                     int parts = n.getOutputCount();
                     if (sizes == null) {
                         if (s[0] % parts != 0) throw bad(n, s[0] + " channels do not split into " + parts + " equal parts");
@@ -771,7 +824,7 @@ public final class OnnxModel {
                 case "MatMul" -> {
                     int[] s = shapeOf(n, 0);
                     if (s.length != 1) throw bad(n, "only features [batch, n] times a constant matrix is supported (flatten maps first)");
-                    ConstTensor w = constant(n, 1, "matrix");
+                    ConstTensor w = required(n, 1, "matrix");
                     if (w.dims().length != 2 || w.dims()[0] != s[0]) {
                         throw bad(n, "matrix " + Arrays.toString(w.dims()) + " does not take " + s[0] + " features");
                     }
@@ -829,7 +882,7 @@ public final class OnnxModel {
                     int in = 1;
                     for (int d : s) in *= d;
                     if (s.length == 3 && (s[1] != 1 || s[2] != 1)) throw bad(n, "the input is a map, not features");
-                    ConstTensor w = constant(n, 1, "weight");
+                    ConstTensor w = required(n, 1, "weight");
                     if (w.dims().length != 2) throw bad(n, "weight is not a matrix");
                     boolean transB = attrInt(n, "transB", 0) != 0;
                     int out = (int) (transB ? w.dims()[0] : w.dims()[1]);
@@ -978,6 +1031,11 @@ public final class OnnxModel {
         /** A node whose inputs are all constants, evaluated (tensors of a few values: shapes, pads, scales). */
         private ConstTensor foldConstants(OnnxIr.NodeProto n) {
             String op = n.getOpType();
+            if (n.getInput(0).isEmpty()) throw bad(n, "input 0 is missing");
+            if ((op.equals("Concat") || op.equals("Add") || op.equals("Sub") || op.equals("Mul") || op.equals("Div"))
+                    && n.getInputList().stream().anyMatch(String::isEmpty)) {
+                throw bad(n, "an input is missing");
+            }
             ConstTensor x = constants.get(resolve(n.getInput(0)));
             if (x.numel() > 1 << 16) throw bad(n, "a constant of " + x.numel() + " values is not evaluated here");
             switch (op) {
@@ -991,8 +1049,9 @@ public final class OnnxModel {
                     if (x.ints() == null) throw bad(n, "its shape is not whole numbers");
                     long count = 1;
                     for (long d : x.ints()) {
-                        if (d < 0 || d == BATCH) throw bad(n, "shape " + shapeText(x.ints()) + " is not a constant size");
+                        if (d < 0 || d == BATCH || d > 1 << 16) throw bad(n, "shape " + shapeText(x.ints()) + " is not a small constant size");
                         count *= d;
+                        if (count > 1 << 16) break;
                     }
                     if (count > 1 << 16) throw bad(n, "a constant of " + count + " values is not evaluated here");
                     ConstTensor value = null;
@@ -1001,20 +1060,20 @@ public final class OnnxModel {
                     return pick(value == null ? new ConstTensor(new long[]{1}, new float[1], null) : value, x.ints().clone(), from);
                 }
                 case "Reshape" -> {
-                    long[] t = constant(n, 1, "shape").ints();
-                    if (t == null) throw bad(n, "shape is not whole numbers");
+                    long[] t = requiredInts(n, 1, "shape");
                     long[] dims = t.clone();
                     long known = 1;
                     int infer = -1;
                     for (int i = 0; i < dims.length; i++) {
-                        if (dims[i] == 0) dims[i] = x.dims()[i];
-                        if (dims[i] == -1) infer = i;
+                        if (dims[i] == 0 && i < x.dims().length) dims[i] = x.dims()[i];
+                        if (dims[i] == -1 && infer < 0) infer = i;
+                        else if (dims[i] < 0 || dims[i] > x.numel()) throw bad(n, "a constant of " + x.numel() + " values reshaped to " + shapeText(t));
                         else known *= dims[i];
                     }
                     if (infer >= 0) dims[infer] = known == 0 ? 0 : x.numel() / known;
-                    if (Tensor.numel(Arrays.stream(dims).mapToInt(Math::toIntExact).toArray()) != x.numel()) {
-                        throw bad(n, "a constant of " + x.numel() + " values reshaped to " + Arrays.toString(t));
-                    }
+                    long count = 1;
+                    for (long d : dims) count = d > x.numel() || count < 0 ? -1 : count * d;
+                    if (count != x.numel()) throw bad(n, "a constant of " + x.numel() + " values reshaped to " + shapeText(t));
                     int[] from = new int[(int) x.numel()];
                     for (int i = 0; i < from.length; i++) from[i] = i;
                     return pick(x, dims, from);
@@ -1025,6 +1084,9 @@ public final class OnnxModel {
                     if (perm == null) {
                         perm = new long[r];
                         for (int i = 0; i < r; i++) perm[i] = r - 1 - i;
+                    }
+                    if (!Arrays.equals(Arrays.stream(perm).sorted().toArray(), java.util.stream.LongStream.range(0, r).toArray())) {
+                        throw bad(n, "perm " + Arrays.toString(perm) + " is not a permutation of the " + r + " axes");
                     }
                     long[] dims = new long[r], st = strides(x.dims());
                     for (int i = 0; i < r; i++) dims[i] = x.dims()[(int) perm[i]];
@@ -1038,9 +1100,16 @@ public final class OnnxModel {
                     return pick(x, dims, from);
                 }
                 case "Slice" -> {
-                    long[] starts = constant(n, 1, "starts").ints(), ends = constant(n, 2, "ends").ints();
+                    long[] starts = requiredInts(n, 1, "starts"), ends = requiredInts(n, 2, "ends");
                     ConstTensor ax = constant(n, 3, "axes"), sp = constant(n, 4, "steps");
                     int r = x.dims().length;
+                    if (ends.length != starts.length || (ax != null && (ax.ints() == null || ax.ints().length != starts.length))
+                            || (sp != null && (sp.ints() == null || sp.ints().length != starts.length)) || starts.length > r) {
+                        throw bad(n, "starts, ends, axes and steps of different lengths, or more of them than the " + r + " axes");
+                    }
+                    for (int j = 0; ax != null && j < starts.length; j++) {
+                        if (ax.ints()[j] < -r || ax.ints()[j] >= r) throw bad(n, "axis " + ax.ints()[j] + " of a constant of " + r + " axes");
+                    }
                     long[] lo = new long[r], step = new long[r], dims = x.dims().clone();
                     Arrays.fill(step, 1);
                     for (int j = 0; j < starts.length; j++) {
@@ -1092,7 +1161,7 @@ public final class OnnxModel {
                 }
                 case "Unsqueeze", "Squeeze" -> {
                     long[] axes = attrInts(n, "axes");
-                    if (axes == null && n.getInputCount() > 1 && !n.getInput(1).isEmpty()) axes = constant(n, 1, "axes").ints();
+                    if (axes == null && n.getInputCount() > 1 && !n.getInput(1).isEmpty()) axes = requiredInts(n, 1, "axes");
                     List<Long> dims = new ArrayList<>(Arrays.stream(x.dims()).boxed().toList());
                     if (op.equals("Unsqueeze")) {
                         if (axes == null) throw bad(n, "no axes");
@@ -1111,7 +1180,7 @@ public final class OnnxModel {
                     return pick(x, dims.stream().mapToLong(Long::longValue).toArray(), from);
                 }
                 case "Gather" -> {
-                    ConstTensor idx = constant(n, 1, "indices");
+                    ConstTensor idx = required(n, 1, "indices");
                     if (x.dims().length != 1 || idx.ints() == null || attrInt(n, "axis", 0) != 0) throw bad(n, "only the gathering of values from a 1-D constant is supported");
                     int[] from = new int[idx.ints().length];
                     for (int i = 0; i < from.length; i++) {
