@@ -445,20 +445,12 @@ public final class OnnxModel {
             shapes.put(out, shape);
         }
 
-        /** Square windows, one stride, symmetric equal pads, no dilation: (k, stride, pad); else a clear refusal. */
-        private int[] window(OnnxIr.NodeProto n, int[] in, long[] kernel) {
-            return window(n, in, kernel, 0);
-        }
-
-        /** As above, the input zero-padded by {@code extra} on each side by a Pad node before this one. */
-        private int[] window(OnnxIr.NodeProto n, int[] in, long[] kernel, int extra) {
-            return window(n, in, kernel, extra, false);
-        }
-
         /**
-         * As above; {@code ceilMode}: a max pool's ceil_mode 1 read as PyTorch computes it (the output
-         * size rounded up, a last window that would start in the right or bottom padding dropped; the
-         * cells a window hangs over never win).
+         * A pool's window: square, one stride, the same padding on every side, no dilation, the input
+         * zero-padded by {@code extra} on each side by a Pad node before this one: (k, stride, pad, ho,
+         * wo); else a clear refusal. {@code ceilMode}: ceil_mode 1 is allowed (max pools) and read as
+         * PyTorch computes it (the output size rounded up, a last window that would start in the right or
+         * bottom padding dropped; the cells a window hangs over never win).
          */
         private int[] window(OnnxIr.NodeProto n, int[] in, long[] kernel, int extra, boolean ceilMode) {
             if (kernel == null || kernel.length != 2) throw bad(n, "kernel_shape must give 2 sizes (a 2-D window)");
@@ -655,8 +647,7 @@ public final class OnnxModel {
                         conv = new Op.Conv(p, cin, cout, geo.k(), geo.stride(), geo.pad(), group, geo.taps());
                     }
                     param(p + ".weight", w, new int[]{cout, cin / group, (int) kernel[0], (int) kernel[1]}, n, "weight");
-                    int[] win = {0, 0, 0, geo.ho(), geo.wo()};
-                    int[] shape = {cout, win[3], win[4]};
+                    int[] shape = {cout, geo.ho(), geo.wo()};
                     ConstTensor bias = constant(n, 2, "bias");
                     if (bias == null) {
                         emit(conv, shape, n, n.getInput(0));

@@ -185,15 +185,7 @@ abstract class BackendContract {
             try (Arena a = Arena.ofShared()) {
                 Tensor x = normal(a, rnd, t, 2, 3, 7, 6);
                 if (ties) for (long i = 0; i < x.numel(); i++) x.set(i, Math.round(x.get(i) * 2) / 2.0);
-                int ho = out(7, k, stride, pad), wo = out(6, k, stride, pad);
-                Tensor y = poisoned(a, t, 2, 3, ho, wo), y2 = Tensor.allocate(a, t, 2, 3, ho, wo);
-                be().maxPoolForward(x, k, stride, pad, y);
-                REF.maxPoolForward(x, k, stride, pad, y2);
-                assertClose(y, y2, t, "maxpool_forward");
-                Tensor dy = normal(a, rnd, t, y.shape()), dx = poisoned(a, t, x.shape()), dx2 = Tensor.allocate(a, t, x.shape());
-                be().maxPoolBackward(x, dy, k, stride, pad, dx);
-                REF.maxPoolBackward(x, dy, k, stride, pad, dx2);
-                assertClose(dx, dx2, t, "maxpool_backward");
+                assertMaxPoolMatches(a, t, x, k, stride, pad, out(7, k, stride, pad), out(6, k, stride, pad), "");
             }
         }
     }
@@ -211,16 +203,21 @@ abstract class BackendContract {
                 Tensor x = normal(a, rnd, t, b, c, h, w);
                 int ho = ceilOut(h, k, stride, pad), wo = ceilOut(w, k, stride, pad);
                 assertTrue(ho > out(h, k, stride, pad) || wo > out(w, k, stride, pad), "a case where ceil mode adds windows");
-                Tensor y = poisoned(a, t, b, c, ho, wo), y2 = Tensor.allocate(a, t, b, c, ho, wo);
-                be().maxPoolForward(x, k, stride, pad, y);
-                REF.maxPoolForward(x, k, stride, pad, y2);
-                assertClose(y, y2, t, "maxpool_forward (ceil mode)");
-                Tensor dy = normal(a, rnd, t, y.shape()), dx = poisoned(a, t, x.shape()), dx2 = Tensor.allocate(a, t, x.shape());
-                be().maxPoolBackward(x, dy, k, stride, pad, dx);
-                REF.maxPoolBackward(x, dy, k, stride, pad, dx2);
-                assertClose(dx, dx2, t, "maxpool_backward (ceil mode)");
+                assertMaxPoolMatches(a, t, x, k, stride, pad, ho, wo, " (ceil mode)");
             }
         }
+    }
+
+    /** This backend's max pool of x to ho x wo, forward and backward (a fresh random dy), against the reference's. */
+    private void assertMaxPoolMatches(Arena a, DType t, Tensor x, int k, int stride, int pad, int ho, int wo, String what) {
+        Tensor y = poisoned(a, t, x.dim(0), x.dim(1), ho, wo), y2 = Tensor.allocate(a, t, x.dim(0), x.dim(1), ho, wo);
+        be().maxPoolForward(x, k, stride, pad, y);
+        REF.maxPoolForward(x, k, stride, pad, y2);
+        assertClose(y, y2, t, "maxpool_forward" + what);
+        Tensor dy = normal(a, rnd, t, y.shape()), dx = poisoned(a, t, x.shape()), dx2 = Tensor.allocate(a, t, x.shape());
+        be().maxPoolBackward(x, dy, k, stride, pad, dx);
+        REF.maxPoolBackward(x, dy, k, stride, pad, dx2);
+        assertClose(dx, dx2, t, "maxpool_backward" + what);
     }
 
     /** PyTorch's ceil-mode pooled size: a last window starting in the right padding is dropped. */

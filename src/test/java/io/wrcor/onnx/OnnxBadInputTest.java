@@ -67,6 +67,20 @@ class OnnxBadInputTest {
                 OnnxIr.TypeProto.Tensor.newBuilder().setElemType(OnnxIr.TensorProto.DataType.FLOAT_VALUE).setShape(s))).build();
     }
 
+    /** An attribute of whole numbers. */
+    static OnnxIr.AttributeProto ints(String name, long... v) {
+        return OnnxIr.AttributeProto.newBuilder().setName(name).setType(OnnxIr.AttributeProto.AttributeType.INTS)
+                .addAllInts(Arrays.stream(v).boxed().toList()).build();
+    }
+
+    /** The small valid model with one more attribute on its Conv. */
+    Path withConvAttribute(String file, OnnxIr.AttributeProto a) throws Exception {
+        return model(file, b -> {
+            b.getGraphBuilder().setNode(0, b.getGraph().getNode(0).toBuilder().addAttribute(a));
+            return b;
+        });
+    }
+
     static OnnxIr.NodeProto node(String op, String name, List<String> in, String out) {
         return OnnxIr.NodeProto.newBuilder().setOpType(op).setName(name).addAllInput(in).addOutput(out).build();
     }
@@ -77,7 +91,7 @@ class OnnxBadInputTest {
         for (int i = 0; i < w.length; i++) w[i] = (float) Math.sin(i);
         for (int i = 0; i < fc.length; i++) fc[i] = (float) Math.cos(i);
         OnnxIr.NodeProto conv = node("Conv", "conv", List.of("x", "w"), "c").toBuilder()
-                .addAttribute(OnnxIr.AttributeProto.newBuilder().setName("pads").setType(OnnxIr.AttributeProto.AttributeType.INTS).addAllInts(List.of(1L, 1L, 1L, 1L)))
+                .addAttribute(ints("pads", 1, 1, 1, 1))
                 .build();
         OnnxIr.NodeProto gemm = node("Gemm", "fc", List.of("f", "fcw", "fcb"), "y").toBuilder()
                 .addAttribute(OnnxIr.AttributeProto.newBuilder().setName("transB").setType(OnnxIr.AttributeProto.AttributeType.INT).setI(1)).build();
@@ -151,31 +165,13 @@ class OnnxBadInputTest {
             b.getGraphBuilder().setInitializer(0, w);
             return b;
         }).toString()), "external data file weights.bin is missing");
-        assertOneLine(run("score", "--onnx", model("strides.onnx", b -> {
-            OnnxIr.NodeProto conv = b.getGraph().getNode(0).toBuilder()
-                    .addAttribute(OnnxIr.AttributeProto.newBuilder().setName("strides").setType(OnnxIr.AttributeProto.AttributeType.INTS).addAllInts(List.of(1L, 2L)))
-                    .build();
-            b.getGraphBuilder().setNode(0, conv);
-            return b;
-        }).toString()), "strides [1, 2] are not supported (one stride for both axes)");
-        assertOneLine(run("score", "--onnx", model("grouped.onnx", b -> {
-            OnnxIr.NodeProto conv = b.getGraph().getNode(0).toBuilder()
-                    .addAttribute(OnnxIr.AttributeProto.newBuilder().setName("group").setType(OnnxIr.AttributeProto.AttributeType.INT).setI(2))
-                    .build();
-            b.getGraphBuilder().setNode(0, conv);
-            return b;
-        }).toString()), "channels in 2 groups with weight");
-        assertOneLine(run("score", "--onnx", model("kernel.onnx", b -> {
-            OnnxIr.NodeProto conv = b.getGraph().getNode(0).toBuilder()
-                    .addAttribute(OnnxIr.AttributeProto.newBuilder().setName("kernel_shape").setType(OnnxIr.AttributeProto.AttributeType.INTS).addAllInts(List.of(5L, 5L)))
-                    .build();
-            b.getGraphBuilder().setNode(0, conv);
-            return b;
-        }).toString()), "kernel_shape [5, 5] does not match weight [4, 3, 3, 3]");
+        assertOneLine(run("score", "--onnx", withConvAttribute("strides.onnx", ints("strides", 1, 2)).toString()),
+                "strides [1, 2] are not supported (one stride for both axes)");
+        OnnxIr.AttributeProto twoGroups = OnnxIr.AttributeProto.newBuilder().setName("group").setType(OnnxIr.AttributeProto.AttributeType.INT).setI(2).build();
+        assertOneLine(run("score", "--onnx", withConvAttribute("grouped.onnx", twoGroups).toString()), "channels in 2 groups with weight");
+        assertOneLine(run("score", "--onnx", withConvAttribute("kernel.onnx", ints("kernel_shape", 5, 5)).toString()), "kernel_shape [5, 5] does not match weight [4, 3, 3, 3]");
         assertOneLine(run("score", "--onnx", model("transpose.onnx", b -> { // a transpose that is no channel shuffle, between the relu and the pool
-            OnnxIr.NodeProto t = node("Transpose", "t", List.of("r"), "rt").toBuilder()
-                    .addAttribute(OnnxIr.AttributeProto.newBuilder().setName("perm").setType(OnnxIr.AttributeProto.AttributeType.INTS).addAllInts(List.of(0L, 1L, 3L, 2L)))
-                    .build();
+            OnnxIr.NodeProto t = node("Transpose", "t", List.of("r"), "rt").toBuilder().addAttribute(ints("perm", 0, 1, 3, 2)).build();
             b.getGraphBuilder().addNode(2, t).setNode(3, node("GlobalAveragePool", "gap", List.of("rt"), "p"));
             return b;
         }).toString()), "only the transpose of a channel shuffle");

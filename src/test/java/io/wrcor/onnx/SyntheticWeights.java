@@ -7,7 +7,9 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -27,26 +29,24 @@ final class SyntheticWeights {
         Path copy = dir.resolve(model.getFileName());
         Files.copy(model, copy);
         OnnxIr.ModelProto m = OnnxIr.ModelProto.parseFrom(Files.readAllBytes(model));
-        Map<String, ByteBuffer> files = new HashMap<>();
-        Map<String, Long> sizes = new HashMap<>();
-        for (OnnxIr.TensorProto t : m.getGraph().getInitializerList()) {
-            if (t.getDataLocation() != OnnxIr.TensorProto.DataLocation.EXTERNAL) continue;
-            Map<String, String> kv = new HashMap<>();
-            for (OnnxIr.StringStringEntryProto e : t.getExternalDataList()) kv.put(e.getKey(), e.getValue());
-            long end = Long.parseLong(kv.getOrDefault("offset", "0")) + Long.parseLong(kv.get("length"));
-            sizes.merge(kv.get("location"), end, Math::max);
-        }
-        for (var e : sizes.entrySet()) files.put(e.getKey(), ByteBuffer.allocate(Math.toIntExact(e.getValue())).order(ByteOrder.LITTLE_ENDIAN));
+        record Entry(OnnxIr.TensorProto tensor, String location, int offset) {}
+        List<Entry> entries = new ArrayList<>();
+        Map<String, Long> sizes = new HashMap<>(); // bytes of each external file
         for (OnnxIr.TensorProto t : m.getGraph().getInitializerList()) {
             if (t.getDataLocation() != OnnxIr.TensorProto.DataLocation.EXTERNAL) continue;
             if (t.getDataType() != OnnxIr.TensorProto.DataType.FLOAT_VALUE) throw new IllegalStateException(t.getName() + " is not float");
             Map<String, String> kv = new HashMap<>();
             for (OnnxIr.StringStringEntryProto e : t.getExternalDataList()) kv.put(e.getKey(), e.getValue());
-            long[] dims = t.getDimsList().stream().mapToLong(Long::longValue).toArray();
-            float[] v = values(t.getName(), dims);
-            ByteBuffer b = files.get(kv.get("location"));
-            int at = Integer.parseInt(kv.getOrDefault("offset", "0"));
-            for (int i = 0; i < v.length; i++) b.putFloat(at + 4 * i, v[i]);
+            Entry e = new Entry(t, kv.get("location"), Integer.parseInt(kv.getOrDefault("offset", "0")));
+            entries.add(e);
+            sizes.merge(e.location(), e.offset() + Long.parseLong(kv.get("length")), Math::max);
+        }
+        Map<String, ByteBuffer> files = new HashMap<>();
+        for (var e : sizes.entrySet()) files.put(e.getKey(), ByteBuffer.allocate(Math.toIntExact(e.getValue())).order(ByteOrder.LITTLE_ENDIAN));
+        for (Entry e : entries) {
+            float[] v = values(e.tensor().getName(), e.tensor().getDimsList().stream().mapToLong(Long::longValue).toArray());
+            ByteBuffer b = files.get(e.location());
+            for (int i = 0; i < v.length; i++) b.putFloat(e.offset() + 4 * i, v[i]);
         }
         for (var e : files.entrySet()) Files.write(dir.resolve(e.getKey()), e.getValue().array());
         return copy;
